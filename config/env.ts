@@ -1,0 +1,96 @@
+import { z } from 'zod';
+
+/** A URL with one of the given schemes; the message names what was expected, never the value. */
+function urlWith(schemes: readonly string[], what: string) {
+  return z.string().refine(
+    (value) => {
+      try {
+        return schemes.includes(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a ${what} URL (${schemes.map((s) => `${s}//…`).join(' or ')})` },
+  );
+}
+
+const integer = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, { message: `must be a whole number from ${min} to ${max}` })
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+const nonEmpty = z.string().min(1, { message: 'must not be empty' });
+
+/**
+ * Every environment variable mdhub reads, in one place. All are optional: with none set the hub
+ * runs the embedded default (in-process bus, PGlite under ./data, synthetic feed).
+ */
+const schema = z.object({
+  PORT: integer(0, 65535).default(8080),
+  HOST: nonEmpty.default('0.0.0.0'),
+  REDIS_URL: urlWith(['redis:', 'rediss:'], 'Redis').optional(),
+  DATABASE_URL: urlWith(['postgres:', 'postgresql:'], 'PostgreSQL').optional(),
+  MDHUB_DATA_DIR: nonEmpty.default('./data'),
+  MDHUB_ADMIN_TOKEN: z.string().min(24, { message: 'must be at least 24 characters' }).optional(),
+  MDHUB_CATALOG: nonEmpty.optional(),
+  MDHUB_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  MDHUB_DELAY_MS: integer(0, 86_400_000).optional(),
+  MDHUB_SHARDS: integer(1, 1024).default(16),
+  MDHUB_SYNTHETIC_RATE: integer(0, 10_000_000).default(2_000),
+  MDHUB_SYNTHETIC_SYMBOLS: integer(1, 100_000).default(300),
+  MDHUB_SESSION_LIMIT: integer(1, 1000).default(2),
+  MDHUB_AUDIT_KEY_FILE: nonEmpty.optional(),
+  MDHUB_AUDIT_DIR: nonEmpty.optional(),
+  MDHUB_AUDIT_CHECKPOINT_MS: integer(1_000, 86_400_000).default(3_600_000),
+  POLYGON_API_KEY: nonEmpty.optional(),
+  POLYGON_WS_URL: urlWith(['ws:', 'wss:'], 'WebSocket').default('wss://socket.polygon.io'),
+  POLYGON_SUBSCRIPTIONS: z
+    .string()
+    .regex(/^[A-Z]{1,2}\.[A-Za-z0-9.*-]+(,[A-Z]{1,2}\.[A-Za-z0-9.*-]+)*$/, {
+      message: 'must be a comma-separated list like T.*,Q.* or T.AAPL,Q.AAPL',
+    })
+    .default('T.*,Q.*'),
+  STRIPE_SECRET_KEY: nonEmpty.optional(),
+  STRIPE_WEBHOOK_SECRET: nonEmpty.optional(),
+  STRIPE_API_URL: urlWith(['http:', 'https:'], 'HTTP').optional(),
+});
+
+export type Env = z.infer<typeof schema>;
+
+/** Variables whose values are secrets: never echoed, not even in an error. */
+const SECRET = new Set([
+  'MDHUB_ADMIN_TOKEN',
+  'POLYGON_API_KEY',
+  'STRIPE_SECRET_KEY',
+  'STRIPE_WEBHOOK_SECRET',
+  'DATABASE_URL',
+  'REDIS_URL',
+]);
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/**
+ * Parses the environment once. An empty string counts as unset, so `PORT= npm start` behaves
+ * like no PORT at all. Throws a `ConfigError` whose message is one readable line naming every bad
+ * variable.
+ */
+export function parseEnv(source: NodeJS.ProcessEnv = process.env): Env {
+  const present: Record<string, string> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const value = source[key];
+    if (value !== undefined && value !== '') present[key] = value;
+  }
+  const result = schema.safeParse(present);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const name = String(issue.path[0] ?? 'environment');
+    const shown =
+      SECRET.has(name) || present[name] === undefined ? '' : ` (got ${JSON.stringify(present[name])})`;
+    return `${name} ${issue.message}${shown}`;
+  });
+  throw new ConfigError(`invalid environment: ${problems.join('; ')}`);
+}

@@ -1,0 +1,1 @@
+-- Migrations are numbered per module as they land: 0002 audit, 0003 entitlements, … (see platform/db/migrate.ts).

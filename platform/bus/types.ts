@@ -1,0 +1,129 @@
+/**
+ * The bus carries three kinds of traffic, each with a Redis Streams implementation (scaled mode)
+ * and an in-process one (embedded default). Payloads are opaque bytes: the producer chooses the
+ * encoding. Every call is async on both implementations so callers never depend on which one runs.
+ */
+
+/** One stream entry. `id` is `<ms>-<seq>` on both implementations and increases within a stream. */
+export interface BusEntry {
+  id: string;
+  payload: Buffer;
+}
+
+export interface ShardEntry extends BusEntry {
+  shard: number;
+}
+
+/** Where a tick reader starts: only entries added after it opens, or everything still retained. */
+export type StartFrom = 'latest' | 'earliest';
+
+/**
+ * Market data: batches of ticks on `shards` streams (a symbol always maps to the same shard),
+ * each trimmed to roughly `maxLen` entries so memory stays bounded.
+ */
+export interface TickStreams {
+  readonly shards: number;
+  /** Appends batches (pipelined); resolves when all are stored. */
+  publish(batches: ReadonlyArray<{ shard: number; payload: Buffer }>): Promise<void>;
+  /** A reader over the given shards (default: all), with its own connection for blocking reads. */
+  reader(options?: { shards?: readonly number[]; from?: StartFrom }): TickReader;
+}
+
+export interface TickReader {
+  /**
+   * Entries after the reader's position, at most `count` per shard, waiting up to `blockMs` when
+   * there are none (then resolving to []). Advances the position past what it returns.
+   */
+  next(options: { count: number; blockMs: number }): Promise<ShardEntry[]>;
+  close(): Promise<void>;
+}
+
+/**
+ * A durable work stream read by consumer groups (usage events → meters). An entry stays pending
+ * until acknowledged; a dead consumer's pending entries are claimed by another after `minIdleMs`.
+ */
+export interface WorkStream {
+  readonly name: string;
+  add(payloads: ReadonlyArray<Buffer | string>): Promise<string[]>;
+  /** Creates the group if missing (idempotent); a new group starts at the beginning of the stream. */
+  ensureGroup(group: string): Promise<void>;
+  consumer(group: string, consumer: string): WorkConsumer;
+  /** Number of entries delivered to the group and not yet acknowledged. */
+  pendingCount(group: string): Promise<number>;
+  length(): Promise<number>;
+}
+
+export interface WorkConsumer {
+  /** New entries for this consumer, waiting up to `blockMs`. */
+  read(options: { count: number; blockMs: number }): Promise<BusEntry[]>;
+  /** Acknowledges entries; returns how many were pending. */
+  ack(ids: readonly string[]): Promise<number>;
+  /** Takes over entries pending longer than `minIdleMs` with any consumer (XAUTOCLAIM). */
+  claimStale(options: { minIdleMs: number; count: number }): Promise<BusEntry[]>;
+  close(): Promise<void>;
+}
+
+/** A JSON-serialisable control message; `type` says what changed. */
+export interface ControlMessage {
+  type: string;
+  [key: string]: unknown;
+}
+
+/**
+ * Broadcast of control messages (entitlement changes, …) to every subscriber in every process.
+ * A subscriber that may have missed messages (bus reconnect) is told through `onResync`, and
+ * must reload its state from the system of record.
+ */
+export interface ControlChannel {
+  publish(message: ControlMessage): Promise<void>;
+  subscribe(
+    handler: (message: ControlMessage) => void,
+    options?: { onResync?: () => void },
+  ): Promise<Subscription>;
+}
+
+export interface Subscription {
+  close(): Promise<void>;
+}
+
+/** Shared key/value state: the last-value cache and similar small, overwrite-only data. */
+export interface KeyValues {
+  /** Sets many fields of one hash at once. */
+  setFields(key: string, fields: ReadonlyMap<string, Buffer | string>): Promise<void>;
+  getField(key: string, field: string): Promise<Buffer | null>;
+}
+
+/** A time-bounded lease (leader election): at most one holder at a time per name. */
+export interface Leases {
+  /** Takes the lease if free, or renews it if `holder` has it; true when `holder` holds it now. */
+  acquire(name: string, holder: string, ttlMs: number): Promise<boolean>;
+  /** Gives the lease up if `holder` has it. */
+  release(name: string, holder: string): Promise<void>;
+}
+
+export type BusHealth = { ok: true } | { ok: false; reason: string };
+
+export interface Bus {
+  readonly kind: 'redis' | 'memory';
+  readonly ticks: TickStreams;
+  /** The same name always gives the same stream. */
+  work(name: string): WorkStream;
+  readonly control: ControlChannel;
+  readonly kv: KeyValues;
+  readonly leases: Leases;
+  health(): Promise<BusHealth>;
+  close(): Promise<void>;
+}
+
+export interface OpenBusOptions {
+  /** `redis://…`; when absent the in-process bus is used. */
+  url?: string;
+  /** Prefix of every Redis key (default `mdhub`); tests use a unique one per file. */
+  prefix?: string;
+  /** Number of tick shards (default 16). */
+  shards?: number;
+  /** Approximate entries kept per tick stream (default 100 000). */
+  tickMaxLen?: number;
+  /** Approximate entries kept on the control stream (default 10 000). */
+  controlMaxLen?: number;
+}

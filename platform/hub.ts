@@ -1,0 +1,147 @@
+import { join } from 'node:path';
+import type { Catalog, Env } from '../config/index.js';
+import { type Bus, openBus } from './bus/index.js';
+import { type Db, migrate, openDb } from './db/index.js';
+import { HealthChecks } from './health.js';
+import { type App, createApp } from './http/app.js';
+import { type HttpServer, listen, type UpgradeHandler } from './http/server.js';
+import type { Logger } from './logger.js';
+import { createMetricsRegistry, type Registry } from './metrics.js';
+
+export const ROLES = ['ingest', 'edge', 'meter', 'api'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Everything a role needs from the process it runs in. */
+export interface HubContext {
+  readonly env: Env;
+  readonly catalog: Catalog;
+  readonly logger: Logger;
+  readonly db: Db;
+  readonly bus: Bus;
+  readonly metrics: Registry;
+  readonly health: HealthChecks;
+  /** Mount HTTP routes here while starting; the server listens once every role has started. */
+  readonly app: App;
+  /** Register a WebSocket endpoint on the shared port. */
+  upgrade(path: string, handler: UpgradeHandler): void;
+  /** The roles this process runs, so a role can tell whether a peer is in-process. */
+  readonly roles: ReadonlySet<Role>;
+}
+
+export interface RunningRole {
+  /** Stops taking new work, finishes or hands back what is in flight, releases resources. */
+  stop(): Promise<void>;
+}
+
+export type RoleStarter = (ctx: HubContext) => Promise<RunningRole>;
+
+export interface HubOptions {
+  env: Env;
+  catalog: Catalog;
+  logger: Logger;
+  roles: readonly Role[];
+  /** What each role starts; a role without a starter here runs nothing extra. */
+  starters: Partial<Record<Role, RoleStarter>>;
+  /** PostgreSQL schema (tests); default: the connection's own search_path. */
+  dbSchema?: string;
+  /** Redis key prefix (tests); default `mdhub`. */
+  busPrefix?: string;
+}
+
+export interface Hub {
+  readonly ctx: HubContext;
+  readonly http: HttpServer;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Opens the database (migrated) and the bus, starts the requested roles in a fixed order, then
+ * listens. `stop` undoes it in reverse: stop accepting, stop roles, close the bus and database.
+ */
+export async function startHub(options: HubOptions): Promise<Hub> {
+  const { env, logger } = options;
+  const db = await openDb({
+    url: env.DATABASE_URL,
+    dataDir: env.DATABASE_URL ? undefined : join(env.MDHUB_DATA_DIR, 'pglite'),
+    schema: options.dbSchema,
+    logger,
+  });
+  const closers: Array<() => Promise<void>> = [() => db.close()];
+  try {
+    const { applied } = await migrate(db);
+    if (applied.length > 0) logger.info({ applied }, 'database migrated');
+    const bus = await openBus({
+      url: env.REDIS_URL,
+      prefix: options.busPrefix,
+      shards: env.MDHUB_SHARDS,
+      logger,
+    });
+    closers.push(() => bus.close());
+
+    const metrics = createMetricsRegistry();
+    const health = new HealthChecks();
+    health.add('database', async () => {
+      await db.ping();
+      return { ok: true, detail: db.kind };
+    });
+    health.add('bus', async () => {
+      const status = await bus.health();
+      return status.ok ? { ok: true, detail: bus.kind } : { ok: false, detail: status.reason };
+    });
+    const app = createApp({ logger, metrics, health });
+    const upgrades = new Map<string, UpgradeHandler>();
+    const roles = new Set<Role>(ROLES.filter((role) => options.roles.includes(role)));
+    const ctx: HubContext = {
+      env,
+      catalog: options.catalog,
+      logger,
+      db,
+      bus,
+      metrics,
+      health,
+      app,
+      roles,
+      upgrade: (path, handler) => upgrades.set(path, handler),
+    };
+
+    const running: RunningRole[] = [];
+    closers.push(async () => {
+      for (const role of running.reverse()) await role.stop();
+    });
+    for (const role of roles) {
+      const starter = options.starters[role];
+      if (starter) running.push(await starter(ctx));
+    }
+
+    const http = await listen(app, { port: env.PORT, host: env.HOST });
+    for (const [path, handler] of upgrades) http.onUpgrade(path, handler);
+    closers.push(() => http.close());
+    logger.info({ port: http.port, roles: [...roles], bus: bus.kind, database: db.kind }, 'mdhub listening');
+
+    let stopping: Promise<void> | undefined;
+    return {
+      ctx,
+      http,
+      port: http.port,
+      stop: () => {
+        stopping ??= closeAll(closers, logger);
+        return stopping;
+      },
+    };
+  } catch (error) {
+    await closeAll(closers, logger);
+    throw error;
+  }
+}
+
+/** Runs closers last-opened first; one failing does not keep the others from running. */
+async function closeAll(closers: Array<() => Promise<void>>, logger: Logger): Promise<void> {
+  for (const close of [...closers].reverse()) {
+    try {
+      await close();
+    } catch (error) {
+      logger.warn({ err: error }, 'error while shutting down');
+    }
+  }
+}

@@ -1,0 +1,6 @@
+import type { Role, RoleStarter } from './hub.js';
+
+/**
+ * The composition root: what each role starts. Module entry points plug in here as they land.
+ */
+export const STARTERS: Partial<Record<Role, RoleStarter>> = {};

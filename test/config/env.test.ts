@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseEnv } from '../../config/index.js';
+
+describe('environment', () => {
+  it('gives the embedded defaults when nothing is set', () => {
+    const env = parseEnv({});
+    expect(env).toMatchObject({
+      PORT: 8080,
+      HOST: '0.0.0.0',
+      MDHUB_DATA_DIR: './data',
+      POLYGON_WS_URL: 'wss://socket.polygon.io',
+      POLYGON_SUBSCRIPTIONS: 'T.*,Q.*',
+    });
+    expect(env.REDIS_URL).toBeUndefined();
+    expect(env.DATABASE_URL).toBeUndefined();
+    expect(env.POLYGON_API_KEY).toBeUndefined();
+  });
+
+  it('treats an empty variable as unset', () => {
+    expect(parseEnv({ PORT: '' }).PORT).toBe(8080);
+  });
+
+  it('parses the scaled settings', () => {
+    const env = parseEnv({
+      PORT: '9000',
+      REDIS_URL: 'redis://10.0.0.1:6379',
+      DATABASE_URL: 'postgres://u@db/mdhub',
+      MDHUB_DELAY_MS: '1500',
+    });
+    expect(env).toMatchObject({ PORT: 9000, REDIS_URL: 'redis://10.0.0.1:6379', MDHUB_DELAY_MS: 1500 });
+  });
+
+  it('names the variable and the problem in one line for PORT=abc', () => {
+    expect(() => parseEnv({ PORT: 'abc' })).toThrow(ConfigError);
+    expect(() => parseEnv({ PORT: 'abc' })).toThrow(
+      /^invalid environment: PORT must be a whole number from 0 to 65535 \(got "abc"\)$/,
+    );
+  });
+
+  it('refuses a malformed REDIS_URL without echoing it', () => {
+    let message = '';
+    try {
+      parseEnv({ REDIS_URL: 'http://secret-host:6379' });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/REDIS_URL must be a Redis URL/);
+    expect(message).not.toContain('secret-host');
+    expect(message).not.toContain('\n');
+  });
+
+  it('lists every bad variable at once', () => {
+    expect(() =>
+      parseEnv({ PORT: '70000', DATABASE_URL: 'mysql://x', POLYGON_SUBSCRIPTIONS: 'AAPL' }),
+    ).toThrow(/PORT .*; DATABASE_URL .*; POLYGON_SUBSCRIPTIONS /);
+  });
+
+  it('never shows a secret value in an error', () => {
+    expect(() => parseEnv({ MDHUB_ADMIN_TOKEN: 'short-secret' })).toThrow(
+      /MDHUB_ADMIN_TOKEN must be at least 24/,
+    );
+    expect(() => parseEnv({ MDHUB_ADMIN_TOKEN: 'short-secret' })).not.toThrow(/short-secret/);
+  });
+});

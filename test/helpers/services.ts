@@ -1,0 +1,24 @@
+import { randomBytes } from 'node:crypto';
+import { createClient } from 'redis';
+
+/** The real services every machine (and CI) runs; tests never mock them. */
+export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const POSTGRES_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/** A name no other test file or run uses: a Redis key prefix or a PostgreSQL schema. */
+export function uniqueName(label: string): string {
+  return `${label}_${process.pid}_${randomBytes(4).toString('hex')}`.toLowerCase();
+}
+
+/** Deletes every Redis key under `prefix` (the test's own keys only). */
+export async function cleanupRedisPrefix(prefix: string): Promise<void> {
+  const client = createClient({ url: REDIS_URL });
+  await client.connect();
+  try {
+    const keys: string[] = [];
+    for await (const batch of client.scanIterator({ MATCH: `${prefix}:*`, COUNT: 1000 })) keys.push(...batch);
+    if (keys.length) await client.del(keys);
+  } finally {
+    client.destroy();
+  }
+}
