@@ -1,11 +1,12 @@
 import { ConfigError } from '../../config/index.js';
+import { auditCommand } from './audit.js';
 import { CliError, type Command, parseCommandArgs } from './command.js';
 import { migrateCommand } from './migrate.js';
 import { startCommand } from './start.js';
 
 export { CliError, type Command } from './command.js';
 
-const COMMANDS: readonly Command[] = [startCommand, migrateCommand];
+const COMMANDS: readonly Command[] = [startCommand, migrateCommand, auditCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

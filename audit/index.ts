@@ -1,0 +1,44 @@
+/**
+ * The audit log: hash-chained, append-only, written in the transaction of the change it records,
+ * and checkpointed outside the database with a signature. docs/audit.md describes the format.
+ */
+export { appendAudit } from './append.js';
+export { CanonicalJsonError, canonicalJson } from './canonical.js';
+export {
+  type AuditEntry,
+  type AuditRecord,
+  type ChainHead,
+  GENESIS_HASH,
+  recordHash,
+  recordJson,
+  type StoredRecord,
+  sealRecord,
+} from './chain.js';
+export {
+  type Checkpoint,
+  checkpointFile,
+  readCheckpoints,
+  startAuditCheckpoints,
+  type TakeCheckpointResult,
+  takeCheckpoint,
+} from './checkpoint.js';
+export {
+  type CheckpointKey,
+  type CheckpointOptions,
+  checkpointOptions,
+  loadCheckpointKey,
+} from './checkpoint-key.js';
+export {
+  type AuditFilter,
+  type AuditPage,
+  type AuditQuery,
+  auditFilterSchema,
+  auditQuerySchema,
+  describeIssues,
+  parseInstant,
+  queryAudit,
+  streamAudit,
+} from './query.js';
+export { type AuditRoutesOptions, auditRoutes } from './routes.js';
+export { type VerifyOptions, type VerifyResult, verifyAudit } from './verify.js';
+export type { VerifyFailure, VerifyReason } from './walk.js';

@@ -1,0 +1,90 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkpointOptions, startAuditCheckpoints, verifyAudit } from '../../audit/index.js';
+import { loadCatalog, parseEnv } from '../../config/index.js';
+import { openDb } from '../../platform/db/index.js';
+import { startHub } from '../../platform/hub.js';
+import { silentLogger } from '../../platform/logger.js';
+import { TEST_DATABASE_URL, uniqueSchema } from '../helpers/db.js';
+import { appendRange, tempDir } from './chain-fixtures.js';
+
+// The role is engine-agnostic (checkpointing itself is tested on both engines); PostgreSQL keeps
+// this hub test fast, where an on-disk PGlite would spend seconds in initdb.
+describe('audit checkpoints in the api role', () => {
+  let temp: Awaited<ReturnType<typeof tempDir>>;
+  const schemas: string[] = [];
+  beforeAll(async () => {
+    temp = await tempDir();
+  });
+  afterAll(async () => {
+    const db = await openDb({ url: TEST_DATABASE_URL });
+    try {
+      for (const schema of schemas) await db.query(`drop schema if exists "${schema}" cascade`);
+    } finally {
+      await db.close();
+      await temp.remove();
+    }
+  });
+
+  const start = (vars: Record<string, string>) => {
+    const schema = uniqueSchema('audit_role');
+    schemas.push(schema);
+    const env = parseEnv({
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DATABASE_URL: TEST_DATABASE_URL,
+      MDHUB_DATA_DIR: temp.dir,
+      MDHUB_AUDIT_CHECKPOINT_MS: '1000',
+      ...vars,
+    });
+    const hub = startHub({
+      env,
+      catalog: loadCatalog(),
+      logger: silentLogger,
+      roles: ['api'],
+      starters: { api: startAuditCheckpoints },
+      dbSchema: schema,
+    });
+    return { env, hub };
+  };
+
+  it('checkpoints every MDHUB_AUDIT_CHECKPOINT_MS and once more on stop', async () => {
+    const { env, hub: starting } = start({ MDHUB_AUDIT_DIR: join(temp.dir, 'periodic') });
+    const hub = await starting;
+    const options = checkpointOptions(env);
+    const file = join(options.dir, 'checkpoints.jsonl');
+    const seqs = async () =>
+      (await readFile(file, 'utf8').catch(() => ''))
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line).seq as number);
+    try {
+      await appendRange(hub.ctx.db, 1, 3);
+      const deadline = Date.now() + 5_000;
+      while (!(await seqs()).includes(3) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 100));
+      expect(await seqs()).toEqual([3]);
+      await appendRange(hub.ctx.db, 4, 5);
+    } finally {
+      await hub.stop();
+    }
+    expect(await seqs()).toEqual([3, 5]);
+    const db = await openDb({ url: TEST_DATABASE_URL, schema: schemas.at(-1) });
+    try {
+      expect(await verifyAudit(db, { checkpoints: options })).toMatchObject({
+        ok: true,
+        records: 5,
+        checkpoints: 2,
+      });
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('refuses to start with a checkpoint key that is not an Ed25519 private key', async () => {
+    const keyFile = join(temp.dir, 'not-a-key.pem');
+    await writeFile(keyFile, 'hello');
+    await expect(start({ MDHUB_AUDIT_KEY_FILE: keyFile }).hub).rejects.toThrow(/is not a PEM private key/);
+  });
+});
