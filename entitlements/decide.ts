@@ -1,0 +1,125 @@
+/**
+ * Who gets a product's data in real time, at one instant, and why not (DESIGN rule 2). The one
+ * place the rule lives: the admin API, the edge cache and distribution all call `decide`.
+ */
+import { grantEnd, type ProductTerms, type UserSnapshot } from './snapshot.js';
+
+/**
+ * Every reason a user may not have real time, in the order they are reported. `no_grant`,
+ * `grant_not_started` and `grant_expired` are three explanations of one failed condition (no grant
+ * covers the instant), so at most one of them is given; likewise the two agreement reasons.
+ */
+export const REASONS = [
+  'unknown_user',
+  'unknown_product',
+  'closed',
+  'suspended',
+  'delinquent',
+  'no_grant',
+  'grant_not_started',
+  'grant_expired',
+  'agreement_missing',
+  'agreement_outdated',
+  'session_limit',
+  'delayed_not_offered',
+] as const;
+
+export type Reason = (typeof REASONS)[number];
+
+/** What a client or an operator is shown for each reason. */
+export const REASON_TEXT: Readonly<Record<Reason, string>> = {
+  unknown_user: 'There is no account with this id.',
+  unknown_product: 'This product is not in the catalog.',
+  closed: 'The account is closed.',
+  suspended: 'The account is suspended.',
+  delinquent: 'Billing is overdue; real-time data resumes once the account is paid up.',
+  no_grant: 'There is no real-time subscription to this product.',
+  grant_not_started: 'The real-time subscription to this product has not started yet.',
+  grant_expired: 'The real-time subscription to this product has ended.',
+  agreement_missing: "The exchange's subscriber agreement for this product has not been accepted.",
+  agreement_outdated: "A newer version of the exchange's subscriber agreement must be accepted.",
+  session_limit: 'Too many sessions are open at once for this account.',
+  delayed_not_offered: 'This product is not offered delayed.',
+};
+
+export type Mode = 'realtime' | 'delayed' | 'refused';
+
+export interface Decision {
+  mode: Mode;
+  /** Every reason that applies, in `REASONS` order; empty exactly when the mode is realtime. */
+  reasons: Reason[];
+}
+
+export interface DecideOptions {
+  /** Sessions the user has open, the one being decided included; omitted, the limit is not checked. */
+  sessions?: number;
+}
+
+const ORDER = new Map<Reason, number>(REASONS.map((reason, index) => [reason, index]));
+
+function ordered(reasons: Set<Reason>): Reason[] {
+  return [...reasons].sort((a, b) => (ORDER.get(a) ?? 0) - (ORDER.get(b) ?? 0));
+}
+
+function grantReason(user: UserSnapshot, product: string, at: number): Reason | undefined {
+  let startsLater = false;
+  let lastEnd: { end: number; byValidity: boolean } | undefined;
+  for (const grant of user.grants) {
+    if (grant.product !== product) continue;
+    const end = grantEnd(grant);
+    if (end <= grant.validFrom) continue;
+    if (grant.validFrom <= at && at < end) return undefined;
+    if (grant.validFrom > at) startsLater = true;
+    else if (!lastEnd || end > lastEnd.end) lastEnd = { end, byValidity: grant.validTo === end };
+  }
+  if (startsLater) return 'grant_not_started';
+  // A grant ended by revocation reads as no grant: the user was not promised it would last.
+  return lastEnd?.byValidity ? 'grant_expired' : 'no_grant';
+}
+
+function agreementReason(user: UserSnapshot, product: ProductTerms, at: number): Reason | undefined {
+  let older = false;
+  for (const agreement of user.agreements) {
+    if (agreement.licensor !== product.licensor || agreement.acceptedAt > at) continue;
+    if (agreement.version === product.agreementVersion) return undefined;
+    older = true;
+  }
+  return older ? 'agreement_outdated' : 'agreement_missing';
+}
+
+/**
+ * Real time only while: the account is active, a grant for the product covers `at`, the
+ * licensor's current agreement was accepted by `at`, the session limit is kept, and billing is
+ * not delinquent. Otherwise delayed when the product allows it, else refused; a closed account,
+ * an unknown user or an unknown product is refused everything.
+ */
+export function decide(
+  user: UserSnapshot | undefined,
+  product: ProductTerms | undefined,
+  at: number,
+  options: DecideOptions = {},
+): Decision {
+  const reasons = new Set<Reason>();
+  if (!user) reasons.add('unknown_user');
+  if (!product) reasons.add('unknown_product');
+  if (!user || !product) return { mode: 'refused', reasons: ordered(reasons) };
+
+  if (user.status === 'closed') reasons.add('closed');
+  if (user.status === 'suspended') reasons.add('suspended');
+  if (user.delinquent) reasons.add('delinquent');
+  const grant = grantReason(user, product.id, at);
+  if (grant) reasons.add(grant);
+  const agreement = agreementReason(user, product, at);
+  if (agreement) reasons.add(agreement);
+  if (options.sessions !== undefined && options.sessions > user.sessionLimit) reasons.add('session_limit');
+
+  if (reasons.size === 0) return { mode: 'realtime', reasons: [] };
+  if (!product.delayedAllowed) reasons.add('delayed_not_offered');
+  const mode: Mode = user.status === 'closed' || !product.delayedAllowed ? 'refused' : 'delayed';
+  return { mode, reasons: ordered(reasons) };
+}
+
+/** The reasons in words, in the same order. */
+export function reasonWords(reasons: readonly Reason[]): string[] {
+  return reasons.map((reason) => REASON_TEXT[reason]);
+}

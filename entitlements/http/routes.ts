@@ -1,0 +1,181 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { Catalog } from '../../config/index.js';
+import type { VerbContext } from '../../platform/actor.js';
+import type { Bus } from '../../platform/bus/index.js';
+import type { Db } from '../../platform/db/index.js';
+import type { AppEnv } from '../../platform/http/app.js';
+import { ApiError } from '../../platform/http/errors.js';
+import type { Logger } from '../../platform/logger.js';
+import { publishChanges } from '../changes.js';
+import { EntitlementError } from '../errors.js';
+import { productTerms } from '../snapshot.js';
+import { acceptAgreement } from '../verbs/accept-agreement.js';
+import { attest } from '../verbs/attest.js';
+import type { VerbOutcome } from '../verbs/common.js';
+import { createOperator } from '../verbs/create-operator.js';
+import { createUser } from '../verbs/create-user.js';
+import { grant } from '../verbs/grant.js';
+import { issueToken } from '../verbs/issue-token.js';
+import { revoke } from '../verbs/revoke.js';
+import { revokeOperator } from '../verbs/revoke-operator.js';
+import { revokeToken } from '../verbs/revoke-token.js';
+import { setStatus } from '../verbs/set-status.js';
+import { listUsers, userDetail, type ViewOptions } from '../views.js';
+import * as api from './contract.js';
+
+export interface EntitlementRoutesDeps {
+  db: Db;
+  bus: Bus;
+  catalog: Catalog;
+  /** `MDHUB_SESSION_LIMIT`, shown for users without their own limit. */
+  defaultSessionLimit: number;
+  logger?: Logger;
+  /** Wall clock, epoch ms (default `Date.now`): the instant each change is recorded at. */
+  now?: () => number;
+}
+
+/** Request bodies are small JSON documents; anything larger is refused before it is read whole. */
+export const BODY_LIMIT_BYTES = 64 * 1024;
+
+const STATUS = { not_found: 404, conflict: 409, invalid: 400, forbidden: 403 } as const;
+
+function toApiError(err: unknown): unknown {
+  return err instanceof EntitlementError ? new ApiError(STATUS[err.kind], err.code, err.message) : err;
+}
+
+function toEpochMs(value: number | string | undefined): number | undefined {
+  return typeof value === 'string' ? Date.parse(value) : value;
+}
+
+/**
+ * The entitlements admin API, to mount at `/admin` behind `operatorAuth`. Each handler validates,
+ * runs one verb in one transaction (its audit record inside it), publishes the change feed after
+ * the commit and maps domain errors to the error envelope.
+ */
+export function entitlementRoutes(deps: EntitlementRoutesDeps): OpenAPIHono<AppEnv> {
+  const { db, bus, catalog, logger } = deps;
+  const now = deps.now ?? Date.now;
+  const products = productTerms(catalog);
+  const views = (): ViewOptions => ({ products, defaultSessionLimit: deps.defaultSessionLimit, at: now() });
+
+  async function run<T>(c: Context<AppEnv>, verb: (ctx: VerbContext) => Promise<VerbOutcome<T>>): Promise<T> {
+    const actor = c.get('actor');
+    if (!actor) throw new ApiError(401, 'unauthorized', 'an operator token is required');
+    const at = now();
+    let outcome: VerbOutcome<T>;
+    try {
+      outcome = await db.transaction((tx) => verb({ actor, tx, at }));
+    } catch (err) {
+      throw toApiError(err);
+    }
+    await publishChanges(bus.control, outcome.changed, logger);
+    return outcome.value;
+  }
+
+  const app = new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (result.success) return;
+      const issues = result.error.issues.map((issue) => ({
+        path: issue.path.join('.'),
+        message: issue.message,
+      }));
+      const summary = issues.map((issue) => `${issue.path || '(body)'}: ${issue.message}`).join('; ');
+      throw new ApiError(400, 'invalid_request', summary, issues);
+    },
+  });
+
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: BODY_LIMIT_BYTES,
+      onError: () => {
+        throw new ApiError(413, 'payload_too_large', `request body is larger than ${BODY_LIMIT_BYTES} bytes`);
+      },
+    }),
+  );
+
+  app.openapi(api.createUserRoute, async (c) => {
+    const input = c.req.valid('json');
+    return c.json(await run(c, (ctx) => createUser({ ctx, input })), 201);
+  });
+
+  app.openapi(api.listUsersRoute, async (c) => {
+    const query = c.req.valid('query');
+    return c.json(await listUsers(db, query, views()), 200);
+  });
+
+  app.openapi(api.getUserRoute, async (c) => {
+    const { id } = c.req.valid('param');
+    try {
+      return c.json(await userDetail(db, id, views()), 200);
+    } catch (err) {
+      throw toApiError(err);
+    }
+  });
+
+  app.openapi(api.attestRoute, async (c) => {
+    const { id } = c.req.valid('param');
+    const { status, answers } = c.req.valid('json');
+    return c.json(await run(c, (ctx) => attest({ ctx, input: { userId: id, status, answers } })), 201);
+  });
+
+  app.openapi(api.agreementRoute, async (c) => {
+    const { id } = c.req.valid('param');
+    const { product } = c.req.valid('json');
+    const acceptance = await run(c, (ctx) =>
+      acceptAgreement({ ctx: { ...ctx, catalog }, input: { userId: id, product } }),
+    );
+    return acceptance.created ? c.json(acceptance, 201) : c.json(acceptance, 200);
+  });
+
+  app.openapi(api.grantRoute, async (c) => {
+    const { id, product } = c.req.valid('param');
+    const body = c.req.valid('json');
+    const input = {
+      userId: id,
+      product,
+      validFrom: toEpochMs(body.validFrom),
+      validTo: toEpochMs(body.validTo),
+    };
+    return c.json(await run(c, (ctx) => grant({ ctx: { ...ctx, catalog }, input })), 200);
+  });
+
+  app.openapi(api.revokeRoute, async (c) => {
+    const { id, product } = c.req.valid('param');
+    return c.json(
+      await run(c, (ctx) => revoke({ ctx: { ...ctx, catalog }, input: { userId: id, product } })),
+      200,
+    );
+  });
+
+  app.openapi(api.issueTokenRoute, async (c) => {
+    const { id } = c.req.valid('param');
+    const { deviceId } = c.req.valid('json');
+    return c.json(await run(c, (ctx) => issueToken({ ctx, input: { userId: id, deviceId } })), 201);
+  });
+
+  app.openapi(api.revokeTokenRoute, async (c) => {
+    const { id, tokenId } = c.req.valid('param');
+    return c.json(await run(c, (ctx) => revokeToken({ ctx, input: { userId: id, tokenId } })), 200);
+  });
+
+  app.openapi(api.statusRoute, async (c) => {
+    const { id } = c.req.valid('param');
+    const { status, reason } = c.req.valid('json');
+    return c.json(await run(c, (ctx) => setStatus({ ctx, input: { userId: id, status, reason } })), 200);
+  });
+
+  app.openapi(api.createOperatorRoute, async (c) => {
+    const input = c.req.valid('json');
+    return c.json(await run(c, (ctx) => createOperator({ ctx, input })), 201);
+  });
+
+  app.openapi(api.revokeOperatorRoute, async (c) => {
+    const { id } = c.req.valid('param');
+    return c.json(await run(c, (ctx) => revokeOperator({ ctx, input: { id } })), 200);
+  });
+
+  return app;
+}

@@ -1,0 +1,229 @@
+/**
+ * The admin API's request and response shapes, written once: the routes validate with them and
+ * the OpenAPI document is generated from them.
+ */
+import { z } from '@hono/zod-openapi';
+import { OPERATOR_ROLES } from '../../platform/actor.js';
+import { REASONS } from '../decide.js';
+import { ACCOUNT_STATUSES } from '../snapshot.js';
+
+/** Unpaired surrogates have no UTF-8 form: the audit log could not hash them the same everywhere. */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+/** Control characters (NUL among them) cannot be stored in a PostgreSQL text column or shown safely. */
+const CONTROL = /\p{Cc}/u;
+
+function text(max: number) {
+  return z
+    .string()
+    .min(1)
+    .max(max)
+    .refine((value) => !CONTROL.test(value) && !LONE_SURROGATE.test(value), {
+      message: 'must be printable text (no control characters)',
+    });
+}
+
+/** Every string inside a JSON value, keys included, can be hashed by the audit log. */
+function storableJson(value: unknown): boolean {
+  if (typeof value === 'string') return !LONE_SURROGATE.test(value);
+  if (Array.isArray(value)) return value.every(storableJson);
+  if (value !== null && typeof value === 'object') {
+    return Object.entries(value).every(([key, inner]) => storableJson(key) && storableJson(inner));
+  }
+  return true;
+}
+
+const category = z.enum(['professional', 'non_professional']);
+const accountStatus = z.enum(ACCOUNT_STATUSES);
+const operatorRole = z.enum(OPERATOR_ROLES);
+const epochMs = z.number().int().openapi({ description: 'UTC epoch milliseconds' });
+
+export const userId = text(128).openapi({
+  description: 'The broker’s own user id, any printable text',
+  example: 'u-1001',
+});
+export const productId = z.string().min(1).max(64).openapi({ example: 'CTA_A' });
+
+/** Epoch milliseconds or an ISO 8601 date-time with offset. */
+export const instant = z
+  .union([z.number().int().min(0).max(8_640_000_000_000_000), z.iso.datetime({ offset: true })])
+  .openapi({
+    description: 'UTC epoch milliseconds, or an ISO 8601 date-time',
+    example: '2026-12-31T23:59:59Z',
+  });
+
+export const userParams = z.object({ id: userId.openapi({ param: { name: 'id', in: 'path' } }) });
+export const productParams = userParams.extend({
+  product: productId.openapi({ param: { name: 'product', in: 'path' } }),
+});
+export const tokenParams = userParams.extend({
+  tokenId: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { name: 'tokenId', in: 'path' } }),
+});
+export const operatorId = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, { message: 'must be lower-case letters, digits, . _ -' })
+  .openapi({ example: 'jane.compliance' });
+export const operatorParams = z.object({ id: operatorId.openapi({ param: { name: 'id', in: 'path' } }) });
+
+export const listQuery = z.object({
+  q: z.string().max(200).optional().openapi({ description: 'Text searched in id, email and name' }),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  after: z.string().max(128).optional().openapi({ description: 'The `next` of the previous page' }),
+});
+
+export const createUserBody = z
+  .object({
+    id: userId,
+    email: z.email().max(320).optional(),
+    name: text(200).optional(),
+    sessionLimit: z.number().int().min(1).max(1000).optional(),
+  })
+  .strict();
+
+export const attestationBody = z
+  .object({
+    status: category,
+    answers: z
+      .record(z.string(), z.unknown())
+      .refine(storableJson, { message: 'must not contain unpaired surrogates' })
+      .optional()
+      .openapi({ description: 'The questionnaire as answered, kept as evidence' }),
+  })
+  .strict();
+
+export const agreementBody = z.object({ product: productId }).strict();
+
+export const grantBody = z
+  .object({
+    realtime: z.literal(true),
+    validFrom: instant.optional(),
+    validTo: instant.optional(),
+  })
+  .strict();
+
+export const tokenBody = z.object({ deviceId: text(80).optional() }).strict();
+
+export const statusBody = z.object({ status: accountStatus, reason: text(500) }).strict();
+
+export const operatorBody = z.object({ id: operatorId, role: operatorRole }).strict();
+
+export const errorBody = z
+  .object({
+    error: z.object({
+      code: z.string(),
+      message: z.string(),
+      requestId: z.string(),
+      details: z.unknown().optional(),
+    }),
+  })
+  .openapi('Error');
+
+const decisionView = z
+  .object({
+    mode: z.enum(['realtime', 'delayed', 'refused']),
+    reasons: z.array(z.enum(REASONS)),
+    words: z.array(z.string()),
+  })
+  .openapi('Decision');
+
+export const userSummary = z
+  .object({
+    id: z.string(),
+    email: z.string().nullable(),
+    name: z.string().nullable(),
+    status: accountStatus,
+    delinquent: z.boolean(),
+    sessionLimit: z.number().int(),
+    createdAt: epochMs,
+    category,
+    decisions: z.record(z.string(), decisionView),
+  })
+  .openapi('UserSummary');
+
+export const grantRecord = z
+  .object({
+    id: z.number().int(),
+    product: z.string(),
+    validFrom: epochMs,
+    validTo: epochMs.nullable(),
+    createdAt: epochMs,
+    createdBy: z.string(),
+    revokedAt: epochMs.nullable(),
+    revokedBy: z.string().nullable(),
+    supersededBy: z.number().int().nullable(),
+  })
+  .openapi('Grant');
+
+export const userDetail = userSummary
+  .extend({
+    grants: z.array(grantRecord),
+    agreements: z.array(z.object({ licensor: z.string(), version: z.string(), acceptedAt: epochMs })),
+    attestations: z.array(
+      z.object({ id: z.number().int(), status: category, answers: z.unknown(), at: epochMs }),
+    ),
+    tokens: z.array(
+      z.object({
+        id: z.string(),
+        deviceId: z.string().nullable(),
+        createdAt: epochMs,
+        revokedAt: epochMs.nullable(),
+      }),
+    ),
+  })
+  .openapi('UserDetail');
+
+export const userPage = z
+  .object({ users: z.array(userSummary), next: z.string().nullable() })
+  .openapi('UserPage');
+
+export const createdUser = z
+  .object({
+    id: z.string(),
+    email: z.string().nullable(),
+    name: z.string().nullable(),
+    status: z.literal('active'),
+    sessionLimit: z.number().int().nullable(),
+    createdAt: epochMs,
+  })
+  .openapi('CreatedUser');
+
+export const attestation = z
+  .object({ id: z.number().int(), status: category, at: epochMs, expiresAt: epochMs.nullable() })
+  .openapi('Attestation');
+
+export const agreementAcceptance = z
+  .object({
+    licensor: z.string(),
+    name: z.string(),
+    version: z.string(),
+    acceptedAt: epochMs,
+    created: z.boolean(),
+  })
+  .openapi('AgreementAcceptance');
+
+export const grantResult = z
+  .object({ grant: grantRecord, superseded: z.array(grantRecord) })
+  .openapi('GrantResult');
+export const revokeResult = z.object({ revoked: z.array(grantRecord) }).openapi('RevokeResult');
+
+export const issuedToken = z
+  .object({
+    id: z.string(),
+    token: z.string().openapi({ description: 'Shown this once; only its hash is stored' }),
+    deviceId: z.string().nullable(),
+    createdAt: epochMs,
+  })
+  .openapi('IssuedToken');
+
+export const revokedFlag = z.object({ revoked: z.boolean() });
+
+export const statusChange = z
+  .object({ status: accountStatus, changed: z.boolean(), endedGrants: z.number().int() })
+  .openapi('StatusChange');
+
+export const createdOperator = z
+  .object({ id: z.string(), role: operatorRole, token: z.string(), createdAt: epochMs })
+  .openapi('CreatedOperator');

@@ -1,0 +1,68 @@
+/**
+ * Entitlements: who may see what, now, and why. Users, categories, subscriber agreements,
+ * real-time grants, user and operator tokens, the decision, the change feed and the edge cache.
+ * docs/entitlements.md describes the model and the admin API.
+ */
+export { type EnsureAdminOptions, type EnsureAdminResult, ensureAdminOperator } from './bootstrap.js';
+export { type ChangeListener, EntitlementCache, type EntitlementCacheOptions } from './cache.js';
+export {
+  ATTESTATION_VALID_MONTHS,
+  addUtcMonths,
+  attestationExpiry,
+  categoryAt,
+  categoryForMonth,
+  monthBounds,
+} from './category.js';
+export {
+  ENTITLEMENTS_CHANGED,
+  type EntitlementsChanged,
+  isEntitlementsChanged,
+  publishChanges,
+} from './changes.js';
+export {
+  type DecideOptions,
+  type Decision,
+  decide,
+  type Mode,
+  REASON_TEXT,
+  REASONS,
+  type Reason,
+  reasonWords,
+} from './decide.js';
+export {
+  ConflictError,
+  EntitlementError,
+  ForbiddenError,
+  InvalidInputError,
+  NotFoundError,
+} from './errors.js';
+export type { GrantRecord } from './grants.js';
+export { type Interval, realtimeIntervals, usersEntitledAt } from './history.js';
+export { operatorAuth, requirePermission, requireRole } from './http/auth.js';
+export { openApiDocument } from './http/openapi.js';
+export { BODY_LIMIT_BYTES, type EntitlementRoutesDeps, entitlementRoutes } from './http/routes.js';
+export { authorize, can, PERMISSIONS, type Permission, rolesFor } from './permissions.js';
+export {
+  ACCOUNT_STATUSES,
+  type AccountStatus,
+  type AgreementFact,
+  type AttestationFact,
+  type GrantSpan,
+  type ProductTerms,
+  productTerms,
+  type UserSnapshot,
+} from './snapshot.js';
+export { USER_TOKEN_PREFIX } from './tokens.js';
+export { nextTransition } from './transitions.js';
+export { type AcceptAgreementInput, acceptAgreement } from './verbs/accept-agreement.js';
+export { type AttestInput, attest } from './verbs/attest.js';
+export type { CatalogContext, VerbOutcome } from './verbs/common.js';
+export { type CreateOperatorInput, createOperator } from './verbs/create-operator.js';
+export { type CreateUserInput, createUser } from './verbs/create-user.js';
+export { type GrantInput, grant } from './verbs/grant.js';
+export { type IssueTokenInput, issueToken } from './verbs/issue-token.js';
+export { type RevokeInput, revoke } from './verbs/revoke.js';
+export { revokeOperator } from './verbs/revoke-operator.js';
+export { type RevokeTokenInput, revokeToken } from './verbs/revoke-token.js';
+export { type SetDelinquentInput, setDelinquent } from './verbs/set-delinquent.js';
+export { type SetStatusInput, setStatus } from './verbs/set-status.js';

@@ -1,0 +1,23 @@
+import { createHash, randomBytes } from 'node:crypto';
+
+/** User API tokens (`mdu_…`) and operator tokens (`mdo_…`): the prefix says what a leaked one opens. */
+export const USER_TOKEN_PREFIX = 'mdu_';
+export const OPERATOR_TOKEN_PREFIX = 'mdo_';
+
+/** 32 random bytes, base64url, behind the prefix. Shown once; only its hash is stored. */
+export function generateToken(prefix: string): string {
+  return prefix + randomBytes(32).toString('base64url');
+}
+
+/**
+ * SHA-256, hex. A plain hash is enough (no salt, no slow KDF): the tokens carry 256 bits of
+ * randomness, and a lookup by hash is what lets the edge authenticate in microseconds.
+ */
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/** Public identifier of a token, for listing and revoking it without ever showing it again. */
+export function newTokenId(): string {
+  return `tok_${randomBytes(9).toString('base64url')}`;
+}

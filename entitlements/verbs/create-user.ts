@@ -1,0 +1,55 @@
+import { appendAudit } from '../../audit/index.js';
+import type { VerbContext } from '../../platform/actor.js';
+import { ConflictError } from '../errors.js';
+import { authorize } from '../permissions.js';
+import { userSubject, type VerbOutcome } from './common.js';
+
+export interface CreateUserInput {
+  id: string;
+  email?: string;
+  name?: string;
+  /** Concurrent sessions allowed; omitted, the deployment default applies. */
+  sessionLimit?: number;
+}
+
+export interface CreatedUser {
+  id: string;
+  email: string | null;
+  name: string | null;
+  status: 'active';
+  sessionLimit: number | null;
+  createdAt: number;
+}
+
+export async function createUser({
+  ctx,
+  input,
+}: {
+  ctx: VerbContext;
+  input: CreateUserInput;
+}): Promise<VerbOutcome<CreatedUser>> {
+  authorize(ctx.actor, 'users.create');
+  const user: CreatedUser = {
+    id: input.id,
+    email: input.email ?? null,
+    name: input.name ?? null,
+    status: 'active',
+    sessionLimit: input.sessionLimit ?? null,
+    createdAt: ctx.at,
+  };
+  const { rowCount } = await ctx.tx.query(
+    `insert into users (id, email, name, status, billing_delinquent, session_limit, created_at)
+      values ($1, $2, $3, 'active', false, $4, $5) on conflict (id) do nothing`,
+    [user.id, user.email, user.name, user.sessionLimit, user.createdAt],
+  );
+  if (rowCount === 0)
+    throw new ConflictError('user_exists', `a user with id ${JSON.stringify(input.id)} exists`);
+  await appendAudit(ctx.tx, {
+    actor: ctx.actor,
+    action: 'user.create',
+    subject: userSubject(user.id),
+    after: user,
+    at: ctx.at,
+  });
+  return { value: user, changed: [user.id] };
+}

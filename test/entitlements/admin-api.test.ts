@@ -1,0 +1,505 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  createOperator,
+  ensureAdminOperator,
+  entitlementRoutes,
+  operatorAuth,
+  REASON_TEXT,
+} from '../../entitlements/index.js';
+import type { OperatorRole } from '../../platform/actor.js';
+import { type Bus, type ControlMessage, openBus } from '../../platform/bus/index.js';
+import { HealthChecks } from '../../platform/health.js';
+import { type App, createApp } from '../../platform/http/app.js';
+import { silentLogger } from '../../platform/logger.js';
+import { createMetricsRegistry } from '../../platform/metrics.js';
+import { forEachDb } from '../helpers/db.js';
+import { auditOf, run } from './db-helpers.js';
+import { ADMIN, DAY, HOUR, T0, testCatalog } from './fixtures.js';
+
+const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
+const HOSTILE = "'; DROP TABLE users;--";
+
+/** The parts of response bodies the assertions read; everything else is compared whole. */
+interface Body {
+  error?: { code: string; message: string; requestId: string };
+  id?: string;
+  token?: string;
+  grant?: { id: number };
+  superseded?: unknown[];
+  grants?: unknown[];
+  tokens?: unknown[];
+  users?: Array<{ id: string; decisions: Record<string, { words: string[] }> }>;
+  next?: string | null;
+  decisions?: Record<string, { mode: string; reasons: string[] }>;
+}
+
+interface Call {
+  token?: string | null;
+  body?: unknown;
+  raw?: string;
+  headers?: Record<string, string>;
+}
+
+forEachDb((_engine, getDb) => {
+  let app: App;
+  let bus: Bus;
+  let clock = T0;
+  const tokens = {} as Record<OperatorRole | 'revoked', string>;
+  const messages: ControlMessage[] = [];
+
+  beforeAll(async () => {
+    const db = getDb();
+    bus = await openBus();
+    await bus.control.subscribe((message) => messages.push(message));
+    await ensureAdminOperator({ db, token: ADMIN_TOKEN, at: T0 - DAY });
+    tokens.admin = ADMIN_TOKEN;
+    for (const role of ['compliance', 'finance', 'support'] as const) {
+      const made = await run(db, ADMIN, T0 - DAY, (ctx) =>
+        createOperator({ ctx, input: { id: `op-${role}`, role } }),
+      );
+      tokens[role] = made.token;
+    }
+    const gone = await run(db, ADMIN, T0 - DAY, (ctx) =>
+      createOperator({ ctx, input: { id: 'op-gone', role: 'admin' } }),
+    );
+    tokens.revoked = gone.token;
+    await db.query("update operators set revoked_at = $1 where id = 'op-gone'", [T0 - HOUR]);
+
+    app = createApp({ logger: silentLogger, metrics: createMetricsRegistry(), health: new HealthChecks() });
+    app.use('/admin/*', operatorAuth(db));
+    app.route(
+      '/admin',
+      entitlementRoutes({ db, bus, catalog: testCatalog(), defaultSessionLimit: 2, now: () => clock }),
+    );
+  });
+
+  afterAll(async () => {
+    await bus.close();
+  });
+
+  beforeEach(() => {
+    clock = T0;
+    messages.length = 0;
+  });
+
+  async function call(method: string, path: string, options: Call = {}) {
+    const token = options.token === undefined ? ADMIN_TOKEN : options.token;
+    const headers: Record<string, string> = { ...options.headers };
+    if (token !== null) headers.authorization = `Bearer ${token}`;
+    let body: string | undefined = options.raw;
+    if (options.body !== undefined) body = JSON.stringify(options.body);
+    if (body !== undefined) headers['content-type'] ??= 'application/json';
+    const res = await app.request(path, { method, headers, body });
+    const text = await res.text();
+    return { status: res.status, body: text ? (JSON.parse(text) as Body) : undefined };
+  }
+
+  const settle = () => new Promise((resolve) => setImmediate(resolve));
+  const user = (id: string) => `/admin/users/${encodeURIComponent(id)}`;
+
+  async function createUser(id: string, extra: Record<string, unknown> = {}) {
+    const res = await call('POST', '/admin/users', { body: { id, ...extra } });
+    expect(res.status).toBe(201);
+  }
+
+  describe('happy path', () => {
+    it('takes a user from sign-up to real time, and shows why at each step', async () => {
+      await createUser('alice', { email: 'alice@example.com', name: 'Alice' });
+      let detail = await call('GET', user('alice'));
+      expect(detail.status).toBe(200);
+      expect(detail.body).toMatchObject({
+        id: 'alice',
+        status: 'active',
+        category: 'professional',
+        sessionLimit: 2,
+        decisions: {
+          CTA_A: {
+            mode: 'delayed',
+            reasons: ['no_grant', 'agreement_missing'],
+            words: [REASON_TEXT.no_grant, REASON_TEXT.agreement_missing],
+          },
+          UTP: { mode: 'refused', reasons: ['no_grant', 'agreement_missing', 'delayed_not_offered'] },
+        },
+      });
+
+      const agreement = await call('POST', `${user('alice')}/agreements`, { body: { product: 'CTA_A' } });
+      expect(agreement).toMatchObject({
+        status: 201,
+        body: { licensor: 'CTA', version: '2024-01', created: true },
+      });
+      const again = await call('POST', `${user('alice')}/agreements`, { body: { product: 'CTA_B' } });
+      expect(again).toMatchObject({ status: 200, body: { created: false } });
+
+      const granted = await call('PUT', `${user('alice')}/entitlements/CTA_A`, {
+        body: { realtime: true, validTo: '2026-10-04T14:00:00Z' },
+      });
+      expect(granted.status).toBe(200);
+      expect(granted.body?.grant).toMatchObject({
+        product: 'CTA_A',
+        validFrom: T0,
+        validTo: T0 + DAY,
+        createdBy: 'operator:admin',
+      });
+
+      const attested = await call('POST', `${user('alice')}/attestations`, {
+        body: { status: 'non_professional', answers: { sec: false } },
+      });
+      expect(attested).toMatchObject({ status: 201, body: { status: 'non_professional', at: T0 } });
+
+      detail = await call('GET', user('alice'));
+      expect(detail.body).toMatchObject({
+        category: 'non_professional',
+        decisions: {
+          CTA_A: { mode: 'realtime', reasons: [], words: [] },
+          CTA_B: { mode: 'delayed', reasons: ['no_grant'] },
+        },
+        agreements: [{ licensor: 'CTA', version: '2024-01', acceptedAt: T0 }],
+        attestations: [{ status: 'non_professional', answers: { sec: false }, at: T0 }],
+      });
+      expect(detail.body?.grants).toHaveLength(1);
+
+      clock = T0 + DAY;
+      detail = await call('GET', user('alice'));
+      expect(detail.body?.decisions?.CTA_A).toMatchObject({ mode: 'delayed', reasons: ['grant_expired'] });
+    });
+
+    it('publishes entitlements.changed after each change, and nothing for a no-op or a failure', async () => {
+      await createUser('feed');
+      await call('PUT', `${user('feed')}/entitlements/CTA_B`, { body: { realtime: true } });
+      await call('DELETE', `${user('feed')}/entitlements/CTA_B`);
+      await call('DELETE', `${user('feed')}/entitlements/CTA_B`);
+      await call('POST', '/admin/users', { body: { id: 'feed' } });
+      await settle();
+      expect(messages).toEqual([
+        { type: 'entitlements.changed', userId: 'feed' },
+        { type: 'entitlements.changed', userId: 'feed' },
+        { type: 'entitlements.changed', userId: 'feed' },
+      ]);
+    });
+
+    it('supersedes a grant with a new PUT and revokes with DELETE, keeping history', async () => {
+      await createUser('bob');
+      const first = await call('PUT', `${user('bob')}/entitlements/CTA_B`, { body: { realtime: true } });
+      clock = T0 + HOUR;
+      const second = await call('PUT', `${user('bob')}/entitlements/CTA_B`, {
+        body: { realtime: true, validFrom: T0 + 2 * HOUR, validTo: T0 + 3 * HOUR },
+      });
+      expect(second.body?.superseded).toMatchObject([{ id: first.body?.grant?.id, revokedAt: T0 + HOUR }]);
+      const revoked = await call('DELETE', `${user('bob')}/entitlements/CTA_B`);
+      expect(revoked).toMatchObject({
+        status: 200,
+        body: { revoked: [{ id: second.body?.grant?.id, revokedAt: T0 + HOUR }] },
+      });
+      const nothing = await call('DELETE', `${user('bob')}/entitlements/CTA_B`);
+      expect(nothing).toEqual({ status: 200, body: { revoked: [] } });
+      const detail = await call('GET', user('bob'));
+      expect(detail.body?.grants).toHaveLength(2);
+      const audit = await auditOf(getDb(), 'user:bob');
+      expect(audit.map((record) => record.action)).toEqual([
+        'user.create',
+        'grant.create',
+        'grant.create',
+        'grant.revoke',
+      ]);
+    });
+
+    it('issues a token once, lists it without the secret, and revokes it', async () => {
+      await createUser('carol');
+      const issued = await call('POST', `${user('carol')}/tokens`, {
+        token: tokens.support,
+        body: { deviceId: 'phone-1' },
+      });
+      expect(issued).toMatchObject({ status: 201, body: { deviceId: 'phone-1' } });
+      expect(issued.body?.token).toMatch(/^mdu_/);
+      const bare = await call('POST', `${user('carol')}/tokens`, { token: tokens.support });
+      expect(bare).toMatchObject({ status: 201, body: { deviceId: null } });
+      const detail = await call('GET', user('carol'), { token: tokens.support });
+      expect(detail.body?.tokens).toEqual(
+        [
+          { id: issued.body?.id, deviceId: 'phone-1', createdAt: T0, revokedAt: null },
+          { id: bare.body?.id, deviceId: null, createdAt: T0, revokedAt: null },
+        ].sort((a, b) => (String(a.id) < String(b.id) ? -1 : 1)),
+      );
+      expect(JSON.stringify(detail.body)).not.toContain(issued.body?.token);
+      const revoked = await call('DELETE', `${user('carol')}/tokens/${issued.body?.id}`, {
+        token: tokens.support,
+      });
+      expect(revoked).toEqual({ status: 200, body: { revoked: true } });
+      const unknown = await call('DELETE', `${user('carol')}/tokens/tok_nope`, { token: tokens.support });
+      expect(unknown).toMatchObject({ status: 404, body: { error: { code: 'unknown_token' } } });
+    });
+
+    it('suspends, reactivates and closes an account', async () => {
+      await createUser('dave');
+      const suspended = await call('POST', `${user('dave')}/status`, {
+        body: { status: 'suspended', reason: 'fraud check' },
+      });
+      expect(suspended).toEqual({
+        status: 200,
+        body: { status: 'suspended', changed: true, endedGrants: 0 },
+      });
+      const detail = await call('GET', user('dave'));
+      expect(detail.body?.decisions?.CTA_A?.reasons).toContain('suspended');
+      await call('POST', `${user('dave')}/status`, { body: { status: 'closed', reason: 'asked to close' } });
+      const reopen = await call('POST', `${user('dave')}/status`, {
+        body: { status: 'active', reason: 'oops' },
+      });
+      expect(reopen).toMatchObject({ status: 409, body: { error: { code: 'account_closed' } } });
+      const grant = await call('PUT', `${user('dave')}/entitlements/CTA_A`, { body: { realtime: true } });
+      expect(grant.status).toBe(409);
+    });
+
+    it('lists and searches users page by page, each with decisions in words', async () => {
+      for (const id of ['list-1', 'list-2', 'list-3']) await createUser(id, { name: `Listed ${id}` });
+      await createUser('other-100%', { email: 'x_y@example.com' });
+      const first = await call('GET', '/admin/users?q=listed&limit=2', { token: tokens.support });
+      expect(first.status).toBe(200);
+      expect(first.body?.users?.map((u) => u.id)).toEqual(['list-1', 'list-2']);
+      expect(first.body?.users?.[0]?.decisions.CTA_A?.words).toEqual([
+        REASON_TEXT.no_grant,
+        REASON_TEXT.agreement_missing,
+      ]);
+      expect(first.body?.next).toBe('list-2');
+      const second = await call('GET', `/admin/users?q=LISTED&limit=2&after=${first.body?.next}`, {
+        token: tokens.support,
+      });
+      expect(second.body).toMatchObject({ users: [{ id: 'list-3' }], next: null });
+      const literal = await call('GET', `/admin/users?q=${encodeURIComponent('100%')}`);
+      expect(literal.body?.users?.map((u) => u.id)).toEqual(['other-100%']);
+      const underscore = await call('GET', `/admin/users?q=${encodeURIComponent('x_y')}`);
+      expect(underscore.body?.users?.map((u) => u.id)).toEqual(['other-100%']);
+      const bad = await call('GET', '/admin/users?limit=0');
+      expect(bad).toMatchObject({ status: 400, body: { error: { code: 'invalid_request' } } });
+    });
+
+    it('lets an admin create and revoke operators whose tokens then work and stop working', async () => {
+      const made = await call('POST', '/admin/operators', { body: { id: 'new-support', role: 'support' } });
+      expect(made).toMatchObject({ status: 201, body: { id: 'new-support', role: 'support' } });
+      expect((await call('GET', '/admin/users?limit=1', { token: made.body?.token })).status).toBe(200);
+      const dup = await call('POST', '/admin/operators', { body: { id: 'new-support', role: 'admin' } });
+      expect(dup).toMatchObject({ status: 409, body: { error: { code: 'operator_exists' } } });
+      expect(await call('DELETE', '/admin/operators/new-support')).toEqual({
+        status: 200,
+        body: { revoked: true },
+      });
+      expect((await call('GET', '/admin/users?limit=1', { token: made.body?.token })).status).toBe(401);
+      expect((await call('DELETE', '/admin/operators/nobody')).status).toBe(404);
+    });
+  });
+
+  describe('errors', () => {
+    it('answers 404 for unknown users and products', async () => {
+      await createUser('erin');
+      const cases: Array<[string, string, unknown, string]> = [
+        ['GET', user('nobody'), undefined, 'unknown_user'],
+        ['POST', `${user('nobody')}/attestations`, { status: 'professional' }, 'unknown_user'],
+        ['POST', `${user('nobody')}/agreements`, { product: 'CTA_A' }, 'unknown_user'],
+        ['POST', `${user('erin')}/agreements`, { product: 'OPRA' }, 'unknown_product'],
+        ['PUT', `${user('nobody')}/entitlements/CTA_A`, { realtime: true }, 'unknown_user'],
+        ['PUT', `${user('erin')}/entitlements/OPRA`, { realtime: true }, 'unknown_product'],
+        ['DELETE', `${user('erin')}/entitlements/OPRA`, undefined, 'unknown_product'],
+        ['POST', `${user('nobody')}/tokens`, {}, 'unknown_user'],
+        ['POST', `${user('nobody')}/status`, { status: 'suspended', reason: 'x' }, 'unknown_user'],
+      ];
+      for (const [method, path, body, code] of cases) {
+        const res = await call(method, path, { body, headers: { 'x-request-id': 'req-404' } });
+        expect(res, `${method} ${path}`).toEqual({
+          status: 404,
+          body: { error: { code, message: expect.any(String), requestId: 'req-404' } },
+        });
+      }
+    });
+
+    it('answers 409 for a duplicate user', async () => {
+      await createUser('frank');
+      const res = await call('POST', '/admin/users', { body: { id: 'frank' } });
+      expect(res).toMatchObject({ status: 409, body: { error: { code: 'user_exists' } } });
+    });
+
+    it('answers 400 for malformed bodies and parameters', async () => {
+      await createUser('gina');
+      const cases: Array<[string, string, Call]> = [
+        ['POST', '/admin/users', { raw: '{"id":' }],
+        ['POST', '/admin/users', { body: {} }],
+        ['POST', '/admin/users', { body: { id: '' } }],
+        ['POST', '/admin/users', { body: { id: 'x', email: 'not an email' } }],
+        ['POST', '/admin/users', { body: { id: 'x', extra: true } }],
+        ['POST', '/admin/users', { body: { id: 'line\nbreak' } }],
+        ['POST', '/admin/users', { body: { id: 'x'.repeat(129) } }],
+        ['POST', '/admin/users', { body: [1, 2] }],
+        ['POST', '/admin/users', { raw: '{"id":"x","name":"\\ud800"}' }],
+        [
+          'POST',
+          `${user('gina')}/attestations`,
+          { raw: '{"status":"professional","answers":{"a":"\\udc00"}}' },
+        ],
+        ['POST', `${user('gina')}/attestations`, { body: { status: 'amateur' } }],
+        ['POST', `${user('gina')}/attestations`, { body: { status: 'professional', answers: 'yes' } }],
+        ['PUT', `${user('gina')}/entitlements/CTA_A`, { body: { realtime: false } }],
+        ['PUT', `${user('gina')}/entitlements/CTA_A`, { body: { realtime: true, validTo: 'tomorrow' } }],
+        ['PUT', `${user('gina')}/entitlements/CTA_A`, { body: { realtime: true, validTo: T0 - 1 } }],
+        ['POST', `${user('gina')}/status`, { body: { status: 'suspended' } }],
+        ['POST', `${user('gina')}/status`, { body: { status: 'deleted', reason: 'x' } }],
+        ['POST', '/admin/operators', { body: { id: 'Bad Id', role: 'admin' } }],
+        ['POST', '/admin/operators', { body: { id: 'ok', role: 'root' } }],
+      ];
+      for (const [method, path, options] of cases) {
+        const res = await call(method, path, options);
+        expect(res.status, `${method} ${path} ${options.raw ?? JSON.stringify(options.body)}`).toBe(400);
+        expect(res.body?.error).toMatchObject({
+          code: expect.any(String),
+          message: expect.any(String),
+          requestId: expect.any(String),
+        });
+      }
+      expect(messages).toEqual([{ type: 'entitlements.changed', userId: 'gina' }]);
+    });
+
+    it('refuses a body that is not JSON', async () => {
+      const res = await call('POST', '/admin/users', {
+        raw: 'id=x',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      });
+      expect(res.status).toBe(415);
+      expect(res.body?.error?.code).toEqual(expect.any(String));
+    });
+  });
+
+  describe('security', () => {
+    const ROUTES: Array<{ method: string; path: string; body?: unknown; roles: OperatorRole[] }> = [
+      { method: 'POST', path: '/admin/users', body: { id: 'sec-new' }, roles: ['admin', 'support'] },
+      { method: 'GET', path: '/admin/users', roles: ['admin', 'compliance', 'finance', 'support'] },
+      { method: 'GET', path: '/admin/users/sec', roles: ['admin', 'compliance', 'finance', 'support'] },
+      {
+        method: 'POST',
+        path: '/admin/users/sec/attestations',
+        body: { status: 'professional' },
+        roles: ['admin', 'compliance'],
+      },
+      {
+        method: 'POST',
+        path: '/admin/users/sec/agreements',
+        body: { product: 'CTA_A' },
+        roles: ['admin', 'compliance'],
+      },
+      {
+        method: 'PUT',
+        path: '/admin/users/sec/entitlements/CTA_A',
+        body: { realtime: true },
+        roles: ['admin'],
+      },
+      { method: 'DELETE', path: '/admin/users/sec/entitlements/CTA_A', roles: ['admin'] },
+      { method: 'POST', path: '/admin/users/sec/tokens', body: {}, roles: ['admin', 'support'] },
+      { method: 'DELETE', path: '/admin/users/sec/tokens/tok_x', roles: ['admin', 'support'] },
+      {
+        method: 'POST',
+        path: '/admin/users/sec/status',
+        body: { status: 'suspended', reason: 'x' },
+        roles: ['admin'],
+      },
+      { method: 'POST', path: '/admin/operators', body: { id: 'sec-op', role: 'support' }, roles: ['admin'] },
+      { method: 'DELETE', path: '/admin/operators/op-finance', roles: ['admin'] },
+    ];
+
+    beforeAll(async () => {
+      await app.request('/admin/users', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ id: 'sec' }),
+      });
+    });
+
+    it('answers 401 without a token, with a wrong, malformed or revoked one, on every route', async () => {
+      const bad: Array<[string, Call]> = [
+        ['no token', { token: null }],
+        ['wrong token', { token: 'mdo_not-a-real-token-at-all-000000000000000' }],
+        ['revoked token', { token: tokens.revoked }],
+        ['basic scheme', { token: null, headers: { authorization: `Basic ${ADMIN_TOKEN}` } }],
+        ['empty bearer', { token: null, headers: { authorization: 'Bearer ' } }],
+      ];
+      for (const route of ROUTES) {
+        for (const [label, options] of bad) {
+          const res = await call(route.method, route.path, { ...options, body: route.body });
+          expect(res.status, `${label}: ${route.method} ${route.path}`).toBe(401);
+          expect(res.body?.error?.code).toBe('unauthorized');
+        }
+      }
+      expect(messages).toEqual([]);
+    });
+
+    it('answers 403 to every role a route is not open to, before looking at the body', async () => {
+      for (const route of ROUTES) {
+        for (const role of ['admin', 'compliance', 'finance', 'support'] as const) {
+          if (route.roles.includes(role)) continue;
+          const res = await call(route.method, route.path, { token: tokens[role], raw: '{not json' });
+          expect(res.status, `${role}: ${route.method} ${route.path}`).toBe(403);
+          expect(res.body?.error?.code).toBe('forbidden');
+        }
+      }
+      expect(messages).toEqual([]);
+    });
+
+    it('lets each allowed role through', async () => {
+      for (const route of ROUTES) {
+        for (const role of route.roles) {
+          const res = await call(route.method, route.path, { token: tokens[role], body: route.body });
+          expect([200, 201, 404, 409], `${role}: ${route.method} ${route.path}`).toContain(res.status);
+        }
+      }
+    });
+
+    it('stores injection strings literally as ids and names', async () => {
+      await createUser(HOSTILE, { name: 'Robert"); DROP TABLE grants;--', email: 'bobby@example.com' });
+      const detail = await call('GET', user(HOSTILE));
+      expect(detail.body).toMatchObject({ id: HOSTILE, name: 'Robert"); DROP TABLE grants;--' });
+      const found = await call('GET', `/admin/users?q=${encodeURIComponent('DROP TABLE')}`);
+      expect(found.body?.users?.map((u) => u.id)).toContain(HOSTILE);
+      const granted = await call('PUT', `${user(HOSTILE)}/entitlements/CTA_A`, { body: { realtime: true } });
+      expect(granted.status).toBe(200);
+      const injectedProduct = await call(
+        'PUT',
+        `${user(HOSTILE)}/entitlements/${encodeURIComponent("CTA_A' OR '1'='1")}`,
+        {
+          body: { realtime: true },
+        },
+      );
+      expect(injectedProduct.status).toBe(404);
+      const { rows } = await getDb().query<{ n: number }>('select count(*)::int8 as n from users');
+      expect(rows[0]!.n).toBeGreaterThan(1);
+    });
+
+    it('refuses a body over 64 KiB with 413, with or without a content length', async () => {
+      const big = { id: 'big', name: 'x'.repeat(70 * 1024) };
+      const res = await call('POST', '/admin/users', { body: big, headers: { 'x-request-id': 'req-413' } });
+      expect(res).toEqual({
+        status: 413,
+        body: { error: { code: 'payload_too_large', message: expect.any(String), requestId: 'req-413' } },
+      });
+      const streamed = await app.request('/admin/users', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body: new ReadableStream({
+          start(controller) {
+            controller.enqueue(new TextEncoder().encode(JSON.stringify(big)));
+            controller.close();
+          },
+        }),
+        duplex: 'half',
+      } as RequestInit);
+      expect(streamed.status).toBe(413);
+      expect((await call('GET', user('big'))).status).toBe(404);
+    });
+
+    it('never writes a token into the audit log', async () => {
+      await createUser('tok-audit');
+      const issued = await call('POST', `${user('tok-audit')}/tokens`, { body: {} });
+      const op = await call('POST', '/admin/operators', { body: { id: 'tok-audit-op', role: 'finance' } });
+      const { rows } = await getDb().query<{ all: string }>(
+        "select string_agg(coalesce(before_json, '') || coalesce(after_json, '') || coalesce(details_json, ''), '') as all from audit_log",
+      );
+      expect(rows[0]!.all).not.toContain(issued.body?.token);
+      expect(rows[0]!.all).not.toContain(op.body?.token);
+      expect(rows[0]!.all).not.toContain(ADMIN_TOKEN);
+    });
+  });
+});
