@@ -1,6 +1,9 @@
+import { startApi } from './api.js';
 import type { Role, RoleStarter } from './hub.js';
 
 /**
  * The composition root: what each role starts. Module entry points plug in here as they land.
  */
-export const STARTERS: Partial<Record<Role, RoleStarter>> = {};
+export const STARTERS: Partial<Record<Role, RoleStarter>> = {
+  api: startApi,
+};
