@@ -3,13 +3,14 @@ import { join } from 'node:path';
 import { packageRoot } from '../platform/paths.js';
 import { auditSection } from './audit.js';
 import type { Figures, Section } from './figures.js';
+import { ingestSection } from './ingest.js';
 import { platformSection } from './platform.js';
 
 /**
  * `npm run bench`: runs every section (or those named on the command line), prints one table and
  * merges the figures into bench/results.json, so a partial run keeps the other sections' figures.
  */
-const SECTIONS: readonly Section[] = [platformSection, auditSection];
+const SECTIONS: readonly Section[] = [platformSection, auditSection, ingestSection];
 
 async function main(names: string[]): Promise<void> {
   const chosen = names.length ? SECTIONS.filter((s) => names.includes(s.name)) : SECTIONS;

@@ -38,12 +38,23 @@ const schema = z.object({
   MDHUB_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   MDHUB_DELAY_MS: integer(0, 86_400_000).optional(),
   MDHUB_SHARDS: integer(1, 1024).default(16),
+  MDHUB_REDIS_PREFIX: nonEmpty.default('mdhub'),
   MDHUB_SYNTHETIC_RATE: integer(0, 10_000_000).default(2_000),
   MDHUB_SYNTHETIC_SYMBOLS: integer(1, 100_000).default(300),
   MDHUB_SESSION_LIMIT: integer(1, 1000).default(2),
+  MDHUB_EDGE_ID: z
+    .string()
+    .regex(/^[\w.-]{1,80}$/, { message: 'must be 1-80 of A-Za-z0-9._-' })
+    .optional(),
+  MDHUB_MAX_SYMBOLS: integer(1, 100_000).default(1_000),
+  MDHUB_CLIENT_BUFFER_BYTES: integer(65_536, 1_073_741_824).default(4_194_304),
+  MDHUB_DELAY_LINE_BYTES: integer(1_048_576, 68_719_476_736).default(134_217_728),
+  MDHUB_USAGE_FLUSH_MS: integer(1_000, 3_600_000).default(60_000),
   MDHUB_AUDIT_KEY_FILE: nonEmpty.optional(),
   MDHUB_AUDIT_DIR: nonEmpty.optional(),
   MDHUB_AUDIT_CHECKPOINT_MS: integer(1_000, 86_400_000).default(3_600_000),
+  MDHUB_PRICES: nonEmpty.optional(),
+  MDHUB_BILLING_GRACE_MS: integer(0, 90 * 86_400_000).default(3 * 86_400_000),
   POLYGON_API_KEY: nonEmpty.optional(),
   POLYGON_WS_URL: urlWith(['ws:', 'wss:'], 'WebSocket').default('wss://socket.polygon.io'),
   POLYGON_SUBSCRIPTIONS: z

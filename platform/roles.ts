@@ -1,3 +1,4 @@
+import { startIngest } from '../ingest/index.js';
 import { startApi } from './api.js';
 import type { Role, RoleStarter } from './hub.js';
 
@@ -5,5 +6,6 @@ import type { Role, RoleStarter } from './hub.js';
  * The composition root: what each role starts. Module entry points plug in here as they land.
  */
 export const STARTERS: Partial<Record<Role, RoleStarter>> = {
+  ingest: startIngest,
   api: startApi,
 };

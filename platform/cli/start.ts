@@ -33,7 +33,14 @@ cleanly within 5 s.`,
   async run(values) {
     const roles = parseRoles(values.roles as string | undefined);
     const { env, catalog, logger } = loadEnvironment();
-    const hub = await startHub({ env, catalog, logger, roles, starters: STARTERS });
+    const hub = await startHub({
+      env,
+      catalog,
+      logger,
+      roles,
+      starters: STARTERS,
+      busPrefix: env.MDHUB_REDIS_PREFIX,
+    });
     await new Promise<void>((resolve) => {
       const onSignal = (signal: NodeJS.Signals) => {
         logger.info({ signal }, 'shutting down');

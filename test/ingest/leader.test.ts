@@ -1,0 +1,138 @@
+import { createClient } from 'redis';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadCatalog } from '../../config/index.js';
+import { createIngest, type Ingest } from '../../ingest/index.js';
+import { type Bus, openBus } from '../../platform/bus/index.js';
+import { silentLogger } from '../../platform/logger.js';
+import { FakePolygonServer } from '../fakes/polygon-server.js';
+import { cleanupRedisPrefix, REDIS_URL, uniqueName } from '../helpers/services.js';
+import { quote, waitUntil, watchTicks } from './events.js';
+
+const KEY = 'lease-test-key';
+const filePrefix = uniqueName('ingest_leader');
+const catalog = loadCatalog();
+const LEASE = { ttlMs: 1_000, renewMs: 250, pollMs: 100 };
+
+let server: FakePolygonServer;
+const buses: Bus[] = [];
+const running: Ingest[] = [];
+let prefix = '';
+let testNo = 0;
+
+beforeEach(async () => {
+  server = await FakePolygonServer.start({ key: KEY });
+  prefix = `${filePrefix}:${++testNo}`;
+});
+
+afterEach(async () => {
+  for (const ingest of running.splice(0)) await ingest.stop();
+  for (const bus of buses.splice(0)) await bus.close();
+  await server.close();
+});
+
+afterAll(async () => {
+  await cleanupRedisPrefix(filePrefix);
+});
+
+/** An ingest process of its own (own bus connection), as a separate process would have. */
+async function process_(): Promise<{ ingest: Ingest; bus: Bus }> {
+  const bus = await openBus({ url: REDIS_URL, prefix, shards: 4 });
+  buses.push(bus);
+  const ingest = await createIngest({
+    bus,
+    env: {
+      POLYGON_API_KEY: KEY,
+      POLYGON_WS_URL: server.url,
+      POLYGON_SUBSCRIPTIONS: 'Q.*',
+      MDHUB_SYNTHETIC_RATE: 0,
+      MDHUB_SYNTHETIC_SYMBOLS: 1,
+    },
+    catalog,
+    logger: silentLogger,
+    lease: LEASE,
+    polygon: { backoffBaseMs: 20, backoffMaxMs: 100 },
+  });
+  running.push(ingest);
+  return { ingest, bus };
+}
+
+function busyWait(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    // An event-loop stall: no timer, socket or promise callback runs meanwhile.
+  }
+}
+
+describe('feed leader lease', () => {
+  it('lets exactly one of two ingest processes connect, and the other take over when it stops', async () => {
+    const a = await process_();
+    const b = await process_();
+    await waitUntil('one is subscribed', () => server.subscribed === 1);
+    await waitUntil('both settled', () => a.ingest.leading !== b.ingest.leading);
+    const [leader, standby] = a.ingest.leading ? [a, b] : [b, a];
+    expect(standby.ingest.feedState).toBe('idle');
+
+    const ticks = watchTicks(leader.bus.ticks);
+    try {
+      server.send([quote('ONE')]);
+      await waitUntil('the first event is on the bus', () => ticks.events.length === 1);
+      await leader.ingest.stop();
+      await waitUntil(
+        'the standby took over',
+        () => standby.ingest.leading && server.subscribed === 1,
+        5_000,
+      );
+      server.send([quote('TWO')]);
+      await waitUntil('the second event is on the bus', () => ticks.events.length === 2);
+    } finally {
+      await ticks.close();
+    }
+    expect(ticks.events.map((json) => JSON.parse(json).sym)).toEqual(['ONE', 'TWO']);
+    expect(server.maxSimultaneous).toBe(1);
+  });
+
+  it('stops publishing at once when its lease deadline passed during an event-loop stall', async () => {
+    const a = await process_();
+    await waitUntil('subscribed', () => server.subscribed === 1);
+    const ticks = watchTicks(a.bus.ticks);
+    try {
+      busyWait(LEASE.ttlMs + 200);
+      // Right after the stall, before any timer could renew: the next publish must be refused.
+      a.ingest.pipeline.frame(JSON.stringify([quote('LATE')]));
+      a.ingest.pipeline.publisher.flush();
+      expect(a.ingest.leading).toBe(false);
+      expect(a.ingest.stats.dropped.not_leader).toBe(1);
+      expect(a.ingest.stats.published.Q).toBe(0);
+
+      // Nobody else holds the lease, so it is taken again and the feed reopened.
+      await waitUntil(
+        're-elected and resubscribed',
+        () => a.ingest.leading && server.subscribeRequests.length === 2,
+      );
+      await waitUntil('subscribed', () => server.subscribed === 1);
+      server.send([quote('AGAIN')]);
+      await waitUntil('the next event is on the bus', () => ticks.events.length === 1);
+    } finally {
+      await ticks.close();
+    }
+    expect(ticks.events.map((json) => JSON.parse(json).sym)).toEqual(['AGAIN']);
+    expect(server.maxSimultaneous).toBe(1);
+  });
+
+  it('closes the vendor socket when another process takes the lease', async () => {
+    const a = await process_();
+    await waitUntil('subscribed', () => server.subscribed === 1);
+    // The lease key vanishes (a Redis failover that lost it) and another holder takes it at once.
+    const redis = createClient({ url: REDIS_URL });
+    await redis.connect();
+    try {
+      await redis.del(`${prefix}:lease:{ingest:polygon}`);
+      expect(await a.bus.leases.acquire('ingest:polygon', 'intruder', 60_000)).toBe(true);
+    } finally {
+      redis.destroy();
+    }
+    // Its next renewal (every 250 ms) finds the lease taken.
+    await waitUntil('deposed', () => !a.ingest.leading, 3_000);
+    await waitUntil('the vendor socket is closed', () => server.authenticated === 0);
+  });
+});
