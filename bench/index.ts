@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../platform/paths.js';
 import { auditSection } from './audit.js';
+import { distributionSection } from './distribution.js';
 import type { Figures, Section } from './figures.js';
 import { ingestSection } from './ingest.js';
 import { platformSection } from './platform.js';
@@ -10,7 +11,12 @@ import { platformSection } from './platform.js';
  * `npm run bench`: runs every section (or those named on the command line), prints one table and
  * merges the figures into bench/results.json, so a partial run keeps the other sections' figures.
  */
-const SECTIONS: readonly Section[] = [platformSection, auditSection, ingestSection];
+const SECTIONS: readonly Section[] = [
+  platformSection,
+  auditSection,
+  ingestSection,
+  distributionSection,
+];
 
 async function main(names: string[]): Promise<void> {
   const chosen = names.length ? SECTIONS.filter((s) => names.includes(s.name)) : SECTIONS;

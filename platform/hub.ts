@@ -106,9 +106,14 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     };
 
     const running: RunningRole[] = [];
-    closers.push(async () => {
-      for (const role of running.reverse()) await role.stop();
-    });
+    let rolesStopped: Promise<void> | undefined;
+    const stopRoles = () => {
+      rolesStopped ??= (async () => {
+        for (const role of running.reverse()) await role.stop();
+      })();
+      return rolesStopped;
+    };
+    closers.push(stopRoles);
     for (const role of roles) {
       const starter = options.starters[role];
       if (starter) running.push(await starter(ctx));
@@ -116,7 +121,13 @@ export async function startHub(options: HubOptions): Promise<Hub> {
 
     const http = await listen(app, { port: env.PORT, host: env.HOST });
     for (const [path, handler] of upgrades) http.onUpgrade(path, handler);
-    closers.push(() => http.close());
+    // Stop accepting first, then let the roles close what they own (the edge's WebSockets keep
+    // the server from closing until then), then wait for the last HTTP connection to end.
+    closers.push(async () => {
+      const closed = http.close();
+      await stopRoles();
+      await closed;
+    });
     logger.info({ port: http.port, roles: [...roles], bus: bus.kind, database: db.kind }, 'mdhub listening');
 
     let stopping: Promise<void> | undefined;

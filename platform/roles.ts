@@ -1,3 +1,4 @@
+import { startEdge } from '../distribution/index.js';
 import { startIngest } from '../ingest/index.js';
 import { startApi } from './api.js';
 import type { Role, RoleStarter } from './hub.js';
@@ -7,5 +8,6 @@ import type { Role, RoleStarter } from './hub.js';
  */
 export const STARTERS: Partial<Record<Role, RoleStarter>> = {
   ingest: startIngest,
+  edge: startEdge,
   api: startApi,
 };

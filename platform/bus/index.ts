@@ -1,6 +1,7 @@
 /**
- * The bus: market data, work streams, control broadcast, key/values and leases, on Redis Streams
- * when a URL is configured (scaled mode) or inside the process otherwise (embedded default).
+ * The bus: market data, work streams, control broadcast, key/values, leases and session slots, on
+ * Redis Streams when a URL is configured (scaled mode) or inside the process otherwise (embedded
+ * default).
  */
 import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';

@@ -1,8 +1,8 @@
 /**
  * The bus inside one process (embedded default), with the semantics of the Redis implementation:
  * `<ms>-<seq>` ids, trimmed tick streams, blocking reads, consumer groups with pending entries,
- * broadcast control messages, key/values and leases. Entries and their payload Buffers are stored
- * and handed to every reader as-is, never copied: readers must not modify them.
+ * broadcast control messages, key/values, leases and session slots. Entries and their payload
+ * Buffers are stored and handed to every reader as-is, never copied: readers must not modify them.
  */
 import type { Logger } from '../logger.js';
 import type {
@@ -13,6 +13,7 @@ import type {
   ControlMessage,
   KeyValues,
   Leases,
+  SessionSlots,
   ShardEntry,
   StartFrom,
   Subscription,
@@ -153,6 +154,30 @@ async function blockingRead<T>(
   }
 }
 
+/** The ms part of a `<ms>-<seq>` id. */
+function idTime(id: string): number {
+  return Number(id.slice(0, id.indexOf('-')));
+}
+
+/** Position of the first entry of `log` stored at or after `time`: ids increase, so a binary search. */
+function positionAt(log: Log<ShardEntry>, time: number): number {
+  let low = log.start;
+  let high = log.end;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    const entry = log.at(mid);
+    if (entry !== undefined && idTime(entry.id) >= time) high = mid;
+    else low = mid + 1;
+  }
+  return low;
+}
+
+function startPosition(log: Log<ShardEntry>, from: StartFrom): number {
+  if (from === 'latest') return log.end;
+  if (from === 'earliest') return 0;
+  return positionAt(log, from.time);
+}
+
 function checkShard(shard: number, shards: number): number {
   if (!Number.isInteger(shard) || shard < 0 || shard >= shards) {
     throw new RangeError(`shard ${shard} is outside 0..${shards - 1}`);
@@ -202,7 +227,7 @@ class MemoryTickReader implements TickReader {
 
   constructor(shards: TickShard[], from: StartFrom, lifecycle: Lifecycle) {
     this.#shards = shards;
-    this.#positions = shards.map((shard) => (from === 'latest' ? shard.log.end : 0));
+    this.#positions = shards.map((shard) => startPosition(shard.log, from));
     this.#sources = [...shards.map((shard) => shard.waiters), this.#wakeOnClose];
     this.#lifecycle = lifecycle;
   }
@@ -530,12 +555,55 @@ class MemoryLeases implements Leases {
   }
 }
 
+class MemorySessionSlots implements SessionSlots {
+  /** Expiry instant of each held slot, by group. */
+  readonly #groups = new Map<string, Map<string, number>>();
+
+  async acquire(
+    group: string,
+    id: string,
+    limit: number,
+    ttlMs: number,
+  ): Promise<{ held: boolean; count: number }> {
+    if (!(ttlMs >= 1)) throw new RangeError(`session ttl must be at least 1 ms, got ${ttlMs}`);
+    const now = Date.now();
+    let slots = this.#groups.get(group);
+    if (slots === undefined) {
+      slots = new Map();
+      this.#groups.set(group, slots);
+    }
+    for (const [slot, expiresAt] of slots) if (expiresAt <= now) slots.delete(slot);
+    if (slots.has(id) || slots.size < limit) {
+      slots.set(id, now + ttlMs);
+      return { held: true, count: slots.size };
+    }
+    return { held: false, count: slots.size };
+  }
+
+  async release(group: string, id: string): Promise<void> {
+    const slots = this.#groups.get(group);
+    if (slots === undefined) return;
+    slots.delete(id);
+    if (slots.size === 0) this.#groups.delete(group);
+  }
+
+  async count(group: string): Promise<number> {
+    const slots = this.#groups.get(group);
+    if (slots === undefined) return 0;
+    const now = Date.now();
+    let count = 0;
+    for (const expiresAt of slots.values()) if (expiresAt > now) count++;
+    return count;
+  }
+}
+
 class MemoryBus implements Bus {
   readonly kind = 'memory';
   readonly ticks: MemoryTickStreams;
   readonly control: MemoryControlChannel;
   readonly kv = new MemoryKeyValues();
   readonly leases = new MemoryLeases();
+  readonly sessions = new MemorySessionSlots();
   readonly #work = new Map<string, MemoryWorkStream>();
   readonly #lifecycle = new Lifecycle();
 

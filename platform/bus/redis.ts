@@ -11,6 +11,8 @@
  *   `${prefix}:control`        stream — control messages as JSON in field `d`; XADD MAXLEN ~ controlMaxLen
  *   `${prefix}:kv:{key}`       hash — the fields of one key/value entry
  *   `${prefix}:lease:{name}`   string — the holder of lease `name`, expiring with PX
+ *   `${prefix}:sessions:{group}` sorted set — session slots of `group`: member = slot id, score =
+ *                              expiry (epoch ms, Redis's own clock, so edges' clocks need not agree)
  *
  * Connections. One shared connection carries every non-blocking command (node-redis pipelines what
  * is issued in the same tick). Each tick reader, work consumer and control subscription has its own
@@ -29,6 +31,7 @@ import type {
   ControlMessage,
   KeyValues,
   Leases,
+  SessionSlots,
   ShardEntry,
   StartFrom,
   Subscription,
@@ -79,6 +82,28 @@ const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0`;
+
+/**
+ * Session slot acquire: drop lapsed slots, renew `id` if held, else take it if under the limit.
+ * Times come from the server's clock so every edge sees the same expiries. The key itself expires
+ * with its latest slot, so a group nobody renews leaves nothing behind.
+ */
+const SESSION_ACQUIRE_SCRIPT = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local expires = now + tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local held = 0
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], expires, ARGV[1])
+  held = 1
+end
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] then redis.call('PEXPIREAT', KEYS[1], math.ceil(tonumber(last[2]))) end
+return {held, redis.call('ZCARD', KEYS[1])}`;
+/** Session slot count: only slots that have not lapsed. */
+const SESSION_COUNT_SCRIPT = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')`;
 
 /** Exponential backoff capped at 2 s, never giving up: the hub must outlive a Redis restart. */
 function reconnectDelay(retries: number): number {
@@ -133,6 +158,12 @@ async function lastId(client: Client, key: string): Promise<string> {
     typeMapping: BUFFERS,
   });
   return reply[0]?.[0].toString() ?? '0-0';
+}
+
+/** The greatest id before every id of `time` ms: XREAD returns what comes after it. */
+function idBefore(time: number): string {
+  const ms = Math.floor(time);
+  return ms > 0 ? `${ms - 1}-18446744073709551615` : '0-0';
 }
 
 function toEntries(raw: readonly RawEntry[], out: BusEntry[]): void {
@@ -218,10 +249,11 @@ class RedisTickReader implements TickReader {
   }
 
   async #start(): Promise<string[]> {
+    const from = this.#from;
     const positions =
-      this.#from === 'latest'
+      from === 'latest'
         ? Promise.all(this.#keys.map((key) => lastId(this.#main, key)))
-        : this.#keys.map(() => '0-0');
+        : this.#keys.map(() => (from === 'earliest' ? '0-0' : idBefore(from.time)));
     const [start] = await Promise.all([positions, this.#connecting]);
     return start;
   }
@@ -680,12 +712,52 @@ class RedisLeases implements Leases {
   }
 }
 
+class RedisSessionSlots implements SessionSlots {
+  readonly #main: Client;
+  readonly #prefix: string;
+  readonly #acquire = new Script(SESSION_ACQUIRE_SCRIPT);
+  readonly #count = new Script(SESSION_COUNT_SCRIPT);
+
+  constructor(main: Client, prefix: string) {
+    this.#main = main;
+    this.#prefix = prefix;
+  }
+
+  async acquire(
+    group: string,
+    id: string,
+    limit: number,
+    ttlMs: number,
+  ): Promise<{ held: boolean; count: number }> {
+    if (!(ttlMs >= 1)) throw new RangeError(`session ttl must be at least 1 ms, got ${ttlMs}`);
+    const reply = (await this.#acquire.run(this.#main, this.#key(group), [
+      id,
+      String(limit),
+      String(Math.ceil(ttlMs)),
+    ])) as [number, number];
+    return { held: reply[0] === 1, count: reply[1] };
+  }
+
+  async release(group: string, id: string): Promise<void> {
+    await this.#main.zRem(this.#key(group), id);
+  }
+
+  async count(group: string): Promise<number> {
+    return (await this.#count.run(this.#main, this.#key(group), [])) as number;
+  }
+
+  #key(group: string): string {
+    return `${this.#prefix}:sessions:{${group}}`;
+  }
+}
+
 class RedisBus implements Bus {
   readonly kind = 'redis';
   readonly ticks: RedisTickStreams;
   readonly control: RedisControlChannel;
   readonly kv: RedisKeyValues;
   readonly leases: RedisLeases;
+  readonly sessions: RedisSessionSlots;
   readonly #main: Client;
   readonly #options: RedisBusOptions;
   readonly #children = new Children();
@@ -698,6 +770,7 @@ class RedisBus implements Bus {
     this.control = new RedisControlChannel(main, options, this.#children);
     this.kv = new RedisKeyValues(main, options.prefix);
     this.leases = new RedisLeases(main, options.prefix);
+    this.sessions = new RedisSessionSlots(main, options.prefix);
   }
 
   work(name: string): WorkStream {

@@ -14,8 +14,12 @@ export interface ShardEntry extends BusEntry {
   shard: number;
 }
 
-/** Where a tick reader starts: only entries added after it opens, or everything still retained. */
-export type StartFrom = 'latest' | 'earliest';
+/**
+ * Where a tick reader starts: only entries added after it opens, everything still retained, or
+ * the first retained entry whose id time (the ms part of `<ms>-<seq>`, the time it was stored) is
+ * at or after `time` (epoch ms). Reading back in time only finds what trimming (`maxLen`) kept.
+ */
+export type StartFrom = 'latest' | 'earliest' | { time: number };
 
 /**
  * Market data: batches of ticks on `shards` streams (a symbol always maps to the same shard),
@@ -101,6 +105,24 @@ export interface Leases {
   release(name: string, holder: string): Promise<void>;
 }
 
+/**
+ * Concurrent sessions per group (a user), shared by every process on the bus: a group holds at
+ * most `limit` slots at once. A slot lapses unless renewed within its ttl, so a process that dies
+ * frees its slots by itself.
+ */
+export interface SessionSlots {
+  /**
+   * Renews slot `id` of `group` if held; otherwise takes it if fewer than `limit` unexpired slots
+   * are held, in one atomic step. `held` says whether `id` holds a slot now; `count` is the number
+   * of slots the group holds after the call.
+   */
+  acquire(group: string, id: string, limit: number, ttlMs: number): Promise<{ held: boolean; count: number }>;
+  /** Frees slot `id` of `group` (nothing happens if it is not held). */
+  release(group: string, id: string): Promise<void>;
+  /** Unexpired slots `group` holds. */
+  count(group: string): Promise<number>;
+}
+
 export type BusHealth = { ok: true } | { ok: false; reason: string };
 
 export interface Bus {
@@ -111,6 +133,7 @@ export interface Bus {
   readonly control: ControlChannel;
   readonly kv: KeyValues;
   readonly leases: Leases;
+  readonly sessions: SessionSlots;
   health(): Promise<BusHealth>;
   close(): Promise<void>;
 }

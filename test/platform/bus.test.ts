@@ -116,6 +116,26 @@ describe.each([
     expect(text(later.filter((e) => e.shard === 1))).toEqual(['third', 'fourth']);
   });
 
+  it('a reader from a time starts at the first entry stored at or after it, then follows new ones', async () => {
+    const bus = await open({ shards: 2 });
+    await bus.ticks.publish([{ shard: 0, payload: Buffer.from('old') }]);
+    await sleep(30);
+    const from = Date.now();
+    await sleep(5);
+    await bus.ticks.publish([
+      { shard: 0, payload: Buffer.from('new0') },
+      { shard: 1, payload: Buffer.from('new1') },
+    ]);
+    const reader = bus.ticks.reader({ from: { time: from } });
+    expect(text(await reader.next({ count: 10, blockMs: 0 })).sort()).toEqual(['new0', 'new1']);
+    await bus.ticks.publish([{ shard: 1, payload: Buffer.from('later') }]);
+    expect(text(await reader.next({ count: 10, blockMs: 1_000 }))).toEqual(['later']);
+    const all = bus.ticks.reader({ shards: [0], from: { time: 0 } });
+    expect(text(await all.next({ count: 10, blockMs: 0 }))).toEqual(['old', 'new0']);
+    const future = bus.ticks.reader({ from: { time: Date.now() + 60_000 } });
+    expect(await future.next({ count: 10, blockMs: 0 })).toEqual([]);
+  });
+
   it('a blocked next() wakes when a tick is published', async () => {
     const bus = await open({ shards: 2 });
     const reader = bus.ticks.reader();
@@ -297,6 +317,33 @@ describe.each([
     expect(await bus.leases.acquire('feed', 'a', 10_000)).toBe(false);
     await bus.leases.release('feed', 'b');
     expect(await bus.leases.acquire('feed', 'a', 10_000)).toBe(true);
+  });
+
+  it('session slots: at most `limit` per group, renewable, freed by release or by lapsing', async () => {
+    const bus = await open();
+    expect(await bus.sessions.acquire('u1', 's1', 2, 10_000)).toEqual({ held: true, count: 1 });
+    expect(await bus.sessions.acquire('u1', 's2', 2, 300)).toEqual({ held: true, count: 2 });
+    expect(await bus.sessions.acquire('u1', 's3', 2, 10_000)).toEqual({ held: false, count: 2 });
+    expect(await bus.sessions.acquire('u2', 's4', 2, 10_000)).toEqual({ held: true, count: 1 });
+    expect(await bus.sessions.acquire('u1', 's1', 2, 10_000)).toEqual({ held: true, count: 2 });
+    expect(await bus.sessions.count('u1')).toBe(2);
+    await sleep(350);
+    expect(await bus.sessions.count('u1')).toBe(1);
+    expect(await bus.sessions.acquire('u1', 's3', 2, 10_000)).toEqual({ held: true, count: 2 });
+    await bus.sessions.release('u1', 's1');
+    await bus.sessions.release('u1', 'never-held');
+    expect(await bus.sessions.count('u1')).toBe(1);
+    expect(await bus.sessions.acquire('u1', 's5', 2, 10_000)).toEqual({ held: true, count: 2 });
+    expect(await bus.sessions.count('nobody')).toBe(0);
+  });
+
+  it('session slots: concurrent acquires never exceed the limit', async () => {
+    const bus = await open();
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, n) => bus.sessions.acquire('busy', `s${n}`, 3, 10_000)),
+    );
+    expect(results.filter((r) => r.held)).toHaveLength(3);
+    expect(await bus.sessions.count('busy')).toBe(3);
   });
 
   it('close() ends blocked reads promptly', async () => {

@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { freePort, runCli, spawnCli, waitForOk } from '../helpers/cli.js';
 
 const dataDir = () => mkdtempSync(join(tmpdir(), 'mdhub-cli-'));
@@ -55,7 +56,7 @@ describe('mdhub CLI', () => {
     expect(second.stdout).toBe('database is up to date\n');
   });
 
-  it('starts with no environment, answers /healthz, and stops cleanly on SIGTERM within 5 s', async () => {
+  it('starts with no environment, answers /healthz, and stops cleanly on SIGTERM within 5 s, clients connected', async () => {
     const port = await freePort();
     const child = spawnCli(['start'], { PORT: String(port), HOST: '127.0.0.1', MDHUB_DATA_DIR: dataDir() });
     let stderr = '';
@@ -64,10 +65,16 @@ describe('mdhub CLI', () => {
     });
     try {
       await waitForOk(`http://127.0.0.1:${port}/healthz`);
+      const client = new WebSocket(`ws://127.0.0.1:${port}/stocks`);
+      const [greeting] = await once(client, 'message');
+      expect(String(greeting)).toContain('"status":"connected"');
+      const closed = once(client, 'close');
       child.kill('SIGTERM');
       // The CLI exits 1 by itself when a shutdown overruns 5 s, so status 0 proves the limit held.
       const [code] = await once(child, 'exit');
       expect(code, stderr).toBe(0);
+      const [closeCode] = await closed;
+      expect(closeCode).toBe(1001);
     } finally {
       child.kill('SIGKILL');
     }

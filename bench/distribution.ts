@@ -1,0 +1,456 @@
+/**
+ * Distribution benchmarks. The edge runs in this thread inside a real hub (entitlement cache over
+ * PostgreSQL, metering on); the clients run in a worker thread, so their parsing is not charged
+ * to the edge and heap figures are the edge's alone.
+ *
+ * - `fanout_*`: 1 000 clients (half real time, half delayed) on the same 50 symbols. Ticks go
+ *   through the in-process bus into the edge; a real-time client's frames are captured, then a
+ *   bare `ws` server broadcasts exactly those frames to the same real-time clients. Frames/s is
+ *   frames received by clients per second, end to end, medians of 3 runs each.
+ * - `idle_conn_heap_bytes`: heap growth per authenticated connection that subscribes to nothing.
+ * - `latency_*`: vendor time → client through Redis at 50 000 events/s over 1 000 symbols, 1 000
+ *   clients each on 5 symbols (half real time, half delayed), publisher in a third thread.
+ */
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { createClient } from 'redis';
+import WebSocket, { WebSocketServer } from 'ws';
+import { loadCatalog, parseEnv } from '../config/index.js';
+import { createEdgeStarter } from '../distribution/index.js';
+import {
+  acceptAgreement,
+  createUser,
+  grant,
+  issueToken,
+  publishChanges,
+  type VerbOutcome,
+} from '../entitlements/index.js';
+import { encodeBatch, type Quote, type Tape } from '../ingest/index.js';
+import type { Actor, VerbContext } from '../platform/actor.js';
+import { type Bus, openBus, shardOf } from '../platform/bus/index.js';
+import { type Hub, startHub } from '../platform/hub.js';
+import { silentLogger } from '../platform/logger.js';
+import { type Figures, median, percentile, type Section } from './figures.js';
+
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const POSTGRES_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const CLIENTS = 1_000;
+const FANOUT_SYMBOLS = 50;
+const FANOUT_ROUNDS = 400;
+const RUNS = 3;
+const LATENCY_SYMBOLS = 1_000;
+const LATENCY_RATE = 50_000;
+const LATENCY_SECONDS = 5;
+/** Clients whose every event is timed (the others only count), to keep the worker's parsing bounded. */
+const LATENCY_SAMPLED = 100;
+const ADMIN: Actor = { type: 'operator', id: 'bench', role: 'admin' };
+
+type ToWorker =
+  | { cmd: 'connect'; url: string; clients: ClientSpec[]; capture: boolean }
+  | { cmd: 'expect'; marker: string; count: number }
+  | { cmd: 'latency' }
+  | { cmd: 'close' };
+
+interface ClientSpec {
+  token?: string;
+  subscribe?: string;
+  timed?: boolean;
+}
+
+type FromWorker =
+  | { ev: 'ready' }
+  | { ev: 'done'; frames: number; captured: Uint8Array[] }
+  | { ev: 'latency'; samples: number[] }
+  | { ev: 'closed' };
+
+/** The worker's side: opens the clients, counts frames, reports. */
+function runClients(): void {
+  const port = parentPort;
+  if (port === null) return;
+  let sockets: WebSocket[] = [];
+  let frames = 0;
+  let captured: Uint8Array[] = [];
+  let capturing = false;
+  let marker: Buffer | undefined;
+  let markersLeft = 0;
+  let samples: number[] = [];
+  const post = (message: FromWorker) => port.postMessage(message);
+
+  port.on('message', async (message: ToWorker) => {
+    if (message.cmd === 'connect') {
+      frames = 0;
+      captured = [];
+      capturing = message.capture;
+      samples = [];
+      sockets = await Promise.all(message.clients.map((spec, index) => open(message.url, spec, index === 0)));
+      post({ ev: 'ready' });
+    } else if (message.cmd === 'expect') {
+      frames = 0;
+      captured = [];
+      marker = Buffer.from(message.marker);
+      markersLeft = message.count;
+    } else if (message.cmd === 'latency') {
+      post({ ev: 'latency', samples });
+    } else {
+      await Promise.all(
+        sockets.map(
+          (ws) =>
+            new Promise<void>((resolve) => {
+              if (ws.readyState === WebSocket.CLOSED) resolve();
+              else {
+                ws.once('close', () => resolve());
+                ws.close();
+              }
+            }),
+        ),
+      );
+      sockets = [];
+      post({ ev: 'closed' });
+    }
+  });
+
+  function open(url: string, spec: ClientSpec, first: boolean): Promise<WebSocket> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, { perMessageDeflate: false });
+      let pending = spec.token === undefined ? 0 : 1 + (spec.subscribe?.split(',').length ?? 0);
+      ws.on('error', reject);
+      ws.on('open', () => {
+        if (spec.token === undefined) resolve(ws);
+        else ws.send(JSON.stringify({ action: 'auth', params: spec.token }));
+      });
+      ws.on('message', (data: Buffer) => {
+        if (pending > 0) {
+          const text = data.toString();
+          if (text.includes('"auth_success"')) {
+            pending--;
+            if (spec.subscribe) ws.send(JSON.stringify({ action: 'subscribe', params: spec.subscribe }));
+          } else if (text.includes('"success"')) pending -= text.split('"success"').length - 1;
+          if (pending === 0) resolve(ws);
+          return;
+        }
+        frames++;
+        if (first && capturing) captured.push(new Uint8Array(data));
+        if (spec.timed) {
+          const now = Date.now();
+          for (const event of JSON.parse(data.toString()) as Array<{ t?: number }>) {
+            if (event.t !== undefined) samples.push(now - event.t);
+          }
+        }
+        if (marker !== undefined && data.includes(marker)) {
+          markersLeft--;
+          if (markersLeft === 0) post({ ev: 'done', frames, captured });
+        }
+      });
+    });
+  }
+}
+
+/** The publisher thread of the latency run: LATENCY_RATE events/s over Redis, `t` = now. */
+async function runPublisher(options: { prefix: string; seconds: number }): Promise<void> {
+  const bus = await openBus({ url: REDIS_URL, prefix: options.prefix });
+  const tickMs = 10;
+  const perTick = (LATENCY_RATE * tickMs) / 1_000;
+  const symbols = Array.from({ length: LATENCY_SYMBOLS }, (_, n) => `L${n}`);
+  let next = 0;
+  const end = Date.now() + options.seconds * 1_000;
+  let due = Date.now();
+  while (Date.now() < end) {
+    const events: Quote[] = [];
+    const now = Date.now();
+    for (let i = 0; i < perTick; i++) events.push(quote(symbols[next++ % symbols.length] as string, now, 10));
+    await publish(bus, events);
+    due += tickMs;
+    const wait = due - Date.now();
+    if (wait > 0) await sleep(wait);
+  }
+  await bus.close();
+  parentPort?.postMessage('published');
+}
+
+if (!isMainThread) {
+  const data = workerData as { role: 'clients' } | { role: 'publisher'; prefix: string; seconds: number };
+  if (data.role === 'clients') runClients();
+  else void runPublisher(data);
+}
+
+let sequence = 0;
+
+function quote(sym: string, t: number, price: number): Quote {
+  return {
+    ev: 'Q',
+    sym,
+    bx: 11,
+    bp: price,
+    bs: 2,
+    ax: 12,
+    ap: price + 0.01,
+    as: 3,
+    c: undefined,
+    i: undefined,
+    t,
+    q: ++sequence,
+    z: 1,
+  };
+}
+
+async function publish(bus: Bus, events: readonly Quote[]): Promise<void> {
+  const byShard = new Map<number, Array<{ event: Quote; tape: Tape }>>();
+  for (const event of events) {
+    const shard = shardOf(event.sym, bus.ticks.shards);
+    let list = byShard.get(shard);
+    if (list === undefined) {
+      list = [];
+      byShard.set(shard, list);
+    }
+    list.push({ event, tape: event.z });
+  }
+  await bus.ticks.publish([...byShard].map(([shard, list]) => ({ shard, payload: encodeBatch(list) })));
+}
+
+/** Messages from the clients worker, one awaited at a time. */
+class ClientsWorker {
+  readonly worker = new Worker(new URL(import.meta.url), { workerData: { role: 'clients' } });
+  readonly #waiting: Array<(message: FromWorker) => void> = [];
+
+  constructor() {
+    this.worker.on('message', (message: FromWorker) => this.#waiting.shift()?.(message));
+  }
+
+  request(message: ToWorker): Promise<FromWorker> {
+    return new Promise((resolve) => {
+      this.#waiting.push(resolve);
+      this.worker.postMessage(message);
+    });
+  }
+
+  /** Sends `message` without waiting for an answer; the next answer goes to `next()`. */
+  send(message: ToWorker): void {
+    this.worker.postMessage(message);
+  }
+
+  next(): Promise<FromWorker> {
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  async stop(): Promise<void> {
+    await this.worker.terminate();
+  }
+}
+
+async function run<T>(
+  hub: Hub,
+  verb: (ctx: VerbContext & { catalog: Hub['ctx']['catalog'] }) => Promise<VerbOutcome<T>>,
+) {
+  const { db, bus, catalog } = hub.ctx;
+  const outcome = await db.transaction((tx) => verb({ actor: ADMIN, tx, at: Date.now(), catalog }));
+  await publishChanges(bus.control, outcome.changed);
+  return outcome.value;
+}
+
+/** A user allowed many sessions, real time on every product or on none. */
+async function benchUser(hub: Hub, id: string, realtime: boolean): Promise<string> {
+  await run(hub, (ctx) => createUser({ ctx, input: { id, sessionLimit: 100_000 } }));
+  if (realtime) {
+    for (const product of hub.ctx.catalog.products.keys()) {
+      await run(hub, (ctx) => acceptAgreement({ ctx, input: { userId: id, product } }));
+      await run(hub, (ctx) => grant({ ctx, input: { userId: id, product } }));
+    }
+  }
+  const { token } = await run(hub, (ctx) => issueToken({ ctx, input: { userId: id } }));
+  for (;;) {
+    const res = await fetch(`http://127.0.0.1:${hub.port}/v1/last/quote/NONE?apiKey=${token}`);
+    if (res.status !== 401) return token;
+    await sleep(20);
+  }
+}
+
+async function startBenchHub(options: { redis: boolean; schema: string; prefix: string }): Promise<Hub> {
+  const env = parseEnv({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATABASE_URL: POSTGRES_URL,
+    MDHUB_LOG_LEVEL: 'silent',
+    MDHUB_DELAY_MS: '3600000',
+    ...(options.redis ? { REDIS_URL } : {}),
+  });
+  return startHub({
+    env,
+    catalog: loadCatalog(undefined, env.MDHUB_DELAY_MS),
+    logger: silentLogger,
+    roles: ['edge'],
+    starters: {
+      edge: createEdgeStarter({
+        options: { authBurst: 100_000, delayBackfill: false, usageFlushMs: 60_000 },
+      }),
+    },
+    dbSchema: options.schema,
+    busPrefix: options.prefix,
+  });
+}
+
+async function deleteKeys(prefix: string): Promise<void> {
+  const client = await createClient({ url: REDIS_URL }).connect();
+  for await (const keys of client.scanIterator({ MATCH: `${prefix}:*`, COUNT: 1_000 })) {
+    if (keys.length > 0) await client.del(keys);
+  }
+  await client.close();
+}
+
+function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
+
+async function fanoutFigures(hub: Hub, clients: ClientsWorker, tokens: { rt: string; dl: string }) {
+  const params = Array.from({ length: FANOUT_SYMBOLS }, (_, n) => `Q.F${n}`).join(',');
+  const specs: ClientSpec[] = Array.from({ length: CLIENTS }, (_, n) => ({
+    token: n % 2 === 0 ? tokens.rt : tokens.dl,
+    subscribe: params,
+  }));
+  const realtimeClients = CLIENTS / 2;
+  await clients.request({
+    cmd: 'connect',
+    url: `ws://127.0.0.1:${hub.port}/stocks`,
+    clients: specs,
+    capture: true,
+  });
+  const symbols = Array.from({ length: FANOUT_SYMBOLS }, (_, n) => `F${n}`);
+  const edgeRates: number[] = [];
+  const bareRates: number[] = [];
+  const bare = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
+  await new Promise((resolve) => bare.once('listening', resolve));
+  const barePort = (bare.address() as AddressInfo).port;
+  const frameSets: Uint8Array[][] = [];
+  for (let runIndex = 0; runIndex < RUNS; runIndex++) {
+    const price = 990_000 + runIndex;
+    clients.send({ cmd: 'expect', marker: `"bp":${price}`, count: realtimeClients });
+    const done = clients.next();
+    const started = performance.now();
+    for (let round = 0; round < FANOUT_ROUNDS; round++) {
+      const now = Date.now();
+      await publish(
+        hub.ctx.bus,
+        symbols.map((sym) => quote(sym, now, 10)),
+      );
+    }
+    await publish(hub.ctx.bus, [quote('F0', Date.now(), price)]);
+    const result = (await done) as Extract<FromWorker, { ev: 'done' }>;
+    edgeRates.push(result.frames / ((performance.now() - started) / 1_000));
+    frameSets.push(result.captured);
+  }
+  await clients.request({ cmd: 'close' });
+
+  const bareSpecs: ClientSpec[] = Array.from({ length: realtimeClients }, () => ({}));
+  const connected: WebSocket[] = [];
+  bare.on('connection', (ws) => connected.push(ws));
+  await clients.request({
+    cmd: 'connect',
+    url: `ws://127.0.0.1:${barePort}`,
+    clients: bareSpecs,
+    capture: false,
+  });
+  for (let runIndex = 0; runIndex < RUNS; runIndex++) {
+    const frames = (frameSets[runIndex] ?? []).map((frame) => Buffer.from(frame));
+    clients.send({ cmd: 'expect', marker: `"bp":${990_000 + runIndex}`, count: realtimeClients });
+    const done = clients.next();
+    const started = performance.now();
+    for (const frame of frames) for (const ws of connected) ws.send(frame, { binary: false });
+    const result = (await done) as Extract<FromWorker, { ev: 'done' }>;
+    bareRates.push(result.frames / ((performance.now() - started) / 1_000));
+  }
+  await clients.request({ cmd: 'close' });
+  bare.close();
+  const fanout = median(edgeRates);
+  const bareRate = median(bareRates);
+  return { fanout, bareRate };
+}
+
+async function idleHeapPerConnection(hub: Hub, clients: ClientsWorker, token: string): Promise<number> {
+  const specs: ClientSpec[] = Array.from({ length: CLIENTS }, () => ({ token }));
+  await sleep(200);
+  collectGarbage();
+  const before = process.memoryUsage().heapUsed;
+  await clients.request({
+    cmd: 'connect',
+    url: `ws://127.0.0.1:${hub.port}/stocks`,
+    clients: specs,
+    capture: false,
+  });
+  await sleep(200);
+  collectGarbage();
+  const after = process.memoryUsage().heapUsed;
+  await clients.request({ cmd: 'close' });
+  return (after - before) / CLIENTS;
+}
+
+async function latencyFigures(): Promise<{ p50: number; p99: number }> {
+  const schema = `bench_lat_${randomBytes(4).toString('hex')}`;
+  const prefix = `bench-lat-${randomBytes(4).toString('hex')}`;
+  const hub = await startBenchHub({ redis: true, schema, prefix });
+  const clients = new ClientsWorker();
+  try {
+    const rt = await benchUser(hub, 'lat-rt', true);
+    const dl = await benchUser(hub, 'lat-dl', false);
+    const specs: ClientSpec[] = Array.from({ length: CLIENTS }, (_, n) => ({
+      token: n % 2 === 0 ? rt : dl,
+      subscribe: Array.from({ length: 5 }, (_, k) => `Q.L${(n * 5 + k) % LATENCY_SYMBOLS}`).join(','),
+      timed: n % 2 === 0 && n < LATENCY_SAMPLED * 2,
+    }));
+    await clients.request({
+      cmd: 'connect',
+      url: `ws://127.0.0.1:${hub.port}/stocks`,
+      clients: specs,
+      capture: false,
+    });
+    const publisher = new Worker(new URL(import.meta.url), {
+      workerData: { role: 'publisher', prefix, seconds: LATENCY_SECONDS },
+    });
+    await new Promise((resolve) => publisher.once('message', resolve));
+    await publisher.terminate();
+    await sleep(200);
+    const { samples } = (await clients.request({ cmd: 'latency' })) as Extract<FromWorker, { ev: 'latency' }>;
+    await clients.request({ cmd: 'close' });
+    // The first second warms up connections and JIT; it is not what the bar is about.
+    const steady = samples.slice(Math.floor(samples.length / LATENCY_SECONDS));
+    return { p50: percentile(steady, 50), p99: percentile(steady, 99) };
+  } finally {
+    await clients.stop();
+    await hub.stop();
+    await hub.ctx.db.query(`drop schema if exists "${schema}" cascade`).catch(() => undefined);
+    await deleteKeys(prefix);
+  }
+}
+
+export const distributionSection: Section = {
+  name: 'distribution',
+  async run(): Promise<Figures> {
+    const schema = `bench_dist_${randomBytes(4).toString('hex')}`;
+    const hub = await startBenchHub({ redis: false, schema, prefix: 'unused' });
+    const clients = new ClientsWorker();
+    let fanout: { fanout: number; bareRate: number };
+    let heap: number;
+    try {
+      const rt = await benchUser(hub, 'bench-rt', true);
+      const dl = await benchUser(hub, 'bench-dl', false);
+      heap = await idleHeapPerConnection(hub, clients, rt);
+      fanout = await fanoutFigures(hub, clients, { rt, dl });
+    } finally {
+      await clients.stop();
+      await hub.stop();
+      await hub.ctx.db.query(`drop schema if exists "${schema}" cascade`).catch(() => undefined);
+    }
+    const latency = await latencyFigures();
+    return {
+      fanout_ratio_vs_bare_ws: { value: fanout.fanout / fanout.bareRate, unit: 'ratio', goal: '>= 0.8' },
+      fanout_frames_per_s: { value: fanout.fanout, unit: 'frames/s', goal: 'baseline' },
+      bare_ws_frames_per_s: { value: fanout.bareRate, unit: 'frames/s', goal: 'baseline' },
+      idle_conn_heap_bytes: { value: heap, unit: 'bytes', goal: '<= 16384' },
+      latency_p50_ms: { value: latency.p50, unit: 'ms', goal: 'baseline' },
+      latency_p99_ms: { value: latency.p99, unit: 'ms', goal: '<= 10' },
+    };
+  },
+};

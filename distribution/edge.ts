@@ -1,0 +1,268 @@
+/**
+ * A distribution edge: the `/stocks` WebSocket endpoint and REST snapshots on the shared port,
+ * its own tick readers, the fan-out with its delay line, session slots, metering and metrics.
+ * Any number of edges may run on one bus; each sees every tick and meters its own sessions.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Hono } from 'hono';
+import { type WebSocket, WebSocketServer } from 'ws';
+import type { Catalog } from '../config/index.js';
+import type { Bus } from '../platform/bus/index.js';
+import type { AppEnv } from '../platform/http/app.js';
+import type { Logger } from '../platform/logger.js';
+import type { Registry } from '../platform/metrics.js';
+import { SymbolDirectory } from './directory.js';
+import type { EntitlementView } from './entitlement-view.js';
+import { Fanout } from './fanout.js';
+import { Metering } from './metering.js';
+import { EdgeStats, registerEdgeMetrics } from './metrics.js';
+import type { EdgeOptions } from './options.js';
+import { type ProductTable, productTable } from './products.js';
+import { CONNECTED } from './protocol.js';
+import { KeyedLimiter } from './rate-limit.js';
+import { restRoutes } from './rest.js';
+import { Router } from './routing.js';
+import { Session, type SessionHost } from './session.js';
+import { SlotKeeper } from './session-slots.js';
+import { UsageSpool } from './spool.js';
+import { TickSource } from './tick-source.js';
+import { USAGE_STREAM } from './usage-event.js';
+
+export interface EdgeDeps {
+  bus: Bus;
+  catalog: Catalog;
+  view: EntitlementView;
+  logger: Logger;
+  options: EdgeOptions;
+  /** Where `mdhub_edge_*` metrics are registered; none: not exported. */
+  metrics?: Registry;
+  now?: () => number;
+}
+
+/** How often conflating sockets are checked for having caught up. */
+const DRAIN_EVERY_MS = 50;
+/** Part of the hub's 5 s shutdown the edge gives the spool to reach the bus. */
+const SHUTDOWN_DRAIN_MS = 3_000;
+
+export class Edge implements SessionHost {
+  readonly options: EdgeOptions;
+  readonly products: ProductTable;
+  readonly view: EntitlementView;
+  readonly router = new Router<Session>();
+  readonly stats = new EdgeStats();
+  readonly metering: Metering;
+  readonly slots: SlotKeeper;
+  readonly directory: SymbolDirectory;
+  readonly authLimiter: KeyedLimiter;
+  readonly spool: UsageSpool;
+  readonly fanout: Fanout<Session>;
+  readonly #bus: Bus;
+  readonly #logger: Logger;
+  readonly #now: () => number;
+  readonly #wss: WebSocketServer;
+  readonly #source: TickSource;
+  readonly #sessions = new Set<Session>();
+  readonly #byUser = new Map<string, Set<Session>>();
+  readonly #conflating = new Set<Session>();
+  #drainTimer: NodeJS.Timeout | undefined;
+  #unsubscribe: (() => void) | undefined;
+  #stopping: Promise<void> | undefined;
+
+  constructor(deps: EdgeDeps) {
+    const { options, bus } = deps;
+    this.options = options;
+    this.view = deps.view;
+    this.#bus = bus;
+    this.#logger = deps.logger;
+    this.#now = deps.now ?? Date.now;
+    this.products = productTable(deps.catalog);
+    this.spool = new UsageSpool({
+      stream: bus.work(USAGE_STREAM),
+      max: options.usageSpoolMax,
+      logger: deps.logger,
+    });
+    this.metering = new Metering({
+      edgeId: options.edgeId,
+      products: this.products,
+      spool: this.spool,
+      flushMs: options.usageFlushMs,
+      now: this.#now,
+    });
+    this.slots = new SlotKeeper({
+      slots: bus.sessions,
+      ttlMs: options.sessionTtlMs,
+      limitOf: (userId) => this.sessionLimit(userId),
+      logger: deps.logger,
+    });
+    this.directory = new SymbolDirectory(bus, this.products);
+    this.authLimiter = new KeyedLimiter(options.authRate, options.authBurst);
+    const latency =
+      deps.metrics &&
+      registerEdgeMetrics(deps.metrics, this.stats, {
+        connections: () => this.#sessions.size,
+        subscriptionsByMode: () => this.#subscriptionsByMode(),
+        delayLine: () => {
+          const budget = this.fanout.lines.budget;
+          return { bytes: budget.used, entries: budget.entries, dropped: budget.dropped };
+        },
+        spoolSize: () => this.spool.size,
+      });
+    this.fanout = new Fanout<Session>({
+      router: this.router,
+      products: this.products,
+      metering: this.metering,
+      stats: this.stats,
+      delayIntervalMs: options.delayIntervalMs,
+      delayLineBytes: options.delayLineBytes,
+      observeLatency: latency && ((seconds) => latency.observe(seconds)),
+      now: this.#now,
+    });
+    this.#source = new TickSource({
+      ticks: bus.ticks,
+      sink: this.fanout,
+      readCount: options.readCount,
+      backfillMs: options.delayBackfill ? this.fanout.lines.maxDelayMs : 0,
+      logger: deps.logger,
+      now: this.#now,
+    });
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: options.maxMessageBytes,
+      perMessageDeflate: false,
+      clientTracking: false,
+    });
+  }
+
+  /** Starts reading ticks and following entitlement changes. */
+  start(): void {
+    this.#unsubscribe = this.view.onChange((userId) => this.#entitlementsChanged(userId));
+    this.#source.start();
+    this.slots.start();
+    this.metering.start();
+  }
+
+  /** Takes over an HTTP upgrade on `/stocks`. */
+  readonly handleUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    if (this.#stopping !== undefined) {
+      socket.destroy();
+      return;
+    }
+    this.#wss.handleUpgrade(request, socket, head, (ws) => this.#accept(ws, request));
+  };
+
+  /** The REST snapshot routes, to mount on the hub's app. */
+  routes(): Hono<AppEnv> {
+    return restRoutes({
+      bus: this.#bus,
+      view: this.view,
+      products: this.products,
+      lines: this.fanout.lines,
+      metering: this.metering,
+      spool: this.spool,
+      stats: this.stats,
+      authLimiter: this.authLimiter,
+      now: this.#now,
+    });
+  }
+
+  get connections(): number {
+    return this.#sessions.size;
+  }
+
+  /** Whether the read-back on start has filled the delay line. */
+  get backfilled(): boolean {
+    return this.#source.backfilled;
+  }
+
+  now(): number {
+    return this.#now();
+  }
+
+  sessionLimit(userId: string): number {
+    return this.view.snapshot(userId)?.sessionLimit ?? this.options.defaultSessionLimit;
+  }
+
+  opened(session: Session): void {
+    let sessions = this.#byUser.get(session.userId);
+    if (sessions === undefined) {
+      sessions = new Set();
+      this.#byUser.set(session.userId, sessions);
+    }
+    sessions.add(session);
+    this.metering.opened(session);
+  }
+
+  closed(session: Session, wasOpen: boolean): void {
+    this.#sessions.delete(session);
+    this.#conflating.delete(session);
+    if (!wasOpen) return;
+    const sessions = this.#byUser.get(session.userId);
+    sessions?.delete(session);
+    if (sessions?.size === 0) this.#byUser.delete(session.userId);
+    this.metering.closed(session, this.#now(), session.endReason);
+  }
+
+  conflating(session: Session): void {
+    this.#conflating.add(session);
+    this.#drainTimer ??= setInterval(() => this.#drain(), DRAIN_EVERY_MS);
+  }
+
+  /**
+   * Stops taking connections and ticks, closes every socket with 1001 (going away), records the
+   * sessions' ends and flushes the counters, then gives the usage events a bounded time to reach
+   * the bus — all within the hub's shutdown budget.
+   */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    this.#unsubscribe?.();
+    await this.#source.stop();
+    for (const session of [...this.#sessions]) session.shutdown();
+    clearInterval(this.#drainTimer);
+    this.slots.stop();
+    this.metering.flush(this.#now(), true);
+    this.metering.stop();
+    this.fanout.lines.stop();
+    const left = await this.spool.drain(SHUTDOWN_DRAIN_MS);
+    if (left > 0) this.#logger.error({ left }, 'usage events could not reach the bus before shutdown');
+    this.#wss.close();
+  }
+
+  #accept(ws: WebSocket, request: IncomingMessage): void {
+    const session = new Session(ws, request.socket.remoteAddress ?? 'unknown', this);
+    this.#sessions.add(session);
+    ws.send(CONNECTED);
+  }
+
+  #entitlementsChanged(userId: string): void {
+    const sessions = this.#byUser.get(userId);
+    if (sessions === undefined) return;
+    for (const session of [...sessions]) session.entitlementsChanged();
+  }
+
+  #drain(): void {
+    const now = this.#now();
+    for (const session of this.#conflating) if (session.drain(now)) this.#conflating.delete(session);
+    if (this.#conflating.size === 0) {
+      clearInterval(this.#drainTimer);
+      this.#drainTimer = undefined;
+    }
+  }
+
+  #subscriptionsByMode(): Array<[string, number]> {
+    const counts = new Map<string, number>([
+      ['realtime', 0],
+      ['delayed', 0],
+      ['refused', 0],
+      ['mixed', 0],
+    ]);
+    for (const session of this.#sessions) {
+      for (const mode of session.subscriptionModes()) counts.set(mode, (counts.get(mode) ?? 0) + 1);
+    }
+    return [...counts];
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * The edge's settings, with their defaults in one place. A few come from the environment
+ * (docs/distribution.md lists them); the rest are options for tests and embedding.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Env } from '../config/index.js';
+
+export interface EdgeOptions {
+  /** Names this edge in usage events; default `hostname-pid-random` (`MDHUB_EDGE_ID`). */
+  edgeId: string;
+  /** Time a new connection has to authenticate (default 10 000 ms). */
+  authTimeoutMs: number;
+  /** Distinct symbols one connection may subscribe to; `*` counts as one (`MDHUB_MAX_SYMBOLS`, 1 000). */
+  maxSymbols: number;
+  /** Largest client message; a larger one closes the connection with 1009 (default 64 KiB). */
+  maxMessageBytes: number;
+  /** Client messages per second per connection (default 10), in bursts of up to `messageBurst` (50). */
+  messageRate: number;
+  messageBurst: number;
+  /** Messages refused for rate before the connection is closed (default 20). */
+  messageAbuseLimit: number;
+  /** Authentication attempts per second per client address (default 1), bursts of `authBurst` (20). */
+  authRate: number;
+  authBurst: number;
+  /** A session slot lapses unless renewed within this; renewed every third of it (default 30 000 ms). */
+  sessionTtlMs: number;
+  /** Concurrent sessions for a user without a limit of their own (`MDHUB_SESSION_LIMIT`). */
+  defaultSessionLimit: number;
+  /** Bytes queued to one socket above which its updates are conflated (default 256 KiB). */
+  bufferHighBytes: number;
+  /** Bytes queued to one socket at which it is closed as a slow client (`MDHUB_CLIENT_BUFFER_BYTES`, 4 MiB). */
+  bufferMaxBytes: number;
+  /** A socket still conflating after this long is closed as a slow client (default 10 000 ms). */
+  conflateForMs: number;
+  /** Channel-and-symbol keys one conflating socket may hold before it is closed (default 10 000). */
+  maxConflatedKeys: number;
+  /** The delay line's smallest conflation interval (default 1 000 ms). */
+  delayIntervalMs: number;
+  /** Memory the delay line may hold (`MDHUB_DELAY_LINE_BYTES`, default 128 MiB). */
+  delayLineBytes: number;
+  /** Fill the delay line from the bus on start, reading back from now − delay (default true). */
+  delayBackfill: boolean;
+  /** Delivery counters are flushed as usage events this often (`MDHUB_USAGE_FLUSH_MS`, 60 000). */
+  usageFlushMs: number;
+  /** Usage events held while the bus is unreachable before REST queries are refused (default 100 000). */
+  usageSpoolMax: number;
+  /** Tick stream entries read per shard at once (default 256). */
+  readCount: number;
+}
+
+export function defaultEdgeId(): string {
+  return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+}
+
+/** The settings from the environment, with `overrides` on top. */
+export function edgeOptions(env: Env, overrides: Partial<EdgeOptions> = {}): EdgeOptions {
+  return {
+    edgeId: env.MDHUB_EDGE_ID ?? defaultEdgeId(),
+    authTimeoutMs: 10_000,
+    maxSymbols: env.MDHUB_MAX_SYMBOLS,
+    maxMessageBytes: 64 * 1024,
+    messageRate: 10,
+    messageBurst: 50,
+    messageAbuseLimit: 20,
+    authRate: 1,
+    authBurst: 20,
+    sessionTtlMs: 30_000,
+    defaultSessionLimit: env.MDHUB_SESSION_LIMIT,
+    bufferHighBytes: 256 * 1024,
+    bufferMaxBytes: env.MDHUB_CLIENT_BUFFER_BYTES,
+    conflateForMs: 10_000,
+    maxConflatedKeys: 10_000,
+    delayIntervalMs: 1_000,
+    delayLineBytes: env.MDHUB_DELAY_LINE_BYTES,
+    delayBackfill: true,
+    usageFlushMs: env.MDHUB_USAGE_FLUSH_MS,
+    usageSpoolMax: 100_000,
+    readCount: 256,
+    ...overrides,
+  };
+}

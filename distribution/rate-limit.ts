@@ -1,0 +1,72 @@
+/**
+ * Token buckets: a client may send `burst` messages at once and `rate` a second on average.
+ * Kept as plain numbers on their owner (a session, an address), refilled lazily when used.
+ */
+
+export interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+/** Takes one token if there is one; refills first by the time elapsed since the last call. */
+export function take(bucket: Bucket, rate: number, burst: number, now: number): boolean {
+  refill(bucket, rate, burst, now);
+  if (bucket.tokens < 1) return false;
+  bucket.tokens -= 1;
+  return true;
+}
+
+function refill(bucket: Bucket, rate: number, burst: number, now: number): void {
+  if (now > bucket.at) {
+    bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.at) / 1000) * rate);
+    bucket.at = now;
+  }
+}
+
+/**
+ * One bucket per key (a client address), for failed authentication attempts. Full buckets carry no
+ * information and are forgotten, so the map holds only addresses that failed recently.
+ */
+export class KeyedLimiter {
+  readonly #rate: number;
+  readonly #burst: number;
+  readonly #buckets = new Map<string, Bucket>();
+  #sweptAt = 0;
+
+  constructor(rate: number, burst: number) {
+    this.#rate = rate;
+    this.#burst = burst;
+  }
+
+  /** Whether `key` may try now (it has a token left). */
+  allows(key: string, now: number): boolean {
+    const bucket = this.#buckets.get(key);
+    if (bucket === undefined) return true;
+    refill(bucket, this.#rate, this.#burst, now);
+    return bucket.tokens >= 1;
+  }
+
+  /** Spends one of `key`'s tokens (a failed attempt). */
+  spend(key: string, now: number): void {
+    let bucket = this.#buckets.get(key);
+    if (bucket === undefined) {
+      bucket = { tokens: this.#burst, at: now };
+      this.#buckets.set(key, bucket);
+    }
+    take(bucket, this.#rate, this.#burst, now);
+    this.#sweep(now);
+  }
+
+  get size(): number {
+    return this.#buckets.size;
+  }
+
+  #sweep(now: number): void {
+    if (now - this.#sweptAt < 60_000) return;
+    this.#sweptAt = now;
+    for (const [key, bucket] of this.#buckets) {
+      refill(bucket, this.#rate, this.#burst, now);
+      if (bucket.tokens >= this.#burst) this.#buckets.delete(key);
+    }
+  }
+}

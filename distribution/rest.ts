@@ -1,0 +1,150 @@
+/**
+ * REST snapshots: `GET /v1/last/quote/:sym` and `GET /v1/last/trade/:sym`, authenticated with the
+ * user token (`Authorization: Bearer …` or `?apiKey=…`, as Polygon's REST API takes it).
+ *
+ * A real-time user gets the last value ingest wrote; a delayed user the last value as of now −
+ * delay, from this edge's delay line (or the live value when it is already that old) — never a
+ * newer one. Every answered snapshot is a metered query; a refused or failed request is not.
+ */
+import { getConnInfo } from '@hono/node-server/conninfo';
+import type { Context } from 'hono';
+import { Hono } from 'hono';
+import { REASON_TEXT } from '../entitlements/index.js';
+import { readLastValue } from '../ingest/index.js';
+import type { Bus } from '../platform/bus/index.js';
+import type { AppEnv } from '../platform/http/app.js';
+import { ApiError } from '../platform/http/errors.js';
+import { isSymbol, typeIndex } from './channels.js';
+import type { DelayLines } from './delay-line.js';
+import type { EntitlementView } from './entitlement-view.js';
+import type { Metering } from './metering.js';
+import type { EdgeStats } from './metrics.js';
+import { delayWords, type ProductTable } from './products.js';
+import type { KeyedLimiter } from './rate-limit.js';
+import type { UsageSpool } from './spool.js';
+
+export interface RestDeps {
+  bus: Bus;
+  view: EntitlementView;
+  products: ProductTable;
+  lines: DelayLines;
+  metering: Metering;
+  spool: UsageSpool;
+  stats: EdgeStats;
+  authLimiter: KeyedLimiter;
+  now: () => number;
+}
+
+const KINDS = { quote: 'Q', trade: 'T' } as const;
+
+function clientAddress(c: Context<AppEnv>): string {
+  try {
+    return getConnInfo(c).remote.address ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+function tokenOf(c: Context<AppEnv>): string | undefined {
+  const header = c.req.header('authorization');
+  if (header !== undefined) {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    return match?.[1];
+  }
+  return c.req.query('apiKey');
+}
+
+export function restRoutes(deps: RestDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.get('/v1/last/:kind{quote|trade}/:sym', async (c) => {
+    const type = KINDS[c.req.param('kind') as keyof typeof KINDS];
+    const noun = type === 'Q' ? 'quote' : 'trade';
+    const sym = c.req.param('sym');
+    const now = deps.now();
+    const address = clientAddress(c);
+    if (!deps.authLimiter.allows(address, now)) {
+      deps.stats.refuse('auth_rate_limited');
+      throw new ApiError(
+        429,
+        'too_many_attempts',
+        'Too many failed authentication attempts; wait a minute and retry.',
+      );
+    }
+    const token = tokenOf(c);
+    const principal = token === undefined ? undefined : deps.view.authenticate(token);
+    if (principal === undefined) {
+      deps.authLimiter.spend(address, now);
+      deps.stats.refuse('auth_failed');
+      throw new ApiError(
+        401,
+        'unauthorized',
+        'A valid API token is required: send it as "Authorization: Bearer <token>" or ?apiKey=<token>.',
+      );
+    }
+    if (!isSymbol(sym)) {
+      throw new ApiError(
+        400,
+        'invalid_symbol',
+        `${JSON.stringify(sym.slice(0, 40))} is not a symbol, such as AAPL or BRK.A.`,
+      );
+    }
+    const live =
+      type === 'Q' ? await readLastValue(deps.bus, 'Q', sym) : await readLastValue(deps.bus, 'T', sym);
+    const product = live === null ? -1 : (deps.products.byTape[live.z] ?? -1);
+    const terms = deps.products.list[product];
+    if (live === null || terms === undefined) {
+      throw new ApiError(404, 'unknown_symbol', `There is no ${noun} for ${sym}.`);
+    }
+    const decision = deps.view.decide(principal.userId, terms.id, now);
+    const words = decision.reasons.map((reason) => REASON_TEXT[reason]).join(' ');
+    if (decision.mode === 'refused') {
+      deps.stats.refuse(decision.reasons[0] ?? 'refused');
+      throw new ApiError(403, 'insufficient_entitlement', `Not entitled to ${terms.id} data: ${words}`, {
+        product: terms.id,
+        reasons: decision.reasons,
+      });
+    }
+    if (deps.spool.full) {
+      throw new ApiError(503, 'metering_unavailable', 'Usage metering is backed up; retry shortly.');
+    }
+    let results: unknown = live;
+    if (decision.mode === 'delayed') {
+      const released = deps.lines.releasedValue(typeIndex(type), sym);
+      const liveOldEnough = live.t + terms.delayMs <= now;
+      if (released !== undefined && (!liveOldEnough || released.t >= live.t)) {
+        results = JSON.parse(released.buf.toString('utf8', 0, released.len));
+      } else if (!liveOldEnough) {
+        throw new ApiError(
+          404,
+          'no_delayed_value',
+          `No ${noun} for ${sym} is ${delayWords(terms.delayMs)} old yet, and delayed data is all this account may see: ${words}`,
+        );
+      }
+    }
+    deps.metering.query({
+      userId: principal.userId,
+      deviceId: principal.deviceId,
+      product,
+      symbol: sym,
+      type,
+      mode: decision.mode,
+      requestId: c.get('requestId'),
+      at: now,
+    });
+    const body: Record<string, unknown> = {
+      status: 'OK',
+      request_id: c.get('requestId'),
+      mode: decision.mode,
+    };
+    if (decision.mode === 'delayed') {
+      body.reason = decision.reasons[0];
+      body.reasons = decision.reasons;
+      body.message = `Delayed by ${delayWords(terms.delayMs)}: ${words}`;
+    }
+    body.results = results;
+    return c.json(body);
+  });
+
+  return app;
+}

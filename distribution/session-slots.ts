@@ -1,0 +1,118 @@
+/**
+ * Concurrent sessions per user across every edge (DESIGN rule 2): each authenticated session
+ * holds a slot in the bus's session slots (Redis in the scaled mode), renewed every third of its
+ * ttl. A session that finds the user's slots taken runs without one — delayed, reason
+ * `session_limit` — and takes a slot as soon as one frees (on this edge at once, on another at the
+ * next renewal). If an edge dies, its slots lapse after the ttl.
+ */
+import type { SessionSlots } from '../platform/bus/index.js';
+import type { Logger } from '../platform/logger.js';
+
+export interface SlotHolder {
+  readonly id: string;
+  readonly userId: string;
+  /** Whether it holds a slot, and how many sessions the user has counting it. */
+  slotHeld: boolean;
+  openSessions: number;
+  /** Called after a renewal or retry changed `slotHeld`. */
+  slotChanged(): void;
+}
+
+export interface SlotKeeperOptions {
+  slots: SessionSlots;
+  ttlMs: number;
+  /** The user's concurrent-session limit. */
+  limitOf: (userId: string) => number;
+  logger: Logger;
+}
+
+export class SlotKeeper {
+  readonly #slots: SessionSlots;
+  readonly #ttlMs: number;
+  readonly #limitOf: (userId: string) => number;
+  readonly #logger: Logger;
+  readonly #holders = new Set<SlotHolder>();
+  #timer: NodeJS.Timeout | undefined;
+  #failing = false;
+
+  constructor(options: SlotKeeperOptions) {
+    this.#slots = options.slots;
+    this.#ttlMs = options.ttlMs;
+    this.#limitOf = options.limitOf;
+    this.#logger = options.logger;
+  }
+
+  start(): void {
+    this.#timer ??= setInterval(() => void this.renew(), Math.max(1, Math.floor(this.#ttlMs / 3)));
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /**
+   * Takes a slot for a new session. If the registry cannot be reached the session gets none (no
+   * real time) until a renewal succeeds: the limit is a condition of real time, so it fails closed.
+   */
+  async open(holder: SlotHolder): Promise<void> {
+    this.#holders.add(holder);
+    const result = await this.#acquire(holder);
+    holder.slotHeld = result?.held ?? false;
+    holder.openSessions =
+      result === undefined ? this.#limitOf(holder.userId) + 1 : result.count + (result.held ? 0 : 1);
+  }
+
+  /** Frees the session's slot, then lets the user's other sessions on this edge try for it. */
+  close(holder: SlotHolder): void {
+    this.#holders.delete(holder);
+    if (!holder.slotHeld) return;
+    holder.slotHeld = false;
+    void this.#slots
+      .release(holder.userId, holder.id)
+      .then(() => this.retry(holder.userId))
+      .catch((err: unknown) =>
+        this.#logger.warn({ err }, 'could not release a session slot; it lapses by itself'),
+      );
+  }
+
+  /** Lets the user's sessions without a slot try again. */
+  async retry(userId: string): Promise<void> {
+    const waiting = [...this.#holders].filter((holder) => holder.userId === userId && !holder.slotHeld);
+    await Promise.all(waiting.map((holder) => this.#refresh(holder)));
+  }
+
+  /** Renews every slot held here and retries sessions without one (pipelined on the bus). */
+  async renew(): Promise<void> {
+    await Promise.all([...this.#holders].map((holder) => this.#refresh(holder)));
+  }
+
+  async #refresh(holder: SlotHolder): Promise<void> {
+    const result = await this.#acquire(holder);
+    if (result === undefined || !this.#holders.has(holder)) return;
+    const changed = result.held !== holder.slotHeld;
+    holder.slotHeld = result.held;
+    holder.openSessions = result.count + (result.held ? 0 : 1);
+    if (changed) holder.slotChanged();
+  }
+
+  async #acquire(holder: SlotHolder): Promise<{ held: boolean; count: number } | undefined> {
+    try {
+      const result = await this.#slots.acquire(
+        holder.userId,
+        holder.id,
+        this.#limitOf(holder.userId),
+        this.#ttlMs,
+      );
+      if (this.#failing) this.#logger.info('session slots reachable again');
+      this.#failing = false;
+      return result;
+    } catch (err) {
+      if (!this.#failing)
+        this.#logger.warn({ err }, 'session slots unreachable; sessions keep their state until it answers');
+      this.#failing = true;
+      return undefined;
+    }
+  }
+}

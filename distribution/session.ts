@@ -1,0 +1,534 @@
+/**
+ * One client connection on `/stocks`: the protocol conversation (auth, subscribe, unsubscribe),
+ * the subscriptions and their mode per product, decided once and re-decided only when the user's
+ * entitlements change, the session slot, and the send path with its real-time guard.
+ */
+import { randomUUID } from 'node:crypto';
+import type { RawData, WebSocket } from 'ws';
+import { nextTransition, REASON_TEXT, type Reason } from '../entitlements/index.js';
+import { type ChannelSpec, parseChannel, WILDCARD } from './channels.js';
+import type { SymbolDirectory } from './directory.js';
+import type { EntitlementView } from './entitlement-view.js';
+import type { FanoutMember } from './fanout.js';
+import { MeterCounts, type Metering } from './metering.js';
+import type { EdgeStats } from './metrics.js';
+import type { EdgeOptions } from './options.js';
+import {
+  delayWords,
+  type ModeCode,
+  modeCode,
+  modeName,
+  NONE,
+  type ProductTable,
+  REALTIME,
+} from './products.js';
+import {
+  AUTH_SUCCESS,
+  AUTH_TIMEOUT,
+  CLOSE,
+  type ClientMessage,
+  errorStatus,
+  frame,
+  parseClientMessage,
+  type StatusMessage,
+  status,
+} from './protocol.js';
+import { type Bucket, type KeyedLimiter, take } from './rate-limit.js';
+import type { Group, Router } from './routing.js';
+import type { SlotHolder, SlotKeeper } from './session-slots.js';
+import { Conflation, type EventTable, verdict } from './slow-consumer.js';
+
+/** What a session needs from the edge it runs on. */
+export interface SessionHost {
+  readonly options: EdgeOptions;
+  readonly products: ProductTable;
+  readonly view: EntitlementView;
+  readonly router: Router<Session>;
+  readonly stats: EdgeStats;
+  readonly metering: Metering;
+  readonly slots: SlotKeeper;
+  readonly directory: SymbolDirectory;
+  readonly authLimiter: KeyedLimiter;
+  now(): number;
+  /** The user's concurrent-session limit. */
+  sessionLimit(userId: string): number;
+  /** The session authenticated. */
+  opened(session: Session): void;
+  /** The connection ended; `wasOpen` when it had authenticated. */
+  closed(session: Session, wasOpen: boolean): void;
+  /** The session began conflating: the edge drains it until it catches up. */
+  conflating(session: Session): void;
+}
+
+const AWAITING_AUTH = 0;
+const AUTHENTICATING = 1;
+const OPEN = 2;
+const CLOSED = 3;
+
+const TEXT = { binary: false } as const;
+/** How long a closing socket may take to finish its close handshake before it is dropped. */
+const CLOSE_GRACE_MS = 5_000;
+const NO_METER = new MeterCounts(0);
+const NO_SUBSCRIPTIONS: ReadonlyMap<string, ChannelSpec> = new Map();
+
+/** A subscription's mode as a client is told it. */
+interface ModeReport {
+  mode: 'realtime' | 'delayed' | 'refused' | 'mixed';
+  fields: Record<string, unknown>;
+  /** In words, e.g. `real time` or `delayed by 15 minutes: There is no real-time subscription…`. */
+  words: string;
+}
+
+export class Session implements FanoutMember, SlotHolder {
+  readonly id = randomUUID();
+  readonly #ws: WebSocket;
+  readonly #host: SessionHost;
+  readonly #address: string;
+  #state = AWAITING_AUTH;
+  #authTimer: NodeJS.Timeout | undefined;
+  /** Kept to notice its revocation, which ends the session. */
+  #token = '';
+  userId = '';
+  deviceId: string | undefined;
+  openedAt = 0;
+  meter = NO_METER;
+  slotHeld = false;
+  openSessions = 0;
+  group: Group<Session> | undefined;
+  /** Per product index: the mode decided, and the reasons when it is not real time. */
+  readonly modes: ModeCode[] = [];
+  readonly #reasons: Reason[][] = [];
+  /** Real time ends at the latest here (the user's next entitlement transition), whatever timers do. */
+  realtimeUntil = Number.POSITIVE_INFINITY;
+  #subscriptions: Map<string, ChannelSpec> | undefined;
+  readonly #bucket: Bucket;
+  #violations = 0;
+  conflation: Conflation | undefined;
+  #queue: Promise<void> | undefined;
+  #endReason = 'client';
+
+  constructor(ws: WebSocket, address: string, host: SessionHost) {
+    this.#ws = ws;
+    this.#host = host;
+    this.#address = address;
+    this.#bucket = { tokens: host.options.messageBurst, at: host.now() };
+    ws.on('message', (data) => this.#onMessage(data));
+    ws.on('close', () => this.#closed());
+    ws.on('error', (err: Error & { code?: string }) => {
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') host.stats.refuse('message_too_large');
+    });
+    this.#authTimer = setTimeout(() => this.#authTimeout(), host.options.authTimeoutMs);
+  }
+
+  /** The modes of the session's subscriptions, for the subscriptions gauge. */
+  *subscriptionModes(): Iterable<string> {
+    for (const spec of this.#subscriptions?.values() ?? []) yield this.#report(spec).mode;
+  }
+
+  /** The user's entitlements may have changed: re-check the token, then re-decide. */
+  entitlementsChanged(): void {
+    if (this.#state !== OPEN) return;
+    if (this.#host.view.authenticate(this.#token)?.userId !== this.userId) {
+      this.#send([
+        errorStatus('not_authenticated', 'Your API token was revoked; connect again with a valid one.'),
+      ]);
+      this.#end(CLOSE.policy, 'token revoked', 'revoked');
+      return;
+    }
+    this.#evaluate(this.#host.now(), true);
+  }
+
+  slotChanged(): void {
+    if (this.#state === OPEN) this.#evaluate(this.#host.now(), true);
+  }
+
+  /** Closes the connection as the edge stops. */
+  shutdown(): void {
+    this.#end(CLOSE.goingAway, 'server shutting down', 'shutdown');
+  }
+
+  deliver(frame: Buffer, group: Group<Session>, table: EventTable, realtime: boolean, now: number): boolean {
+    if (this.#state !== OPEN) return false;
+    if (realtime && now >= this.realtimeUntil) {
+      // A transition instant passed before its timer fired: re-decided before anything real time
+      // goes out; a session whose modes changed has left this frame's group.
+      this.#evaluate(now, true);
+      if (this.group !== group) return false;
+    }
+    const options = this.#host.options;
+    if (this.conflation === undefined) {
+      const next = verdict(this.#ws.bufferedAmount, options);
+      if (next === 'send') {
+        this.#ws.send(frame, TEXT);
+        this.#host.stats.framesSent++;
+        this.#host.stats.bytesSent += frame.length;
+        return true;
+      }
+      if (next === 'close') {
+        this.#slow();
+        return false;
+      }
+      this.conflation = new Conflation(now);
+      this.#host.stats.conflations++;
+      this.#host.conflating(this);
+    }
+    this.conflation.add(group.events, table, realtime);
+    if (this.conflation.size > options.maxConflatedKeys) this.#slow();
+    return false;
+  }
+
+  /**
+   * For a conflating socket: sends what it holds once the socket has caught up, or closes it as a
+   * slow client. True when the socket no longer conflates.
+   */
+  drain(now: number): boolean {
+    const conflation = this.conflation;
+    if (conflation === undefined || this.#state !== OPEN) return true;
+    const options = this.#host.options;
+    const queued = this.#ws.bufferedAmount;
+    if (
+      queued >= options.bufferMaxBytes ||
+      (queued * 2 >= options.bufferHighBytes && now - conflation.since > options.conflateForMs)
+    ) {
+      this.#slow();
+      return true;
+    }
+    if (queued * 2 >= options.bufferHighBytes) return false;
+    if (now >= this.realtimeUntil) this.#evaluate(now, true);
+    this.conflation = undefined;
+    const { frame: held, realtime } = conflation.encode(this.modes.length);
+    if (held !== undefined) {
+      this.#ws.send(held, TEXT);
+      this.#host.stats.framesSent++;
+      this.#host.stats.bytesSent += held.length;
+      this.#host.metering.count(this, realtime, now);
+    }
+    return true;
+  }
+
+  #onMessage(data: RawData): void {
+    if (this.#state === CLOSED) return;
+    const host = this.#host;
+    const options = host.options;
+    if (!take(this.#bucket, options.messageRate, options.messageBurst, host.now())) {
+      host.stats.refuse('message_rate');
+      if (++this.#violations > options.messageAbuseLimit) {
+        this.#send([errorStatus('too_many_messages', 'Too many messages; the connection is closed.')]);
+        this.#end(CLOSE.policy, 'too many messages', 'message_rate');
+        return;
+      }
+      this.#send([
+        errorStatus(
+          'too_many_messages',
+          `Too many messages: at most ${options.messageRate} a second (bursts of ${options.messageBurst}); this one was ignored.`,
+        ),
+      ]);
+      return;
+    }
+    const text = Buffer.isBuffer(data)
+      ? data.toString()
+      : Array.isArray(data)
+        ? Buffer.concat(data).toString()
+        : Buffer.from(data).toString();
+    const parsed = parseClientMessage(text);
+    if (!parsed.ok) {
+      host.stats.refuse('invalid_message');
+      this.#send([errorStatus('invalid_syntax', parsed.error)]);
+      return;
+    }
+    // Handled one after another: a subscribe sent right after auth waits for the auth to finish.
+    const previous = this.#queue ?? Promise.resolve();
+    const current = previous
+      .then(() => this.#handle(parsed.message))
+      .catch(() => this.#end(CLOSE.internalError, 'internal error', 'internal_error'));
+    this.#queue = current;
+    void current.then(() => {
+      if (this.#queue === current) this.#queue = undefined;
+    });
+  }
+
+  async #handle(message: ClientMessage): Promise<void> {
+    if (this.#state === CLOSED) return;
+    if (message.action === 'auth') return this.#auth(message.token);
+    if (this.#state !== OPEN) {
+      this.#send([
+        errorStatus(
+          'not_authenticated',
+          'Not authenticated: send {"action":"auth","params":"<your API token>"} first.',
+        ),
+      ]);
+      return;
+    }
+    if (message.action === 'subscribe') return this.#subscribe(message.params);
+    this.#unsubscribe(message.params);
+  }
+
+  async #auth(token: string): Promise<void> {
+    const host = this.#host;
+    if (this.#state !== AWAITING_AUTH) {
+      this.#send([errorStatus('already_authenticated', 'This connection is already authenticated.')]);
+      return;
+    }
+    const now = host.now();
+    if (!host.authLimiter.allows(this.#address, now)) {
+      host.stats.refuse('auth_rate_limited');
+      this.#send([
+        status(
+          'auth_failed',
+          'Too many failed authentication attempts from your address; wait a minute and retry.',
+        ),
+      ]);
+      this.#end(CLOSE.policy, 'too many authentication attempts', 'auth_failed');
+      return;
+    }
+    const principal = host.view.authenticate(token);
+    if (principal === undefined) {
+      host.authLimiter.spend(this.#address, now);
+      host.stats.refuse('auth_failed');
+      this.#send([status('auth_failed', 'authentication failed')]);
+      this.#end(CLOSE.policy, 'authentication failed', 'auth_failed');
+      return;
+    }
+    clearTimeout(this.#authTimer);
+    this.#authTimer = undefined;
+    this.#state = AUTHENTICATING;
+    this.#token = token;
+    this.userId = principal.userId;
+    this.deviceId = principal.deviceId;
+    await host.slots.open(this);
+    if (this.#state !== AUTHENTICATING) {
+      host.slots.close(this);
+      return;
+    }
+    this.#state = OPEN;
+    this.openedAt = host.now();
+    const products = host.products.list.length;
+    this.meter = new MeterCounts(products);
+    for (let p = 0; p < products; p++) {
+      this.modes.push(NONE);
+      this.#reasons.push([]);
+    }
+    host.opened(this);
+    this.#evaluate(this.openedAt, false);
+    this.#ws.send(AUTH_SUCCESS);
+    if (!this.slotHeld) {
+      host.stats.refuse('session_limit');
+      const limit = host.sessionLimit(this.userId);
+      this.#send([
+        errorStatus(
+          'session_limit',
+          `This account already has ${limit} session${limit === 1 ? '' : 's'} open, its limit: this connection gets delayed data only, and real time once another session closes.`,
+        ),
+      ]);
+    }
+  }
+
+  async #subscribe(params: readonly string[]): Promise<void> {
+    const host = this.#host;
+    const specs = params.map((param) => parseChannel(param));
+    await host.directory.resolve(specs.flatMap((spec) => (spec && spec.sym !== WILDCARD ? [spec.sym] : [])));
+    if (this.#state !== OPEN) return;
+    this.#subscriptions ??= new Map();
+    const subscriptions = this.#subscriptions;
+    const symbols = new Set<string>();
+    for (const spec of subscriptions.values()) symbols.add(spec.sym);
+    const max = host.options.maxSymbols;
+    const replies: Array<ChannelSpec | StatusMessage> = [];
+    specs.forEach((spec, index) => {
+      const param = params[index] as string;
+      if (spec === undefined) {
+        host.stats.refuse('invalid_channel');
+        replies.push(invalidChannel(param));
+      } else if (subscriptions.has(param) || symbols.has(spec.sym) || symbols.size < max) {
+        subscriptions.set(param, spec);
+        symbols.add(spec.sym);
+        replies.push(spec);
+      } else {
+        host.stats.refuse('symbol_limit');
+        replies.push(
+          errorStatus(
+            'symbol_limit',
+            `Not subscribed to ${param}: this connection already has ${max} symbols, the most allowed (a * counts as one). Unsubscribe from some first.`,
+            { params: param },
+          ),
+        );
+      }
+    });
+    host.router.place(this, subscriptions, this.modes);
+    this.#send(replies.map((reply) => ('ev' in reply ? reply : this.#subscribed(reply))));
+  }
+
+  #unsubscribe(params: readonly string[]): void {
+    const host = this.#host;
+    const replies = params.map((param) => {
+      if (parseChannel(param) === undefined) {
+        host.stats.refuse('invalid_channel');
+        return invalidChannel(param);
+      }
+      this.#subscriptions?.delete(param);
+      return status('success', `unsubscribed to: ${param}`);
+    });
+    host.router.place(this, this.#subscriptions ?? NO_SUBSCRIPTIONS, this.modes);
+    this.#send(replies);
+  }
+
+  #subscribed(spec: ChannelSpec): StatusMessage {
+    const report = this.#report(spec);
+    if (report.mode !== 'realtime') {
+      const reason = report.fields.reason;
+      this.#host.stats.refuse(typeof reason === 'string' ? reason : 'mixed');
+    }
+    if (report.mode === 'refused') {
+      return errorStatus(
+        'insufficient_entitlement',
+        `Not entitled to ${spec.param}: ${report.words} You stay subscribed and get data once that changes.`,
+        { params: spec.param, ...report.fields },
+      );
+    }
+    const message = `subscribed to: ${spec.param}`;
+    return status(
+      'success',
+      report.mode === 'realtime' ? message : `${message} (${report.words})`,
+      report.fields,
+    );
+  }
+
+  /**
+   * Decides every product for the user now; when a mode changed, regroups. If asked, tells the
+   * client about every subscription whose mode or reasons changed.
+   */
+  #evaluate(now: number, announce: boolean): void {
+    const host = this.#host;
+    const products = host.products.list;
+    const sessions = this.slotHeld ? undefined : this.openSessions;
+    const changed: boolean[] = [];
+    let modesChanged = false;
+    let realtime = false;
+    for (let p = 0; p < products.length; p++) {
+      const decision = host.view.decide(this.userId, (products[p] as { id: string }).id, now, sessions);
+      const code = modeCode(decision.mode);
+      const reasons = this.#reasons[p] ?? [];
+      changed[p] =
+        this.modes[p] !== code ||
+        reasons.length !== decision.reasons.length ||
+        reasons.some((reason, index) => reason !== decision.reasons[index]);
+      if (this.modes[p] !== code) modesChanged = true;
+      this.modes[p] = code;
+      this.#reasons[p] = decision.reasons;
+      if (code === REALTIME) realtime = true;
+    }
+    const snapshot = realtime ? host.view.snapshot(this.userId) : undefined;
+    this.realtimeUntil = (snapshot && nextTransition(snapshot, now)) ?? Number.POSITIVE_INFINITY;
+    if (modesChanged) {
+      this.conflation?.dropRealtime(this.modes);
+      host.router.place(this, this.#subscriptions ?? NO_SUBSCRIPTIONS, this.modes);
+    }
+    if (announce && changed.some(Boolean)) this.#announce(changed);
+  }
+
+  #announce(changed: readonly boolean[]): void {
+    const statuses: StatusMessage[] = [];
+    for (const spec of this.#subscriptions?.values() ?? []) {
+      if (!this.#productsOf(spec).some((p) => changed[p])) continue;
+      const report = this.#report(spec);
+      statuses.push(
+        status('mode', `${spec.param} is now ${report.words}`, { params: spec.param, ...report.fields }),
+      );
+    }
+    if (statuses.length > 0) this.#send(statuses);
+  }
+
+  /** The products a subscription may carry: its symbol's, or all of them when unknown or `*`. */
+  #productsOf(spec: ChannelSpec): number[] {
+    const known = spec.sym === WILDCARD ? undefined : this.#host.directory.get(spec.sym);
+    return known === undefined ? this.modes.map((_, p) => p) : [known];
+  }
+
+  #report(spec: ChannelSpec): ModeReport {
+    const host = this.#host;
+    const products = this.#productsOf(spec);
+    const first = products[0] as number;
+    const same = products.every((p) => this.modes[p] === this.modes[first]);
+    if (same) return this.#single(products);
+    const perProduct: Record<string, unknown> = {};
+    const parts: string[] = [];
+    for (const p of products) {
+      const report = this.#single([p]);
+      perProduct[(host.products.list[p] as { id: string }).id] = { mode: report.mode, ...report.fields };
+      parts.push(`${(host.products.list[p] as { id: string }).id}: ${report.words}`);
+    }
+    return { mode: 'mixed', fields: { mode: 'mixed', products: perProduct }, words: parts.join('; ') };
+  }
+
+  /** The mode of products that share one. */
+  #single(products: readonly number[]): ModeReport {
+    const code = this.modes[products[0] as number] as ModeCode;
+    const mode = modeName(code);
+    if (code === REALTIME) return { mode, fields: { mode }, words: 'real time' };
+    const reasons = [...new Set(products.flatMap((p) => this.#reasons[p] ?? []))];
+    const text = reasons.map((reason) => REASON_TEXT[reason]).join(' ');
+    const delay = Math.max(...products.map((p) => this.#host.products.list[p]?.delayMs ?? 0));
+    const words = code === NONE ? `refused: ${text}` : `delayed by ${delayWords(delay)}: ${text}`;
+    return { mode, fields: { mode, reason: reasons[0], reasons }, words };
+  }
+
+  #authTimeout(): void {
+    this.#authTimer = undefined;
+    if (this.#state !== AWAITING_AUTH) return;
+    this.#host.stats.refuse('auth_timeout');
+    this.#ws.send(AUTH_TIMEOUT);
+    this.#end(CLOSE.policy, 'authentication timeout', 'auth_timeout');
+  }
+
+  #slow(): void {
+    this.#host.stats.slowConsumerCloses++;
+    this.#host.stats.refuse('slow_client');
+    this.#send([
+      errorStatus(
+        'slow_client',
+        'Your connection did not read data fast enough and is closed. Subscribe to fewer symbols or read faster.',
+      ),
+    ]);
+    this.#end(CLOSE.policy, 'slow client', 'slow_client');
+  }
+
+  #send(statuses: readonly StatusMessage[]): void {
+    if (statuses.length > 0) this.#ws.send(frame(statuses));
+  }
+
+  /** Starts closing the socket and ends the session now; the socket is dropped if the close stalls. */
+  #end(code: number, reason: string, why: string): void {
+    if (this.#state === CLOSED) return;
+    this.#endReason = why;
+    this.#ws.close(code, reason);
+    const ws = this.#ws;
+    setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
+    this.#closed();
+  }
+
+  #closed(): void {
+    if (this.#state === CLOSED) return;
+    const wasOpen = this.#state === OPEN;
+    const authenticating = this.#state === AUTHENTICATING;
+    this.#state = CLOSED;
+    clearTimeout(this.#authTimer);
+    this.#authTimer = undefined;
+    this.conflation = undefined;
+    const host = this.#host;
+    host.router.leave(this);
+    if (wasOpen || authenticating) host.slots.close(this);
+    host.closed(this, wasOpen);
+  }
+
+  get endReason(): string {
+    return this.#endReason;
+  }
+}
+
+function invalidChannel(param: string): StatusMessage {
+  return errorStatus(
+    'invalid_syntax',
+    `${param.slice(0, 40)} is not a channel: write TYPE.SYMBOL, such as T.AAPL, Q.MSFT or Q.* (types T, Q, A, AM).`,
+    { params: param.slice(0, 40) },
+  );
+}

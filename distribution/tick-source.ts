@@ -1,0 +1,100 @@
+/**
+ * The edge's own readers of the tick streams. The live reader starts at the newest entry and
+ * feeds the fan-out. A fresh edge also reads back from now − delay, so its delay line holds what
+ * delayed clients are owed over the next `delay` and they need not wait a full delay for data:
+ * the bus must retain at least `delay` worth of ticks (tickMaxLen entries per shard) for that.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ShardEntry, TickReader, TickStreams } from '../platform/bus/index.js';
+import type { Logger } from '../platform/logger.js';
+
+export interface TickSink {
+  live(entries: readonly ShardEntry[], now: number): void;
+  backfill(entries: readonly ShardEntry[]): void;
+}
+
+export interface TickSourceOptions {
+  ticks: TickStreams;
+  sink: TickSink;
+  /** Entries per shard per read. */
+  readCount: number;
+  /** Read back this far on start (0: no backfill). */
+  backfillMs: number;
+  logger: Logger;
+  now?: () => number;
+}
+
+/** How long a live read waits for entries, so stop() is noticed promptly. */
+const BLOCK_MS = 500;
+const RETRY_PAUSE_MS = 250;
+
+function idTime(id: string): number {
+  return Number(id.slice(0, id.indexOf('-')));
+}
+
+export class TickSource {
+  readonly #options: TickSourceOptions;
+  readonly #now: () => number;
+  readonly #readers: TickReader[] = [];
+  readonly #loops: Array<Promise<void>> = [];
+  #stopped = false;
+  /** Whether the read-back on start has caught up with the live reader. */
+  backfilled = false;
+
+  constructor(options: TickSourceOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  start(): void {
+    const live = this.#options.ticks.reader({ from: 'latest' });
+    const startedAt = this.#now();
+    this.#readers.push(live);
+    this.#loops.push(this.#live(live));
+    if (this.#options.backfillMs > 0) {
+      const back = this.#options.ticks.reader({ from: { time: startedAt - this.#options.backfillMs } });
+      this.#readers.push(back);
+      this.#loops.push(this.#backfill(back, startedAt));
+    } else this.backfilled = true;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await Promise.all(this.#readers.map((reader) => reader.close()));
+    await Promise.all(this.#loops);
+  }
+
+  async #live(reader: TickReader): Promise<void> {
+    const { sink, readCount, logger } = this.#options;
+    let failing = false;
+    while (!this.#stopped) {
+      try {
+        const entries = await reader.next({ count: readCount, blockMs: BLOCK_MS });
+        failing = false;
+        if (entries.length > 0 && !this.#stopped) sink.live(entries, this.#now());
+      } catch (err) {
+        if (!failing) logger.error({ err }, 'tick read failed; retrying');
+        failing = true;
+        await sleep(RETRY_PAUSE_MS);
+      }
+    }
+  }
+
+  /** Reads what was stored before the live reader started, into the delay line only. */
+  async #backfill(reader: TickReader, until: number): Promise<void> {
+    const { sink, readCount, logger } = this.#options;
+    try {
+      while (!this.#stopped) {
+        const entries = await reader.next({ count: readCount, blockMs: 0 });
+        const older = entries.filter((entry) => idTime(entry.id) < until);
+        if (older.length === 0) break;
+        sink.backfill(older);
+      }
+    } catch (err) {
+      logger.warn({ err }, 'reading back the delay window failed; delayed data starts from now');
+    } finally {
+      this.backfilled = true;
+      await reader.close();
+    }
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * Usage events: what an edge tells the usage ledger (audit/, the meter role) about display of
+ * market data, on the bus work stream `usage`. This schema is the contract between the two.
+ *
+ * Every event is self-describing (who, which edge, which session, which product, which UTC day,
+ * when) and carries a unique `id`; the ledger processes each id once, so an event the edge sends
+ * twice (a retry after a lost acknowledgement) counts once.
+ *
+ * - `session_open` / `session_close`: a client session authenticated / ended.
+ * - `first_access`: the first real-time delivery of a product to a user on a UTC day. Its id is
+ *   derived from (user, product, day), so every edge and every restart names it the same: the
+ *   ledger keeps one per (user, product, day) whoever sent it.
+ * - `deliveries`: real-time events delivered to one session for one product since the session's
+ *   previous flush, all on `day`; the ledger sums flushes (by unique id).
+ * - `query`: one REST snapshot answered.
+ */
+import { z } from 'zod';
+
+export const USAGE_STREAM = 'usage';
+export const USAGE_EVENT_VERSION = 1;
+
+const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, { message: 'must be a UTC day YYYY-MM-DD' });
+const instant = z.number().int().nonnegative();
+
+const common = {
+  v: z.literal(USAGE_EVENT_VERSION),
+  id: z.string().min(1).max(128),
+  /** The edge that observed it (`MDHUB_EDGE_ID`). */
+  edge: z.string().min(1),
+  /** When it happened (epoch ms, UTC). */
+  at: instant,
+  /** The UTC day it counts on. */
+  day,
+  user: z.string().min(1),
+  /** The device the user's token is bound to, or null. */
+  device: z.string().min(1).nullable(),
+};
+
+export const sessionOpenEvent = z
+  .object({ ...common, kind: z.literal('session_open'), session: z.string() })
+  .strict();
+
+export const sessionCloseEvent = z
+  .object({
+    ...common,
+    kind: z.literal('session_close'),
+    session: z.string(),
+    openedAt: instant,
+    /** Why it ended: `client` (the client closed), `slow_client`, `shutdown`, `revoked`, … */
+    reason: z.string().min(1),
+  })
+  .strict();
+
+export const firstAccessEvent = z
+  .object({ ...common, kind: z.literal('first_access'), session: z.string(), product: z.string().min(1) })
+  .strict();
+
+export const deliveriesEvent = z
+  .object({
+    ...common,
+    kind: z.literal('deliveries'),
+    session: z.string(),
+    product: z.string().min(1),
+    /** Real-time events delivered (each event to this session counts once). */
+    count: z.number().int().positive(),
+    /** First and last delivery covered by this flush (epoch ms, within `day`). */
+    firstAt: instant,
+    lastAt: instant,
+  })
+  .strict();
+
+export const queryEvent = z
+  .object({
+    ...common,
+    kind: z.literal('query'),
+    product: z.string().min(1),
+    symbol: z.string().min(1),
+    /** `Q` last quote, `T` last trade. */
+    type: z.enum(['Q', 'T']),
+    mode: z.enum(['realtime', 'delayed']),
+    /** The HTTP request id (`x-request-id`). */
+    requestId: z.string(),
+  })
+  .strict();
+
+export const usageEventSchema = z.discriminatedUnion('kind', [
+  sessionOpenEvent,
+  sessionCloseEvent,
+  firstAccessEvent,
+  deliveriesEvent,
+  queryEvent,
+]);
+
+export type UsageEvent = z.infer<typeof usageEventSchema>;
+export type UsageEventKind = UsageEvent['kind'];
+
+/** Parses one entry of the usage stream; throws a ZodError naming what is wrong. */
+export function parseUsageEvent(payload: Buffer | string): UsageEvent {
+  return usageEventSchema.parse(JSON.parse(typeof payload === 'string' ? payload : payload.toString('utf8')));
+}
+
+const DAY_MS = 86_400_000;
+
+/** The UTC day number (days since the epoch) of an instant. */
+export function dayNumber(at: number): number {
+  return Math.floor(at / DAY_MS);
+}
+
+/** `YYYY-MM-DD` of a UTC day number. */
+export function dayString(day: number): string {
+  return new Date(day * DAY_MS).toISOString().slice(0, 10);
+}

@@ -1,0 +1,194 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Hub } from '../../platform/hub.js';
+import { cleanupRedisPrefix, uniqueName } from '../helpers/services.js';
+import {
+  Client,
+  closeAccount,
+  closeClients,
+  grantRealtime,
+  makeUser,
+  quote,
+  type Received,
+  revokeGrant,
+  setLastValues,
+  startEdgeHub,
+  ticker,
+  until,
+  waitForToken,
+} from './helpers.js';
+
+const DELAY_MS = 800;
+const prefix = uniqueName('dist_ent');
+const schema = uniqueName('t_dist_ent');
+let hub: Hub;
+let port: number;
+
+beforeAll(async () => {
+  hub = await startEdgeHub({ prefix, schema, delayMs: DELAY_MS, options: { delayIntervalMs: 50 } });
+  port = hub.port;
+  await setLastValues(hub.ctx.bus, [quote('IBM', 1), quote('GE', 1), quote('MSFT', 3), quote('XOM', 1)]);
+});
+
+afterAll(async () => {
+  await closeClients();
+  await hub?.stop();
+  await hub?.ctx.db.query(`drop schema if exists "${schema}" cascade`).catch(() => undefined);
+  await cleanupRedisPrefix(prefix);
+});
+
+/** Events received no earlier than vendor time + delay, i.e. delayed ones. */
+const delayed = (r: Received) => r.at >= (r.message.t as number) + DELAY_MS;
+
+describe('entitlements at the edge', () => {
+  it('a licensed user gets real time; an unlicensed one gets delayed events, never before t + delay', async () => {
+    const pro = await makeUser(hub, 'ent-pro', { realtime: ['CTA_A'] });
+    const visitor = await makeUser(hub, 'ent-visitor');
+    await waitForToken(port, pro.token);
+    await waitForToken(port, visitor.token);
+    const realtime = await Client.authenticated(port, pro.token);
+    const late = await Client.authenticated(port, visitor.token);
+    expect((await realtime.subscribe('Q.IBM'))[0]).toMatchObject({ status: 'success', mode: 'realtime' });
+    const status = (await late.subscribe('Q.IBM'))[0];
+    expect(status).toMatchObject({ status: 'success', mode: 'delayed', reason: 'no_grant' });
+    expect(String(status?.message)).toContain('delayed by 800 ms');
+    expect(String(status?.message)).toContain('There is no real-time subscription to this product.');
+
+    const feed = ticker(hub.ctx.bus, [['IBM', 1]], 10);
+    await sleep(600);
+    await feed.stop();
+    await until(() => late.events('Q').length >= 10, 'delayed quotes', 5_000);
+    await sleep(DELAY_MS + 300);
+
+    const rt = realtime.events('Q');
+    expect(rt.length).toBeGreaterThan(20);
+    expect(rt.every((r) => r.at - (r.message.t as number) < DELAY_MS)).toBe(true);
+    const lateEvents = late.events('Q');
+    expect(lateEvents.length).toBeGreaterThan(0);
+    for (const event of lateEvents)
+      expect(event.at).toBeGreaterThanOrEqual((event.message.t as number) + DELAY_MS);
+    realtime.close();
+    late.close();
+  });
+
+  it('a revoked user is downgraded to delayed within 1 s, told why, and gets no real-time event after', async () => {
+    const user = await makeUser(hub, 'ent-revoked', { realtime: ['CTA_A'] });
+    await waitForToken(port, user.token);
+    const client = await Client.authenticated(port, user.token);
+    expect((await client.subscribe('Q.GE'))[0]).toMatchObject({ mode: 'realtime' });
+    const feed = ticker(hub.ctx.bus, [['GE', 1]], 10);
+    await until(() => client.events('Q').length > 5, 'real-time quotes');
+    const revokedAt = Date.now();
+    await revokeGrant(hub, user.id, 'CTA_A');
+    const change = await client.waitFor((m) => m.status === 'mode');
+    const announcedAt = client.received.find((r) => r.message === change)?.at as number;
+    expect(announcedAt - revokedAt).toBeLessThan(1_000);
+    expect(change).toMatchObject({
+      ev: 'status',
+      status: 'mode',
+      params: 'Q.GE',
+      mode: 'delayed',
+      reason: 'no_grant',
+    });
+    expect(String(change.message)).toContain('Q.GE is now delayed');
+    await sleep(DELAY_MS + 400);
+    await feed.stop();
+    const after = client.received.filter((r) => r.at > announcedAt && r.message.ev === 'Q');
+    expect(after.length).toBeGreaterThan(0);
+    expect(after.every(delayed)).toBe(true);
+    client.close();
+  });
+
+  it('a grant given while connected upgrades the subscription to real time', async () => {
+    const user = await makeUser(hub, 'ent-upgraded');
+    await waitForToken(port, user.token);
+    const client = await Client.authenticated(port, user.token);
+    expect((await client.subscribe('Q.MSFT'))[0]).toMatchObject({ mode: 'delayed', reason: 'no_grant' });
+    const { run } = await import('./helpers.js');
+    const { acceptAgreement } = await import('../../entitlements/index.js');
+    await run(hub, (ctx) => acceptAgreement({ ctx, input: { userId: user.id, product: 'UTP' } }));
+    const granted = Date.now();
+    await grantRealtime(hub, user.id, 'UTP');
+    const change = await client.waitFor((m) => m.status === 'mode' && m.mode === 'realtime', 1_000);
+    expect(change).toMatchObject({ params: 'Q.MSFT', message: 'Q.MSFT is now real time' });
+    expect((client.received.find((r) => r.message === change)?.at as number) - granted).toBeLessThan(1_000);
+    const feed = ticker(hub.ctx.bus, [['MSFT', 3]], 10);
+    await until(() => client.events('Q').some((r) => !delayed(r)), 'a real-time quote');
+    await feed.stop();
+    client.close();
+  });
+
+  it('a grant ending at an instant stops real time at that instant', async () => {
+    const endsAt = Date.now() + 1_500;
+    const user = await makeUser(hub, 'ent-expiring', { realtime: ['CTA_A'], validTo: endsAt });
+    await waitForToken(port, user.token);
+    const client = await Client.authenticated(port, user.token);
+    expect((await client.subscribe('Q.XOM'))[0]).toMatchObject({ mode: 'realtime' });
+    const feed = ticker(hub.ctx.bus, [['XOM', 1]], 5);
+    const change = await client.waitFor((m) => m.status === 'mode', 4_000);
+    expect(change).toMatchObject({ params: 'Q.XOM', mode: 'delayed', reason: 'grant_expired' });
+    await sleep(DELAY_MS + 300);
+    await feed.stop();
+    const events = client.events('Q');
+    expect(events.some((r) => (r.message.t as number) < endsAt && !delayed(r))).toBe(true);
+    // Nothing that happened at or after the grant's end arrived in real time.
+    const afterEnd = events.filter((r) => (r.message.t as number) >= endsAt);
+    expect(afterEnd.length).toBeGreaterThan(0);
+    expect(afterEnd.every(delayed)).toBe(true);
+    client.close();
+  });
+
+  it('a wildcard spanning products reports the mode of each product and delivers each accordingly', async () => {
+    const user = await makeUser(hub, 'ent-mixed', { realtime: ['CTA_A'] });
+    await waitForToken(port, user.token);
+    const client = await Client.authenticated(port, user.token);
+    const [wild] = await client.subscribe('Q.*');
+    expect(wild).toMatchObject({
+      status: 'success',
+      mode: 'mixed',
+      products: {
+        CTA_A: { mode: 'realtime' },
+        CTA_B: { mode: 'delayed', reason: 'no_grant' },
+        UTP: { mode: 'delayed' },
+      },
+    });
+    expect(String(wild?.message)).toContain('CTA_A: real time; CTA_B: delayed by 800 ms');
+    const feed = ticker(
+      hub.ctx.bus,
+      [
+        ['IBM', 1],
+        ['MSFT', 3],
+      ],
+      10,
+    );
+    await sleep(DELAY_MS + 400);
+    await feed.stop();
+    const ibm = client.events('Q').filter((r) => r.message.sym === 'IBM');
+    const msft = client.events('Q').filter((r) => r.message.sym === 'MSFT');
+    expect(ibm.some((r) => !delayed(r))).toBe(true);
+    expect(msft.length).toBeGreaterThan(0);
+    expect(msft.every(delayed)).toBe(true);
+    client.close();
+  });
+
+  it('a closed account is refused with 409 and gets nothing', async () => {
+    const user = await makeUser(hub, 'ent-closed', { realtime: ['CTA_A'] });
+    await waitForToken(port, user.token);
+    const client = await Client.authenticated(port, user.token);
+    expect((await client.subscribe('Q.IBM'))[0]).toMatchObject({ mode: 'realtime' });
+    await closeAccount(hub, user.id);
+    expect(await client.waitFor((m) => m.status === 'mode', 1_000)).toMatchObject({
+      mode: 'refused',
+      reason: 'closed',
+    });
+    const second = await Client.authenticated(port, user.token);
+    const [refused] = await second.subscribe('Q.IBM');
+    expect(refused).toMatchObject({ status: 'error', code: 409, mode: 'refused', reason: 'closed' });
+    const feed = ticker(hub.ctx.bus, [['IBM', 1]], 10);
+    await sleep(DELAY_MS + 300);
+    await feed.stop();
+    expect(second.events()).toEqual([]);
+    client.close();
+    second.close();
+  });
+});

@@ -1,0 +1,140 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseUsageEvent, type UsageEvent } from '../../distribution/index.js';
+import type { Hub } from '../../platform/hub.js';
+import { cleanupRedisPrefix, uniqueName } from '../helpers/services.js';
+import {
+  Client,
+  closeClients,
+  makeUser,
+  publish,
+  quote,
+  setLastValues,
+  startEdgeHub,
+  until,
+  waitForToken,
+} from './helpers.js';
+
+const prefix = uniqueName('dist_meter');
+const schema = uniqueName('t_dist_meter');
+let hub: Hub;
+let port: number;
+const seen: UsageEvent[] = [];
+
+/** Everything on the usage stream so far, parsed by the published schema. */
+async function usage(): Promise<UsageEvent[]> {
+  const stream = hub.ctx.bus.work('usage');
+  await stream.ensureGroup('meter-test');
+  const consumer = stream.consumer('meter-test', 'reader');
+  for (;;) {
+    const entries = await consumer.read({ count: 1_000, blockMs: 0 });
+    if (entries.length === 0) break;
+    seen.push(...entries.map((entry) => parseUsageEvent(entry.payload)));
+  }
+  await consumer.close();
+  return seen;
+}
+
+beforeAll(async () => {
+  hub = await startEdgeHub({ prefix, schema, options: { usageFlushMs: 300 } });
+  port = hub.port;
+  await setLastValues(hub.ctx.bus, [quote('AAA', 1)]);
+});
+
+afterAll(async () => {
+  await closeClients();
+  await hub?.stop();
+  await hub?.ctx.db.query(`drop schema if exists "${schema}" cascade`).catch(() => undefined);
+  await cleanupRedisPrefix(prefix);
+});
+
+describe('display metering', () => {
+  it('emits one first access per (user, product, day) and flushes counts equal to what clients received', async () => {
+    const user = await makeUser(hub, 'meter-pro', { realtime: ['CTA_A'], deviceId: 'desk-7' });
+    const visitor = await makeUser(hub, 'meter-visitor');
+    await waitForToken(port, user.token);
+    await waitForToken(port, visitor.token);
+    const a = await Client.authenticated(port, user.token);
+    const b = await Client.authenticated(port, user.token);
+    const delayed = await Client.authenticated(port, visitor.token);
+    for (const client of [a, b, delayed]) await client.subscribe('Q.AAA');
+    for (let round = 0; round < 3; round++) {
+      await publish(
+        hub.ctx.bus,
+        Array.from({ length: 5 }, () => quote('AAA', 1)),
+      );
+      await sleep(20);
+    }
+    await until(
+      () => a.events('Q').length === 15 && b.events('Q').length === 15,
+      'every quote at both sessions',
+    );
+    // A flush while the sessions are open, then the rest flushed when they close.
+    await until(async () => (await usage()).some((e) => e.kind === 'deliveries'), 'a periodic flush');
+    a.close();
+    await a.waitClosed();
+    await publish(hub.ctx.bus, [quote('AAA', 1), quote('AAA', 1)]);
+    await until(() => b.events('Q').length === 17, 'more quotes at the open session');
+    b.close();
+    delayed.close();
+    await until(
+      async () => (await usage()).filter((e) => e.kind === 'session_close').length === 3,
+      'session ends',
+    );
+
+    const events = await usage();
+    expect(new Set(events.map((e) => e.id)).size).toBe(events.length);
+    const mine = events.filter((e) => e.user === 'meter-pro');
+    const opens = mine.filter((e) => e.kind === 'session_open');
+    expect(opens).toHaveLength(2);
+    expect(opens[0]).toMatchObject({
+      device: 'desk-7',
+      edge: expect.any(String),
+      day: new Date().toISOString().slice(0, 10),
+    });
+    const firsts = mine.filter((e) => e.kind === 'first_access');
+    expect(firsts).toHaveLength(1);
+    expect(firsts[0]).toMatchObject({ product: 'CTA_A', device: 'desk-7' });
+    expect(firsts[0]?.id).toMatch(/^fa_/);
+    const delivered = (session: string) =>
+      mine.reduce((sum, e) => sum + (e.kind === 'deliveries' && e.session === session ? e.count : 0), 0);
+    const [sessionA, sessionB] = opens.map((e) => (e.kind === 'session_open' ? e.session : ''));
+    expect(delivered(sessionA as string)).toBe(a.events('Q').length);
+    expect(delivered(sessionB as string)).toBe(b.events('Q').length);
+    expect(
+      mine
+        .filter((e) => e.kind === 'deliveries')
+        .every((e) => e.kind === 'deliveries' && e.product === 'CTA_A'),
+    ).toBe(true);
+    expect(
+      mine.filter((e) => e.kind === 'session_close').map((e) => e.kind === 'session_close' && e.reason),
+    ).toEqual(['client', 'client']);
+    const visitorEvents = events.filter((e) => e.user === 'meter-visitor').map((e) => e.kind);
+    expect(visitorEvents.sort()).toEqual(['session_close', 'session_open']);
+  });
+
+  it('names a first access by (user, product, day) alone, so every edge and restart names it the same', async () => {
+    const user = await makeUser(hub, 'meter-again', { realtime: ['CTA_A'] });
+    await waitForToken(port, user.token);
+    const first = await Client.authenticated(port, user.token);
+    await first.subscribe('Q.AAA');
+    await publish(hub.ctx.bus, [quote('AAA', 1)]);
+    await first.waitFor((m) => m.ev === 'Q');
+    first.close();
+    await until(
+      async () => (await usage()).some((e) => e.kind === 'first_access' && e.user === 'meter-again'),
+      'first access',
+    );
+    const ids = (await usage())
+      .filter((e) => e.kind === 'first_access' && e.user === 'meter-again')
+      .map((e) => e.id);
+    expect(ids).toHaveLength(1);
+    const { createHash } = await import('node:crypto');
+    const day = new Date().toISOString().slice(0, 10);
+    const expected = `fa_${createHash('sha256')
+      .update(JSON.stringify(['meter-again', 'CTA_A', day]))
+      .digest('base64url')
+      .slice(0, 32)}`;
+    expect(ids[0]).toBe(expected);
+  });
+});

@@ -1,0 +1,175 @@
+import { websocketClient } from '@polygon.io/client-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Hub } from '../../platform/hub.js';
+import { cleanupRedisPrefix, uniqueName } from '../helpers/services.js';
+import {
+  Client,
+  closeClients,
+  makeUser,
+  publish,
+  quote,
+  setLastValues,
+  startEdgeHub,
+  type TestUser,
+  until,
+  waitForToken,
+} from './helpers.js';
+
+/** The part of the `websocket` package's W3C client an app uses. */
+interface W3CSocket {
+  onopen: (() => void) | null;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onclose: ((event: { code: number }) => void) | null;
+  send(data: string): void;
+  close(): void;
+}
+
+const prefix = uniqueName('dist_protocol');
+const schema = uniqueName('t_dist_protocol');
+let hub: Hub;
+let port: number;
+let licensed: TestUser;
+
+beforeAll(async () => {
+  hub = await startEdgeHub({ prefix, schema, options: { authTimeoutMs: 300 } });
+  port = hub.port;
+  licensed = await makeUser(hub, 'polly', { realtime: ['CTA_A', 'CTA_B', 'UTP'] });
+  await setLastValues(hub.ctx.bus, [quote('AAPL', 3)]);
+  await waitForToken(port, licensed.token);
+});
+
+afterAll(async () => {
+  await closeClients();
+  await hub?.stop();
+  await hub?.ctx.db.query(`drop schema if exists "${schema}" cascade`).catch(() => undefined);
+  await cleanupRedisPrefix(prefix);
+});
+
+describe('an app built on @polygon.io/client-js', () => {
+  it('authenticates, subscribes and receives Polygon-shaped quotes, unchanged', async () => {
+    const socket = websocketClient(licensed.token, `ws://127.0.0.1:${port}`).stocks() as W3CSocket;
+    const messages: Array<Record<string, unknown>> = [];
+    socket.onmessage = (event) => {
+      const list = JSON.parse(String(event.data)) as Array<Record<string, unknown>>;
+      for (const message of list) {
+        messages.push(message);
+        if (message.status === 'auth_success')
+          socket.send(JSON.stringify({ action: 'subscribe', params: 'Q.AAPL' }));
+      }
+    };
+    try {
+      await until(() => messages.some((m) => m.status === 'success'), 'subscription status');
+      expect(messages.slice(0, 3)).toEqual([
+        { ev: 'status', status: 'connected', message: 'Connected Successfully' },
+        { ev: 'status', status: 'auth_success', message: 'authenticated' },
+        { ev: 'status', status: 'success', message: 'subscribed to: Q.AAPL', mode: 'realtime' },
+      ]);
+      const sent = quote('AAPL', 3);
+      await publish(hub.ctx.bus, [sent]);
+      await until(() => messages.some((m) => m.ev === 'Q'), 'a quote');
+      const received = messages.find((m) => m.ev === 'Q');
+      expect(received).toEqual({
+        ev: 'Q',
+        sym: 'AAPL',
+        bx: sent.bx,
+        bp: sent.bp,
+        bs: sent.bs,
+        ax: sent.ax,
+        ap: sent.ap,
+        as: sent.as,
+        t: sent.t,
+        q: sent.q,
+        z: 3,
+      });
+    } finally {
+      socket.close();
+    }
+  });
+});
+
+describe('/stocks protocol', () => {
+  it('says connected on open and auth_failed (then closes) for a bad token', async () => {
+    const client = await Client.connect(port);
+    client.send({ action: 'auth', params: 'mdu_not-a-real-token' });
+    expect(await client.waitFor((m) => m.status === 'auth_failed')).toMatchObject({
+      ev: 'status',
+      message: 'authentication failed',
+    });
+    expect((await client.waitClosed()).code).toBe(1008);
+  });
+
+  it('says auth_timeout and closes when no auth arrives in time', async () => {
+    const client = await Client.connect(port);
+    expect(await client.waitFor((m) => m.status === 'auth_timeout')).toMatchObject({ ev: 'status' });
+    expect((await client.waitClosed()).code).toBe(1008);
+  });
+
+  it('answers bad JSON, unknown actions and subscribing before auth with errors, keeping the socket', async () => {
+    const client = await Client.connect(port);
+    client.send('{not json');
+    const bad = await client.waitFor((m) => m.status === 'error');
+    expect(bad).toMatchObject({ code: 400 });
+    expect(String(bad.message)).toContain('not valid JSON');
+    client.send({ action: 'dance', params: 'x' });
+    await until(() => client.statuses().filter((m) => m.status === 'error').length === 2, 'second error');
+    expect(client.statuses().at(-1)).toMatchObject({ code: 400, status: 'error' });
+    expect(String(client.statuses().at(-1)?.message)).toContain('unknown action');
+    client.send({ action: 'subscribe', params: 'Q.AAPL' });
+    await until(() => client.statuses().filter((m) => m.status === 'error').length === 3, 'third error');
+    expect(client.statuses().at(-1)).toMatchObject({ code: 401 });
+    client.send({ action: 'auth', params: licensed.token });
+    await client.waitFor((m) => m.status === 'auth_success');
+    expect(client.closed).toBeUndefined();
+    client.close();
+  });
+
+  it('answers an invalid channel with an error and subscribes the valid ones', async () => {
+    const client = await Client.authenticated(port, licensed.token);
+    const statuses = await client.subscribe('Q.AAPL,quote-of-the-day,T.*');
+    expect(statuses[0]).toMatchObject({
+      status: 'success',
+      message: 'subscribed to: Q.AAPL',
+      mode: 'realtime',
+    });
+    expect(statuses[1]).toMatchObject({ status: 'error', code: 400, params: 'quote-of-the-day' });
+    expect(statuses[2]).toMatchObject({ status: 'success', message: 'subscribed to: T.*', mode: 'realtime' });
+    client.send({ action: 'unsubscribe', params: 'Q.AAPL' });
+    await client.waitFor((m) => m.message === 'unsubscribed to: Q.AAPL');
+    client.send({ action: 'auth', params: licensed.token });
+    await client.waitFor((m) => m.code === 403);
+    client.close();
+  });
+
+  it('closes with 1009 on a message larger than the limit', async () => {
+    const client = await Client.connect(port);
+    client.send({ action: 'subscribe', params: `Q.${'A'.repeat(70_000)}` });
+    expect((await client.waitClosed()).code).toBe(1009);
+  });
+
+  it('answers a flood of messages with 429 errors, then closes an abusive client', async () => {
+    const client = await Client.authenticated(port, licensed.token);
+    for (let n = 0; n < 120; n++) client.send({ action: 'unsubscribe', params: 'Q.ZZZZ' });
+    await client.waitFor((m) => m.code === 429);
+    expect((await client.waitClosed()).code).toBe(1008);
+  });
+});
+
+describe('embedded hub (in-process bus, PGlite)', () => {
+  it('serves /stocks with nothing installed', async () => {
+    const embedded = await startEdgeHub({ prefix: '', schema: '', embedded: true });
+    try {
+      const user = await makeUser(embedded, 'embedded-user', { realtime: ['UTP'] });
+      await setLastValues(embedded.ctx.bus, [quote('AAPL', 3)]);
+      await waitForToken(embedded.port, user.token);
+      const client = await Client.authenticated(embedded.port, user.token);
+      expect((await client.subscribe('Q.AAPL'))[0]).toMatchObject({ mode: 'realtime' });
+      const sent = quote('AAPL', 3);
+      await publish(embedded.ctx.bus, [sent]);
+      expect(await client.waitFor((m) => m.ev === 'Q')).toMatchObject({ sym: 'AAPL', q: sent.q });
+      client.close();
+      await client.waitClosed();
+    } finally {
+      await embedded.stop();
+    }
+  });
+});

@@ -1,0 +1,177 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadCatalog, parseEnv } from '../../config/index.js';
+import { createEdgeStarter, parseUsageEvent, type UsageEvent } from '../../distribution/index.js';
+import { type Hub, startHub } from '../../platform/hub.js';
+import { silentLogger } from '../../platform/logger.js';
+import { cleanupRedisPrefix, POSTGRES_URL, REDIS_URL, uniqueName } from '../helpers/services.js';
+import {
+  Client,
+  closeClients,
+  makeUser,
+  publish,
+  quote,
+  setLastValues,
+  startEdgeHub,
+  TEST_OPTIONS,
+  until,
+  waitForToken,
+} from './helpers.js';
+
+const prefix = uniqueName('dist_scaled');
+const schema = uniqueName('t_dist_scaled');
+const hubs: Hub[] = [];
+
+async function usage(hub: Hub, group: string): Promise<UsageEvent[]> {
+  const stream = hub.ctx.bus.work('usage');
+  await stream.ensureGroup(group);
+  const consumer = stream.consumer(group, 'reader');
+  const out: UsageEvent[] = [];
+  for (;;) {
+    const entries = await consumer.read({ count: 1_000, blockMs: 0 });
+    if (entries.length === 0) break;
+    out.push(...entries.map((entry) => parseUsageEvent(entry.payload)));
+  }
+  await consumer.close();
+  return out;
+}
+
+beforeAll(async () => {
+  hubs.push(await startEdgeHub({ prefix, schema, env: { MDHUB_EDGE_ID: 'edge-one' } }));
+  hubs.push(await startEdgeHub({ prefix, schema, env: { MDHUB_EDGE_ID: 'edge-two' } }));
+  await setLastValues((hubs[0] as Hub).ctx.bus, [quote('AAA', 1)]);
+});
+
+afterAll(async () => {
+  await closeClients();
+  for (const hub of hubs) await hub.stop();
+  await hubs[0]?.ctx.db.query(`drop schema if exists "${schema}" cascade`).catch(() => undefined);
+  await cleanupRedisPrefix(prefix);
+});
+
+describe('two edges on one Redis', () => {
+  it('both deliver every tick, and each meters its own sessions under its edge id', async () => {
+    const [one, two] = hubs as [Hub, Hub];
+    const user = await makeUser(one, 'scaled-pro', { realtime: ['CTA_A'] });
+    await waitForToken(one.port, user.token);
+    await waitForToken(two.port, user.token);
+    const onOne = await Client.authenticated(one.port, user.token);
+    const onTwo = await Client.authenticated(two.port, user.token);
+    await onOne.subscribe('Q.AAA');
+    await onTwo.subscribe('Q.AAA');
+    const sent = Array.from({ length: 10 }, () => quote('AAA', 1));
+    await publish(one.ctx.bus, sent);
+    await until(
+      () => onOne.events('Q').length === 10 && onTwo.events('Q').length === 10,
+      'quotes on both edges',
+    );
+    expect(onTwo.events('Q').map((r) => r.message.q)).toEqual(sent.map((q) => q.q));
+    onOne.close();
+    onTwo.close();
+    await until(
+      async () => (await usage(one, 'scaled-a')).filter((e) => e.kind === 'session_close').length === 2,
+      'both sessions closed',
+    );
+    const events = (await usage(one, 'scaled-b')).filter((e) => e.user === 'scaled-pro');
+    const opens = events
+      .filter((e) => e.kind === 'session_open')
+      .map((e) => e.edge)
+      .sort();
+    expect(opens).toEqual(['edge-one', 'edge-two']);
+    const firsts = events.filter((e) => e.kind === 'first_access');
+    expect(firsts).toHaveLength(2);
+    expect(firsts[0]?.id).toBe(firsts[1]?.id);
+    const delivered = events.reduce((sum, e) => sum + (e.kind === 'deliveries' ? e.count : 0), 0);
+    expect(delivered).toBe(20);
+  });
+
+  it('counts a user on two edges as two sessions: over the limit gets 406 on the other edge', async () => {
+    const [one, two] = hubs as [Hub, Hub];
+    const user = await makeUser(one, 'scaled-single', { realtime: ['CTA_A'], sessionLimit: 1 });
+    await waitForToken(one.port, user.token);
+    await waitForToken(two.port, user.token);
+    const first = await Client.authenticated(one.port, user.token);
+    expect((await first.subscribe('Q.AAA'))[0]).toMatchObject({ mode: 'realtime' });
+    const second = await Client.authenticated(two.port, user.token);
+    expect(await second.waitFor((m) => m.code === 406)).toMatchObject({ status: 'error' });
+    expect((await second.subscribe('Q.AAA'))[0]).toMatchObject({ mode: 'delayed', reason: 'session_limit' });
+    first.close();
+    second.close();
+  });
+});
+
+describe('a fresh edge', () => {
+  it('fills its delay line from the bus, so delayed clients get what was published before it started', async () => {
+    const [one] = hubs as [Hub];
+    const visitor = await makeUser(one, 'scaled-visitor');
+    const before = quote('AAA', 1, Date.now(), 123);
+    await publish(one.ctx.bus, [before]);
+    const fresh = await startEdgeHub({
+      prefix,
+      schema,
+      delayMs: 1_500,
+      options: { delayIntervalMs: 50 },
+      env: { MDHUB_EDGE_ID: 'edge-fresh' },
+    });
+    hubs.push(fresh);
+    await waitForToken(fresh.port, visitor.token);
+    const client = await Client.authenticated(fresh.port, visitor.token);
+    expect((await client.subscribe('Q.AAA'))[0]).toMatchObject({ mode: 'delayed' });
+    const received = await client.waitFor((m) => m.ev === 'Q' && m.q === before.q, 5_000);
+    const at = client.received.find((r) => r.message === received)?.at as number;
+    expect(at).toBeGreaterThanOrEqual(before.t + 1_500);
+    client.close();
+  });
+});
+
+describe('edge shutdown', () => {
+  it('closes sockets with 1001, records the session ends and flushes the counters', async () => {
+    const edgePrefix = uniqueName('dist_stop');
+    const edgeSchema = uniqueName('t_dist_stop');
+    const env = parseEnv({
+      PORT: '0',
+      HOST: '127.0.0.1',
+      REDIS_URL,
+      DATABASE_URL: POSTGRES_URL,
+      MDHUB_LOG_LEVEL: 'silent',
+      MDHUB_DELAY_MS: '1000',
+    });
+    const hub = await startHub({
+      env,
+      catalog: loadCatalog(undefined, 1_000),
+      logger: silentLogger,
+      roles: [],
+      starters: {},
+      dbSchema: edgeSchema,
+      busPrefix: edgePrefix,
+    });
+    try {
+      // Started by hand so it can be stopped while the HTTP server still runs.
+      const edge = await createEdgeStarter({ options: TEST_OPTIONS })({
+        ...hub.ctx,
+        upgrade: (path, handler) => hub.http.onUpgrade(path, handler),
+      });
+      const user = await makeUser(hub, 'stopping', { realtime: ['CTA_A'] });
+      await setLastValues(hub.ctx.bus, [quote('AAA', 1)]);
+      await waitForToken(hub.port, user.token);
+      const client = await Client.authenticated(hub.port, user.token);
+      await client.subscribe('Q.AAA');
+      await publish(hub.ctx.bus, [quote('AAA', 1), quote('AAA', 1)]);
+      await until(() => client.events('Q').length === 2, 'quotes');
+      await edge.stop();
+      expect((await client.waitClosed()).code).toBe(1001);
+      const events = (await usage(hub, 'stop-test')).filter((e) => e.user === 'stopping');
+      expect(events.map((e) => e.kind).sort()).toEqual([
+        'deliveries',
+        'first_access',
+        'session_close',
+        'session_open',
+      ]);
+      expect(events.find((e) => e.kind === 'session_close')).toMatchObject({ reason: 'shutdown' });
+      expect(events.find((e) => e.kind === 'deliveries')).toMatchObject({ count: 2 });
+    } finally {
+      await hub.stop();
+      await hub.ctx.db.query(`drop schema if exists "${edgeSchema}" cascade`).catch(() => undefined);
+      await cleanupRedisPrefix(edgePrefix);
+    }
+  });
+});
