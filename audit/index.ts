@@ -28,6 +28,10 @@ export {
   checkpointOptions,
   loadCheckpointKey,
 } from './checkpoint-key.js';
+export { type DeadLetter, recordDeadLetters } from './dead-letters.js';
+export { deviceKey, type LedgerWrite, writeLedger } from './ledger.js';
+export { METER_GROUP, type Meter, type MeterOptions, runMeter, startMeter } from './meter.js';
+export { type DeviceUsage, type MonthlyUsage, readMonthlyUsage } from './monthly.js';
 export {
   type AuditFilter,
   type AuditPage,
@@ -39,6 +43,27 @@ export {
   queryAudit,
   streamAudit,
 } from './query.js';
+export { type GeneratedReport, type GenerateOptions, generateUsageReport, REPORT_ACTOR } from './report.js';
+export {
+  CONTENT_TYPES,
+  formatReport,
+  REPORT_FORMATS,
+  type ReportFormat,
+  reportCsv,
+  reportJson,
+} from './report-format.js';
+export { type ReportRoutesDeps, reportRoutes } from './report-routes.js';
 export { type AuditRoutesOptions, auditRoutes } from './routes.js';
+export { type Decoded, decodeUsageEntry } from './usage-decode.js';
+export { parseUsageMonth, type UsageMonth, utcDay } from './usage-month.js';
+export {
+  buildUsageReport,
+  type DetailRow,
+  type FeeText,
+  ReportError,
+  type ScheduleHeader,
+  type SummaryRow,
+  type UsageReport,
+} from './usage-report.js';
 export { type VerifyOptions, type VerifyResult, verifyAudit } from './verify.js';
 export type { VerifyFailure, VerifyReason } from './walk.js';

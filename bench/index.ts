@@ -5,6 +5,7 @@ import { auditSection } from './audit.js';
 import { distributionSection } from './distribution.js';
 import type { Figures, Section } from './figures.js';
 import { ingestSection } from './ingest.js';
+import { ledgerSection } from './ledger.js';
 import { platformSection } from './platform.js';
 
 /**
@@ -15,6 +16,7 @@ const SECTIONS: readonly Section[] = [
   platformSection,
   auditSection,
   ingestSection,
+  ledgerSection,
   distributionSection,
 ];
 

@@ -1,4 +1,12 @@
-import { auditRoutes, checkpointOptions, startAuditCheckpoints } from '../audit/index.js';
+import { auditRoutes, checkpointOptions, reportRoutes, startAuditCheckpoints } from '../audit/index.js';
+import {
+  createBillingMetrics,
+  loadPrices,
+  paymentProviderFromEnv,
+  reconciliationRoutes,
+  startBillingWorker,
+  stripeWebhookRoutes,
+} from '../billing/index.js';
 import {
   ensureAdminOperator,
   entitlementRoutes,
@@ -10,26 +18,49 @@ import type { RoleStarter, RunningRole } from './hub.js';
 
 /**
  * The `api` role: the admin API behind operator tokens, with each route group's permission
- * stated here in one place, plus the periodic audit checkpoints. Routes from other modules are
- * mounted below `/admin` after the one authentication middleware.
+ * stated here in one place; the Stripe webhook (authenticated by its signature instead); the
+ * billing worker and the periodic audit checkpoints.
  */
 export const startApi: RoleStarter = async (ctx) => {
   const { app, db, bus, catalog, env, logger } = ctx;
   await ensureAdminOperator({ db, token: env.MDHUB_ADMIN_TOKEN, at: Date.now(), logger });
 
   app.get('/openapi.json', (c) => c.json(openApiDocument()));
+  app.route(
+    '/',
+    stripeWebhookRoutes({
+      db,
+      bus,
+      webhookSecret: env.STRIPE_WEBHOOK_SECRET,
+      graceMs: env.MDHUB_BILLING_GRACE_MS,
+      metrics: createBillingMetrics(ctx.metrics),
+      logger,
+    }),
+  );
+
   app.use('/admin/*', operatorAuth(db));
   for (const path of ['/admin/audit', '/admin/audit/*']) app.use(path, requirePermission('audit.read'));
+  app.use('/admin/reports/*', requirePermission('reports.read'));
   app.route(
     '/admin',
     entitlementRoutes({ db, bus, catalog, defaultSessionLimit: env.MDHUB_SESSION_LIMIT, logger }),
   );
   app.route('/admin', auditRoutes(db, { checkpoints: checkpointOptions(env) }));
+  app.route('/admin', reportRoutes({ db, catalog }));
+  app.route(
+    '/admin',
+    reconciliationRoutes({
+      db,
+      catalog,
+      prices: loadPrices(catalog, env.MDHUB_PRICES),
+      provider: paymentProviderFromEnv(env),
+    }),
+  );
 
-  const roles: RunningRole[] = [await startAuditCheckpoints(ctx)];
+  const running: RunningRole[] = [await startAuditCheckpoints(ctx), await startBillingWorker(ctx)];
   return {
     async stop() {
-      for (const role of roles.reverse()) await role.stop();
+      for (const role of running.reverse()) await role.stop();
     },
   };
 };

@@ -1,3 +1,4 @@
+import { startMeter } from '../audit/index.js';
 import { startEdge } from '../distribution/index.js';
 import { startIngest } from '../ingest/index.js';
 import { startApi } from './api.js';
@@ -9,5 +10,6 @@ import type { Role, RoleStarter } from './hub.js';
 export const STARTERS: Partial<Record<Role, RoleStarter>> = {
   ingest: startIngest,
   edge: startEdge,
+  meter: startMeter,
   api: startApi,
 };

@@ -2,11 +2,19 @@ import { ConfigError } from '../../config/index.js';
 import { auditCommand } from './audit.js';
 import { CliError, type Command, parseCommandArgs } from './command.js';
 import { migrateCommand } from './migrate.js';
+import { reconcileCommand } from './reconcile.js';
+import { reportCommand } from './report.js';
 import { startCommand } from './start.js';
 
 export { CliError, type Command } from './command.js';
 
-const COMMANDS: readonly Command[] = [startCommand, migrateCommand, auditCommand];
+const COMMANDS: readonly Command[] = [
+  startCommand,
+  migrateCommand,
+  auditCommand,
+  reportCommand,
+  reconcileCommand,
+];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -81,6 +81,24 @@ describe('api role', () => {
     expect(JSON.stringify(await history.json())).toContain('grant');
   });
 
+  it('lets finance read the usage report and reconciliation, and keeps support out', async () => {
+    const finance = await operatorToken('f1', 'finance');
+    const support = await operatorToken('s2', 'support');
+    const report = await call('/admin/reports/usage?month=2026-10', finance);
+    expect(report.status).toBe(200);
+    expect(await report.json()).toMatchObject({ month: '2026-10', catalogVersion: '2026-11-01' });
+    const csv = await call('/admin/reports/usage?month=2026-10&format=csv', finance);
+    expect(csv.headers.get('content-type')).toMatch(/text\/csv/);
+    expect((await call('/admin/reports/reconciliation?month=2026-10', finance)).status).toBe(200);
+    expect((await call('/admin/reports/usage?month=2026-10', support)).status).toBe(403);
+    expect((await call('/admin/reports/reconciliation?month=2026-10', support)).status).toBe(403);
+  });
+
+  it('answers the Stripe webhook with 503 while no signing secret is configured', async () => {
+    const res = await call('/webhooks/stripe', undefined, { method: 'POST', body: { id: 'evt_1' } });
+    expect(res.status).toBe(503);
+  });
+
   it('serves the OpenAPI document', async () => {
     const res = await call('/openapi.json', undefined);
     expect(res.status).toBe(200);

@@ -1,0 +1,50 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { Catalog } from '../config/index.js';
+import { requirePermission } from '../entitlements/index.js';
+import type { Db } from '../platform/db/index.js';
+import type { AppEnv } from '../platform/http/app.js';
+import { ApiError } from '../platform/http/errors.js';
+import type { Prices } from './prices.js';
+import type { PaymentProvider } from './provider.js';
+import { reconcile, reconciliationCsv, reconciliationJson } from './reconcile.js';
+
+export interface ReconciliationRoutesDeps {
+  db: Db;
+  catalog: Catalog;
+  prices: Prices;
+  /** Absent when Stripe is not configured: the Stripe column is null. */
+  provider?: PaymentProvider;
+}
+
+const querySchema = z.object({
+  month: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, { message: 'month must look like YYYY-MM' }),
+  format: z.enum(['json', 'csv']).default('json'),
+});
+
+/**
+ * `GET /reports/reconciliation?month=YYYY-MM&format=json|csv`, to mount under `/admin` behind
+ * operator authentication; open to the roles that read reports (admin, compliance, finance).
+ */
+export function reconciliationRoutes(deps: ReconciliationRoutesDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.get('/reports/reconciliation', requirePermission('reports.read'), async (c) => {
+    const parsed = querySchema.safeParse(c.req.query());
+    if (!parsed.success) {
+      const message = parsed.error.issues.map((issue) => issue.message).join('; ');
+      throw new ApiError(400, 'invalid_query', message);
+    }
+    const { month, format } = parsed.data;
+    const result = await reconcile(deps.db, {
+      catalog: deps.catalog,
+      prices: deps.prices,
+      month,
+      provider: deps.provider,
+    });
+    if (format === 'csv') {
+      return c.body(reconciliationCsv(result), 200, { 'content-type': 'text/csv; charset=utf-8' });
+    }
+    return c.body(reconciliationJson(result), 200, { 'content-type': 'application/json; charset=utf-8' });
+  });
+  return app;
+}

@@ -1,0 +1,94 @@
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import Stripe from 'stripe';
+import { publishChanges } from '../entitlements/index.js';
+import type { Bus } from '../platform/bus/index.js';
+import type { Db } from '../platform/db/index.js';
+import type { AppEnv } from '../platform/http/app.js';
+import { ApiError } from '../platform/http/errors.js';
+import type { Logger } from '../platform/logger.js';
+import type { BillingMetrics } from './metrics.js';
+import { handleStripeEvent, parseStripeEvent } from './webhook.js';
+
+/** How old a signature may be, seconds: older deliveries (or replays of them) are refused. */
+export const SIGNATURE_TOLERANCE_S = 300;
+
+/** Stripe's events are small; anything larger is refused before it is read whole. */
+const BODY_LIMIT_BYTES = 1024 * 1024;
+
+export interface StripeWebhookDeps {
+  db: Db;
+  bus: Bus;
+  /** `STRIPE_WEBHOOK_SECRET`; absent, the endpoint answers 503. Never logged. */
+  webhookSecret?: string;
+  /** `MDHUB_BILLING_GRACE_MS`. */
+  graceMs: number;
+  metrics?: BillingMetrics;
+  logger?: Logger;
+  /** Wall clock, epoch ms (default `Date.now`): signature age and effects are judged at it. */
+  now?: () => number;
+}
+
+/**
+ * `POST /webhooks/stripe`, mounted at the root: no operator token — Stripe's signature over the
+ * raw body is the authentication, checked before anything in the body is believed.
+ */
+export function stripeWebhookRoutes(deps: StripeWebhookDeps): Hono<AppEnv> {
+  const now = deps.now ?? Date.now;
+  const app = new Hono<AppEnv>();
+  app.post(
+    '/webhooks/stripe',
+    bodyLimit({
+      maxSize: BODY_LIMIT_BYTES,
+      onError: () => {
+        throw new ApiError(413, 'payload_too_large', `webhook body is larger than ${BODY_LIMIT_BYTES} bytes`);
+      },
+    }),
+    async (c) => {
+      if (!deps.webhookSecret) {
+        throw new ApiError(
+          503,
+          'billing_not_configured',
+          'STRIPE_WEBHOOK_SECRET is not set; webhooks are not accepted',
+        );
+      }
+      const signature = c.req.header('stripe-signature');
+      if (!signature) throw new ApiError(400, 'invalid_signature', 'the Stripe-Signature header is missing');
+      const raw = Buffer.from(await c.req.arrayBuffer());
+      const at = now();
+      let verified: unknown;
+      try {
+        verified = Stripe.webhooks.constructEvent(
+          raw,
+          signature,
+          deps.webhookSecret,
+          SIGNATURE_TOLERANCE_S,
+          undefined,
+          at,
+        );
+      } catch (error) {
+        const expired = /tolerance/i.test((error as Error).message);
+        deps.metrics?.webhooks.inc({ type: 'unverified', outcome: expired ? 'expired' : 'bad_signature' });
+        throw new ApiError(
+          400,
+          'invalid_signature',
+          expired
+            ? `the signature is older than ${SIGNATURE_TOLERANCE_S} s; a replayed or delayed delivery is refused`
+            : 'the Stripe-Signature does not match the body',
+        );
+      }
+      const event = parseStripeEvent(verified);
+      if (!event)
+        throw new ApiError(400, 'invalid_event', 'the event lacks an id, type, created time or data object');
+      const result = await handleStripeEvent(deps.db, event, { at, graceMs: deps.graceMs });
+      await publishChanges(deps.bus.control, result.changed, deps.logger);
+      deps.metrics?.webhooks.inc({ type: event.type, outcome: result.outcome });
+      deps.logger?.info(
+        { event: event.id, type: event.type, outcome: result.outcome },
+        'Stripe webhook handled',
+      );
+      return c.json({ received: true, id: event.id, outcome: result.outcome }, 200);
+    },
+  );
+  return app;
+}
