@@ -60,13 +60,16 @@ export class BatchWriter {
 
   /** Adds an event whose client JSON is `json` (from serializeEvent; at most 64 KiB). */
   add(event: MarketEvent, tape: Tape, json: string): void {
-    const sym = event.sym;
+    this.append(event.ev, tape, event.sym, vendorTime(event), json);
+  }
+
+  /** Adds an event by its routing keys, vendor time `t` and client JSON (at most 64 KiB). */
+  append(type: EventType, tape: Tape, sym: string, t: number, json: string): void {
     // UTF-8 takes at most 3 bytes per UTF-16 unit, so this bound never under-reserves.
     this.#reserve(EVENT_HEADER + sym.length + json.length * 3);
     const buf = this.#buf;
     const at = this.#end;
-    const t = vendorTime(event);
-    buf[at] = TYPE_CODES[event.ev];
+    buf[at] = TYPE_CODES[type];
     buf[at + 1] = tape;
     buf[at + 2] = sym.length;
     buf.writeDoubleLE(t, at + 5);

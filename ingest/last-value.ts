@@ -78,7 +78,11 @@ export class LastValueCache {
 
   /** Forgets unwritten changes (the lease is gone). */
   discard(): void {
-    for (const slot of this.#changed) slot.changed = 0;
+    for (const slot of this.#changed) {
+      slot.changed = 0;
+      slot.quote = undefined;
+      slot.trade = undefined;
+    }
     this.#changed = [];
   }
 
@@ -99,6 +103,10 @@ export class LastValueCache {
       if (slot.changed & QUOTE_CHANGED && slot.quote !== undefined) quotes.set(slot.sym, slot.quote);
       if (slot.changed & TRADE_CHANGED && slot.trade !== undefined) trades.set(slot.sym, slot.trade);
       slot.changed = 0;
+      // Values from the fast path are slices of vendor frames: holding on to them would keep a
+      // whole frame alive per quiet symbol.
+      slot.quote = undefined;
+      slot.trade = undefined;
     }
     if (!this.#mayPublish()) return;
     const { kv, stats, logger } = this.#options;

@@ -5,8 +5,12 @@
  *
  * Events are rebuilt field by field rather than passed through, so a field the vendor adds (or an
  * attacker injects) never reaches a client.
+ *
+ * A sink that takes client JSON (`encoded`) gets the fast path: frames the scanner (ingest/scan.ts)
+ * understands whole are delivered straight from it, and only the rest are parsed here.
  */
 import type { Aggregate, EventType, MarketEvent, Quote, Tape, Trade } from './event.js';
+import { FrameScanner } from './scan.js';
 
 export const MALFORMED_REASONS = [
   /** The frame is longer than `maxFrameBytes`. */
@@ -43,6 +47,12 @@ export type MalformedReason = (typeof MALFORMED_REASONS)[number];
 export interface NormalizedSink {
   /** A valid event and the tape its product is licensed by. */
   event(event: MarketEvent, tape: Tape): void;
+  /**
+   * A valid event as its client JSON (byte-identical to serializeEvent of the event), with its
+   * routing keys and vendor time (`vendorTime`). A sink with this member gets every event of the
+   * frames the fast path takes here instead of through `event`.
+   */
+  encoded?(type: EventType, tape: Tape, sym: string, t: number, json: string): void;
   /** A vendor status element (`connected`, `auth_success`, `max_connections`, …). */
   status(status: string, message: string): void;
 }
@@ -97,6 +107,8 @@ type Fields = Record<string, unknown>;
 export class Normalizer {
   /** Frames seen, valid or not. */
   frames = 0;
+  /** Frames the fast path took whole (the others were parsed). */
+  scanned = 0;
   /** Valid events delivered, by type. */
   readonly received: Record<EventType, number> = { T: 0, Q: 0, A: 0, AM: 0 };
   readonly malformed: Record<MalformedReason, number> = Object.fromEntries(
@@ -109,12 +121,20 @@ export class Normalizer {
   readonly #tapes: boolean[] = [];
   /** Tape by symbol, for aggregates (which carry no tape); only kept when aggregates are expected. */
   readonly #symbolTapes: Map<string, Tape> | undefined;
+  readonly #scanner: FrameScanner | undefined;
 
   constructor(options: NormalizerOptions, sink: NormalizedSink) {
     this.#sink = sink;
     this.#maxFrameBytes = options.maxFrameBytes ?? 1024 * 1024;
     for (const tape of options.tapes) this.#tapes[tape] = true;
-    if (options.aggregates) this.#symbolTapes = new Map();
+    const symbolTapes = options.aggregates ? new Map<string, Tape>() : undefined;
+    this.#symbolTapes = symbolTapes;
+    if (sink.encoded !== undefined) {
+      this.#scanner = new FrameScanner({
+        licensed: this.#tapes,
+        tapeOf: symbolTapes && ((sym) => symbolTapes.get(sym)),
+      });
+    }
   }
 
   /** One WebSocket message as received: text, or a binary payload (which Polygon never sends). */
@@ -126,6 +146,10 @@ export class Normalizer {
     }
     if (data.length > this.#maxFrameBytes) {
       this.malformed.oversized++;
+      return;
+    }
+    if (this.#scanner?.scan(data)) {
+      this.#deliverScanned(this.#scanner);
       return;
     }
     let parsed: unknown;
@@ -146,6 +170,22 @@ export class Normalizer {
   count(reason: MalformedReason): void {
     this.frames++;
     this.malformed[reason]++;
+  }
+
+  /** What the reference path below would do for the frame the scanner just took, in the same order. */
+  #deliverScanned(scanner: FrameScanner): void {
+    this.scanned++;
+    this.malformed.unknown_tape += scanner.unknownTapes;
+    const { types, tapes, syms, times, jsons } = scanner;
+    const symbolTapes = this.#symbolTapes;
+    const sink = this.#sink;
+    for (let k = 0; k < scanner.count; k++) {
+      const type = types[k]!;
+      const tape = tapes[k]!;
+      if (symbolTapes !== undefined && (type === 'T' || type === 'Q')) symbolTapes.set(syms[k]!, tape);
+      this.received[type]++;
+      sink.encoded?.(type, tape, syms[k]!, times[k]!, jsons[k]!);
+    }
   }
 
   #element(value: unknown): void {

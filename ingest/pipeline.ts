@@ -1,11 +1,12 @@
 /**
- * The path every vendor frame takes, whatever the feed: normalise → serialise once → batch onto
- * the bus, and remember the last quote and trade per symbol. Plain synchronous code per event;
+ * The path every vendor frame takes, whatever the feed: normalise → client JSON once (sliced from
+ * the frame by the fast path, or serialised) → batch onto the bus, and remember the last quote and
+ * trade per symbol. Plain synchronous code per event;
  * the only asynchronous steps are the batched bus writes.
  */
 import type { Bus } from '../platform/bus/index.js';
 import type { Logger } from '../platform/logger.js';
-import type { MarketEvent, Tape } from './event.js';
+import { type EventType, type MarketEvent, type Tape, vendorTime } from './event.js';
 import { serializeEvent } from './json.js';
 import { LastValueCache } from './last-value.js';
 import type { IngestHistograms } from './metrics.js';
@@ -59,15 +60,18 @@ export class IngestPipeline {
     const lastValues = this.lastValues;
     const symbols = new SymbolTable(bus.ticks.shards);
     const onStatus = options.onStatus;
+    const encoded = (type: EventType, tape: Tape, sym: string, t: number, json: string) => {
+      const slot = symbols.slot(sym);
+      publisher.add(type, tape, sym, t, json, slot.shard);
+      lastValues.update(slot, type, json);
+    };
     this.normalizer = new Normalizer(
       { tapes: options.tapes, aggregates: options.aggregates },
       {
         event(event: MarketEvent, tape: Tape) {
-          const json = serializeEvent(event);
-          const slot = symbols.slot(event.sym);
-          publisher.add(event, tape, json, slot.shard);
-          lastValues.update(slot, event.ev, json);
+          encoded(event.ev, tape, event.sym, vendorTime(event), serializeEvent(event));
         },
+        encoded,
         status(status: string, message: string) {
           onStatus?.(status, message);
         },

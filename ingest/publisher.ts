@@ -11,7 +11,7 @@
 import type { TickStreams } from '../platform/bus/index.js';
 import type { Logger } from '../platform/logger.js';
 import { BatchWriter } from './codec.js';
-import type { EventType, MarketEvent, Tape } from './event.js';
+import type { EventType, Tape } from './event.js';
 import type { IngestHistograms } from './metrics.js';
 import type { IngestStats } from './stats.js';
 
@@ -83,17 +83,20 @@ export class Publisher {
     return this.#pendingBytes;
   }
 
-  /** Queues an event whose client JSON is `json` for `shard` (the symbol's, from `shardOf`). */
-  add(event: MarketEvent, tape: Tape, json: string, shard: number): void {
+  /**
+   * Queues an event (routing keys, vendor time `t`, client JSON) for `shard` (the symbol's, from
+   * `shardOf`).
+   */
+  add(type: EventType, tape: Tape, sym: string, t: number, json: string, shard: number): void {
     if (this.#pendingBytes >= this.#maxPendingBytes) {
       this.#stats.dropped.backpressure++;
       return;
     }
     const writer = this.#writers[shard]!;
     const before = writer.bytes;
-    writer.add(event, tape, json);
+    writer.append(type, tape, sym, t, json);
     this.#pendingBytes += writer.bytes - before;
-    this.#pending[event.ev]++;
+    this.#pending[type]++;
     this.#pendingEvents++;
     if (this.#pendingBytes >= this.#flushBytes) this.flush();
     else this.#timer ??= setTimeout(() => this.flush(), this.#lingerMs);

@@ -12,7 +12,7 @@ export const TRADE_CHANGED = 2;
 export interface SymbolSlot {
   readonly sym: string;
   readonly shard: number;
-  /** Client JSON of the last quote and trade. */
+  /** Client JSON of the last quote and trade not yet written to the last-value cache. */
   quote: string | undefined;
   trade: string | undefined;
   /** QUOTE_CHANGED | TRADE_CHANGED bits not yet written to the last-value cache. */
