@@ -28,6 +28,7 @@ export {
   checkpointOptions,
   loadCheckpointKey,
 } from './checkpoint-key.js';
+export { type DailySubscribers, type DailyUsage, readDailyUsage } from './daily-usage.js';
 export { type DeadLetter, recordDeadLetters } from './dead-letters.js';
 export { deviceKey, type LedgerWrite, writeLedger } from './ledger.js';
 export { METER_GROUP, type Meter, type MeterOptions, runMeter, startMeter } from './meter.js';

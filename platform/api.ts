@@ -14,12 +14,13 @@ import {
   operatorAuth,
   requirePermission,
 } from '../entitlements/index.js';
+import { mountWeb } from '../web/index.js';
 import type { RoleStarter, RunningRole } from './hub.js';
 
 /**
  * The `api` role: the admin API behind operator tokens, with each route group's permission
  * stated here in one place; the Stripe webhook (authenticated by its signature instead); the
- * billing worker and the periodic audit checkpoints.
+ * billing worker and the periodic audit checkpoints; the quote board and the operator console.
  */
 export const startApi: RoleStarter = async (ctx) => {
   const { app, db, bus, catalog, env, logger } = ctx;
@@ -56,6 +57,8 @@ export const startApi: RoleStarter = async (ctx) => {
       provider: paymentProviderFromEnv(env),
     }),
   );
+
+  mountWeb(ctx);
 
   const running: RunningRole[] = [await startAuditCheckpoints(ctx), await startBillingWorker(ctx)];
   return {

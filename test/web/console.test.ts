@@ -1,0 +1,244 @@
+/**
+ * The operator console in a real browser against a real hub: a revocation reaching an open quote
+ * board, the usage report as a table, a chart and a CSV file, reconciliation, the audit log, and
+ * what each operator role is shown.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packageRoot } from '../../platform/paths.js';
+import {
+  eventually,
+  HAVE_CHROMIUM,
+  launchBrowser,
+  makeOperator,
+  makeUser,
+  newContext,
+  SCREENSHOTS,
+  SKIP_MESSAGE,
+  seedRealtimeUse,
+  startWebHub,
+  symbolsByTape,
+  type WebHub,
+} from './harness.js';
+
+if (!HAVE_CHROMIUM) console.warn(SKIP_MESSAGE);
+
+interface UsageReport {
+  month: string;
+  rows: Array<{
+    product: string;
+    category: string;
+    subscribers: number;
+    devices: number;
+    queries: number;
+    fee: string;
+  }>;
+}
+
+interface Reconciliation {
+  rows: Array<{ user: string; product: string; mismatches: Array<{ reason: string; detail: string }> }>;
+}
+
+interface DailyUsage {
+  month: string;
+  days: Array<{ day: string; product: string; subscribers: number }>;
+}
+
+describe.skipIf(!HAVE_CHROMIUM)('operator console (/console)', () => {
+  let web: WebHub;
+  let browser: Browser;
+  let tapeA: string;
+  let bobToken: string;
+  const month = new Date().toISOString().slice(0, 7);
+
+  beforeAll(async () => {
+    web = await startWebHub();
+    browser = await launchBrowser();
+    const probe = await makeUser(web, 'probe', ['CTA_A', 'CTA_B', 'UTP']);
+    ({ 1: tapeA } = await symbolsByTape(web, probe));
+    bobToken = await makeUser(web, 'bob', ['CTA_A', 'UTP']);
+    for (const id of ['carol', 'dan', 'erin']) await makeUser(web, id, ['CTA_B']);
+    await seedRealtimeUse(web, 'CTA_B', `${month}-01`, ['carol', 'dan']);
+    await seedRealtimeUse(web, 'CTA_B', `${month}-02`, ['carol', 'dan', 'erin']);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await web?.stop();
+  });
+
+  async function signIn(page: Page, token: string): Promise<void> {
+    await page.goto(`${web.origin}/console`);
+    await page.getByLabel('Your operator token').fill(token);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await eventually(() => page.locator('#who').getAttribute('data-state')).toBe('signed-in');
+  }
+
+  it('an admin revokes real time in the console and the open board turns the symbol delayed within seconds', async () => {
+    const context = await newContext(browser);
+    const board = await context.newPage();
+    await board.goto(`${web.origin}/app`);
+    await board.getByLabel('Your API token').fill(bobToken);
+    await board.getByRole('button', { name: 'Sign in' }).click();
+    await board.getByLabel('Symbol').fill(tapeA);
+    await board.getByRole('button', { name: 'Add' }).click();
+    const quote = board.locator(`tr[data-symbol="${tapeA}"]`);
+    await eventually(() => quote.getAttribute('data-mode')).toBe('realtime');
+
+    const console = await context.newPage();
+    await signIn(console, web.adminToken);
+    expect(await console.locator('#who').textContent()).toBe('Signed in as admin (admin)');
+    await console.getByLabel('Id, email or name contains').fill('bob');
+    await console.getByRole('button', { name: 'Search' }).click();
+    await console.getByRole('button', { name: 'Open bob' }).click();
+    const decision = console.locator('#decision-rows tr[data-product="CTA_A"]');
+    await eventually(() => decision.getAttribute('data-mode')).toBe('realtime');
+
+    // The dialog guards the change: cancelling changes nothing.
+    await console.getByRole('button', { name: 'Revoke real-time CTA_A' }).click();
+    const dialog = console.getByRole('dialog');
+    expect(await dialog.textContent()).toContain("Revoke bob's real-time CTA_A?");
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    expect(await decision.getAttribute('data-mode')).toBe('realtime');
+
+    await console.getByRole('button', { name: 'Revoke real-time CTA_A' }).click();
+    const revokedAt = Date.now();
+    await dialog.getByRole('button', { name: 'Revoke CTA_A' }).click();
+
+    await eventually(() => quote.getAttribute('data-mode'), 5_000).toBe('delayed');
+    expect(Date.now() - revokedAt).toBeLessThan(5_000);
+    expect(await quote.locator('.why').textContent()).toBe(
+      'There is no real-time subscription to this product.',
+    );
+
+    await eventually(() => decision.getAttribute('data-mode')).toBe('delayed');
+    expect(await decision.textContent()).toContain('There is no real-time subscription to this product.');
+    expect(await console.getByRole('button', { name: 'Grant real-time CTA_A' }).isVisible()).toBe(true);
+    await eventually(() => console.locator('#grant-rows tr').count()).toBe(2);
+    expect(await console.locator('#grant-rows').textContent()).toContain('by operator:admin');
+    // The user's audit history names the revocation and who made it.
+    await eventually(() => console.locator('#history-rows').textContent()).toContain('grant.revoke');
+    expect(await console.locator('#history-rows tr', { hasText: 'grant.revoke' }).textContent()).toContain(
+      'operator admin (admin)',
+    );
+    await context.close();
+  });
+
+  it('shows the usage report as a table and a daily chart, and downloads it as CSV', async () => {
+    const context = await newContext(browser, { acceptDownloads: true });
+    const page = await context.newPage();
+    await signIn(page, web.adminToken);
+    expect(await page.getByLabel('Month (UTC)').inputValue()).toBe(month);
+
+    const report = await web.admin<UsageReport>('GET', `/admin/reports/usage?month=${month}`);
+    await eventually(() => page.locator('#usage-rows tr').count()).toBe(report.rows.length);
+    const table = await page
+      .locator('#usage-rows tr')
+      .evaluateAll((rows) => rows.map((row) => [...row.children].map((cell) => cell.textContent)));
+    expect(table).toEqual(
+      report.rows.map((r) => [
+        r.product,
+        r.category.replace('_', '-'),
+        String(r.subscribers),
+        String(r.devices),
+        String(r.queries),
+        r.fee,
+      ]),
+    );
+    const ctaB = report.rows.find((r) => r.product === 'CTA_B' && r.category === 'professional');
+    expect(ctaB?.subscribers).toBe(4);
+
+    // The chart: one line per product, a point per day with real-time use, its count in words.
+    const daily = await web.admin<DailyUsage>('GET', `/admin/reports/usage/daily?month=${month}`);
+    expect(daily.days.filter((d) => d.product === 'CTA_B' && d.day <= `${month}-02`)).toEqual([
+      { day: `${month}-01`, product: 'CTA_B', subscribers: 2 },
+      { day: `${month}-02`, product: 'CTA_B', subscribers: 3 },
+    ]);
+    const chart = page.locator('#chart svg.daily-chart');
+    await eventually(() => chart.count()).toBe(1);
+    expect(
+      await chart.locator('g.series').evaluateAll((gs) => gs.map((g) => g.getAttribute('data-product'))),
+    ).toEqual(['CTA_A', 'CTA_B', 'UTP']);
+    const points = await chart.locator('circle > title').allTextContents();
+    expect(points).toContain('CTA_B, day 2: 3 real-time subscribers');
+    expect(points).toHaveLength(daily.days.length);
+    expect(await chart.locator('title#chart-title').textContent()).toMatch(/CTA_B at most 3/);
+
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'Download CSV' }).click(),
+    ]);
+    expect(download.suggestedFilename()).toBe(`mdhub-usage-${month}.csv`);
+    const csv = readFileSync((await download.path()) as string, 'utf8');
+    expect(csv.startsWith(`month,${month}\n`)).toBe(true);
+    expect(csv).toContain('product,category,subscribers,devices,queries,fee\n');
+    expect(csv).toContain('CTA_B,professional,4,');
+
+    // Reconciliation lists every disagreeing user × product with its reasons in words.
+    const reconciliation = await web.admin<Reconciliation>(
+      'GET',
+      `/admin/reports/reconciliation?month=${month}`,
+    );
+    const disagreeing = reconciliation.rows.filter((r) => r.mismatches.length > 0);
+    await eventually(() => page.locator('#recon-status').textContent()).toMatch(/disagree|No mismatches/);
+    expect(await page.locator('#recon-rows tr').count()).toBe(disagreeing.length);
+    for (const row of disagreeing.slice(0, 3)) {
+      const shown = await page
+        .locator(`#recon-rows tr[data-user="${row.user}"][data-product="${row.product}"]`)
+        .textContent();
+      for (const m of row.mismatches)
+        expect(shown).toContain(`${m.reason.replaceAll('_', ' ')}: ${m.detail}`);
+    }
+    await eventually(() => page.locator('#verify-status').getAttribute('data-state')).toBe('ok');
+    expect(await page.locator('#verify-status').textContent()).toMatch(/^Intact: \d+ records verified/);
+
+    if (SCREENSHOTS) {
+      await page.getByLabel('Id, email or name contains').fill('bob');
+      await page.getByRole('button', { name: 'Search' }).click();
+      await page.getByRole('button', { name: 'Open bob' }).click();
+      await eventually(() => page.locator('#history-rows tr').count()).toBeGreaterThan(0);
+      await page.setViewportSize({ width: 1200, height: 900 });
+      await page.screenshot({ path: join(packageRoot(), 'docs', 'screenshot-console.png'), fullPage: true });
+    }
+    await context.close();
+  });
+
+  it('shows each operator only what their role may use', async () => {
+    const supportToken = await makeOperator(web, 'sam', 'support');
+    const financeToken = await makeOperator(web, 'fay', 'finance');
+    const context = await newContext(browser);
+
+    const support = await context.newPage();
+    await signIn(support, supportToken);
+    expect(await support.locator('#users').isVisible()).toBe(true);
+    expect(await support.locator('#reports').isHidden()).toBe(true);
+    expect(await support.locator('#reconciliation').isHidden()).toBe(true);
+    expect(await support.locator('#audit').isHidden()).toBe(true);
+    await support.getByRole('button', { name: 'Open carol' }).click();
+    await eventually(() => support.locator('#decision-rows tr').count()).toBe(3);
+    expect(await support.locator('#decision-rows button').count()).toBe(0);
+    expect(await support.locator('#grant-note').textContent()).toBe(
+      'Only an admin can grant or revoke real time.',
+    );
+    expect(await support.locator('#history-rows').isHidden()).toBe(true);
+
+    const finance = await context.newPage();
+    await signIn(finance, financeToken);
+    expect(await finance.locator('#reports').isVisible()).toBe(true);
+    expect(await finance.locator('#audit').isVisible()).toBe(true);
+    await finance.getByRole('button', { name: 'Open carol' }).click();
+    await eventually(() => finance.locator('#decision-rows tr').count()).toBe(3);
+    expect(await finance.locator('#decision-rows button').count()).toBe(0);
+    await eventually(() => finance.locator('#history-rows tr').count()).toBeGreaterThan(0);
+
+    // The page only hides what the hub refuses anyway.
+    const refused = await fetch(`${web.origin}/admin/users/carol/entitlements/CTA_B`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${financeToken}` },
+    });
+    expect(refused.status).toBe(403);
+    await context.close();
+  });
+});

@@ -1,0 +1,462 @@
+/**
+ * The operator console: users and their entitlements, grant and revoke (admin), the monthly usage
+ * report with its daily chart and CSV, reconciliation mismatches and the audit log. What it shows
+ * follows `GET /admin/me`; the hub checks every call again whatever the page shows.
+ */
+import { drawDailyChart } from './chart.js';
+import { byId, currentMonth, el, fill, tokenStore, utc } from './dom.js';
+
+const token = tokenStore('mdhub.console.token');
+const ui = {
+  who: byId('who'),
+  signOut: byId('sign-out'),
+  signInSection: byId('sign-in-section'),
+  signInForm: byId('sign-in-form'),
+  signInToken: byId('sign-in-token'),
+  signInError: byId('sign-in-error'),
+  console: byId('console'),
+  search: byId('user-search'),
+  q: byId('q'),
+  usersStatus: byId('users-status'),
+  userRows: byId('user-rows'),
+  detail: byId('user-detail'),
+  userTitle: byId('user-title'),
+  userFacts: byId('user-facts'),
+  grantNote: byId('grant-note'),
+  decisionRows: byId('decision-rows'),
+  grantRows: byId('grant-rows'),
+  agreementRows: byId('agreement-rows'),
+  historyRows: byId('history-rows'),
+  monthForm: byId('month-form'),
+  month: byId('month'),
+  download: byId('download-csv'),
+  reportStatus: byId('report-status'),
+  usageCaption: byId('usage-caption'),
+  usageRows: byId('usage-rows'),
+  chart: byId('chart'),
+  reconStatus: byId('recon-status'),
+  reconRows: byId('recon-rows'),
+  verifyStatus: byId('verify-status'),
+  verify: byId('verify'),
+  confirm: byId('confirm'),
+  confirmText: byId('confirm-text'),
+  confirmOk: byId('confirm-ok'),
+};
+
+/** `{id, role, permissions}` of the signed-in operator. */
+let me = null;
+let openUserId = null;
+
+class ApiFailure extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** A call to the admin API with the operator's token; errors carry the hub's own message. */
+async function api(path, { method = 'GET', body } = {}) {
+  const headers = { authorization: `Bearer ${token.get()}` };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const response = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (response.ok) return response;
+  let code = 'http_error';
+  let message = `the hub answered ${response.status}`;
+  try {
+    const envelope = await response.json();
+    code = String(envelope.error?.code ?? code);
+    message = String(envelope.error?.message ?? message);
+  } catch {
+    // Not the JSON envelope (a proxy's page, say): the status line is all there is to say.
+  }
+  if (response.status === 401) signOut('Your operator token was not accepted; sign in again.');
+  throw new ApiFailure(response.status, code, message);
+}
+
+const json = async (path, options) => (await api(path, options)).json();
+const may = (permission) => me?.permissions.includes(permission) ?? false;
+const userPath = (id) => `/admin/users/${encodeURIComponent(id)}`;
+
+function modeBadge(mode) {
+  const label = { realtime: 'Real time', delayed: 'Delayed', refused: 'Refused' }[mode] ?? String(mode);
+  return el('span', { class: 'badge', 'data-mode': mode }, label);
+}
+
+/** Resolves true when the operator confirms in the modal dialog. */
+function confirmAction(text, action) {
+  ui.confirmText.textContent = text;
+  ui.confirmOk.textContent = action;
+  ui.confirm.returnValue = '';
+  ui.confirm.showModal();
+  return new Promise((resolve) => {
+    ui.confirm.addEventListener('close', () => resolve(ui.confirm.returnValue === 'confirm'), { once: true });
+  });
+}
+
+async function searchUsers() {
+  ui.usersStatus.textContent = 'Searching…';
+  try {
+    const q = ui.q.value.trim();
+    const page = await json(`/admin/users?${new URLSearchParams(q ? { q, limit: '50' } : { limit: '50' })}`);
+    fill(
+      ui.userRows,
+      page.users.map((user) => {
+        const open = el(
+          'button',
+          { type: 'button', class: 'quiet', 'aria-label': `Open ${user.id}` },
+          'Open',
+        );
+        open.addEventListener('click', () => openUser(user.id));
+        return el(
+          'tr',
+          { 'data-user': user.id },
+          el('th', { scope: 'row' }, user.id),
+          el('td', {}, user.name ?? user.email ?? ''),
+          el('td', {}, user.status, user.delinquent ? ' (billing overdue)' : ''),
+          el('td', {}, user.category.replace('_', '-')),
+          el(
+            'td',
+            {},
+            el(
+              'ul',
+              { class: 'modes' },
+              Object.entries(user.decisions).map(([product, d]) =>
+                el('li', {}, `${product} `, modeBadge(d.mode)),
+              ),
+            ),
+          ),
+          el('td', {}, open),
+        );
+      }),
+    );
+    const more = page.next ? ' (the first 50; narrow the search to see others)' : '';
+    ui.usersStatus.textContent =
+      page.users.length === 0 ? 'No user matches.' : `${page.users.length} user(s)${more}.`;
+  } catch (error) {
+    ui.usersStatus.textContent = `Could not list users: ${error.message}`;
+  }
+}
+
+/** A grant still to have an effect (now or later): the one a revocation would end. */
+function liveGrant(user, product, now) {
+  return user.grants.some(
+    (g) => g.product === product && g.revokedAt === null && (g.validTo === null || g.validTo > now),
+  );
+}
+
+async function changeGrant(user, product, grant) {
+  const text = grant
+    ? `Grant ${user.id} real-time ${product}? It applies to their open sessions within a second.`
+    : `Revoke ${user.id}'s real-time ${product}? Their open sessions switch to delayed data within a second.`;
+  if (!(await confirmAction(text, grant ? `Grant ${product}` : `Revoke ${product}`))) return;
+  try {
+    const path = `${userPath(user.id)}/entitlements/${encodeURIComponent(product)}`;
+    await api(path, grant ? { method: 'PUT', body: { realtime: true } } : { method: 'DELETE' });
+    ui.grantNote.textContent = grant ? `Real-time ${product} granted.` : `Real-time ${product} revoked.`;
+  } catch (error) {
+    ui.grantNote.textContent = `Not changed: ${error.message}`;
+  }
+  await Promise.all([openUser(user.id, false), searchUsers()]);
+}
+
+function showDecisions(user) {
+  const now = Date.now();
+  const canChange = may('grants.change');
+  fill(
+    ui.decisionRows,
+    Object.entries(user.decisions).map(([product, d]) => {
+      let action = '';
+      if (canChange) {
+        const grant = !liveGrant(user, product, now);
+        action = el(
+          'button',
+          { type: 'button', class: grant ? '' : 'danger', 'data-action': grant ? 'grant' : 'revoke' },
+          grant ? `Grant real-time ${product}` : `Revoke real-time ${product}`,
+        );
+        action.addEventListener('click', () => changeGrant(user, product, grant));
+      }
+      return el(
+        'tr',
+        { 'data-product': product, 'data-mode': d.mode },
+        el('th', { scope: 'row' }, product),
+        el('td', {}, modeBadge(d.mode)),
+        el('td', {}, d.words.length ? d.words.join(' ') : 'Every condition for real time holds.'),
+        el('td', {}, action),
+      );
+    }),
+  );
+}
+
+function showHistoryRecords(records, append) {
+  const rows = records.map((r) =>
+    el(
+      'tr',
+      {},
+      el('td', { class: 'num' }, r.seq),
+      el('td', {}, utc(r.at)),
+      el('td', {}, r.action),
+      el('td', {}, `${r.actor.type} ${r.actor.id}${r.actor.role ? ` (${r.actor.role})` : ''}`),
+      el('td', { class: 'json' }, summarize(r)),
+    ),
+  );
+  if (append) ui.historyRows.append(...rows);
+  else fill(ui.historyRows, rows);
+}
+
+/** A record's change in one short line: what it became, else what it was, else its details. */
+function summarize(record) {
+  const value = record.after ?? record.details ?? record.before ?? null;
+  if (value === null) return '';
+  const text = JSON.stringify(value);
+  return text.length > 160 ? `${text.slice(0, 157)}…` : text;
+}
+
+async function showHistory(userId, after) {
+  const query = new URLSearchParams({ subject: `user:${userId}`, limit: '100' });
+  if (after !== undefined) query.set('after', String(after));
+  const page = await json(`/admin/audit?${query}`);
+  if (openUserId !== userId) return;
+  showHistoryRecords(page.records, after !== undefined);
+  if (page.next !== null) {
+    const more = el('button', { type: 'button', class: 'quiet' }, 'Show more records');
+    more.addEventListener('click', () => {
+      more.closest('tr').remove();
+      showHistory(userId, page.next);
+    });
+    ui.historyRows.append(el('tr', {}, el('td', { colspan: 5 }, more)));
+  }
+}
+
+async function openUser(userId, focus = true) {
+  openUserId = userId;
+  try {
+    const user = await json(userPath(userId));
+    if (openUserId !== userId) return;
+    ui.detail.hidden = false;
+    ui.userTitle.textContent = `${user.id}${user.name ? ` · ${user.name}` : ''}`;
+    const facts = [
+      ['Status', user.status],
+      ['Category', user.category.replace('_', '-')],
+      ['Billing', user.delinquent ? 'overdue' : 'in good standing'],
+      ['Email', user.email ?? '—'],
+      ['Session limit', user.sessionLimit],
+      ['Created', utc(user.createdAt)],
+    ];
+    fill(
+      ui.userFacts,
+      facts.flatMap(([name, value]) => [el('dt', {}, name), el('dd', {}, value)]),
+    );
+    if (focus)
+      ui.grantNote.textContent = may('grants.change') ? '' : 'Only an admin can grant or revoke real time.';
+    showDecisions(user);
+    fill(
+      ui.grantRows,
+      user.grants.map((g) =>
+        el(
+          'tr',
+          {},
+          el('th', { scope: 'row' }, g.product),
+          el('td', {}, utc(g.validFrom)),
+          el('td', {}, g.validTo === null ? 'open-ended' : utc(g.validTo)),
+          el('td', {}, g.createdBy),
+          el('td', {}, g.revokedAt === null ? '—' : `${utc(g.revokedAt)} by ${g.revokedBy ?? 'unknown'}`),
+        ),
+      ),
+    );
+    fill(
+      ui.agreementRows,
+      user.agreements.map((a) =>
+        el(
+          'tr',
+          {},
+          el('th', { scope: 'row' }, a.licensor),
+          el('td', {}, a.version),
+          el('td', {}, utc(a.acceptedAt)),
+        ),
+      ),
+    );
+    if (may('audit.read')) await showHistory(userId);
+    if (focus) ui.userTitle.focus();
+  } catch (error) {
+    ui.usersStatus.textContent = `Could not open ${userId}: ${error.message}`;
+  }
+}
+
+async function showReport(month) {
+  ui.reportStatus.textContent = `Loading ${month}…`;
+  try {
+    const [report, daily] = await Promise.all([
+      json(`/admin/reports/usage?${new URLSearchParams({ month })}`),
+      json(`/admin/reports/usage/daily?${new URLSearchParams({ month })}`),
+    ]);
+    ui.usageCaption.textContent = `Subscribers per product and category in ${report.month} (catalog ${report.catalogVersion}), as declared to the exchanges.`;
+    fill(
+      ui.usageRows,
+      report.rows.map((row) =>
+        el(
+          'tr',
+          { 'data-product': row.product, 'data-category': row.category },
+          el('th', { scope: 'row' }, row.product),
+          el('td', {}, row.category.replace('_', '-')),
+          el('td', { class: 'num' }, row.subscribers),
+          el('td', { class: 'num' }, row.devices),
+          el('td', { class: 'num' }, row.queries),
+          el('td', { class: 'num' }, row.fee),
+        ),
+      ),
+    );
+    drawDailyChart(ui.chart, daily, [...new Set(report.rows.map((row) => row.product))]);
+    ui.reportStatus.textContent = report.rows.length ? '' : `No subscribers in ${report.month}.`;
+  } catch (error) {
+    ui.reportStatus.textContent = `Could not load the report: ${error.message}`;
+  }
+}
+
+async function downloadCsv() {
+  const month = ui.month.value;
+  try {
+    const response = await api(`/admin/reports/usage?${new URLSearchParams({ month, format: 'csv' })}`);
+    const url = URL.createObjectURL(await response.blob());
+    const link = el('a', { href: url, download: `mdhub-usage-${month}.csv`, hidden: true });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    ui.reportStatus.textContent = `Downloaded the ${month} report as CSV.`;
+  } catch (error) {
+    ui.reportStatus.textContent = `Could not download the report: ${error.message}`;
+  }
+}
+
+async function showReconciliation(month) {
+  ui.reconStatus.textContent = `Loading ${month}…`;
+  fill(ui.reconRows);
+  try {
+    const result = await json(`/admin/reports/reconciliation?${new URLSearchParams({ month })}`);
+    const rows = result.rows.filter((row) => row.mismatches.length > 0);
+    fill(
+      ui.reconRows,
+      rows.map((row) =>
+        el(
+          'tr',
+          { 'data-user': row.user, 'data-product': row.product },
+          el('th', { scope: 'row' }, row.user),
+          el('td', {}, row.product),
+          el('td', { class: 'num' }, row.exchangeFee),
+          el('td', { class: 'num' }, row.billable),
+          el('td', { class: 'num' }, row.sent),
+          el('td', { class: 'num' }, row.stripe ?? 'not checked'),
+          el(
+            'td',
+            {},
+            el(
+              'ul',
+              {},
+              row.mismatches.map((m) =>
+                el('li', {}, el('strong', {}, m.reason.replaceAll('_', ' ')), `: ${m.detail}`),
+              ),
+            ),
+          ),
+        ),
+      ),
+    );
+    const stripe = result.stripeChecked ? '' : ' Stripe is not configured, so it was not consulted.';
+    ui.reconStatus.textContent =
+      rows.length === 0
+        ? `No mismatches in ${result.month}: ${result.rows.length} user × product rows agree.${stripe}`
+        : `${rows.length} of ${result.rows.length} user × product rows disagree in ${result.month}.${stripe}`;
+  } catch (error) {
+    ui.reconStatus.textContent =
+      error.status === 404 && error.code === 'not_found'
+        ? 'Reconciliation is not available on this hub.'
+        : `Could not load the reconciliation: ${error.message}`;
+  }
+}
+
+async function verifyAudit() {
+  ui.verifyStatus.dataset.state = 'checking';
+  ui.verifyStatus.textContent = 'Verifying the audit log…';
+  try {
+    const result = await json('/admin/audit/verify');
+    ui.verifyStatus.dataset.state = result.ok ? 'ok' : 'bad';
+    ui.verifyStatus.textContent = result.ok
+      ? `Intact: ${result.records} records verified against ${result.checkpoints ?? 0} signed checkpoint(s), ${utc(Date.now())}.`
+      : `Not intact: ${result.message ?? result.reason}${result.firstBad === null ? '' : ` (first bad record: ${result.firstBad})`}.`;
+  } catch (error) {
+    ui.verifyStatus.dataset.state = 'unknown';
+    ui.verifyStatus.textContent = `Could not verify: ${error.message}`;
+  }
+}
+
+function showMonth(month) {
+  return Promise.all([showReport(month), showReconciliation(month)]);
+}
+
+async function signIn() {
+  try {
+    me = await json('/admin/me');
+  } catch (error) {
+    if (error.status !== 401) signOut(`Could not sign in: ${error.message}`);
+    return;
+  }
+  for (const node of document.querySelectorAll('[data-permission]')) {
+    node.hidden = !may(node.dataset.permission);
+  }
+  ui.signInSection.hidden = true;
+  ui.console.hidden = false;
+  ui.signOut.hidden = false;
+  ui.signInError.textContent = '';
+  ui.who.dataset.state = 'signed-in';
+  ui.who.textContent = `Signed in as ${me.id} (${me.role})`;
+  ui.month.value ||= currentMonth();
+  const loads = [];
+  if (may('users.read')) loads.push(searchUsers());
+  if (may('reports.read')) loads.push(showMonth(ui.month.value));
+  if (may('audit.read')) loads.push(verifyAudit());
+  await Promise.all(loads);
+}
+
+function signOut(error = '') {
+  me = null;
+  openUserId = null;
+  token.clear();
+  ui.console.hidden = true;
+  ui.detail.hidden = true;
+  ui.signOut.hidden = true;
+  ui.signInSection.hidden = false;
+  ui.who.dataset.state = 'signed-out';
+  ui.who.textContent = 'Signed out';
+  ui.signInError.textContent = error;
+  for (const rows of [ui.userRows, ui.decisionRows, ui.grantRows, ui.agreementRows, ui.historyRows])
+    fill(rows);
+  for (const rows of [ui.usageRows, ui.reconRows, ui.chart]) fill(rows);
+  ui.signInToken.focus();
+}
+
+ui.signInForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const value = ui.signInToken.value.trim();
+  if (!value) return;
+  ui.signInToken.value = '';
+  token.set(value);
+  signIn();
+});
+ui.signOut.addEventListener('click', () => signOut());
+ui.search.addEventListener('submit', (event) => {
+  event.preventDefault();
+  searchUsers();
+});
+ui.monthForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  if (ui.month.value) showMonth(ui.month.value);
+});
+ui.download.addEventListener('click', downloadCsv);
+ui.verify.addEventListener('click', verifyAudit);
+
+if (token.get()) signIn();
+else ui.signInToken.focus();
