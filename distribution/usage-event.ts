@@ -19,6 +19,9 @@ import { z } from 'zod';
 export const USAGE_STREAM = 'usage';
 export const USAGE_EVENT_VERSION = 1;
 
+// Bounds match what the admin API accepts (user ids 128, device ids 80, product ids 64), so a
+// valid event always fits the ledger's indexes and never lands in the meter's dead letters.
+const name = (max: number) => z.string().min(1).max(max);
 const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, { message: 'must be a UTC day YYYY-MM-DD' });
 const instant = z.number().int().nonnegative();
 
@@ -26,41 +29,41 @@ const common = {
   v: z.literal(USAGE_EVENT_VERSION),
   id: z.string().min(1).max(128),
   /** The edge that observed it (`MDHUB_EDGE_ID`). */
-  edge: z.string().min(1),
+  edge: name(80),
   /** When it happened (epoch ms, UTC). */
   at: instant,
   /** The UTC day it counts on. */
   day,
-  user: z.string().min(1),
+  user: name(128),
   /** The device the user's token is bound to, or null. */
-  device: z.string().min(1).nullable(),
+  device: name(80).nullable(),
 };
 
 export const sessionOpenEvent = z
-  .object({ ...common, kind: z.literal('session_open'), session: z.string() })
+  .object({ ...common, kind: z.literal('session_open'), session: name(64) })
   .strict();
 
 export const sessionCloseEvent = z
   .object({
     ...common,
     kind: z.literal('session_close'),
-    session: z.string(),
+    session: name(64),
     openedAt: instant,
     /** Why it ended: `client` (the client closed), `slow_client`, `shutdown`, `revoked`, … */
-    reason: z.string().min(1),
+    reason: name(64),
   })
   .strict();
 
 export const firstAccessEvent = z
-  .object({ ...common, kind: z.literal('first_access'), session: z.string(), product: z.string().min(1) })
+  .object({ ...common, kind: z.literal('first_access'), session: name(64), product: name(64) })
   .strict();
 
 export const deliveriesEvent = z
   .object({
     ...common,
     kind: z.literal('deliveries'),
-    session: z.string(),
-    product: z.string().min(1),
+    session: name(64),
+    product: name(64),
     /** Real-time events delivered (each event to this session counts once). */
     count: z.number().int().positive(),
     /** First and last delivery covered by this flush (epoch ms, within `day`). */
@@ -73,13 +76,13 @@ export const queryEvent = z
   .object({
     ...common,
     kind: z.literal('query'),
-    product: z.string().min(1),
-    symbol: z.string().min(1),
+    product: name(64),
+    symbol: name(32),
     /** `Q` last quote, `T` last trade. */
     type: z.enum(['Q', 'T']),
     mode: z.enum(['realtime', 'delayed']),
     /** The HTTP request id (`x-request-id`). */
-    requestId: z.string(),
+    requestId: name(64),
   })
   .strict();
 

@@ -1,7 +1,6 @@
-import { join } from 'node:path';
-import { migrate, openDb } from '../db/index.js';
+import { migrate } from '../db/index.js';
 import type { Command } from './command.js';
-import { loadEnvironment } from './environment.js';
+import { loadEnvironment, openConfiguredDb } from './environment.js';
 
 export const migrateCommand: Command = {
   name: 'migrate',
@@ -15,11 +14,7 @@ Safe to run any number of times and from several processes at once. 'mdhub start
 on boot.`,
   async run() {
     const { env, logger } = loadEnvironment();
-    const db = await openDb({
-      url: env.DATABASE_URL,
-      dataDir: env.DATABASE_URL ? undefined : join(env.MDHUB_DATA_DIR, 'pglite'),
-      logger,
-    });
+    const db = await openConfiguredDb(env, logger);
     try {
       const { applied } = await migrate(db);
       process.stdout.write(applied.length ? `applied ${applied.join(', ')}\n` : 'database is up to date\n');

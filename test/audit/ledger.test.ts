@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeAll, expect, it } from 'vitest';
 import { decodeUsageEntry, METER_GROUP, type Meter, runMeter, writeLedger } from '../../audit/index.js';
@@ -338,9 +337,9 @@ forEachDb((_engine, getDb) => {
     const db = getDb();
     const { bus, meters } = await redisBus();
     const stream = bus.work('usage');
-    // Valid by the schema, but far beyond what an index row can hold.
+    // Valid by the schema, but PostgreSQL cannot store a NUL character in text.
     const delivery = EVENTS.find((e) => e.kind === 'deliveries');
-    const poison = { ...delivery, id: 'poison', user: randomBytes(10_000).toString('hex') };
+    const poison = { ...delivery, id: 'poison', user: 'nul\u0000user' };
     await stream.add([...encode(EVENTS.slice(0, 30)), JSON.stringify(poison), ...encode(EVENTS.slice(30))]);
     const metrics = createMetricsRegistry({ defaultMetrics: false });
     meters.push(await runMeter({ db, bus, metrics, ...FAST }));
@@ -348,7 +347,7 @@ forEachDb((_engine, getDb) => {
     expect(await dumpLedger(db)).toEqual(reference);
     const { rows } = await db.query<{ reason: string }>('select reason from usage_dead_letters');
     expect(rows).toHaveLength(1);
-    expect(rows[0]?.reason).toMatch(/^the ledger refused it: .*index row/);
+    expect(rows[0]?.reason).toMatch(/^the ledger refused it: /);
     expect(await counter(metrics, 'mdhub_meter_batch_failures_total')).toBe(3);
   });
 
