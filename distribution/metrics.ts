@@ -3,8 +3,8 @@
  * path and read at scrape time; only the fan-out latency histogram is observed directly, once per
  * real-time frame.
  */
-import { Counter, Gauge, Histogram } from 'prom-client';
-import type { Registry } from '../platform/metrics.js';
+import { Histogram } from 'prom-client';
+import { type Registry, scrapedCounter, scrapedGauge } from '../platform/metrics.js';
 
 export class EdgeStats {
   framesSent = 0;
@@ -30,104 +30,77 @@ export interface EdgeGauges {
   spoolSize(): number;
 }
 
-function counter(
-  registry: Registry,
-  name: string,
-  help: string,
-  read: () => number | Iterable<readonly [string, number]>,
-  label?: string,
-): void {
-  new Counter({
-    name,
-    help,
-    labelNames: label ? [label] : [],
-    registers: [registry],
-    collect() {
-      this.reset();
-      const value = read();
-      if (typeof value === 'number') this.inc(value);
-      else for (const [key, n] of value) this.inc({ [label as string]: key }, n);
-    },
-  });
-}
-
-function gauge(
-  registry: Registry,
-  name: string,
-  help: string,
-  read: () => number | Iterable<readonly [string, number]>,
-  label?: string,
-): void {
-  new Gauge({
-    name,
-    help,
-    labelNames: label ? [label] : [],
-    registers: [registry],
-    collect() {
-      this.reset();
-      const value = read();
-      if (typeof value === 'number') this.set(value);
-      else for (const [key, n] of value) this.set({ [label as string]: key }, n);
-    },
-  });
-}
-
 /** Registers the edge metrics; returns the latency histogram the fan-out observes. */
 export function registerEdgeMetrics(registry: Registry, stats: EdgeStats, gauges: EdgeGauges): Histogram {
-  gauge(registry, 'mdhub_edge_connections', 'Open client WebSocket connections', gauges.connections);
-  gauge(
+  scrapedGauge(registry, 'mdhub_edge_connections', 'Open client WebSocket connections', gauges.connections);
+  scrapedGauge(
     registry,
     'mdhub_edge_subscriptions',
     'Client subscriptions (connection × channel) by mode',
     gauges.subscriptionsByMode,
     'mode',
   );
-  counter(registry, 'mdhub_edge_frames_sent_total', 'Data frames sent to clients', () => stats.framesSent);
-  counter(registry, 'mdhub_edge_bytes_sent_total', 'Data frame bytes sent to clients', () => stats.bytesSent);
-  counter(
+  scrapedCounter(
+    registry,
+    'mdhub_edge_frames_sent_total',
+    'Data frames sent to clients',
+    () => stats.framesSent,
+  );
+  scrapedCounter(
+    registry,
+    'mdhub_edge_bytes_sent_total',
+    'Data frame bytes sent to clients',
+    () => stats.bytesSent,
+  );
+  scrapedCounter(
     registry,
     'mdhub_edge_conflations_total',
     'Times a slow socket switched to conflated updates',
     () => stats.conflations,
   );
-  counter(
+  scrapedCounter(
     registry,
     'mdhub_edge_slow_consumer_closes_total',
     'Sockets closed as slow clients (407)',
     () => stats.slowConsumerCloses,
   );
-  counter(
+  scrapedCounter(
     registry,
     'mdhub_edge_refusals_total',
     'Subscriptions without real time and refused requests, by reason',
     () => stats.refusals,
     'reason',
   );
-  counter(
+  scrapedCounter(
     registry,
     'mdhub_edge_malformed_batches_total',
     'Tick batches skipped because they could not be decoded',
     () => stats.malformedBatches,
   );
-  gauge(
+  scrapedGauge(
     registry,
     'mdhub_edge_delay_line_bytes',
     'Bytes held by the delay line',
     () => gauges.delayLine().bytes,
   );
-  gauge(
+  scrapedGauge(
     registry,
     'mdhub_edge_delay_line_entries',
     'Events held by the delay line',
     () => gauges.delayLine().entries,
   );
-  counter(
+  scrapedCounter(
     registry,
     'mdhub_edge_delay_line_dropped_total',
     'Events the delay line could not hold because its memory bound was reached',
     () => gauges.delayLine().dropped,
   );
-  gauge(registry, 'mdhub_edge_usage_spool_events', 'Usage events waiting to reach the bus', gauges.spoolSize);
+  scrapedGauge(
+    registry,
+    'mdhub_edge_usage_spool_events',
+    'Usage events waiting to reach the bus',
+    gauges.spoolSize,
+  );
   return new Histogram({
     name: 'mdhub_edge_fanout_latency_seconds',
     help: 'Vendor time of the oldest event in a real-time frame to the frame being sent',

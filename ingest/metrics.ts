@@ -3,8 +3,8 @@
  * (`collect`), so the hot path never touches prom-client; only the two histograms are observed
  * directly, once per published batch.
  */
-import { Counter, Gauge, Histogram } from 'prom-client';
-import type { Registry } from '../platform/metrics.js';
+import { Gauge, Histogram } from 'prom-client';
+import { type Registry, scrapedCounter } from '../platform/metrics.js';
 import { EVENT_TYPES } from './event.js';
 import { FEED_STATES, type FeedState } from './feed.js';
 import { MALFORMED_REASONS, type Normalizer } from './normalize.js';
@@ -25,77 +25,61 @@ export interface IngestHistograms {
   lagSeconds: Histogram;
 }
 
-function counter(
-  registry: Registry,
-  name: string,
-  help: string,
-  read: () => number | Iterable<readonly [string, number]>,
-  label?: string,
-): void {
-  new Counter({
-    name,
-    help,
-    labelNames: label ? [label] : [],
-    registers: [registry],
-    collect() {
-      this.reset();
-      const value = read();
-      if (typeof value === 'number') this.inc(value);
-      else for (const [key, n] of value) this.inc({ [label as string]: key }, n);
-    },
-  });
-}
-
 const entries = <K extends string>(keys: readonly K[], values: Record<K, number>) =>
   keys.map((key) => [key, values[key]] as const);
 
 /** Counters and gauges, read from `sources` at scrape time. */
 export function registerIngestMetrics(registry: Registry, sources: IngestMetricSources): void {
   const { stats, normalizer } = sources;
-  counter(registry, 'mdhub_ingest_frames_total', 'Vendor frames received', () => normalizer.frames);
-  counter(
+  scrapedCounter(registry, 'mdhub_ingest_frames_total', 'Vendor frames received', () => normalizer.frames);
+  scrapedCounter(
     registry,
     'mdhub_ingest_events_received_total',
     'Valid vendor events received, by type',
     () => entries(EVENT_TYPES, normalizer.received),
     'type',
   );
-  counter(
+  scrapedCounter(
     registry,
     'mdhub_ingest_events_published_total',
     'Events acknowledged by the bus, by type',
     () => entries(EVENT_TYPES, stats.published),
     'type',
   );
-  counter(
+  scrapedCounter(
     registry,
     'mdhub_ingest_malformed_total',
     'Vendor frames or elements skipped as malformed, by reason',
     () => entries(MALFORMED_REASONS, normalizer.malformed),
     'reason',
   );
-  counter(
+  scrapedCounter(
     registry,
     'mdhub_ingest_events_dropped_total',
     'Valid events not published, by reason',
     () => entries(DROP_REASONS, stats.dropped),
     'reason',
   );
-  counter(registry, 'mdhub_ingest_batches_total', 'Tick stream entries published', () => stats.batches);
-  counter(
+  scrapedCounter(
+    registry,
+    'mdhub_ingest_batches_total',
+    'Tick stream entries published',
+    () => stats.batches,
+  );
+  scrapedCounter(
     registry,
     'mdhub_ingest_publish_errors_total',
     'Bus publishes that failed',
     () => stats.publishErrors,
   );
-  counter(registry, 'mdhub_ingest_reconnects_total', 'Vendor reconnections', () => stats.reconnects);
-  counter(
+  scrapedCounter(registry, 'mdhub_ingest_reconnects_total', 'Vendor reconnections', () => stats.reconnects);
+  scrapedCounter(
     registry,
     'mdhub_ingest_max_connections_total',
     'max_connections statuses from the vendor (another connection took over)',
     () => stats.maxConnections,
   );
-  counter(
+  scrapedCounter(
     registry,
     'mdhub_ingest_last_value_writes_total',
     'Last-value cache writes to the bus',

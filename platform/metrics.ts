@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 
 export type { Registry };
 
@@ -10,4 +10,54 @@ export function createMetricsRegistry(options: { defaultMetrics?: boolean } = {}
   const registry = new Registry();
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'mdhub_' });
   return registry;
+}
+
+/** What a scraped metric reads: one value, or one value per label value. */
+export type ScrapedValue = number | Iterable<readonly [string, number]>;
+
+/**
+ * A counter read from plain fields when Prometheus scrapes: the hot path only adds to a number,
+ * and prom-client is touched once per scrape, not once per message.
+ */
+export function scrapedCounter(
+  registry: Registry,
+  name: string,
+  help: string,
+  read: () => ScrapedValue,
+  label?: string,
+): void {
+  new Counter({
+    name,
+    help,
+    labelNames: label ? [label] : [],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const value = read();
+      if (typeof value === 'number') this.inc(value);
+      else for (const [key, n] of value) this.inc({ [label as string]: key }, n);
+    },
+  });
+}
+
+/** A gauge read when Prometheus scrapes, like `scrapedCounter`. */
+export function scrapedGauge(
+  registry: Registry,
+  name: string,
+  help: string,
+  read: () => ScrapedValue,
+  label?: string,
+): void {
+  new Gauge({
+    name,
+    help,
+    labelNames: label ? [label] : [],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const value = read();
+      if (typeof value === 'number') this.set(value);
+      else for (const [key, n] of value) this.set({ [label as string]: key }, n);
+    },
+  });
 }
