@@ -7,7 +7,7 @@ import {
   ConfigError,
   formatMicros,
   type Micros,
-  parseMicros,
+  moneySchema,
 } from '../config/index.js';
 import { packageRoot } from '../platform/paths.js';
 
@@ -52,21 +52,12 @@ export interface Charge {
   rule: string;
 }
 
-const money = z.string().transform((text, ctx) => {
-  try {
-    return parseMicros(text);
-  } catch (error) {
-    ctx.addIssue({ code: 'custom', message: (error as Error).message });
-    return z.NEVER;
-  }
-});
-
 const priceSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('free') }).strict(),
   z
     .object({
       type: z.literal('pass_through'),
-      markupFixed: money.default(0),
+      markupFixed: moneySchema.default(0),
       markupBps: z.number().int().min(0).max(100_000).default(0),
     })
     .strict(),

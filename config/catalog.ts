@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { packageRoot } from '../platform/paths.js';
 import { ConfigError } from './env.js';
-import { type Micros, parseMicros } from './money.js';
+import { type Micros, moneySchema } from './money.js';
 
 export type Category = 'professional' | 'non_professional';
 export const CATEGORIES: readonly Category[] = ['professional', 'non_professional'];
@@ -51,18 +51,9 @@ export interface Catalog {
   scheduleAt(productId: string, at: number): FeeSchedule | undefined;
 }
 
-const money = z.string().transform((text, ctx) => {
-  try {
-    return parseMicros(text);
-  } catch (error) {
-    ctx.addIssue({ code: 'custom', message: (error as Error).message });
-    return z.NEVER;
-  }
-});
-
 const feeSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('monthly'), amount: money }).strict(),
-  z.object({ type: z.literal('per_query'), perQuery: money, cap: money }).strict(),
+  z.object({ type: z.literal('monthly'), amount: moneySchema }).strict(),
+  z.object({ type: z.literal('per_query'), perQuery: moneySchema, cap: moneySchema }).strict(),
 ]);
 
 const dateSchema = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, { message: 'must be a date YYYY-MM-DD' });

@@ -11,4 +11,4 @@ export {
   parseCatalog,
 } from './catalog.js';
 export { ConfigError, type Env, parseEnv } from './env.js';
-export { formatMicros, MICROS_PER_DOLLAR, type Micros, parseMicros } from './money.js';
+export { formatMicros, MICROS_PER_DOLLAR, type Micros, moneySchema, parseMicros } from './money.js';

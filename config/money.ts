@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 /**
  * Money is integer micro-dollars (1 USD = 1 000 000) everywhere inside mdhub: exact, and safe as a
  * JS number up to about nine billion dollars. Decimal strings are the only way in or out.
@@ -26,3 +28,13 @@ export function formatMicros(micros: Micros): string {
   const fraction = String(abs % MICROS_PER_DOLLAR).padStart(6, '0');
   return `${sign}${whole}.${fraction}`;
 }
+
+/** A decimal dollar string in a config file, parsed to micro-dollars; the error says what is wrong. */
+export const moneySchema = z.string().transform((text, ctx) => {
+  try {
+    return parseMicros(text);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
+});
