@@ -194,7 +194,7 @@ export interface DelaySink {
   /** One released slot of product `product`. */
   offerDelayed(product: number, slot: Slot): void;
   /** Every due slot has been offered: send what was gathered. */
-  endDelayed(now: number): void;
+  endDelayed(): void;
 }
 
 /**
@@ -259,7 +259,7 @@ export class DelayLines {
       this.#product = product;
       released += line.release(now, this.#visit);
     });
-    if (released > 0) this.#sink.endDelayed(now);
+    if (released > 0) this.#sink.endDelayed();
   }
 
   stop(): void {

@@ -1,6 +1,6 @@
 /**
- * The hot path: tick batches in, frames out. Each turn (one read from the bus, or one release of
- * the delay line) walks the batches without parsing JSON, offers every event to the groups
+ * The hot path: tick batches in, frames out. Each turn (what the tick source read from the bus, or
+ * one release of the delay line) walks the batches without parsing JSON, offers every event to the groups
  * subscribed to its channel whose mode for the event's product matches, then encodes one frame
  * per group — `[e1,e2,…]` from the events' ready JSON — and sends those same bytes to each of the
  * group's sockets. Real-time deliveries are counted for metering as they are sent.
@@ -8,7 +8,7 @@
 import { BatchCursor } from '../ingest/index.js';
 import type { ShardEntry } from '../platform/bus/index.js';
 import { typeIndex } from './channels.js';
-import { type DelayLine, DelayLines, type DelaySink, type Slot } from './delay-line.js';
+import { DelayLines, type DelaySink, type Slot } from './delay-line.js';
 import type { MeteredSession, Metering } from './metering.js';
 import type { EdgeStats } from './metrics.js';
 import { DELAYED, type ModeCode, type ProductTable, REALTIME } from './products.js';
@@ -44,6 +44,7 @@ export class Fanout<M extends FanoutMember> implements DelaySink, EventTable {
   readonly #metering: Metering;
   readonly #stats: EdgeStats;
   readonly #observe: (seconds: number) => void;
+  readonly #now: () => number;
   readonly #cursor = new BatchCursor();
   #turn = 0;
   readonly #touched: Array<Group<M>> = [];
@@ -58,6 +59,7 @@ export class Fanout<M extends FanoutMember> implements DelaySink, EventTable {
     this.#metering = options.metering;
     this.#stats = options.stats;
     this.#observe = options.observeLatency ?? (() => undefined);
+    this.#now = options.now ?? Date.now;
     this.lines = new DelayLines({
       delays: options.products.list.map((product) => product.delayMs),
       intervalMs: options.delayIntervalMs,
@@ -67,35 +69,41 @@ export class Fanout<M extends FanoutMember> implements DelaySink, EventTable {
     });
   }
 
-  /** One read from the bus: real time to whoever may have it now, everything into the delay line. */
-  live(entries: readonly ShardEntry[], now: number): void {
+  /**
+   * One read from the bus: real time to whoever may have it now, then everything into the delay
+   * line. The delay line's copies wait until the frames are out: nothing delayed is due for
+   * minutes, while every microsecond before the send is real-time latency.
+   */
+  live(entries: readonly ShardEntry[]): void {
     const turn = ++this.#turn;
     const cursor = this.#cursor;
-    const lines = this.lines.lines;
     for (const entry of entries) {
       try {
         cursor.reset(entry.payload);
         while (cursor.next()) {
           const product = this.#byTape[cursor.tape] as number;
           if (product < 0) continue;
-          const type = typeIndex(cursor.type);
-          const sym = cursor.sym;
-          const json = cursor.json();
-          (lines[product] as DelayLine).add(type, sym, cursor.t, json);
-          this.#offer(type, sym, product, cursor.t, json, REALTIME, turn);
+          this.#offer(typeIndex(cursor.type), cursor.sym, product, cursor.t, cursor.json(), REALTIME, turn);
         }
       } catch {
         this.#stats.malformedBatches++;
       }
     }
-    this.#flush(true, now);
-    this.lines.schedule();
+    this.#flush(true);
+    // The walk above has counted any malformed batch.
+    this.#hold(entries);
   }
 
   /** Entries read back from the bus on start: into the delay line only, never sent in real time. */
   backfill(entries: readonly ShardEntry[]): void {
+    this.#stats.malformedBatches += this.#hold(entries);
+  }
+
+  /** Every event of these batches into its product's delay line; returns how many batches were malformed. */
+  #hold(entries: readonly ShardEntry[]): number {
     const cursor = this.#cursor;
     const lines = this.lines.lines;
+    let malformed = 0;
     for (const entry of entries) {
       try {
         cursor.reset(entry.payload);
@@ -104,10 +112,11 @@ export class Fanout<M extends FanoutMember> implements DelaySink, EventTable {
           if (product >= 0) lines[product]?.add(typeIndex(cursor.type), cursor.sym, cursor.t, cursor.json());
         }
       } catch {
-        this.#stats.malformedBatches++;
+        malformed++;
       }
     }
     this.lines.schedule();
+    return malformed;
   }
 
   offerDelayed(product: number, slot: Slot): void {
@@ -115,8 +124,8 @@ export class Fanout<M extends FanoutMember> implements DelaySink, EventTable {
     this.#offer(slot.type, slot.sym, product, slot.t, slot.buf.subarray(0, slot.len), DELAYED, this.#turn);
   }
 
-  endDelayed(now: number): void {
-    this.#flush(false, now);
+  endDelayed(): void {
+    this.#flush(false);
   }
 
   json(event: number): Buffer {
@@ -183,14 +192,17 @@ export class Fanout<M extends FanoutMember> implements DelaySink, EventTable {
     if (t < group.oldestT) group.oldestT = t;
   }
 
-  #flush(realtime: boolean, now: number): void {
+  #flush(realtime: boolean): void {
     const touched = this.#touched;
     for (const group of touched) {
       const frame = this.#encode(group.events);
-      if (realtime) this.#observe((now - group.oldestT) / 1000);
+      // A turn's sends take milliseconds at scale, so the clock is read per group: the latency
+      // observed is the send's, and the real-time guard sees a grant that ends mid-turn.
+      const at = this.#now();
+      if (realtime) this.#observe((at - group.oldestT) / 1000);
       for (const member of group.members) {
-        if (member.deliver(frame, group, this, realtime, now) && realtime) {
-          this.#metering.count(member, group.counts, now);
+        if (member.deliver(frame, group, this, realtime, at) && realtime) {
+          this.#metering.count(member, group.counts, at);
         }
       }
     }

@@ -9,7 +9,7 @@ import type { ShardEntry, TickReader, TickStreams } from '../platform/bus/index.
 import type { Logger } from '../platform/logger.js';
 
 export interface TickSink {
-  live(entries: readonly ShardEntry[], now: number): void;
+  live(entries: readonly ShardEntry[]): void;
   backfill(entries: readonly ShardEntry[]): void;
 }
 
@@ -71,12 +71,29 @@ export class TickSource {
       try {
         const entries = await reader.next({ count: readCount, blockMs: BLOCK_MS });
         failing = false;
-        if (entries.length > 0 && !this.#stopped) sink.live(entries, this.#now());
+        if (entries.length === 0) continue;
+        const turn = await this.#andWaiting(reader, entries);
+        if (!this.#stopped) sink.live(turn);
       } catch (err) {
         if (!failing) logger.error({ err }, 'tick read failed; retrying');
         failing = true;
         await sleep(RETRY_PAUSE_MS);
       }
+    }
+  }
+
+  /**
+   * `entries` and whatever else is already waiting. A publisher's batch is one entry per shard,
+   * sent together, and Redis answers a blocked read after the first of them: one more read without
+   * waiting collects the rest, so the batch is one turn — one frame per socket, not one per shard.
+   */
+  async #andWaiting(reader: TickReader, entries: ShardEntry[]): Promise<ShardEntry[]> {
+    try {
+      const rest = await reader.next({ count: this.#options.readCount, blockMs: 0 });
+      return rest.length > 0 ? entries.concat(rest) : entries;
+    } catch {
+      // What was read is sent; the next read meets the failure again and reports it.
+      return entries;
     }
   }
 
