@@ -7,7 +7,7 @@
  *   through the in-process bus into the edge; a real-time client's frames are captured, then a
  *   bare `ws` server broadcasts exactly those frames to the same real-time clients. Frames/s is
  *   frames received by clients per second, end to end, medians of 3 runs each.
- * - `idle_conn_heap_bytes`: heap growth per authenticated connection that subscribes to nothing.
+ * - `heap_per_conn_kb`: heap growth per authenticated connection that subscribes to nothing.
  * - `latency_*`: vendor time → client through Redis at 50 000 events/s over 1 000 symbols, 1 000
  *   clients each on 5 symbols (half real time, half delayed), publisher in its own thread. The
  *   timed clients have a process of their own: in one process with the other 900, a timed socket's
