@@ -57,6 +57,13 @@ export class EntitlementCache {
   readonly #retries = new Set<NodeJS.Timeout>();
   #subscription: Subscription | undefined;
   #stopped = false;
+  /**
+   * False from the moment the change feed drops until a full reload that began after the drop is
+   * in: a revocation published meanwhile may have been missed, so no decision is real time.
+   */
+  #verified = true;
+  /** Counts feed drops, so a reload that began before the latest one cannot re-verify. */
+  #drops = 0;
 
   constructor(options: EntitlementCacheOptions) {
     this.#db = options.db;
@@ -73,6 +80,7 @@ export class EntitlementCache {
   async start(): Promise<void> {
     // Subscribing first: a change committed while the load runs is reloaded after it, not lost.
     this.#subscription = await this.#control.subscribe((message) => this.#onMessage(message), {
+      onDisconnect: () => this.#onFeedLost(),
       onResync: () => void this.#reloadAll(),
     });
     await this.#reloadAll(true);
@@ -88,7 +96,10 @@ export class EntitlementCache {
 
   /** The decision for `userId` on `productId` at `at`, from memory. */
   decide(userId: string, productId: string, at: number, sessions?: number): Decision {
-    return decide(this.#users.get(userId), this.#products.get(productId), at, { sessions });
+    return decide(this.#users.get(userId), this.#products.get(productId), at, {
+      sessions,
+      verified: this.#verified,
+    });
   }
 
   /** The user behind a user token, or undefined for an unknown or revoked one. */
@@ -118,6 +129,19 @@ export class EntitlementCache {
 
   get size(): number {
     return this.#users.size;
+  }
+
+  /** Whether decisions can be real time: the change feed has not dropped since the last full load. */
+  get verified(): boolean {
+    return this.#verified;
+  }
+
+  #onFeedLost(): void {
+    this.#drops++;
+    if (!this.#verified || this.#stopped) return;
+    this.#verified = false;
+    this.#logger.warn('entitlement change feed lost: real time withheld until reloaded');
+    for (const userId of this.#users.keys()) this.#notify(userId);
   }
 
   #onMessage(message: ControlMessage): void {
@@ -165,8 +189,10 @@ export class EntitlementCache {
       while (state.again && !this.#stopped) {
         state.again = false;
         const seq = ++this.#seq;
+        const drops = this.#drops;
         const loaded = await loadState(this.#db, undefined, this.#defaultSessionLimit);
         if (this.#stopped) return;
+        if (drops === this.#drops) this.#verified = true;
         this.#applyAll(seq, loaded.users, loaded.tokens, !initial);
       }
     } catch (err) {

@@ -21,6 +21,7 @@ export const REASONS = [
   'agreement_missing',
   'agreement_outdated',
   'session_limit',
+  'unverified',
   'delayed_not_offered',
 ] as const;
 
@@ -39,6 +40,8 @@ export const REASON_TEXT: Readonly<Record<Reason, string>> = {
   agreement_missing: "The exchange's subscriber agreement for this product has not been accepted.",
   agreement_outdated: "A newer version of the exchange's subscriber agreement must be accepted.",
   session_limit: 'Too many sessions are open at once for this account.',
+  unverified:
+    'Entitlements are being re-checked after a connection problem; real time resumes once they are confirmed.',
   delayed_not_offered: 'This product is not offered delayed.',
 };
 
@@ -53,6 +56,11 @@ export interface Decision {
 export interface DecideOptions {
   /** Sessions the user has open, the one being decided included; omitted, the limit is not checked. */
   sessions?: number;
+  /**
+   * False while the caller's copy of the entitlements may have missed a change (its change feed
+   * dropped and the reload is not in yet): real time is withheld until it is confirmed.
+   */
+  verified?: boolean;
 }
 
 const ORDER = new Map<Reason, number>(REASONS.map((reason, index) => [reason, index]));
@@ -112,6 +120,7 @@ export function decide(
   const agreement = agreementReason(user, product, at);
   if (agreement) reasons.add(agreement);
   if (options.sessions !== undefined && options.sessions > user.sessionLimit) reasons.add('session_limit');
+  if (options.verified === false) reasons.add('unverified');
 
   if (reasons.size === 0) return { mode: 'realtime', reasons: [] };
   if (!product.delayedAllowed) reasons.add('delayed_not_offered');

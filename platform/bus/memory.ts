@@ -508,7 +508,7 @@ class MemoryControlChannel implements ControlChannel {
     for (const subscription of this.#subscriptions) subscription.push(json);
   }
 
-  /** `onResync` is never called: nothing is lost in one process. */
+  /** `onDisconnect` and `onResync` are never called: nothing is lost in one process. */
   async subscribe(handler: (message: ControlMessage) => void): Promise<Subscription> {
     this.#lifecycle.check();
     const subscription: MemorySubscription = new MemorySubscription(handler, this.#logger, () => {

@@ -29,6 +29,7 @@ import type {
   BusHealth,
   ControlChannel,
   ControlMessage,
+  ControlSubscribeOptions,
   KeyValues,
   Leases,
   SessionSlots,
@@ -350,6 +351,19 @@ class RedisTickStreams implements TickStreams {
   }
 }
 
+/** Creates `group` at the start of `key` (and the stream, if missing); an existing group is kept. */
+async function createGroup(client: Client, key: string, group: string): Promise<void> {
+  try {
+    await client.xGroupCreate(key, group, '0', { MKSTREAM: true });
+  } catch (err) {
+    if (!(err instanceof ErrorReply && err.message.startsWith('BUSYGROUP'))) throw err;
+  }
+}
+
+function isNoGroup(err: unknown): boolean {
+  return err instanceof ErrorReply && err.message.startsWith('NOGROUP');
+}
+
 class RedisWorkConsumer implements WorkConsumer {
   readonly #main: Client;
   readonly #conn: Client;
@@ -395,6 +409,10 @@ class RedisWorkConsumer implements WorkConsumer {
       return out;
     } catch (err) {
       if (this.#closed) return [];
+      if (isNoGroup(err)) {
+        await this.#recreateGroup(err);
+        return [];
+      }
       if (err instanceof ErrorReply) throw err;
       // Anything delivered on the lost connection stays pending and is recovered by claimStale.
       this.#logger.warn({ err }, 'work read failed, resuming after reconnect');
@@ -417,23 +435,44 @@ class RedisWorkConsumer implements WorkConsumer {
     if (count < 1) return out;
     let cursor = '0-0';
     do {
-      const [next, entries] = await this.#main.sendCommand<RawAutoClaim>(
-        [
-          'XAUTOCLAIM',
-          this.#key,
-          this.#group,
-          this.#consumer,
-          String(minIdleMs),
-          cursor,
-          'COUNT',
-          String(count - out.length),
-        ],
-        { typeMapping: BUFFERS },
-      );
+      let reply: RawAutoClaim;
+      try {
+        reply = await this.#main.sendCommand<RawAutoClaim>(
+          [
+            'XAUTOCLAIM',
+            this.#key,
+            this.#group,
+            this.#consumer,
+            String(minIdleMs),
+            cursor,
+            'COUNT',
+            String(count - out.length),
+          ],
+          { typeMapping: BUFFERS },
+        );
+      } catch (err) {
+        if (!isNoGroup(err)) throw err;
+        await this.#recreateGroup(err);
+        return out;
+      }
+      const [next, entries] = reply;
       toEntries(entries, out);
       cursor = next.toString();
     } while (out.length < count && cursor !== '0-0');
     return out;
+  }
+
+  /**
+   * The group is gone, with the pending entries it tracked: Redis restarted without persistence or
+   * failed over to an empty replica. Recreated from the stream's first entry, since acknowledged
+   * entries are deleted and whatever the stream holds now was never processed.
+   */
+  async #recreateGroup(err: unknown): Promise<void> {
+    this.#logger.error(
+      { err, group: this.#group },
+      'consumer group lost with the data Redis held; recreating it',
+    );
+    await createGroup(this.#main, this.#key, this.#group);
   }
 
   async close(): Promise<void> {
@@ -466,12 +505,8 @@ class RedisWorkStream implements WorkStream {
     return pipeline.execAsPipelineTyped();
   }
 
-  async ensureGroup(group: string): Promise<void> {
-    try {
-      await this.#main.xGroupCreate(this.#key, group, '0', { MKSTREAM: true });
-    } catch (err) {
-      if (!(err instanceof ErrorReply && err.message.startsWith('BUSYGROUP'))) throw err;
-    }
+  ensureGroup(group: string): Promise<void> {
+    return createGroup(this.#main, this.#key, group);
   }
 
   consumer(group: string, consumer: string): WorkConsumer {
@@ -506,7 +541,7 @@ class RedisSubscription implements Subscription {
   readonly #conn: Client;
   readonly #key: string;
   readonly #handler: (message: ControlMessage) => void;
-  readonly #onResync: (() => void) | undefined;
+  readonly #options: ControlSubscribeOptions;
   readonly #logger: Logger;
   readonly #onClose: () => void;
   readonly #loop: Promise<void>;
@@ -517,14 +552,14 @@ class RedisSubscription implements Subscription {
     key: string,
     from: string,
     handler: (message: ControlMessage) => void,
-    onResync: (() => void) | undefined,
+    options: ControlSubscribeOptions,
     logger: Logger,
     onClose: () => void,
   ) {
     this.#conn = conn;
     this.#key = key;
     this.#handler = handler;
-    this.#onResync = onResync;
+    this.#options = options;
     this.#logger = logger;
     this.#onClose = onClose;
     this.#loop = this.#run(from);
@@ -534,15 +569,24 @@ class RedisSubscription implements Subscription {
     let position = from;
     let epoch = this.#conn.socketEpoch;
     let lost = false;
+    const onSocketLost = () => {
+      if (lost || this.#closed) return;
+      lost = true;
+      this.#call(this.#options.onDisconnect, 'disconnect');
+    };
+    // Told at once when the socket drops, not only when the blocked read fails or returns.
+    this.#conn.on('error', onSocketLost);
+    this.#conn.on('reconnecting', onSocketLost);
     while (!this.#closed) {
       try {
         if (lost || this.#conn.socketEpoch !== epoch) {
+          if (!lost) this.#call(this.#options.onDisconnect, 'disconnect');
           // A new connection may have missed messages (e.g. trimmed while away). Resume from the
           // current end, taken before onResync so nothing published after its reload is lost.
           position = await lastId(this.#conn, this.#key);
           epoch = this.#conn.socketEpoch;
           lost = false;
-          this.#resync();
+          this.#call(this.#options.onResync, 'resync');
         }
         const reply = await this.#conn.sendCommand<RawStreams>(
           ['XREAD', 'COUNT', CONTROL_BATCH, 'BLOCK', CONTROL_BLOCK_MS, 'STREAMS', this.#key, position],
@@ -557,7 +601,7 @@ class RedisSubscription implements Subscription {
         }
       } catch (err) {
         if (this.#closed) return;
-        lost = true;
+        onSocketLost();
         this.#logger.warn({ err }, 'control read failed, resyncing after reconnect');
         await sleep(RETRY_PAUSE_MS);
       }
@@ -574,12 +618,12 @@ class RedisSubscription implements Subscription {
     }
   }
 
-  #resync(): void {
-    if (this.#onResync === undefined) return;
+  #call(callback: (() => void) | undefined, what: string): void {
+    if (callback === undefined) return;
     try {
-      this.#onResync();
+      callback();
     } catch (err) {
-      this.#logger.error({ err }, 'control resync handler failed');
+      this.#logger.error({ err }, `control ${what} handler failed`);
     }
   }
 
@@ -622,7 +666,7 @@ class RedisControlChannel implements ControlChannel {
 
   async subscribe(
     handler: (message: ControlMessage) => void,
-    options: { onResync?: () => void } = {},
+    options: ControlSubscribeOptions = {},
   ): Promise<Subscription> {
     const name = connectionName(`${this.#key}:subscriber`);
     const conn = supervise(this.#main.duplicate({ name }), 'control-subscriber', this.#logger);
@@ -638,7 +682,7 @@ class RedisControlChannel implements ControlChannel {
       this.#key,
       from,
       handler,
-      options.onResync,
+      options,
       this.#logger,
       () => this.#children.remove(subscription),
     );

@@ -82,8 +82,18 @@ export interface ControlChannel {
   publish(message: ControlMessage): Promise<void>;
   subscribe(
     handler: (message: ControlMessage) => void,
-    options?: { onResync?: () => void },
+    options?: ControlSubscribeOptions,
   ): Promise<Subscription>;
+}
+
+export interface ControlSubscribeOptions {
+  /**
+   * Called as soon as the subscription loses its connection, before anything it might have missed
+   * is known: a subscriber that must not act on stale state (the edge's entitlements) stops here.
+   */
+  onDisconnect?: () => void;
+  /** Called once the connection is back: messages may have been missed; reload from the source. */
+  onResync?: () => void;
 }
 
 export interface Subscription {

@@ -1,3 +1,4 @@
+import { createClient } from 'redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   acceptAgreement,
@@ -267,4 +268,52 @@ describe('change feed over Redis', () => {
     await arrived;
     expect(edge.decide('redis-1', 'CTA_A', Date.now())).toEqual({ mode: 'delayed', reasons: ['suspended'] });
   });
+
+  it('withholds real time from the moment the feed drops until a reload confirms it', async () => {
+    const bus = await openBus({ url: REDIS_URL, prefix });
+    buses.push(bus);
+    const db = testDb.db;
+    await entitledUser(db, 'redis-2');
+    const edge = new EntitlementCache({ db, control: bus.control, catalog, defaultSessionLimit: 2 });
+    caches.push(edge);
+    await edge.start();
+    expect(edge.decide('redis-2', 'CTA_A', Date.now()).mode).toBe('realtime');
+
+    const modes: string[] = [];
+    const off = edge.onChange((userId) => {
+      if (userId === 'redis-2') modes.push(edge.decide(userId, 'CTA_A', Date.now()).mode);
+    });
+    expect(await killControlSubscribers(prefix)).toBeGreaterThan(0);
+    await until(() => modes.includes('delayed'), 'the downgrade on feed loss');
+    expect(modes[0]).toBe('delayed');
+    await until(() => modes.at(-1) === 'realtime', 'real time again after the reload');
+    off();
+    expect(edge.verified).toBe(true);
+  });
 });
+
+/** Kills the control-stream subscriber connections under `prefix`, as a Redis restart would. */
+async function killControlSubscribers(prefix: string): Promise<number> {
+  const admin = await createClient({ url: REDIS_URL }).connect();
+  try {
+    const list = await admin.sendCommand<string>(['CLIENT', 'LIST']);
+    const ids = list
+      .split('\n')
+      .filter((line) => line.includes(` name=${prefix}:control:subscriber `))
+      .map((line) => /^id=(\d+)/.exec(line)?.[1])
+      .filter((id): id is string => id !== undefined);
+    for (const id of ids) await admin.sendCommand(['CLIENT', 'KILL', 'ID', id]);
+    return ids.length;
+  } finally {
+    await admin.close();
+  }
+}
+
+/** Polls until `check` holds; the limit is a liveness bound, not a timing assertion. */
+async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

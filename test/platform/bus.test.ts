@@ -426,6 +426,40 @@ describe('redis bus across connection loss', () => {
     expect(resyncs).toBe(1);
   });
 
+  it('a control subscriber is told of the loss before the resync', async () => {
+    const { bus, prefix } = await redisBus();
+    const calls: string[] = [];
+    await bus.control.subscribe(() => undefined, {
+      onDisconnect: () => calls.push('disconnect'),
+      onResync: () => calls.push('resync'),
+    });
+    expect(await killConnections(`${prefix}:control:subscriber`)).toBe(1);
+    await until(() => calls.includes('resync'), 'onResync');
+    expect(calls).toEqual(['disconnect', 'resync']);
+  });
+
+  it('a consumer group lost with a restarted Redis is recreated and reads what the stream holds', async () => {
+    const { bus } = await redisBus();
+    const stream = bus.work('lost-group');
+    await stream.ensureGroup('meters');
+    const consumer = stream.consumer('meters', 'm1');
+    await stream.add(['one']);
+    expect((await consumer.read({ count: 10, blockMs: 100 })).map((e) => e.payload.toString())).toEqual([
+      'one',
+    ]);
+    // What an empty Redis after a restart without persistence looks like to the consumer.
+    const admin = await createClient({ url: REDIS_URL }).connect();
+    const [key] = await admin.keys(`*work:{lost-group}`);
+    await admin.del(key!);
+    await admin.close();
+    await stream.add(['two']);
+    const seen: string[] = [];
+    for (let tries = 0; seen.length < 1 && tries < 5; tries++) {
+      seen.push(...(await consumer.read({ count: 10, blockMs: 200 })).map((e) => e.payload.toString()));
+    }
+    expect(seen).toEqual(['two']);
+  });
+
   it('a tick reader resumes from its position after its connection is killed', async () => {
     const { bus, prefix } = await redisBus({ shards: 2 });
     const reader = bus.ticks.reader();
