@@ -1,0 +1,351 @@
+/**
+ * Ground truth from the client logs, checked against what the hub recorded.
+ *
+ * The rules, stated once:
+ * - An event is **real time** for a client when the client's subscription was in mode `realtime`
+ *   as it arrived, or when it arrived before `t + delay` whatever the mode (fresh data is real-time
+ *   data, whatever the label).
+ * - **Leak**: a real-time event of product P received by user U at instant r, where, by the hub's
+ *   own entitlement history (the `grants` and `agreements` tables), U had not accepted P's
+ *   licensor agreement by r, or r is before the grant's `valid_from`, or r is more than
+ *   `switchWindowMs` (1 000 ms, DESIGN rule 5) after the grant's end (`revoked_at` or `valid_to`).
+ *   The window only ever excuses real time after an end; nothing excuses it before a grant.
+ * - **Early delayed**: an event received in mode `delayed` before `t + delay` (DESIGN rule 4; no
+ *   tolerance: edge and vendor share this machine's clock).
+ * - **Metering**: per (user, product, UTC day), the ledger's delivery count must equal the events
+ *   the clients received in mode `realtime`, and its first real-time access must exist exactly
+ *   when the clients received one, and not after the first receipt. A ledger count above the
+ *   clients' is double counting. A count below is lost usage; it is attributed to the edge kill
+ *   when the user had a session on the killed edge, else it is unexplained.
+ */
+import type { Db } from '../platform/db/index.js';
+import type { AdminClient, Category } from './admin.js';
+import {
+  DELAYED,
+  type DrillClient,
+  F_MODE,
+  F_PRODUCT,
+  F_Q,
+  F_RECV,
+  F_SESSION,
+  F_T,
+  LOG_FIELDS,
+  REALTIME,
+  UNKNOWN,
+} from './clients.js';
+
+export interface Violation {
+  user: string;
+  product: string;
+  at: number;
+  detail: string;
+}
+
+export interface ClientTruth {
+  events: number;
+  realtimeEvents: number;
+  delayedEvents: number;
+  unknownModeEvents: number;
+  leaks: Violation[];
+  earlyDelayed: Violation[];
+  /** `user product day` → real-time events received. */
+  deliveries: Map<string, number>;
+  /** `user product day` → first real-time receipt. */
+  firstRealtime: Map<string, number>;
+  /** Users with a session that the edge kill cut. */
+  onKilledEdge: Set<string>;
+  /** Vendor sequence numbers some client received in real time, with the earliest receipt. */
+  reached: Map<number, number>;
+}
+
+export interface TruthOptions {
+  delayMs: number;
+  switchWindowMs: number;
+  productIds: readonly string[];
+  /** Index of the edge the drill killed, and when; undefined if it did not. */
+  killedEdge?: { index: number; at: number };
+}
+
+const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+/**
+ * The entitlement history as the hub recorded it: grant spans (`valid_from` until the earlier of
+ * `valid_to` and `revoked_at`, the instants the verbs committed) and agreement acceptances. The
+ * drill's own request times only bracket these; the hub's instants are what an auditor sees.
+ */
+export class EntitlementHistory {
+  readonly #spans = new Map<string, Array<{ from: number; to: number }>>();
+  readonly #agreements = new Map<string, number>();
+  readonly #licensor: ReadonlyMap<string, string>;
+
+  private constructor(licensor: ReadonlyMap<string, string>) {
+    this.#licensor = licensor;
+  }
+
+  static async load(db: Db, licensorOf: ReadonlyMap<string, string>): Promise<EntitlementHistory> {
+    const history = new EntitlementHistory(licensorOf);
+    const grants = await db.query<{
+      user_id: string;
+      product: string;
+      valid_from: number;
+      end: number | null;
+    }>(`select user_id, product, valid_from, least(valid_to, revoked_at) as end from grants`);
+    for (const g of grants.rows) {
+      const key = `${g.user_id} ${g.product}`;
+      const to = g.end === null ? Number.POSITIVE_INFINITY : Number(g.end);
+      history.#spans.set(key, [...(history.#spans.get(key) ?? []), { from: Number(g.valid_from), to }]);
+    }
+    const agreements = await db.query<{ user_id: string; licensor: string; at: number }>(
+      'select user_id, licensor, min(accepted_at) as at from agreements group by user_id, licensor',
+    );
+    for (const a of agreements.rows) history.#agreements.set(`${a.user_id} ${a.licensor}`, Number(a.at));
+    return history;
+  }
+
+  /** Whether `user` may receive `product` in real time at `at`, allowing `windowMs` after an end. */
+  entitledAt(user: string, product: string, at: number, windowMs: number): boolean {
+    const agreed = this.#agreements.get(`${user} ${this.#licensor.get(product)}`);
+    if (agreed === undefined || agreed > at) return false;
+    return (this.#spans.get(`${user} ${product}`) ?? []).some((g) => g.from <= at && at < g.to + windowMs);
+  }
+
+  /** Whether `user` held a grant for `product` and its agreement at some instant in [from, to). */
+  entitledDuring(user: string, product: string, from: number, to: number): boolean {
+    const agreed = this.#agreements.get(`${user} ${this.#licensor.get(product)}`);
+    if (agreed === undefined) return false;
+    return (this.#spans.get(`${user} ${product}`) ?? []).some(
+      (g) => Math.max(g.from, agreed, from) < Math.min(g.to, to),
+    );
+  }
+
+  describe(user: string, product: string): string {
+    return JSON.stringify(this.#spans.get(`${user} ${product}`) ?? []);
+  }
+}
+
+export function clientTruth(
+  clients: readonly DrillClient[],
+  history: EntitlementHistory,
+  options: TruthOptions,
+): ClientTruth {
+  const truth: ClientTruth = {
+    events: 0,
+    realtimeEvents: 0,
+    delayedEvents: 0,
+    unknownModeEvents: 0,
+    leaks: [],
+    earlyDelayed: [],
+    deliveries: new Map(),
+    firstRealtime: new Map(),
+    onKilledEdge: new Set(),
+    reached: new Map(),
+  };
+  for (const client of clients) {
+    const user = client.user;
+    const killed = options.killedEdge;
+    if (
+      killed &&
+      client.sessions.some(
+        (s) => s.edge === killed.index && (s.closedAt ?? Number.POSITIVE_INFINITY) >= killed.at,
+      )
+    )
+      truth.onKilledEdge.add(user);
+    const log = client.log;
+    for (let i = 0; i < log.length; i += LOG_FIELDS) {
+      const recv = log[i + F_RECV] as number;
+      const t = log[i + F_T] as number;
+      const mode = log[i + F_MODE] as number;
+      const product = options.productIds[log[i + F_PRODUCT] as number] ?? '?';
+      truth.events++;
+      if (mode === UNKNOWN) truth.unknownModeEvents++;
+      const fresh = recv < t + options.delayMs;
+      if (mode === DELAYED) {
+        truth.delayedEvents++;
+        if (fresh)
+          truth.earlyDelayed.push({
+            user,
+            product,
+            at: recv,
+            detail: `q=${log[i + F_Q]} t=${t} received ${recv - t} ms after t, delay ${options.delayMs} ms`,
+          });
+      }
+      if (mode === REALTIME || fresh) {
+        if (!history.entitledAt(user, product, recv, options.switchWindowMs))
+          truth.leaks.push({
+            user,
+            product,
+            at: recv,
+            detail: `q=${log[i + F_Q]} in mode ${mode === REALTIME ? 'realtime' : 'delayed'} ${recv - t} ms after t, session ${log[i + F_SESSION]}; grants ${history.describe(user, product)}`,
+          });
+      }
+      if (mode !== REALTIME) continue;
+      truth.realtimeEvents++;
+      const key = `${user} ${product} ${day(recv)}`;
+      truth.deliveries.set(key, (truth.deliveries.get(key) ?? 0) + 1);
+      if (!((truth.firstRealtime.get(key) ?? Number.POSITIVE_INFINITY) <= recv))
+        truth.firstRealtime.set(key, recv);
+      const q = log[i + F_Q] as number;
+      if (!((truth.reached.get(q) ?? Number.POSITIVE_INFINITY) <= recv)) truth.reached.set(q, recv);
+    }
+  }
+  return truth;
+}
+
+export interface LedgerComparison {
+  keys: number;
+  clientDeliveries: number;
+  ledgerDeliveries: number;
+  /** Ledger above clients, summed over (user, product, day). */
+  doubleCounted: number;
+  /** Clients above ledger for users with a session on the killed edge. */
+  lostOnKilledEdge: number;
+  /** Clients above ledger for anyone else: unexplained loss. */
+  lostElsewhere: number;
+  missingFirstAccess: string[];
+  phantomFirstAccess: string[];
+  lateFirstAccess: string[];
+  samples: string[];
+}
+
+export async function compareLedger(
+  db: Db,
+  truth: ClientTruth,
+  users: ReadonlySet<string>,
+): Promise<LedgerComparison> {
+  const { rows } = await db.query<{
+    user_id: string;
+    product: string;
+    day: string;
+    deliveries: number;
+    first: number | null;
+  }>(
+    `select user_id, product, day, sum(deliveries)::int8 as deliveries, min(first_realtime_at) as first
+       from usage_daily group by user_id, product, day`,
+  );
+  const ledger = new Map(
+    rows.filter((r) => users.has(r.user_id)).map((r) => [`${r.user_id} ${r.product} ${r.day}`, r]),
+  );
+  const out: LedgerComparison = {
+    keys: 0,
+    clientDeliveries: 0,
+    ledgerDeliveries: 0,
+    doubleCounted: 0,
+    lostOnKilledEdge: 0,
+    lostElsewhere: 0,
+    missingFirstAccess: [],
+    phantomFirstAccess: [],
+    lateFirstAccess: [],
+    samples: [],
+  };
+  for (const key of new Set([...ledger.keys(), ...truth.deliveries.keys()])) {
+    out.keys++;
+    const client = truth.deliveries.get(key) ?? 0;
+    const row = ledger.get(key);
+    const counted = Number(row?.deliveries ?? 0);
+    out.clientDeliveries += client;
+    out.ledgerDeliveries += counted;
+    if (counted > client) out.doubleCounted += counted - client;
+    if (counted < client) {
+      if (truth.onKilledEdge.has(key.split(' ')[0] as string)) out.lostOnKilledEdge += client - counted;
+      else out.lostElsewhere += client - counted;
+    }
+    if (counted !== client && out.samples.length < 10)
+      out.samples.push(`${key}: clients ${client}, ledger ${counted}`);
+    const first = row?.first ?? null;
+    const clientFirst = truth.firstRealtime.get(key);
+    if (clientFirst !== undefined && first === null) out.missingFirstAccess.push(key);
+    if (clientFirst === undefined && first !== null) out.phantomFirstAccess.push(key);
+    if (clientFirst !== undefined && first !== null && Number(first) > clientFirst)
+      out.lateFirstAccess.push(`${key}: ledger ${first}, first receipt ${clientFirst}`);
+  }
+  return out;
+}
+
+export interface ReportDetail {
+  product: string;
+  category: Category;
+  user: string;
+  entitled: boolean;
+  accessed: boolean;
+}
+
+export interface ReportRow {
+  product: string;
+  category: Category;
+  subscribers: number;
+}
+
+export interface ReportComparison {
+  rowsMatch: boolean;
+  detailMismatches: string[];
+  expectedRows: ReportRow[];
+  reportedRows: ReportRow[];
+}
+
+/**
+ * The monthly report against the drill's own knowledge: who was entitled (a grant and the
+ * agreement at some instant), who accessed (real-time events received), and their category.
+ * Only the drill's users are compared; the rows are recounted from the expected details.
+ */
+export function compareReport(
+  report: { rows: ReportRow[]; details?: ReportDetail[] },
+  truth: ClientTruth,
+  admin: AdminClient,
+  history: EntitlementHistory,
+  users: ReadonlySet<string>,
+  productIds: readonly string[],
+  month: { start: number; end: number },
+): ReportComparison {
+  const accessed = new Set<string>();
+  for (const key of truth.firstRealtime.keys()) {
+    const [user, product] = key.split(' ');
+    accessed.add(`${user} ${product}`);
+  }
+  const expected = new Map<string, ReportDetail>();
+  for (const user of users) {
+    for (const product of productIds) {
+      const entitled = history.entitledDuring(user, product, month.start, month.end);
+      const didAccess = accessed.has(`${user} ${product}`);
+      if (!entitled && !didAccess) continue;
+      const category = admin.categoryForMonth(user, month.start);
+      expected.set(`${user} ${product}`, { product, category, user, entitled, accessed: didAccess });
+    }
+  }
+  const mismatches: string[] = [];
+  const seen = new Set<string>();
+  for (const d of report.details ?? []) {
+    if (!users.has(d.user)) continue;
+    const key = `${d.user} ${d.product}`;
+    seen.add(key);
+    const e = expected.get(key);
+    if (e === undefined)
+      mismatches.push(
+        `${key}: reported (${d.category}, entitled ${d.entitled}, accessed ${d.accessed}) but not expected`,
+      );
+    else if (e.category !== d.category || e.entitled !== d.entitled || e.accessed !== d.accessed)
+      mismatches.push(
+        `${key}: reported ${d.category}/entitled ${d.entitled}/accessed ${d.accessed}, expected ${e.category}/entitled ${e.entitled}/accessed ${e.accessed}`,
+      );
+  }
+  for (const key of expected.keys()) if (!seen.has(key)) mismatches.push(`${key}: expected but not reported`);
+  const count = new Map<string, number>();
+  for (const e of expected.values())
+    count.set(`${e.product} ${e.category}`, (count.get(`${e.product} ${e.category}`) ?? 0) + 1);
+  const expectedRows = [...count].map(([key, subscribers]) => {
+    const [product, category] = key.split(' ') as [string, Category];
+    return { product, category, subscribers };
+  });
+  const reportedRows = report.rows
+    .filter((r) => r.subscribers > 0)
+    .map((r) => ({ product: r.product, category: r.category, subscribers: r.subscribers }));
+  const norm = (rows: ReportRow[]) =>
+    JSON.stringify(
+      [...rows].sort((a, b) => `${a.product}${a.category}`.localeCompare(`${b.product}${b.category}`)),
+    );
+  return {
+    rowsMatch: norm(expectedRows) === norm(reportedRows),
+    detailMismatches: mismatches,
+    expectedRows,
+    reportedRows,
+  };
+}

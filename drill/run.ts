@@ -1,0 +1,591 @@
+/**
+ * The drill from start to verdict: the scaled topology as real processes, the vendor and the
+ * client population, the faults one after another while data flows and entitlements change, then
+ * every check against the client logs. `npm run drill` runs it at full size; the test suite runs
+ * the same code small.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createClient } from 'redis';
+import { loadCatalog } from '../config/index.js';
+import { runCli } from '../test/helpers/cli.js';
+import { AdminClient, type Category } from './admin.js';
+import {
+  type ClientSpec,
+  DrillClient,
+  F_MODE,
+  F_PRODUCT,
+  F_RECV,
+  LOG_FIELDS,
+  type Products,
+  REALTIME,
+} from './clients.js';
+import {
+  type DrillContext,
+  type FaultRecord,
+  type Flip,
+  flipEntitlements,
+  hostile,
+  killEdge,
+  killIngestLeader,
+  killMeterMidBatch,
+  restartRedis,
+  until,
+} from './faults.js';
+import {
+  clientTruth,
+  compareLedger,
+  compareReport,
+  EntitlementHistory,
+  type Violation,
+} from './ground-truth.js';
+import type { DrillResult, FaultRow } from './result.js';
+import { Topology } from './topology.js';
+import { DrillVendor } from './vendor.js';
+
+export interface DrillOptions {
+  /** Honest clients, besides the two watchers (one user each). */
+  clients: number;
+  symbolsPerTape: number;
+  eventsPerSecond: number;
+  /** `MDHUB_DELAY_MS` for every product. */
+  delayMs: number;
+  /** `MDHUB_USAGE_FLUSH_MS`. */
+  flushMs: number;
+  /** Data flowing before the first fault and after each one. */
+  phaseMs: number;
+  /** One live grant or revocation this often. */
+  flipEveryMs: number;
+  /** PostgreSQL server; the drill creates and drops a schema of its own. */
+  postgresUrl: string;
+  /** Progress lines. */
+  log: (line: string) => void;
+  /**
+   * How long after a grant ends real time may still arrive before it counts as a leak (DESIGN
+   * rule 5: 1 000 ms). Nothing excuses real time before a grant, whatever this is.
+   */
+  switchWindowMs: number;
+  /** `aof`: Redis keeps its data across the restart (how to deploy it); `none`: it loses it. */
+  redisPersistence: 'aof' | 'none';
+  /** Keep the processes' logs (and print their tails) when a check fails; always removed otherwise. */
+  keepLogsOnFailure: boolean;
+}
+
+const KILLED_EDGE = 0;
+
+interface Profile {
+  name: string;
+  /** Products with both the agreement and a grant. */
+  licensed: string[];
+  /** Products with a grant but no agreement (delayed: agreement_missing). */
+  grantOnly: string[];
+  /** Whether one product's grant is switched on and off live. */
+  flips: boolean;
+}
+
+function profileOf(i: number, productIds: readonly string[]): Profile {
+  const [a = 'CTA_A', b = 'CTA_B', c = 'UTP'] = productIds;
+  switch (i % 10) {
+    case 0:
+    case 1:
+    case 2:
+      return { name: 'licensed all', licensed: [a, b, c], grantOnly: [], flips: false };
+    case 3:
+    case 4:
+      return { name: 'licensed one', licensed: [i % 4 === 0 ? a : c], grantOnly: [], flips: false };
+    case 5:
+      return { name: 'grant without agreement', licensed: [], grantOnly: [b], flips: false };
+    case 6:
+      return { name: 'flipper', licensed: [], grantOnly: [], flips: true };
+    default:
+      return { name: 'unlicensed', licensed: [], grantOnly: [], flips: false };
+  }
+}
+
+async function inParallel<T>(
+  items: readonly T[],
+  width: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < items.length) await fn(items[next++] as T);
+    }),
+  );
+}
+
+export async function runDrill(options: DrillOptions): Promise<DrillResult> {
+  const { log } = options;
+  const startedAt = Date.now();
+  const dir = mkdtempSync(join(tmpdir(), 'mdhub-drill-'));
+  const catalog = loadCatalog(undefined, options.delayMs);
+  const productIds = [...catalog.products.keys()];
+  const byTape: number[] = [];
+  for (let z = 0; z < 8; z++) {
+    const product = catalog.productForTape(z);
+    byTape.push(product ? productIds.indexOf(product.id) : -1);
+  }
+  const products: Products = { byTape, ids: productIds };
+  const vendorKey = 'drill-vendor-key';
+  const vendor = await DrillVendor.start(vendorKey, options.symbolsPerTape, options.eventsPerSecond);
+  let topology: Topology | undefined;
+  let keep = false;
+  const clients: DrillClient[] = [];
+  try {
+    log(`starting the topology (logs in ${dir})`);
+    topology = await Topology.start({
+      dir,
+      redisPersistence: options.redisPersistence,
+      postgresUrl: options.postgresUrl,
+      env: {
+        POLYGON_API_KEY: vendorKey,
+        POLYGON_WS_URL: vendor.server.url,
+        MDHUB_DELAY_MS: String(options.delayMs),
+        MDHUB_USAGE_FLUSH_MS: String(options.flushMs),
+      },
+    });
+    vendor.start();
+    const api = topology.api as NonNullable<Topology['api']>;
+    const admin = new AdminClient(api.url, topology.adminToken);
+    const edgeUrls = topology.edges.map((e) => `ws://127.0.0.1:${e.port}/stocks`);
+    const symbolProduct = new Map(
+      vendor.symbols.map((s) => [s.sym, productIds[byTape[s.tape] ?? -1] ?? '?']),
+    );
+
+    log(`creating ${options.clients + 3} users through the admin API`);
+    const specs: Array<ClientSpec & { profile: Profile }> = [];
+    const flippers: Array<{ user: string; product: string }> = [];
+    const users = Array.from({ length: options.clients + 2 }, (_, i) => i);
+    await inParallel(users, 6, async (i) => {
+      const watcher = i >= options.clients;
+      const user = watcher ? `drill-watcher-${i - options.clients}` : `drill-u${String(i).padStart(4, '0')}`;
+      const profile = watcher
+        ? { name: 'watcher', licensed: productIds, grantOnly: [], flips: false }
+        : profileOf(i, productIds);
+      const category: Category = !watcher && i % 2 === 1 ? 'non_professional' : 'professional';
+      await admin.createUser(user, category);
+      for (const product of profile.licensed) {
+        await admin.acceptAgreement(user, product);
+        await admin.grant(user, product);
+      }
+      for (const product of profile.grantOnly) await admin.grant(user, product);
+      const flipProduct = productIds[i % productIds.length] as string;
+      if (profile.flips) {
+        await admin.acceptAgreement(user, flipProduct);
+        flippers.push({ user, product: flipProduct });
+      }
+      const token = await admin.issueToken(user);
+      const pick = (tape: number) =>
+        vendor.symbols.filter((s) => s.tape === tape)[i % options.symbolsPerTape]?.sym;
+      const channels = watcher
+        ? ['Q.*', 'T.*']
+        : [1, 2, 3].flatMap((tape) => [`Q.${pick(tape)}`, `T.${pick(tape)}`]);
+      specs.push({ user, token, channels, profile });
+    });
+    await admin.createUser('drill-hostile', 'professional');
+    const hostileToken = await admin.issueToken('drill-hostile');
+
+    // The edges learn users and tokens through the change feed; probe the newest on each edge.
+    for (const edge of topology.edges) {
+      const known = await until(
+        async () => {
+          const res = await fetch(`${edge.url}/v1/last/quote/NOPE?apiKey=${hostileToken}`);
+          return res.status !== 401;
+        },
+        15_000,
+        250,
+      );
+      if (known === undefined) throw new Error(`${edge.name} never learned the drill's tokens`);
+    }
+    await until(() => vendor.server.subscribed > 0, 15_000);
+
+    log(`connecting ${specs.length} clients across ${edgeUrls.length} edges`);
+    specs.sort((a, b) => a.user.localeCompare(b.user));
+    specs.forEach((spec, i) => {
+      clients.push(new DrillClient(spec, edgeUrls, i, products));
+    });
+    for (const client of clients) client.connect();
+    const watchers = clients.filter((c) => c.user.startsWith('drill-watcher-'));
+    if ((await until(() => clients.every((c) => c.ready), 30_000, 50)) === undefined)
+      throw new Error(`${clients.filter((c) => !c.ready).length} clients never got subscribed`);
+
+    const ctx: DrillContext = { topology, vendor, clients, watchers, admin };
+    const flipping = flipEntitlements(admin, flippers, options.flipEveryMs);
+    const faults: FaultRecord[] = [];
+    const baseline: FaultRecord = {
+      name: 'baseline (no fault)',
+      at: Date.now(),
+      end: 0,
+      recoveryMs: undefined,
+      notes: [],
+      failures: [],
+    };
+    faults.push(baseline);
+    const phase = async () => {
+      await sleep(options.phaseMs);
+      (faults[faults.length - 1] as FaultRecord).end = Date.now();
+    };
+    await phase();
+    log('fault: a meter killed mid-batch');
+    faults.push(await killMeterMidBatch(ctx, 5));
+    await phase();
+    log('fault: the ingest leader killed');
+    faults.push(await killIngestLeader(ctx));
+    await phase();
+    log('fault: Redis restarted');
+    const victimSpec = specs.find((s) => s.profile.name === 'licensed all' && s.channels.length > 2);
+    if (victimSpec === undefined) throw new Error('the population has no fully licensed client');
+    const victim = { user: victimSpec.user, product: productIds[0] as string };
+    const redisFault = await restartRedis(ctx, 1_000, victim);
+    faults.push(redisFault);
+    await phase();
+    log('fault: an edge killed');
+    faults.push(await killEdge(ctx, KILLED_EDGE));
+    await phase();
+    log('fault: malformed vendor frames and hostile clients');
+    faults.push(await hostile(ctx, 1 - KILLED_EDGE, hostileToken));
+    await phase();
+
+    await flipping.stop();
+    log('waiting for the killed meter’s events to be claimed');
+    for (const fault of faults) await fault.settled;
+
+    log('settling: clients unsubscribe, then close; the ledger catches up');
+    for (const client of clients) client.unsubscribe();
+    await sleep(500);
+    await Promise.all(clients.map((c) => c.close()));
+    vendor.stop();
+    const settled = await settleLedger(topology);
+
+    log('checking against the client logs');
+    const killedAt = faults.find((f) => f.name === 'edge killed')?.at;
+    const licensorOf = new Map([...catalog.products.values()].map((p) => [p.id, p.licensor]));
+    const history = await EntitlementHistory.load(topology.db, licensorOf);
+    const truth = clientTruth(clients, history, {
+      delayMs: options.delayMs,
+      switchWindowMs: options.switchWindowMs,
+      productIds,
+      killedEdge: killedAt === undefined ? undefined : { index: KILLED_EDGE, at: killedAt },
+    });
+    const userSet = new Set([...clients.map((c) => c.user), 'drill-hostile']);
+    const ledger = await compareLedger(topology.db, truth, userSet);
+    const month = new Date(startedAt).toISOString().slice(0, 7);
+    const report = (await admin.get(
+      `/admin/reports/usage?month=${month}&format=json&detail=1`,
+    )) as Parameters<typeof compareReport>[0];
+    const monthStart = Date.parse(`${month}-01T00:00:00Z`);
+    const monthEnd = Date.UTC(new Date(monthStart).getUTCFullYear(), new Date(monthStart).getUTCMonth() + 1);
+    const reportCheck = compareReport(report, truth, admin, history, userSet, productIds, {
+      start: monthStart,
+      end: monthEnd,
+    });
+    const sessions = await sessionCheck(topology, `drill-${topology.edges[KILLED_EDGE]?.name}`);
+    const audit = await runCli(['audit', 'verify'], topology.env() as Record<string, string>, 60_000);
+    redisFault.notes.push(victimNote(clients, victim, redisFault, productIds, symbolProduct));
+    const outage = redisFault && {
+      from: redisFault.at,
+      to: redisFault.at + (redisFault.recoveryMs ?? 30_000),
+    };
+    const switches = switchLatencies(flipping.flips, clients, symbolProduct, outage, options.switchWindowMs);
+
+    const rows = faults.map((f) => faultRow(f, vendor, truth));
+    const killedEdgeRow = rows.find((r) => r.fault === 'edge killed');
+    if (killedEdgeRow) {
+      killedEdgeRow.usageLost = ledger.lostOnKilledEdge;
+      killedEdgeRow.ok &&= ledger.lostOnKilledEdge === 0 && sessions.openOnKilledEdge === 0;
+    }
+    const failures: string[] = [];
+    for (const f of faults) for (const failure of f.failures) failures.push(`${f.name}: ${failure}`);
+    for (const e of flipping.errors) failures.push(`live entitlement change failed: ${e}`);
+    if (!settled)
+      failures.push(
+        'the ledger did not catch up: usage events still in the stream 60 s after the clients closed',
+      );
+    if (truth.leaks.length)
+      failures.push(
+        `${truth.leaks.length} real-time events reached users not entitled at that instant, e.g. ${describe(truth.leaks)}`,
+      );
+    if (truth.earlyDelayed.length)
+      failures.push(
+        `${truth.earlyDelayed.length} delayed events arrived before t + delay, e.g. ${describe(truth.earlyDelayed)}`,
+      );
+    if (truth.unknownModeEvents)
+      failures.push(`${truth.unknownModeEvents} events arrived on a channel the client had no mode for`);
+    if (ledger.doubleCounted)
+      failures.push(
+        `the ledger counts ${ledger.doubleCounted} deliveries more than clients received: ${ledger.samples.join('; ')}`,
+      );
+    if (ledger.lostElsewhere)
+      failures.push(
+        `${ledger.lostElsewhere} real-time deliveries received by clients never reached the ledger (not explained by the edge kill): ${ledger.samples.join('; ')}`,
+      );
+    if (ledger.lostOnKilledEdge)
+      failures.push(
+        `${ledger.lostOnKilledEdge} real-time deliveries by the killed edge were never metered: its counters since the last flush (≤ MDHUB_USAGE_FLUSH_MS) died with it`,
+      );
+    if (ledger.missingFirstAccess.length)
+      failures.push(
+        `first real-time access missing from the ledger: ${ledger.missingFirstAccess.slice(0, 5).join('; ')}`,
+      );
+    if (ledger.phantomFirstAccess.length)
+      failures.push(
+        `ledger shows real-time access clients never had: ${ledger.phantomFirstAccess.slice(0, 5).join('; ')}`,
+      );
+    if (ledger.lateFirstAccess.length)
+      failures.push(
+        `ledger first access later than the first receipt: ${ledger.lateFirstAccess.slice(0, 5).join('; ')}`,
+      );
+    if (!reportCheck.rowsMatch)
+      failures.push(
+        `usage report rows ${JSON.stringify(reportCheck.reportedRows)} differ from ground truth ${JSON.stringify(reportCheck.expectedRows)}`,
+      );
+    if (reportCheck.detailMismatches.length)
+      failures.push(`usage report details differ: ${reportCheck.detailMismatches.slice(0, 5).join('; ')}`);
+    if (sessions.openOnKilledEdge)
+      failures.push(
+        `${sessions.openOnKilledEdge} sessions of the killed edge are still open in the ledger (usage_sessions.closed_at null): nothing closes a dead edge's sessions`,
+      );
+    if (sessions.openElsewhere)
+      failures.push(
+        `${sessions.openElsewhere} sessions of surviving edges are still open in the ledger after every client closed`,
+      );
+    if (audit.code !== 0) failures.push(`mdhub audit verify failed: ${audit.stderr.trim()}`);
+    if (vendor.server.maxSimultaneous > 1)
+      failures.push(`the vendor saw ${vendor.server.maxSimultaneous} simultaneous connections`);
+    if (switches.late.length)
+      failures.push(
+        `entitlement changes told to clients after more than ${options.switchWindowMs} ms: ${switches.late.slice(0, 5).join('; ')}`,
+      );
+
+    const finishedAt = Date.now();
+    const result: DrillResult = {
+      ok: failures.length === 0,
+      startedAt: new Date(startedAt).toISOString(),
+      durationS: Math.round((finishedAt - startedAt) / 1000),
+      parameters: {
+        clients: clients.length,
+        symbols: vendor.symbols.length,
+        eventsPerSecond: options.eventsPerSecond,
+        delayMs: options.delayMs,
+        usageFlushMs: options.flushMs,
+        phaseMs: options.phaseMs,
+        liveEntitlementChanges: flipping.flips.length,
+      },
+      faults: rows,
+      totals: {
+        vendorEvents: vendor.sent,
+        clientEvents: truth.events,
+        realtimeEvents: truth.realtimeEvents,
+        delayedEvents: truth.delayedEvents,
+        ledgerDeliveries: ledger.ledgerDeliveries,
+        clientRealtimeDeliveries: ledger.clientDeliveries,
+        usageLost: ledger.lostElsewhere + ledger.lostOnKilledEdge + ledger.missingFirstAccess.length,
+        usageDoubleCounted: ledger.doubleCounted + ledger.phantomFirstAccess.length,
+        entitlementLeaks: truth.leaks.length,
+        earlyDelayed: truth.earlyDelayed.length,
+        maxSimultaneousVendorConnections: vendor.server.maxSimultaneous,
+        switchLatencyP50Ms: switches.p50,
+        switchLatencyMaxMs: switches.max,
+        killedEdgeSessionsOpenInLedger: sessions.openOnKilledEdge,
+        reportMatches: reportCheck.rowsMatch && reportCheck.detailMismatches.length === 0,
+        auditVerified: audit.code === 0,
+      },
+      notes: [
+        ...faults.map(
+          (f) =>
+            `${f.name}: at ${new Date(f.at).toISOString()}, window until ${new Date(f.end).toISOString()}`,
+        ),
+        ...faults.flatMap((f) => f.notes.map((n) => `${f.name}: ${n}`)),
+        honestErrors(clients),
+        ...switches.duringOutage.map(
+          (s) => `entitlement change during the Redis outage, told when the bus returned: ${s}`,
+        ),
+      ],
+      probes: faults.flatMap((f) => f.probes ?? []),
+      failures,
+    };
+    if (!result.ok && options.keepLogsOnFailure) {
+      keep = true;
+      result.logsDir = dir;
+      for (const p of topology.processes) log(`--- ${p.name} (${p.logFile}) ---\n${p.tail(15)}`);
+    }
+    return result;
+  } catch (error) {
+    // The drill itself broke (a process never started, a fault could not be injected): the
+    // processes' own words are the evidence, whoever runs it.
+    for (const p of topology?.processes ?? []) process.stderr.write(`--- ${p.name} ---\n${p.tail(20)}\n`);
+    keep = options.keepLogsOnFailure;
+    throw error;
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+    await vendor.close();
+    await topology?.stop();
+    if (!keep) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function describe(violations: readonly Violation[]): string {
+  return violations
+    .slice(0, 3)
+    .map((v) => `${v.user}/${v.product} at ${new Date(v.at).toISOString()}: ${v.detail}`)
+    .join('; ');
+}
+
+/** Waits until every usage event is in the ledger: the edges' spools empty and the stream drained. */
+async function settleLedger(topology: Topology): Promise<boolean> {
+  const redis = createClient({ url: topology.redis.url });
+  redis.on('error', () => undefined);
+  await redis.connect();
+  const key = `${topology.prefix}:work:{usage}`;
+  try {
+    let quiet = 0;
+    const done = await until(
+      async () => {
+        let spooled = 0;
+        for (const edge of topology.edges)
+          if (edge.running) spooled += (await edge.metric('mdhub_edge_usage_spool_events')) ?? 0;
+        // The meter deletes what it acknowledges, so an empty stream means everything is counted.
+        const waiting = spooled + (await redis.xLen(key));
+        quiet = waiting === 0 ? quiet + 1 : 0;
+        return quiet >= 3;
+      },
+      60_000,
+      500,
+    );
+    return done !== undefined;
+  } finally {
+    await redis.quit();
+  }
+}
+
+async function sessionCheck(
+  topology: Topology,
+  killedEdgeId: string,
+): Promise<{ openOnKilledEdge: number; openElsewhere: number }> {
+  const { rows } = await topology.db.query<{ edge_id: string; open: number }>(
+    `select edge_id, count(*)::int8 as open from usage_sessions where closed_at is null group by edge_id`,
+  );
+  let openOnKilledEdge = 0;
+  let openElsewhere = 0;
+  for (const row of rows) {
+    if (row.edge_id === killedEdgeId) openOnKilledEdge += Number(row.open);
+    else openElsewhere += Number(row.open);
+  }
+  return { openOnKilledEdge, openElsewhere };
+}
+
+/**
+ * For each live change, how long from the admin API's answer (the change committed by then) until
+ * the affected client was told its new mode (a `mode` status for a channel of that product).
+ * Changes made while the client was between connections are left out: it learns its mode when it
+ * subscribes again. Changes around the Redis outage are listed apart, as the feed cannot carry them.
+ */
+function switchLatencies(
+  flips: readonly Flip[],
+  clients: readonly DrillClient[],
+  symbolProduct: ReadonlyMap<string, string>,
+  outage: { from: number; to: number } | undefined,
+  windowMs: number,
+): { p50: number | undefined; max: number | undefined; late: string[]; duringOutage: string[] } {
+  const byUser = new Map(clients.map((c) => [c.user, c]));
+  const latencies: number[] = [];
+  const late: string[] = [];
+  const duringOutage: string[] = [];
+  for (const flip of flips) {
+    const client = byUser.get(flip.user);
+    if (client === undefined) continue;
+    const session = client.sessions.findLast(
+      (s) => (s.subscribedAt ?? Number.POSITIVE_INFINITY) <= flip.sentAt,
+    );
+    if (session === undefined || (session.closedAt ?? Number.POSITIVE_INFINITY) < flip.sentAt + windowMs)
+      continue;
+    const want = flip.kind === 'grant' ? 'realtime' : 'delayed';
+    const told = client.modeChanges.find(
+      (m) => m.at >= flip.sentAt && m.mode === want && symbolProduct.get(m.channel.slice(2)) === flip.product,
+    );
+    const latency = told === undefined ? Number.POSITIVE_INFINITY : told.at - flip.ackAt;
+    const text = `${flip.kind} ${flip.user}/${flip.product} sent ${new Date(flip.sentAt).toISOString()}, answered after ${flip.ackAt - flip.sentAt} ms: ${told ? `told ${latency} ms after the answer` : 'never told'}`;
+    // With the bus down the change feed cannot carry a change; edges reload everyone when it returns.
+    const overlapsOutage = outage && flip.ackAt + windowMs >= outage.from && flip.sentAt <= outage.to;
+    if (latency > windowMs && overlapsOutage) {
+      duringOutage.push(text);
+      continue;
+    }
+    latencies.push(latency);
+    if (latency > windowMs) late.push(text);
+  }
+  latencies.sort((a, b) => a - b);
+  return {
+    p50: latencies.length ? latencies[Math.floor(latencies.length / 2)] : undefined,
+    max: latencies.length ? latencies[latencies.length - 1] : undefined,
+    late,
+    duringOutage,
+  };
+}
+
+/**
+ * What the user revoked during the Redis outage saw: when it was told, and its last real-time
+ * event of the product. The leak check judges it; this says it in words.
+ */
+function victimNote(
+  clients: readonly DrillClient[],
+  victim: { user: string; product: string },
+  fault: FaultRecord,
+  productIds: readonly string[],
+  symbolProduct: ReadonlyMap<string, string>,
+): string {
+  const client = clients.find((c) => c.user === victim.user);
+  if (client === undefined) return `${victim.user} has no client`;
+  const told = client.modeChanges.find(
+    (m) =>
+      m.at >= fault.at && m.mode === 'delayed' && symbolProduct.get(m.channel.slice(2)) === victim.product,
+  );
+  const product = productIds.indexOf(victim.product);
+  let last = 0;
+  for (let i = 0; i < client.log.length; i += LOG_FIELDS) {
+    if (client.log[i + F_PRODUCT] === product && client.log[i + F_MODE] === REALTIME)
+      last = Math.max(last, client.log[i + F_RECV] as number);
+  }
+  const since = (at: number) => `${at - fault.at} ms after Redis was killed`;
+  return `${victim.user} was ${told ? `told ${victim.product} is delayed ${since(told.at)}` : `never told ${victim.product} is delayed`}; its last real-time ${victim.product} event came ${last >= fault.at ? since(last) : 'before the kill'}`;
+}
+
+/** Error statuses the honest clients received, by code: none is expected. */
+function honestErrors(clients: readonly DrillClient[]): string {
+  const byCode = new Map<string, number>();
+  for (const c of clients)
+    for (const e of c.errors)
+      byCode.set(String(e.code ?? e.message), (byCode.get(String(e.code ?? e.message)) ?? 0) + 1);
+  return byCode.size === 0
+    ? 'honest clients received no error status'
+    : `honest clients received error statuses: ${[...byCode].map(([code, n]) => `${n} × ${code}`).join(', ')}`;
+}
+
+/** One table row: the fault's window [at, end) measured against the vendor log and the clients. */
+function faultRow(fault: FaultRecord, vendor: DrillVendor, truth: ReturnType<typeof clientTruth>): FaultRow {
+  let sent = 0;
+  let reached = 0;
+  for (let q = 1; q <= vendor.sentAt.length; q++) {
+    const t = vendor.sentAt[q - 1] as number;
+    if (t < fault.at || t >= fault.end) continue;
+    sent++;
+    if (truth.reached.has(q)) reached++;
+  }
+  const inWindow = (v: Violation) => v.at >= fault.at && v.at < fault.end;
+  const leaks = truth.leaks.filter(inWindow).length;
+  const early = truth.earlyDelayed.filter(inWindow).length;
+  return {
+    fault: fault.name,
+    recoveryMs: fault.recoveryMs,
+    ticksMissed: sent - reached,
+    usageLost: undefined,
+    entitlementLeaks: leaks,
+    earlyDelayed: early,
+    throughputHeld: sent === 0 ? undefined : reached / sent,
+    eventsPerSecond: Math.round(reached / Math.max(1, (fault.end - fault.at) / 1000)),
+    ok: fault.failures.length === 0 && leaks === 0 && early === 0,
+  };
+}

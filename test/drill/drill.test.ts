@@ -1,0 +1,84 @@
+/**
+ * The fault drill, small: the same code as `npm run drill` (real processes of the built CLI, the
+ * drill's own Redis, a PostgreSQL schema of its own), with a few dozen clients and short phases.
+ * One run, then each property it must prove as its own test.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { DrillResult } from '../../drill/result.js';
+import { formatResult } from '../../drill/result.js';
+import { runDrill } from '../../drill/run.js';
+import { POSTGRES_URL } from '../helpers/services.js';
+
+let result: DrillResult;
+
+beforeAll(async () => {
+  result = await runDrill({
+    clients: 30,
+    symbolsPerTape: 4,
+    eventsPerSecond: 200,
+    delayMs: 3_000,
+    flushMs: 1_000,
+    phaseMs: 2_500,
+    flipEveryMs: 300,
+    // A loaded CI machine may take longer than DESIGN's 1 s to switch a session: the test keeps a
+    // generous window, `npm run drill` measures against the 1 s bar.
+    switchWindowMs: 5_000,
+    redisPersistence: 'aof',
+    postgresUrl: POSTGRES_URL,
+    log: () => undefined,
+    keepLogsOnFailure: false,
+  });
+  process.stdout.write(`${formatResult(result)}\n`);
+}, 110_000);
+
+const failuresAbout = (words: string) => result.failures.filter((f) => f.includes(words));
+
+describe('fault drill on the scaled topology', () => {
+  it('recovers from every fault by itself', () => {
+    for (const row of result.faults.slice(1)) expect(row.recoveryMs, row.fault).toBeDefined();
+  });
+
+  it('never holds two vendor connections at once', () => {
+    expect(result.totals.maxSimultaneousVendorConnections).toBe(1);
+  });
+
+  it('delivers no real-time event before a grant, without the agreement, or long after a revocation', () => {
+    expect(result.totals.entitlementLeaks).toBe(0);
+  });
+
+  it('never delivers a delayed event before t + delay', () => {
+    expect(result.totals.earlyDelayed).toBe(0);
+  });
+
+  it('never counts a delivery twice, through a meter kill, a Redis restart and an edge kill', () => {
+    expect(result.totals.usageDoubleCounted).toBe(0);
+  });
+
+  it('meters every real-time delivery made by the edges that stayed up, and every first access', () => {
+    expect(failuresAbout('never reached the ledger')).toEqual([]);
+    expect(failuresAbout('first real-time access missing')).toEqual([]);
+  });
+
+  it('files a usage report that matches what the clients received', () => {
+    expect(result.totals.reportMatches).toBe(true);
+  });
+
+  it('keeps the audit log verifiable', () => {
+    expect(result.totals.auditVerified).toBe(true);
+  });
+
+  it('answers hostile clients and malformed vendor frames as documented', () => {
+    expect(result.probes.filter((p) => !p.ok)).toEqual([]);
+    expect(failuresAbout('malformed')).toEqual([]);
+  });
+
+  // Known gaps the drill reports as failures (docs/drill.md, "What the drill found"); these
+  // expected failures turn red, and should become plain tests, once the edge closes them.
+  it.fails('meters the deliveries a SIGKILLed edge made since its last counter flush', () => {
+    expect(failuresAbout('by the killed edge were never metered')).toEqual([]);
+  });
+
+  it.fails('closes the sessions of a SIGKILLed edge in the ledger', () => {
+    expect(failuresAbout('sessions of the killed edge are still open')).toEqual([]);
+  });
+});

@@ -1,0 +1,89 @@
+/**
+ * The drill's checker, on logs made up to contain exactly the faults it must catch: a checker that
+ * finds nothing proves nothing unless it is shown to find them.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DELAYED, DrillClient, REALTIME } from '../../drill/clients.js';
+import { clientTruth, EntitlementHistory } from '../../drill/ground-truth.js';
+import { openTestDb, type TestDb } from '../helpers/db.js';
+
+const T0 = Date.UTC(2026, 10, 2, 12);
+const DELAY = 3_000;
+const PRODUCTS = ['CTA_A', 'CTA_B', 'UTP'];
+const LICENSOR = new Map([
+  ['CTA_A', 'CTA'],
+  ['CTA_B', 'CTA'],
+  ['UTP', 'UTP'],
+]);
+
+let testDb: TestDb;
+let history: EntitlementHistory;
+
+beforeAll(async () => {
+  testDb = await openTestDb('pglite');
+  const { db } = testDb;
+  for (const id of ['granted', 'revoked', 'no-agreement'])
+    await db.query('insert into users (id, created_at) values ($1, $2)', [id, T0 - 60_000]);
+  for (const id of ['granted', 'revoked'])
+    await db.query(
+      `insert into agreements (user_id, licensor, version, accepted_at) values ($1, 'CTA', 'v1', $2)`,
+      [id, T0 - 60_000],
+    );
+  const grant =
+    'insert into grants (user_id, product, valid_from, created_at, created_by, revoked_at, revoked_by) values ($1, $2, $3, $3, $4, $5, $6)';
+  await db.query(grant, ['granted', 'CTA_A', T0, 'op', null, null]);
+  await db.query(grant, ['revoked', 'CTA_A', T0, 'op', T0 + 10_000, 'op']);
+  await db.query(grant, ['no-agreement', 'CTA_A', T0, 'op', null, null]);
+  history = await EntitlementHistory.load(db, LICENSOR);
+});
+
+afterAll(async () => {
+  await testDb.cleanup();
+});
+
+/** A client whose log holds the given events: [receipt, vendor t, mode], all CTA_A. */
+function clientWith(user: string, events: Array<[number, number, number]>): DrillClient {
+  const client = new DrillClient({ user, token: 't', channels: ['Q.AA0'] }, ['ws://unused'], 0, {
+    byTape: [-1, 0, 1, 2],
+    ids: PRODUCTS,
+  });
+  events.forEach(([recv, t, mode], q) => {
+    client.log.push(recv, t, q + 1, 0, mode, 0);
+  });
+  return client;
+}
+
+const check = (clients: DrillClient[]) =>
+  clientTruth(clients, history, { delayMs: DELAY, switchWindowMs: 1_000, productIds: PRODUCTS });
+
+describe('drill ground truth', () => {
+  it('finds no leak in real time received while granted, or within 1 s of the revocation', () => {
+    const truth = check([
+      clientWith('granted', [[T0 + 5, T0, REALTIME]]),
+      clientWith('revoked', [[T0 + 10_900, T0 + 10_890, REALTIME]]),
+    ]);
+    expect(truth.leaks).toEqual([]);
+    expect(truth.deliveries.get('granted CTA_A 2026-11-02')).toBe(1);
+  });
+
+  it('flags real time more than 1 s after the revocation, before the grant, or without the agreement', () => {
+    const truth = check([
+      clientWith('revoked', [[T0 + 11_001, T0 + 11_000, REALTIME]]),
+      clientWith('granted', [[T0 - 1, T0 - 2, REALTIME]]),
+      clientWith('no-agreement', [[T0 + 5, T0, REALTIME]]),
+    ]);
+    expect(truth.leaks.map((l) => l.user).sort()).toEqual(['granted', 'no-agreement', 'revoked']);
+  });
+
+  it('treats fresh data labelled delayed as both early and, for an unentitled user, a leak', () => {
+    const truth = check([clientWith('no-agreement', [[T0 + 100, T0, DELAYED]])]);
+    expect(truth.earlyDelayed).toHaveLength(1);
+    expect(truth.leaks).toHaveLength(1);
+  });
+
+  it('accepts delayed data at exactly t + delay', () => {
+    const truth = check([clientWith('no-agreement', [[T0 + DELAY, T0, DELAYED]])]);
+    expect(truth.earlyDelayed).toEqual([]);
+    expect(truth.leaks).toEqual([]);
+  });
+});
