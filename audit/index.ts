@@ -30,7 +30,7 @@ export {
 } from './checkpoint-key.js';
 export { type DailySubscribers, type DailyUsage, readDailyUsage } from './daily-usage.js';
 export { type DeadLetter, recordDeadLetters } from './dead-letters.js';
-export { deviceKey, type LedgerWrite, writeLedger } from './ledger.js';
+export { deviceKey, EDGE_LOST, type LedgerWrite, writeLedger } from './ledger.js';
 export { METER_GROUP, type Meter, type MeterOptions, runMeter, startMeter } from './meter.js';
 export { type DeviceUsage, type MonthlyUsage, readMonthlyUsage } from './monthly.js';
 export {
@@ -55,6 +55,7 @@ export {
 } from './report-format.js';
 export { type ReportRoutesDeps, reportRoutes } from './report-routes.js';
 export { type AuditRoutesOptions, auditRoutes } from './routes.js';
+export { type SessionSweeper, type SessionSweeperOptions, startSessionSweeper } from './session-sweeper.js';
 export { type Decoded, decodeUsageEntry } from './usage-decode.js';
 export { parseUsageMonth, type UsageMonth, utcDay } from './usage-month.js';
 export {

@@ -34,9 +34,11 @@ interface SessionTouch {
 }
 
 type Counted = Exclude<UsageEvent, { kind: 'session_open' | 'session_close' }>;
-type SessionEvent = Extract<UsageEvent, { kind: 'session_open' | 'session_close' }>;
 
 const SEP = '\u0000';
+
+/** `close_reason` of a session the sweeper closed because its edge stopped renewing its slot. */
+export const EDGE_LOST = 'edge_lost';
 
 /** The ledger's device id: '' for a token bound to no device (a key column cannot be null). */
 export function deviceKey(device: string | null): string {
@@ -98,23 +100,36 @@ function addToDaily(deltas: Map<string, DailyDelta>, event: Counted): DailyDelta
   return delta;
 }
 
-async function writeSessions(tx: Tx, events: readonly SessionEvent[]): Promise<void> {
-  const sessions = new Map<
-    string,
-    {
-      edge: string;
-      session: string;
-      user: string;
-      device: string;
-      openedAt: number;
-      closedAt: number | null;
-      reason: string | null;
-    }
-  >();
+/** A `usage_sessions` row as one batch changes it. */
+interface SessionRow {
+  edge: string;
+  session: string;
+  user: string;
+  device: string;
+  openedAt: number;
+  closedAt: number | null;
+  reason: string | null;
+  lastSeenAt: number | null;
+}
+
+/** Folds the batch's events into one row per session: session events, and the life the others show. */
+function sessionRows(events: readonly UsageEvent[]): SessionRow[] {
+  const sessions = new Map<string, SessionRow>();
   for (const e of events) {
+    if (e.kind === 'query') continue;
     const key = [e.edge, e.session].join(SEP);
-    const openedAt = e.kind === 'session_open' ? e.at : e.openedAt;
     const seen = sessions.get(key);
+    // A delivery flush or first access can be committed before its session_open (two meters, or a
+    // claimed batch): the row is created from it, and the real opening time lowers opened_at later.
+    const openedAt =
+      e.kind === 'session_open'
+        ? e.at
+        : e.kind === 'session_close'
+          ? e.openedAt
+          : e.kind === 'deliveries'
+            ? e.firstAt
+            : e.at;
+    const lastSeenAt = e.kind === 'deliveries' ? e.lastAt : e.kind === 'first_access' ? e.at : null;
     const closedAt = e.kind === 'session_close' ? e.at : null;
     const reason = e.kind === 'session_close' ? e.reason : null;
     sessions.set(key, {
@@ -125,17 +140,36 @@ async function writeSessions(tx: Tx, events: readonly SessionEvent[]): Promise<v
       openedAt: seen ? Math.min(seen.openedAt, openedAt) : openedAt,
       closedAt: closedAt ?? seen?.closedAt ?? null,
       reason: reason ?? seen?.reason ?? null,
+      lastSeenAt:
+        lastSeenAt === null
+          ? (seen?.lastSeenAt ?? null)
+          : Math.max(lastSeenAt, seen?.lastSeenAt ?? lastSeenAt),
     });
   }
-  const rows = sortedValues(sessions);
+  return sortedValues(sessions);
+}
+
+/**
+ * Upserts the session log. A session_close always sets the close, even over a sweep's `edge_lost`
+ * (the edge came back and knows better). Life seen after a sweep's closing instant means the sweep
+ * was premature (a partitioned edge, a lagging stream): the session is open again, and the next
+ * sweep closes it at its new last instant if its slot is still gone.
+ */
+async function writeSessions(tx: Tx, rows: readonly SessionRow[]): Promise<void> {
   if (rows.length === 0) return;
+  const revived = `usage_sessions.close_reason = '${EDGE_LOST}' and excluded.last_seen_at > usage_sessions.closed_at`;
   await tx.query(
-    `insert into usage_sessions (edge_id, session_id, user_id, device_id, opened_at, closed_at, close_reason)
-      select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[], $7::text[])
+    `insert into usage_sessions (edge_id, session_id, user_id, device_id, opened_at, closed_at, close_reason,
+        last_seen_at)
+      select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[], $7::text[],
+        $8::int8[])
       on conflict (edge_id, session_id) do update set
         opened_at = least(usage_sessions.opened_at, excluded.opened_at),
-        closed_at = coalesce(excluded.closed_at, usage_sessions.closed_at),
-        close_reason = coalesce(excluded.close_reason, usage_sessions.close_reason)`,
+        last_seen_at = greatest(usage_sessions.last_seen_at, excluded.last_seen_at),
+        closed_at = case when excluded.closed_at is not null then excluded.closed_at
+          when ${revived} then null else usage_sessions.closed_at end,
+        close_reason = case when excluded.closed_at is not null then excluded.close_reason
+          when ${revived} then null else usage_sessions.close_reason end`,
     [
       rows.map((r) => r.edge),
       rows.map((r) => r.session),
@@ -144,6 +178,7 @@ async function writeSessions(tx: Tx, events: readonly SessionEvent[]): Promise<v
       rows.map((r) => r.openedAt),
       rows.map((r) => r.closedAt),
       rows.map((r) => r.reason),
+      rows.map((r) => r.lastSeenAt),
     ],
   );
 }
@@ -230,12 +265,8 @@ export async function writeLedger(tx: Tx, events: readonly UsageEvent[]): Promis
 
   const deltas = new Map<string, DailyDelta>();
   const touches = new Map<string, SessionTouch>();
-  const sessionEvents: SessionEvent[] = [];
   for (const event of counted) {
-    if (event.kind === 'session_open' || event.kind === 'session_close') {
-      sessionEvents.push(event);
-      continue;
-    }
+    if (event.kind === 'session_open' || event.kind === 'session_close') continue;
     const delta = addToDaily(deltas, event);
     if (event.kind !== 'query') {
       const key = [event.edge, event.session, delta.product, delta.day, delta.userId, delta.deviceId].join(
@@ -244,7 +275,7 @@ export async function writeLedger(tx: Tx, events: readonly UsageEvent[]): Promis
       touches.set(key, { edge: event.edge, session: event.session, delta });
     }
   }
-  await writeSessions(tx, sessionEvents);
+  await writeSessions(tx, sessionRows(counted));
   await countSessionDays(tx, touches);
   await writeDaily(tx, deltas);
   return { counted, duplicates: events.length - counted.length };

@@ -16,6 +16,7 @@ import { createMetricsRegistry, type Registry } from '../platform/metrics.js';
 import { type DeadLetter, recordDeadLetters } from './dead-letters.js';
 import { writeLedger } from './ledger.js';
 import { type MeterMetrics, meterMetrics } from './meter-metrics.js';
+import { startSessionSweeper } from './session-sweeper.js';
 import { decodeUsageEntry } from './usage-decode.js';
 
 /** The consumer group every meter reads in. */
@@ -226,6 +227,23 @@ export async function runMeter(options: MeterOptions): Promise<Meter> {
   return meter;
 }
 
-/** The `meter` role for `platform/roles.ts`. */
-export const startMeter: RoleStarter = (ctx) =>
-  runMeter({ db: ctx.db, bus: ctx.bus, logger: ctx.logger, metrics: ctx.metrics });
+/**
+ * The `meter` role for `platform/roles.ts`: the consumer, and the sweeper that closes the sessions
+ * of edges that died without closing them (audit/session-sweeper.ts).
+ */
+export const startMeter: RoleStarter = async (ctx) => {
+  const meter = await runMeter({ db: ctx.db, bus: ctx.bus, logger: ctx.logger, metrics: ctx.metrics });
+  const sweeper = startSessionSweeper({
+    db: ctx.db,
+    bus: ctx.bus,
+    logger: ctx.logger,
+    metrics: ctx.metrics,
+    intervalMs: ctx.env.MDHUB_SESSION_SWEEP_MS,
+  });
+  return {
+    async stop() {
+      await sweeper.stop();
+      await meter.stop();
+    },
+  };
+};

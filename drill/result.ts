@@ -8,6 +8,11 @@ export interface FaultRow {
   ticksMissed: number;
   /** Real-time deliveries clients received that the ledger does not count (set where attributable). */
   usageLost: number | undefined;
+  /**
+   * Of the real-time deliveries the ledger does not count, those within the documented bound of a
+   * SIGKILLed edge (its last flush interval): not a failure (set on the edge-kill row).
+   */
+  boundedLoss: number | undefined;
   entitlementLeaks: number;
   earlyDelayed: number;
   /** Share of the vendor's events in the window that reached a watcher in real time. */
@@ -39,6 +44,7 @@ export function formatTable(result: DrillResult): string {
     'recovery ms',
     'ticks missed',
     'usage lost',
+    'bounded loss',
     'double-counted',
     'leaks',
     'early delayed',
@@ -50,6 +56,7 @@ export function formatTable(result: DrillResult): string {
     show(r.recoveryMs),
     String(r.ticksMissed),
     show(r.usageLost),
+    show(r.boundedLoss),
     '—',
     String(r.entitlementLeaks),
     String(r.earlyDelayed),
@@ -64,6 +71,7 @@ export function formatTable(result: DrillResult): string {
     '',
     '',
     String(t.usageLost),
+    String(t.usageBoundedLoss),
     String(t.usageDoubleCounted),
     String(t.entitlementLeaks),
     String(t.earlyDelayed),

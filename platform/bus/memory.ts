@@ -595,6 +595,11 @@ class MemorySessionSlots implements SessionSlots {
     for (const expiresAt of slots.values()) if (expiresAt > now) count++;
     return count;
   }
+
+  async held(group: string, id: string): Promise<boolean> {
+    const expiresAt = this.#groups.get(group)?.get(id);
+    return expiresAt !== undefined && expiresAt > Date.now();
+  }
 }
 
 class MemoryBus implements Bus {

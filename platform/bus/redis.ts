@@ -105,6 +105,16 @@ return {held, redis.call('ZCARD', KEYS[1])}`;
 const SESSION_COUNT_SCRIPT = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')`;
+/**
+ * Whether one slot is held: its score (expiry) is after the server's now, the same test as the
+ * count and the acquire's ZREMRANGEBYSCORE, so a lapsed slot nobody has cleared yet is not held.
+ */
+const SESSION_HELD_SCRIPT = `local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if tonumber(score) > now then return 1 end
+return 0`;
 
 /** Exponential backoff capped at 2 s, never giving up: the hub must outlive a Redis restart. */
 function reconnectDelay(retries: number): number {
@@ -761,6 +771,7 @@ class RedisSessionSlots implements SessionSlots {
   readonly #prefix: string;
   readonly #acquire = new Script(SESSION_ACQUIRE_SCRIPT);
   readonly #count = new Script(SESSION_COUNT_SCRIPT);
+  readonly #held = new Script(SESSION_HELD_SCRIPT);
 
   constructor(main: Client, prefix: string) {
     this.#main = main;
@@ -788,6 +799,10 @@ class RedisSessionSlots implements SessionSlots {
 
   async count(group: string): Promise<number> {
     return (await this.#count.run(this.#main, this.#key(group), [])) as number;
+  }
+
+  async held(group: string, id: string): Promise<boolean> {
+    return ((await this.#held.run(this.#main, this.#key(group), [id])) as number) === 1;
   }
 
   #key(group: string): string {

@@ -131,6 +131,8 @@ export interface SessionSlots {
   release(group: string, id: string): Promise<void>;
   /** Unexpired slots `group` holds. */
   count(group: string): Promise<number>;
+  /** Whether slot `id` of `group` is held and unexpired now; changes nothing. */
+  held(group: string, id: string): Promise<boolean>;
 }
 
 export type BusHealth = { ok: true } | { ok: false; reason: string };

@@ -337,6 +337,24 @@ describe.each([
     expect(await bus.sessions.count('nobody')).toBe(0);
   });
 
+  it('session slots: held() says whether a slot is held and unexpired, and changes nothing', async () => {
+    const bus = await open();
+    expect(await bus.sessions.acquire('u1', 's1', 1, 10_000)).toEqual({ held: true, count: 1 });
+    expect(await bus.sessions.acquire('u1', 's2', 1, 10_000)).toEqual({ held: false, count: 1 });
+    expect(await bus.sessions.held('u1', 's1')).toBe(true);
+    expect(await bus.sessions.held('u1', 's2')).toBe(false);
+    expect(await bus.sessions.held('nobody', 's1')).toBe(false);
+    await bus.sessions.release('u1', 's1');
+    expect(await bus.sessions.held('u1', 's1')).toBe(false);
+    expect(await bus.sessions.acquire('u2', 's3', 2, 10_000)).toEqual({ held: true, count: 1 });
+    expect(await bus.sessions.acquire('u2', 's4', 2, 200)).toEqual({ held: true, count: 2 });
+    await sleep(250);
+    // Lapsed but not yet cleared (no acquire has run since): not held, and still not counted.
+    expect(await bus.sessions.held('u2', 's4')).toBe(false);
+    expect(await bus.sessions.held('u2', 's3')).toBe(true);
+    expect(await bus.sessions.count('u2')).toBe(1);
+  });
+
   it('session slots: concurrent acquires never exceed the limit', async () => {
     const bus = await open();
     const results = await Promise.all(
