@@ -1,4 +1,3 @@
-import { createClient } from 'redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   acceptAgreement,
@@ -15,7 +14,7 @@ import type { VerbContext } from '../../platform/actor.js';
 import { type Bus, type ControlChannel, openBus } from '../../platform/bus/index.js';
 import type { Db } from '../../platform/db/index.js';
 import { forEachDb, openTestDb, type TestDb } from '../helpers/db.js';
-import { cleanupRedisPrefix, REDIS_URL, uniqueName } from '../helpers/services.js';
+import { cleanupRedisPrefix, killRedisConnections, REDIS_URL, uniqueName } from '../helpers/services.js';
 import { ADMIN, testCatalog } from './fixtures.js';
 
 const catalog = testCatalog();
@@ -283,7 +282,7 @@ describe('change feed over Redis', () => {
     const off = edge.onChange((userId) => {
       if (userId === 'redis-2') modes.push(edge.decide(userId, 'CTA_A', Date.now()).mode);
     });
-    expect(await killControlSubscribers(prefix)).toBeGreaterThan(0);
+    expect(await killRedisConnections(`${prefix}:control:subscriber`)).toBeGreaterThan(0);
     await until(() => modes.includes('delayed'), 'the downgrade on feed loss');
     expect(modes[0]).toBe('delayed');
     await until(() => modes.at(-1) === 'realtime', 'real time again after the reload');
@@ -291,23 +290,6 @@ describe('change feed over Redis', () => {
     expect(edge.verified).toBe(true);
   });
 });
-
-/** Kills the control-stream subscriber connections under `prefix`, as a Redis restart would. */
-async function killControlSubscribers(prefix: string): Promise<number> {
-  const admin = await createClient({ url: REDIS_URL }).connect();
-  try {
-    const list = await admin.sendCommand<string>(['CLIENT', 'LIST']);
-    const ids = list
-      .split('\n')
-      .filter((line) => line.includes(` name=${prefix}:control:subscriber `))
-      .map((line) => /^id=(\d+)/.exec(line)?.[1])
-      .filter((id): id is string => id !== undefined);
-    for (const id of ids) await admin.sendCommand(['CLIENT', 'KILL', 'ID', id]);
-    return ids.length;
-  } finally {
-    await admin.close();
-  }
-}
 
 /** Polls until `check` holds; the limit is a liveness bound, not a timing assertion. */
 async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {

@@ -22,3 +22,23 @@ export async function cleanupRedisPrefix(prefix: string): Promise<void> {
     client.destroy();
   }
 }
+
+/**
+ * Kills the Redis connections named `name` (CLIENT KILL), as a network cut or a Redis restart
+ * would for those connections only; returns how many there were.
+ */
+export async function killRedisConnections(name: string): Promise<number> {
+  const admin = await createClient({ url: REDIS_URL }).connect();
+  try {
+    const list = await admin.sendCommand<string>(['CLIENT', 'LIST']);
+    const ids = list
+      .split('\n')
+      .filter((line) => line.includes(` name=${name} `))
+      .map((line) => /^id=(\d+)/.exec(line)?.[1])
+      .filter((id): id is string => id !== undefined);
+    for (const id of ids) await admin.sendCommand(['CLIENT', 'KILL', 'ID', id]);
+    return ids.length;
+  } finally {
+    await admin.close();
+  }
+}

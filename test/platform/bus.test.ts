@@ -8,8 +8,8 @@ import {
   openBus,
   shardOf,
 } from '../../platform/bus/index.js';
+import { killRedisConnections, REDIS_URL } from '../helpers/services.js';
 
-const REDIS_URL = 'redis://127.0.0.1:6379';
 const RUN_PREFIX = `mdhub-test-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
 let busCount = 0;
 const openBuses = new Set<Bus>();
@@ -413,22 +413,6 @@ describe('shardOf', () => {
 });
 
 describe('redis bus across connection loss', () => {
-  async function killConnections(name: string): Promise<number> {
-    const admin = await createClient({ url: REDIS_URL }).connect();
-    try {
-      const list = await admin.sendCommand<string>(['CLIENT', 'LIST']);
-      const ids = list
-        .split('\n')
-        .filter((line) => line.includes(` name=${name} `))
-        .map((line) => /^id=(\d+)/.exec(line)?.[1])
-        .filter((id): id is string => id !== undefined);
-      for (const id of ids) await admin.sendCommand(['CLIENT', 'KILL', 'ID', id]);
-      return ids.length;
-    } finally {
-      await admin.close();
-    }
-  }
-
   it('a control subscriber is told to resync after its connection is killed, then keeps delivering', async () => {
     const { bus, prefix } = await redisBus();
     const seen: string[] = [];
@@ -436,7 +420,7 @@ describe('redis bus across connection loss', () => {
     await bus.control.subscribe((message) => seen.push(message.type), { onResync: () => resyncs++ });
     await bus.control.publish({ type: 'before' });
     await until(() => seen.length === 1, 'first message');
-    expect(await killConnections(`${prefix}:control:subscriber`)).toBe(1);
+    expect(await killRedisConnections(`${prefix}:control:subscriber`)).toBe(1);
     await until(() => resyncs === 1, 'onResync');
     await bus.control.publish({ type: 'after' });
     await until(() => seen.length === 2, 'message after reconnect');
@@ -451,7 +435,7 @@ describe('redis bus across connection loss', () => {
       onDisconnect: () => calls.push('disconnect'),
       onResync: () => calls.push('resync'),
     });
-    expect(await killConnections(`${prefix}:control:subscriber`)).toBe(1);
+    expect(await killRedisConnections(`${prefix}:control:subscriber`)).toBe(1);
     await until(() => calls.includes('resync'), 'onResync');
     expect(calls).toEqual(['disconnect', 'resync']);
   });
@@ -485,7 +469,7 @@ describe('redis bus across connection loss', () => {
     expect(text(await reader.next({ count: 10, blockMs: 1_000 }))).toEqual(['one']);
     const blocked = reader.next({ count: 10, blockMs: 10_000 });
     await sleep(50);
-    expect(await killConnections(`${prefix}:tick-reader`)).toBe(1);
+    expect(await killRedisConnections(`${prefix}:tick-reader`)).toBe(1);
     expect(await within(blocked, 2_000)).toEqual([]);
     await bus.ticks.publish([
       { shard: 1, payload: Buffer.from('two') },
