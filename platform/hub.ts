@@ -1,7 +1,6 @@
-import { join } from 'node:path';
 import type { Catalog, Env } from '../config/index.js';
 import { type Bus, openBus } from './bus/index.js';
-import { type Db, migrate, openDb } from './db/index.js';
+import { type Db, migrate, openConfiguredDb } from './db/index.js';
 import { HealthChecks } from './health.js';
 import { type App, createApp } from './http/app.js';
 import { type HttpServer, listen, type UpgradeHandler } from './http/server.js';
@@ -61,12 +60,7 @@ export interface Hub {
  */
 export async function startHub(options: HubOptions): Promise<Hub> {
   const { env, logger } = options;
-  const db = await openDb({
-    url: env.DATABASE_URL,
-    dataDir: env.DATABASE_URL ? undefined : join(env.MDHUB_DATA_DIR, 'pglite'),
-    schema: options.dbSchema,
-    logger,
-  });
+  const db = await openConfiguredDb(env, { schema: options.dbSchema, logger });
   const closers: Array<() => Promise<void>> = [() => db.close()];
   try {
     const { applied } = await migrate(db);

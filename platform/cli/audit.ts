@@ -13,9 +13,9 @@ import {
   verifyAudit,
 } from '../../audit/index.js';
 import type { Env } from '../../config/index.js';
-import type { Db } from '../db/index.js';
+import { type Db, openConfiguredDb } from '../db/index.js';
 import { CliError, type Command } from './command.js';
-import { loadEnvironment, openConfiguredDb } from './environment.js';
+import { loadEnvironment } from './environment.js';
 
 const SUBCOMMANDS = ['verify', 'export', 'checkpoint'] as const;
 type Subcommand = (typeof SUBCOMMANDS)[number];
@@ -75,7 +75,7 @@ private key) or, when unset, a key generated once as MDHUB_AUDIT_DIR/checkpoint-
     // Arguments are checked before the database is opened, so a typo fails fast.
     const filter = subcommand === 'export' ? exportFilter(values) : undefined;
     const { env, logger } = loadEnvironment();
-    const db = await openConfiguredDb(env, logger);
+    const db = await openConfiguredDb(env, { logger });
     try {
       const { rows } = await db.query<{ table: string | null }>(
         "select to_regclass('audit_log')::text as table",

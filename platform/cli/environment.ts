@@ -1,6 +1,4 @@
-import { join } from 'node:path';
 import { type Catalog, type Env, loadCatalog, parseEnv } from '../../config/index.js';
-import { type Db, openDb } from '../db/index.js';
 import { createLogger, type Logger } from '../logger.js';
 
 export interface Environment {
@@ -14,13 +12,4 @@ export function loadEnvironment(source: NodeJS.ProcessEnv = process.env): Enviro
   const env = parseEnv(source);
   const catalog = loadCatalog(env.MDHUB_CATALOG, env.MDHUB_DELAY_MS);
   return { env, catalog, logger: createLogger({ level: env.MDHUB_LOG_LEVEL }) };
-}
-
-/** The database a command works on, as `mdhub start` finds it: DATABASE_URL, else PGlite under MDHUB_DATA_DIR. */
-export function openConfiguredDb(env: Env, logger: Logger): Promise<Db> {
-  return openDb({
-    url: env.DATABASE_URL,
-    dataDir: env.DATABASE_URL ? undefined : join(env.MDHUB_DATA_DIR, 'pglite'),
-    logger,
-  });
 }

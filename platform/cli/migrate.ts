@@ -1,6 +1,6 @@
-import { migrate } from '../db/index.js';
+import { migrate, openConfiguredDb } from '../db/index.js';
 import type { Command } from './command.js';
-import { loadEnvironment, openConfiguredDb } from './environment.js';
+import { loadEnvironment } from './environment.js';
 
 export const migrateCommand: Command = {
   name: 'migrate',
@@ -14,7 +14,7 @@ Safe to run any number of times and from several processes at once. 'mdhub start
 on boot.`,
   async run() {
     const { env, logger } = loadEnvironment();
-    const db = await openConfiguredDb(env, logger);
+    const db = await openConfiguredDb(env, { logger });
     try {
       const { applied } = await migrate(db);
       process.stdout.write(applied.length ? `applied ${applied.join(', ')}\n` : 'database is up to date\n');

@@ -8,8 +8,9 @@ import {
   reconciliationCsv,
   reconciliationJson,
 } from '../../billing/index.js';
+import { openConfiguredDb } from '../db/index.js';
 import { CliError, type Command } from './command.js';
-import { loadEnvironment, openConfiguredDb } from './environment.js';
+import { loadEnvironment } from './environment.js';
 
 export const reconcileCommand: Command = {
   name: 'reconcile',
@@ -39,7 +40,7 @@ Default format csv, to stdout; a summary line (rows, mismatches, totals) goes to
 
     const { env, catalog, logger } = loadEnvironment();
     const prices = loadPrices(catalog, env.MDHUB_PRICES);
-    const db = await openConfiguredDb(env, logger);
+    const db = await openConfiguredDb(env, { logger });
     try {
       const { rows } = await db.query<{ table: string | null }>(
         "select to_regclass('billing_outbox')::text as table",

@@ -6,8 +6,9 @@ import {
   ReportError,
   type ReportFormat,
 } from '../../audit/index.js';
+import { openConfiguredDb } from '../db/index.js';
 import { CliError, type Command } from './command.js';
-import { loadEnvironment, openConfiguredDb } from './environment.js';
+import { loadEnvironment } from './environment.js';
 
 export const reportCommand: Command = {
   name: 'report',
@@ -43,7 +44,7 @@ Progress is shown on stderr. See docs/usage-reports.md.`,
     const out = values.out as string | undefined;
 
     const { env, catalog, logger } = loadEnvironment();
-    const db = await openConfiguredDb(env, logger);
+    const db = await openConfiguredDb(env, { logger });
     const started = Date.now();
     const progress = (step: string) =>
       process.stderr.write(`report ${month}: ${step} (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);

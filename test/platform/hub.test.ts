@@ -1,7 +1,9 @@
+import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { loadCatalog, parseEnv } from '../../config/index.js';
 import { type Hub, startHub } from '../../platform/hub.js';
 import { silentLogger } from '../../platform/logger.js';
@@ -59,9 +61,8 @@ describe('hub', () => {
   it('refuses WebSocket upgrades on paths nobody registered', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'mdhub-hub-'));
     const hub = await start({ MDHUB_DATA_DIR: dataDir });
-    const res = await fetch(`http://127.0.0.1:${hub.port}/nowhere`, {
-      headers: { connection: 'upgrade', upgrade: 'websocket' },
-    }).catch((error: Error) => error);
-    expect(res instanceof Error || res.status === 404).toBe(true);
+    const client = new WebSocket(`ws://127.0.0.1:${hub.port}/nowhere`);
+    const [error] = (await once(client, 'error')) as [Error];
+    expect(error.message).toBe('Unexpected server response: 404');
   });
 });
