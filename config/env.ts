@@ -51,6 +51,8 @@ const schema = z.object({
   MDHUB_DELAY_LINE_BYTES: integer(1_048_576, 68_719_476_736).default(134_217_728),
   MDHUB_USAGE_FLUSH_MS: integer(1_000, 3_600_000).default(60_000),
   MDHUB_SESSION_SWEEP_MS: integer(100, 3_600_000).default(15_000),
+  MDHUB_REST_RATE: integer(1, 100_000).default(20),
+  MDHUB_REST_BURST: integer(1, 1_000_000).default(40),
   MDHUB_HTTP_HEADERS_TIMEOUT_MS: integer(100, 600_000).default(10_000),
   MDHUB_HTTP_REQUEST_TIMEOUT_MS: integer(100, 3_600_000).default(30_000),
   MDHUB_HTTP_PENDING_PER_CLIENT: integer(1, 1_000_000).default(256),
