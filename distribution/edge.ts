@@ -22,6 +22,7 @@ import { type ProductTable, productTable } from './products.js';
 import { CONNECTED } from './protocol.js';
 import { KeyedLimiter } from './rate-limit.js';
 import { restRoutes } from './rest.js';
+import { sessionsWithRequest } from './rest-sessions.js';
 import { Router } from './routing.js';
 import { Session, type SessionHost } from './session.js';
 import { SlotKeeper } from './session-slots.js';
@@ -55,6 +56,7 @@ export class Edge implements SessionHost {
   readonly slots: SlotKeeper;
   readonly directory: SymbolDirectory;
   readonly authLimiter: KeyedLimiter;
+  readonly restLimiter: KeyedLimiter;
   readonly spool: UsageSpool;
   readonly fanout: Fanout<Session>;
   readonly #bus: Bus;
@@ -97,6 +99,7 @@ export class Edge implements SessionHost {
     });
     this.directory = new SymbolDirectory(bus, this.products);
     this.authLimiter = new KeyedLimiter(options.authRate, options.authBurst);
+    this.restLimiter = new KeyedLimiter(options.restRate, options.restBurst);
     const latency =
       deps.metrics &&
       registerEdgeMetrics(deps.metrics, this.stats, {
@@ -162,6 +165,15 @@ export class Edge implements SessionHost {
       spool: this.spool,
       stats: this.stats,
       authLimiter: this.authLimiter,
+      requestLimiter: this.restLimiter,
+      sessionsWith: (principal) =>
+        sessionsWithRequest({
+          slots: this.#bus.sessions,
+          userId: principal.userId,
+          deviceId: principal.deviceId,
+          limit: this.sessionLimit(principal.userId),
+          local: this.#byUser.get(principal.userId) ?? [],
+        }),
       now: this.#now,
     });
   }

@@ -23,6 +23,12 @@ export interface EdgeOptions {
   /** Authentication attempts per second per client address (default 1), bursts of `authBurst` (20). */
   authRate: number;
   authBurst: number;
+  /**
+   * REST requests per second per user token (`MDHUB_REST_RATE`, 20), in bursts of up to
+   * `restBurst` (`MDHUB_REST_BURST`, 40); counted on each edge separately.
+   */
+  restRate: number;
+  restBurst: number;
   /** A session slot lapses unless renewed within this; renewed every third of it (default 30 000 ms). */
   sessionTtlMs: number;
   /** Concurrent sessions for a user without a limit of their own (`MDHUB_SESSION_LIMIT`). */
@@ -65,6 +71,8 @@ export function edgeOptions(env: Env, overrides: Partial<EdgeOptions> = {}): Edg
     messageAbuseLimit: 20,
     authRate: 1,
     authBurst: 20,
+    restRate: env.MDHUB_REST_RATE,
+    restBurst: env.MDHUB_REST_BURST,
     sessionTtlMs: 30_000,
     defaultSessionLimit: env.MDHUB_SESSION_LIMIT,
     bufferHighBytes: 256 * 1024,

@@ -24,8 +24,9 @@ function refill(bucket: Bucket, rate: number, burst: number, now: number): void 
 }
 
 /**
- * One bucket per key (a client address), for failed authentication attempts. Full buckets carry no
- * information and are forgotten, so the map holds only addresses that failed recently.
+ * One bucket per key: a client address for failed authentication attempts (`allows`/`spend`), a
+ * user token for REST requests (`take`). Full buckets carry no information and are forgotten, so
+ * the map holds only keys that spent tokens recently.
  */
 export class KeyedLimiter {
   readonly #rate: number;
@@ -55,6 +56,21 @@ export class KeyedLimiter {
     }
     take(bucket, this.#rate, this.#burst, now);
     this.#sweep(now);
+  }
+
+  /**
+   * Takes one of `key`'s tokens for a request (a per-token request rate): 0 when there was one,
+   * otherwise the milliseconds until there is.
+   */
+  take(key: string, now: number): number {
+    let bucket = this.#buckets.get(key);
+    if (bucket === undefined) {
+      bucket = { tokens: this.#burst, at: now };
+      this.#buckets.set(key, bucket);
+    }
+    const taken = take(bucket, this.#rate, this.#burst, now);
+    this.#sweep(now);
+    return taken ? 0 : Math.ceil(((1 - bucket.tokens) / this.#rate) * 1000);
   }
 
   get size(): number {

@@ -5,6 +5,11 @@
  * A real-time user gets the last value ingest wrote; a delayed user the last value as of now −
  * delay, from this edge's delay line (or the live value when it is already that old) — never a
  * newer one. Every answered snapshot is a metered query; a refused or failed request is not.
+ *
+ * Each token may make `restRate` requests a second in bursts of `restBurst` on an edge; beyond
+ * that the answer is 429 with `Retry-After`, before anything is read or metered. Real time also
+ * needs the user within the concurrent-session limit, counted with their sockets
+ * (rest-sessions.ts), so REST never answers real time to a user whose socket would be delayed.
  */
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context } from 'hono';
@@ -16,7 +21,7 @@ import type { AppEnv } from '../platform/http/app.js';
 import { ApiError } from '../platform/http/errors.js';
 import { isSymbol, typeIndex } from './channels.js';
 import type { DelayLines } from './delay-line.js';
-import type { EntitlementView } from './entitlement-view.js';
+import type { EntitlementView, Principal } from './entitlement-view.js';
 import type { Metering } from './metering.js';
 import type { EdgeStats } from './metrics.js';
 import { delayWords, type ProductTable } from './products.js';
@@ -32,6 +37,10 @@ export interface RestDeps {
   spool: UsageSpool;
   stats: EdgeStats;
   authLimiter: KeyedLimiter;
+  /** Requests per user token. */
+  requestLimiter: KeyedLimiter;
+  /** The user's session count with this request, for the session limit; undefined: it adds none. */
+  sessionsWith: (principal: Principal) => Promise<number | undefined>;
   now: () => number;
 }
 
@@ -73,13 +82,25 @@ export function restRoutes(deps: RestDeps): Hono<AppEnv> {
     }
     const token = tokenOf(c);
     const principal = token === undefined ? undefined : deps.view.authenticate(token);
-    if (principal === undefined) {
+    if (token === undefined || principal === undefined) {
       deps.authLimiter.spend(address, now);
       deps.stats.refuse('auth_failed');
       throw new ApiError(
         401,
         'unauthorized',
         'A valid API token is required: send it as "Authorization: Bearer <token>" or ?apiKey=<token>.',
+      );
+    }
+    const waitMs = deps.requestLimiter.take(token, now);
+    if (waitMs > 0) {
+      deps.stats.refuse('rest_rate_limited');
+      const seconds = Math.max(1, Math.ceil(waitMs / 1000));
+      throw new ApiError(
+        429,
+        'rate_limited',
+        `Too many requests with this token; retry in ${seconds} s.`,
+        undefined,
+        { 'retry-after': String(seconds) },
       );
     }
     if (!isSymbol(sym)) {
@@ -96,7 +117,11 @@ export function restRoutes(deps: RestDeps): Hono<AppEnv> {
     if (live === null || terms === undefined) {
       throw new ApiError(404, 'unknown_symbol', `There is no ${noun} for ${sym}.`);
     }
-    const decision = deps.view.decide(principal.userId, terms.id, now);
+    let decision = deps.view.decide(principal.userId, terms.id, now);
+    if (decision.mode === 'realtime') {
+      const sessions = await deps.sessionsWith(principal);
+      if (sessions !== undefined) decision = deps.view.decide(principal.userId, terms.id, now, sessions);
+    }
     const words = decision.reasons.map((reason) => REASON_TEXT[reason]).join(' ');
     if (decision.mode === 'refused') {
       deps.stats.refuse(decision.reasons[0] ?? 'refused');

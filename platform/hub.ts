@@ -113,7 +113,15 @@ export async function startHub(options: HubOptions): Promise<Hub> {
       if (starter) running.push(await starter(ctx));
     }
 
-    const http = await listen(app, { port: env.PORT, host: env.HOST });
+    const http = await listen(app, {
+      port: env.PORT,
+      host: env.HOST,
+      limits: {
+        headersTimeoutMs: env.MDHUB_HTTP_HEADERS_TIMEOUT_MS,
+        requestTimeoutMs: env.MDHUB_HTTP_REQUEST_TIMEOUT_MS,
+        pendingPerClient: env.MDHUB_HTTP_PENDING_PER_CLIENT,
+      },
+    });
     for (const [path, handler] of upgrades) http.onUpgrade(path, handler);
     // Stop accepting first, then let the roles close what they own (the edge's WebSockets keep
     // the server from closing until then), then wait for the last HTTP connection to end.

@@ -69,7 +69,7 @@ export function createApp({ logger, metrics, health }: CreateAppOptions): App {
 
   app.onError((error, c) => {
     const requestId = c.get('requestId') ?? randomUUID();
-    if (error instanceof ApiError) return c.json(errorBody(error, requestId), error.status);
+    if (error instanceof ApiError) return c.json(errorBody(error, requestId), error.status, error.headers);
     if (error instanceof HTTPException) {
       const code = error.status === 413 ? 'payload_too_large' : 'http_error';
       const message = error.status === 413 ? 'request body is too large' : error.message || 'request refused';

@@ -12,6 +12,8 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly details?: unknown,
+    /** Response headers that go with it, such as `Retry-After`. */
+    readonly headers?: Record<string, string>,
   ) {
     super(message);
   }

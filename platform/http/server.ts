@@ -1,5 +1,5 @@
 import type { IncomingMessage, Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createAdaptorServer } from '@hono/node-server';
 import type { App } from './app.js';
@@ -16,22 +16,87 @@ export interface HttpServer {
   close(): Promise<void>;
 }
 
+export interface HttpLimits {
+  /** Time a connection has to send a request's headers, from its first byte or from connecting
+   * (`MDHUB_HTTP_HEADERS_TIMEOUT_MS`, default 10 000 ms; Node's own is 60 s). */
+  headersTimeoutMs: number;
+  /** Time a connection has to send a whole request (`MDHUB_HTTP_REQUEST_TIMEOUT_MS`, default 30 000 ms). */
+  requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this (default 5 000 ms). */
+  keepAliveTimeoutMs: number;
+  /** How often the two timeouts above are checked: they are enforced that much late at most
+   * (default 1 000 ms; Node's own is 30 s). */
+  checkIntervalMs: number;
+  /**
+   * Connections one client address may hold that have not yet sent a complete request; the next
+   * one closes that address's oldest (`MDHUB_HTTP_PENDING_PER_CLIENT`, default 256). Behind a load
+   * balancer every connection comes from its address: keep this above its connection pool.
+   */
+  pendingPerClient: number;
+  /** The same bound over all addresses together (default 10 000). */
+  pendingTotal: number;
+}
+
+export const DEFAULT_HTTP_LIMITS: HttpLimits = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  checkIntervalMs: 1_000,
+  pendingPerClient: 256,
+  pendingTotal: 10_000,
+};
+
+export interface ListenOptions {
+  port: number;
+  host: string;
+  limits?: Partial<HttpLimits>;
+}
+
 /**
  * One port for everything: the Hono app answers HTTP, and WebSocket upgrades go to the handler
  * registered for their path, so REST, admin, metrics and `/stocks` share `PORT`.
+ *
+ * A client that opens connections and sends headers a byte at a time (slowloris) holds each for
+ * the headers timeout at most, and only `pendingPerClient` of them at once: past that its oldest
+ * is closed, so its own sockets make way for new clients rather than the other way round.
  */
-export async function listen(app: App, options: { port: number; host: string }): Promise<HttpServer> {
-  const server = createAdaptorServer({ fetch: app.fetch, hostname: options.host }) as Server;
+export async function listen(app: App, options: ListenOptions): Promise<HttpServer> {
+  const limits = { ...DEFAULT_HTTP_LIMITS, ...options.limits };
+  if (limits.requestTimeoutMs < limits.headersTimeoutMs) limits.requestTimeoutMs = limits.headersTimeoutMs;
+  const server = createAdaptorServer({
+    fetch: app.fetch,
+    hostname: options.host,
+    serverOptions: {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      connectionsCheckingInterval: limits.checkIntervalMs,
+    },
+  }) as Server;
   const upgrades = new Map<string, UpgradeHandler>();
+  const pending = new PendingConnections(limits.pendingPerClient, limits.pendingTotal);
 
+  server.on('connection', (socket: Socket) => pending.add(socket));
+  server.on('request', (request: IncomingMessage) => pending.served(request.socket));
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    pending.served(request.socket);
     const path = (request.url ?? '/').split('?')[0] ?? '/';
     const handler = upgrades.get(path);
     if (handler) return handler(request, socket, head);
     socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
-  server.on('clientError', (_error, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+  server.on('clientError', (error: Error & { code?: string }, socket) => {
+    // Ending alone would leave the socket half open for as long as the client keeps sending.
+    if (!socket.writable) return void socket.destroy();
+    const status =
+      error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? '408 Request Timeout'
+        : error.code === 'HPE_HEADER_OVERFLOW'
+          ? '431 Request Header Fields Too Large'
+          : '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () =>
+      socket.destroy(),
+    );
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -52,4 +117,50 @@ export async function listen(app: App, options: { port: number; host: string }):
         server.closeIdleConnections();
       }),
   };
+}
+
+/**
+ * Connections that have not yet sent a complete request (or upgrade), oldest first, per client
+ * address and in all. Sets keep insertion order, so the first entry is the oldest.
+ */
+class PendingConnections {
+  readonly #perClient: number;
+  readonly #total: number;
+  readonly #byAddress = new Map<string, Set<Socket>>();
+  readonly #all = new Set<Socket>();
+
+  constructor(perClient: number, total: number) {
+    this.#perClient = perClient;
+    this.#total = total;
+  }
+
+  add(socket: Socket): void {
+    const address = socket.remoteAddress ?? 'unknown';
+    let sockets = this.#byAddress.get(address);
+    if (sockets === undefined) {
+      sockets = new Set();
+      this.#byAddress.set(address, sockets);
+    }
+    sockets.add(socket);
+    this.#all.add(socket);
+    socket.once('close', () => this.#forget(socket, address));
+    if (sockets.size > this.#perClient) oldest(sockets)?.destroy();
+    if (this.#all.size > this.#total) oldest(this.#all)?.destroy();
+  }
+
+  /** The socket delivered a complete request: from now on it is kept alive or upgraded. */
+  served(socket: Socket): void {
+    if (this.#all.has(socket)) this.#forget(socket, socket.remoteAddress ?? 'unknown');
+  }
+
+  #forget(socket: Socket, address: string): void {
+    this.#all.delete(socket);
+    const sockets = this.#byAddress.get(address);
+    sockets?.delete(socket);
+    if (sockets?.size === 0) this.#byAddress.delete(address);
+  }
+}
+
+function oldest(sockets: Set<Socket>): Socket | undefined {
+  return sockets.values().next().value;
 }

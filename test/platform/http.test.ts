@@ -1,7 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import { connect, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
 import { HealthChecks } from '../../platform/health.js';
 import { createApp } from '../../platform/http/app.js';
 import { ApiError } from '../../platform/http/errors.js';
+import { type HttpLimits, type HttpServer, listen } from '../../platform/http/server.js';
 import { silentLogger } from '../../platform/logger.js';
 import { createMetricsRegistry } from '../../platform/metrics.js';
 
@@ -84,5 +88,101 @@ describe('HTTP app', () => {
   it('does not echo a hostile request id', async () => {
     const res = await app().request('/healthz', { headers: { 'x-request-id': '<script>alert(1)</script>' } });
     expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+});
+
+describe('HTTP server', () => {
+  const servers: HttpServer[] = [];
+  const sockets: Socket[] = [];
+
+  afterEach(async () => {
+    for (const socket of sockets.splice(0)) socket.destroy();
+    await Promise.all(servers.splice(0).map((server) => server.close()));
+  });
+
+  async function serve(limits: Partial<HttpLimits>): Promise<HttpServer> {
+    const server = await listen(app(), { port: 0, host: '127.0.0.1', limits });
+    servers.push(server);
+    return server;
+  }
+
+  /** A slowloris client: starts a request, then sends one header byte every 20 ms, never finishing. */
+  async function slowClient(port: number): Promise<{ socket: Socket; closed: () => boolean }> {
+    const socket = connect(port, '127.0.0.1');
+    sockets.push(socket);
+    let closed = false;
+    const drip = setInterval(() => {
+      if (socket.writable) socket.write('a');
+    }, 20);
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      closed = true;
+      clearInterval(drip);
+    });
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+    return { socket, closed: () => closed };
+  }
+
+  async function until(check: () => boolean, what: string): Promise<void> {
+    const deadline = Date.now() + 5_000;
+    while (!check()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await sleep(10);
+    }
+  }
+
+  it('closes a connection that sends its headers a byte at a time once the headers timeout passes', async () => {
+    const server = await serve({ headersTimeoutMs: 200, checkIntervalMs: 20 });
+    const slow = await slowClient(server.port);
+    await until(slow.closed, 'the slow connection to be closed');
+    expect(slow.socket.destroyed).toBe(true);
+    const res = await fetch(`http://127.0.0.1:${server.port}/healthz`);
+    expect(res.status).toBe(200);
+  });
+
+  it('holds only a bounded number of unfinished connections per client and still serves a new request', async () => {
+    const server = await serve({ headersTimeoutMs: 60_000, pendingPerClient: 10 });
+    const slow: Array<{ socket: Socket; closed: () => boolean }> = [];
+    for (let i = 0; i < 100; i++) slow.push(await slowClient(server.port));
+    await until(
+      () => slow.filter((s) => !s.closed()).length <= 10,
+      'all but 10 slow connections to be closed',
+    );
+    const res = await fetch(`http://127.0.0.1:${server.port}/healthz`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 'ok' });
+  });
+
+  it('does not count upgraded WebSockets as unfinished connections', async () => {
+    const server = await serve({ headersTimeoutMs: 60_000, pendingPerClient: 2 });
+    const wss = new WebSocketServer({ noServer: true });
+    wss.on('connection', (ws) => ws.on('message', (data) => ws.send(String(data))));
+    server.onUpgrade('/echo', (request, socket, head) =>
+      wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws, request)),
+    );
+    const clients = await Promise.all(
+      Array.from({ length: 6 }, async () => {
+        const ws = new WebSocket(`ws://127.0.0.1:${server.port}/echo`);
+        await new Promise<void>((resolve, reject) => {
+          ws.once('open', () => resolve());
+          ws.once('error', reject);
+        });
+        return ws;
+      }),
+    );
+    const echoes = await Promise.all(
+      clients.map(
+        (ws, i) =>
+          new Promise<string>((resolve) => {
+            ws.once('message', (data) => resolve(String(data)));
+            ws.send(`hello ${i}`);
+          }),
+      ),
+    );
+    expect(echoes).toEqual(clients.map((_, i) => `hello ${i}`));
+    for (const ws of clients) ws.close();
+    await Promise.all(clients.map((ws) => new Promise((resolve) => ws.once('close', resolve))));
+    wss.close();
   });
 });

@@ -1,0 +1,167 @@
+/**
+ * REST under the limits a socket has: the concurrent-session limit (DESIGN rule 2), counted with
+ * the user's sockets on this edge and, through the bus's session slots, on every other edge; and
+ * a request rate per token that is refused before anything is metered.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseUsageEvent, type UsageEvent } from '../../distribution/index.js';
+import type { Hub } from '../../platform/hub.js';
+import { cleanupRedisPrefix, uniqueName } from '../helpers/services.js';
+import {
+  Client,
+  closeClients,
+  makeUser,
+  quote,
+  setLastValues,
+  startEdgeHub,
+  until,
+  waitForToken,
+} from './helpers.js';
+
+const DELAY_MS = 600;
+const prefix = uniqueName('dist_rest_limits');
+const schema = uniqueName('t_dist_rest_limits');
+/** Two edges on one bus and one database, as in the scaled mode. */
+let edge: Hub;
+let other: Hub;
+
+interface Snapshot {
+  status: number;
+  retryAfter: string | null;
+  body: Record<string, unknown>;
+}
+
+async function last(hub: Hub, token: string, sym = 'AAA'): Promise<Snapshot> {
+  const res = await fetch(`http://127.0.0.1:${hub.port}/v1/last/quote/${sym}`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  return {
+    status: res.status,
+    retryAfter: res.headers.get('retry-after'),
+    body: (await res.json()) as Record<string, unknown>,
+  };
+}
+
+async function queryEvents(hub: Hub, user: string): Promise<UsageEvent[]> {
+  const stream = hub.ctx.bus.work('usage');
+  await stream.ensureGroup('rest-limits-test');
+  const consumer = stream.consumer('rest-limits-test', 'reader');
+  const seen: UsageEvent[] = [];
+  for (;;) {
+    const entries = await consumer.read({ count: 1_000, blockMs: 0 });
+    if (entries.length === 0) break;
+    seen.push(...entries.map((entry) => parseUsageEvent(entry.payload)));
+  }
+  await consumer.close();
+  return seen.filter((event) => event.kind === 'query' && event.user === user);
+}
+
+beforeAll(async () => {
+  const options = { restRate: 1, restBurst: 5 };
+  edge = await startEdgeHub({ prefix, schema, delayMs: DELAY_MS, options, env: { MDHUB_EDGE_ID: 'rest-a' } });
+  other = await startEdgeHub({
+    prefix,
+    schema,
+    delayMs: DELAY_MS,
+    options,
+    env: { MDHUB_EDGE_ID: 'rest-b' },
+  });
+  // Old enough to be served delayed, so a downgraded answer is a 200 with the reason.
+  await setLastValues(edge.ctx.bus, [quote('AAA', 1, Date.now() - DELAY_MS - 5_000)]);
+});
+
+afterAll(async () => {
+  await closeClients();
+  await edge?.stop();
+  await other?.stop();
+  await edge?.ctx.db.query(`drop schema if exists "${schema}" cascade`).catch(() => undefined);
+  await cleanupRedisPrefix(prefix);
+});
+
+describe('REST and the concurrent-session limit', () => {
+  it('answers delayed with session_limit to a user whose socket is downgraded by the limit', async () => {
+    const user = await makeUser(edge, 'rl-downgraded', { realtime: ['CTA_A'], sessionLimit: 1 });
+    await waitForToken(edge.port, user.token);
+    expect((await last(edge, user.token)).body).toMatchObject({ status: 'OK', mode: 'realtime' });
+    const first = await Client.authenticated(edge.port, user.token);
+    const second = await Client.authenticated(edge.port, user.token);
+    expect((await second.subscribe('Q.AAA'))[0]).toMatchObject({ mode: 'delayed', reason: 'session_limit' });
+
+    const answer = await last(edge, user.token);
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({ status: 'OK', mode: 'delayed', reason: 'session_limit' });
+    expect(String(answer.body.message)).toContain('Too many sessions');
+
+    second.close();
+    await second.waitClosed();
+    first.close();
+    await first.waitClosed();
+  });
+
+  it('answers delayed with session_limit when the user’s sockets on another edge hold every slot', async () => {
+    const user = await makeUser(edge, 'rl-elsewhere', { realtime: ['CTA_A'], sessionLimit: 1 });
+    await waitForToken(edge.port, user.token);
+    await waitForToken(other.port, user.token);
+    const socket = await Client.authenticated(other.port, user.token);
+    expect((await socket.subscribe('Q.AAA'))[0]).toMatchObject({ mode: 'realtime' });
+
+    expect((await last(edge, user.token)).body).toMatchObject({ mode: 'delayed', reason: 'session_limit' });
+
+    socket.close();
+    await socket.waitClosed();
+  });
+
+  it('gives real time to a request from the device whose socket holds the slot', async () => {
+    const user = await makeUser(edge, 'rl-device', {
+      realtime: ['CTA_A'],
+      sessionLimit: 1,
+      deviceId: 'tablet-1',
+    });
+    await waitForToken(edge.port, user.token);
+    const socket = await Client.authenticated(edge.port, user.token);
+    expect((await socket.subscribe('Q.AAA'))[0]).toMatchObject({ mode: 'realtime' });
+
+    expect((await last(edge, user.token)).body).toMatchObject({ status: 'OK', mode: 'realtime' });
+
+    socket.close();
+    await socket.waitClosed();
+  });
+});
+
+describe('REST request rate per token', () => {
+  it('answers 429 with Retry-After beyond the burst, and meters only the answered requests', async () => {
+    const user = await makeUser(edge, 'rl-burst', { realtime: ['CTA_A'] });
+    await waitForToken(edge.port, user.token);
+    const answers: Snapshot[] = [];
+    for (let i = 0; i < 30; i++) answers.push(await last(edge, user.token));
+
+    const served = answers.filter((answer) => answer.status === 200);
+    const refused = answers.filter((answer) => answer.status === 429);
+    expect(served.length + refused.length).toBe(answers.length);
+    expect(refused.length).toBeGreaterThan(0);
+    for (const answer of refused) {
+      expect(Number(answer.retryAfter)).toBeGreaterThanOrEqual(1);
+      expect(answer.body).toEqual({
+        error: {
+          code: 'rate_limited',
+          message: expect.stringContaining('retry in'),
+          requestId: expect.any(String),
+        },
+      });
+    }
+    // Query events reach the bus through the edge's spool: gathered until the served ones are in.
+    const metered: UsageEvent[] = [];
+    await until(async () => {
+      metered.push(...(await queryEvents(edge, user.id)));
+      return metered.length >= served.length;
+    }, 'the query events');
+    expect(metered.length).toBe(served.length);
+    expect(metered.every((event) => event.kind === 'query' && event.mode === 'realtime')).toBe(true);
+  });
+
+  it('limits each token on its own', async () => {
+    const calm = await makeUser(edge, 'rl-calm', { realtime: ['CTA_A'] });
+    await waitForToken(edge.port, calm.token);
+    expect((await last(edge, calm.token)).status).toBe(200);
+  });
+});
