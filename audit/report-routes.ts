@@ -28,7 +28,8 @@ const usageQuerySchema = z.strictObject({
  * `GET /reports/usage?month=YYYY-MM&format=json|csv&detail=0|1`, to be mounted under `/admin`
  * behind operator authentication (roles admin, compliance, finance). Every call generates the
  * report afresh and records its SHA-256 in the audit log under the calling operator; the hash is
- * also sent as `x-report-sha256` so the file received can be matched to its audit record.
+ * also sent as `x-report-sha256`, and that record's sequence as `x-audit-seq`, so the file
+ * received can be matched to its audit record.
  */
 export function reportRoutes(deps: ReportRoutesDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -57,6 +58,7 @@ export function reportRoutes(deps: ReportRoutesDeps): Hono<AppEnv> {
     return c.body(generated.body, 200, {
       'content-type': generated.contentType,
       'x-report-sha256': generated.sha256,
+      'x-audit-seq': String(generated.auditSeq),
     });
   });
 

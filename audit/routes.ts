@@ -2,8 +2,10 @@ import { Hono } from 'hono';
 import type { Queryable } from '../platform/db/types.js';
 import type { AppEnv } from '../platform/http/app.js';
 import { ApiError } from '../platform/http/errors.js';
-import type { CheckpointOptions } from './checkpoint-key.js';
-import { auditQuerySchema, describeIssues, queryAudit } from './query.js';
+import { recordJson } from './chain.js';
+import { takeCheckpoint } from './checkpoint.js';
+import { type CheckpointOptions, loadCheckpointKey } from './checkpoint-key.js';
+import { auditFilterSchema, auditQuerySchema, describeIssues, queryAudit, streamAudit } from './query.js';
 import { verifyAudit } from './verify.js';
 
 export interface AuditRoutesOptions {
@@ -11,9 +13,15 @@ export interface AuditRoutesOptions {
   checkpoints?: CheckpointOptions;
 }
 
+function invalidQuery(error: Parameters<typeof describeIssues>[0]): ApiError {
+  const issues = error.issues.map((issue) => ({ param: issue.path.join('.'), message: issue.message }));
+  return new ApiError(400, 'invalid_query', describeIssues(error), issues);
+}
+
 /**
- * `GET /audit/verify` and `GET /audit`, to be mounted under `/admin`. Who may call them
- * (admin, compliance) is decided by the operator authentication wrapped around the group.
+ * `GET /audit/verify`, `GET /audit`, `GET /audit/export` and `POST /audit/checkpoint`, to be
+ * mounted under `/admin`. Who may call them is decided by the operator authentication wrapped
+ * around the group; checkpointing writes, so it is guarded more narrowly than reading.
  */
 export function auditRoutes(db: Queryable, options: AuditRoutesOptions = {}): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -23,14 +31,40 @@ export function auditRoutes(db: Queryable, options: AuditRoutesOptions = {}): Ho
 
   app.get('/audit', async (c) => {
     const parsed = auditQuerySchema.safeParse(c.req.query());
-    if (!parsed.success) {
-      const issues = parsed.error.issues.map((issue) => ({
-        param: issue.path.join('.'),
-        message: issue.message,
-      }));
-      throw new ApiError(400, 'invalid_query', describeIssues(parsed.error), issues);
-    }
+    if (!parsed.success) throw invalidQuery(parsed.error);
     return c.json(await queryAudit(db, parsed.data));
+  });
+
+  // The records as `mdhub audit export` writes them: canonical JSON lines, hashes included,
+  // streamed page by page so a large log never sits in memory.
+  app.get('/audit/export', async (c) => {
+    const parsed = auditFilterSchema.safeParse(c.req.query());
+    if (!parsed.success) throw invalidQuery(parsed.error);
+    const records = streamAudit(db, parsed.data)[Symbol.asyncIterator]();
+    const encoder = new TextEncoder();
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const next = await records.next();
+        if (next.done) controller.close();
+        else controller.enqueue(encoder.encode(`${recordJson(next.value, true)}\n`));
+      },
+      async cancel() {
+        await records.return(undefined);
+      },
+    });
+    return c.body(body, 200, { 'content-type': 'application/x-ndjson; charset=utf-8' });
+  });
+
+  // Signs the head now with the hub's own key, as the periodic checkpoints do.
+  app.post('/audit/checkpoint', async (c) => {
+    const checkpoints = options.checkpoints;
+    if (!checkpoints) throw new ApiError(404, 'not_found', 'audit checkpoints are not configured');
+    const key = await loadCheckpointKey(checkpoints, { create: true });
+    if (!key) throw new ApiError(500, 'checkpoint_key', 'the audit checkpoint key could not be created');
+    const result = await takeCheckpoint(db, checkpoints, { key });
+    if (!result.ok)
+      throw new ApiError(409, 'checkpoint_refused', `${result.message} (${result.reason})`, result);
+    return c.json({ latest: result.latest ?? null, file: result.file });
   });
 
   return app;

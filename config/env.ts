@@ -34,6 +34,8 @@ const schema = z.object({
   DATABASE_URL: urlWith(['postgres:', 'postgresql:'], 'PostgreSQL').optional(),
   MDHUB_DATA_DIR: nonEmpty.default('./data'),
   MDHUB_ADMIN_TOKEN: z.string().min(24, { message: 'must be at least 24 characters' }).optional(),
+  /** The operator token a command uses to reach a running hub's admin API; else MDHUB_ADMIN_TOKEN. */
+  MDHUB_OPERATOR_TOKEN: z.string().min(1).max(512).optional(),
   MDHUB_CATALOG: nonEmpty.optional(),
   MDHUB_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   MDHUB_DELAY_MS: integer(0, 86_400_000).optional(),
@@ -79,6 +81,7 @@ export type Env = z.infer<typeof schema>;
 /** Variables whose values are secrets: never echoed, not even in an error. */
 const SECRET = new Set([
   'MDHUB_ADMIN_TOKEN',
+  'MDHUB_OPERATOR_TOKEN',
   'POLYGON_API_KEY',
   'STRIPE_SECRET_KEY',
   'STRIPE_WEBHOOK_SECRET',

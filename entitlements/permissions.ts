@@ -20,6 +20,7 @@ export const PERMISSIONS = {
   'operators.manage': ['admin', 'system'],
   'reports.read': ['admin', 'compliance', 'finance'],
   'audit.read': ['admin', 'compliance', 'finance'],
+  'audit.checkpoint': ['admin', 'compliance'],
 } as const satisfies Record<string, ReadonlyArray<OperatorRole | 'system' | 'webhook'>>;
 
 export type Permission = keyof typeof PERMISSIONS;

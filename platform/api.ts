@@ -41,6 +41,7 @@ export const startApi: RoleStarter = async (ctx) => {
 
   app.use('/admin/*', operatorAuth(db));
   for (const path of ['/admin/audit', '/admin/audit/*']) app.use(path, requirePermission('audit.read'));
+  app.use('/admin/audit/checkpoint', requirePermission('audit.checkpoint'));
   app.use('/admin/reports/*', requirePermission('reports.read'));
   app.route(
     '/admin',

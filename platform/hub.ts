@@ -60,7 +60,7 @@ export interface Hub {
  */
 export async function startHub(options: HubOptions): Promise<Hub> {
   const { env, logger } = options;
-  const db = await openConfiguredDb(env, { schema: options.dbSchema, logger });
+  const db = await openConfiguredDb(env, { schema: options.dbSchema, logger, purpose: 'the hub' });
   const closers: Array<() => Promise<void>> = [() => db.close()];
   try {
     const { applied } = await migrate(db);
@@ -130,6 +130,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
       await stopRoles();
       await closed;
     });
+    if (roles.has('api')) await db.advertise(adminUrl(env.HOST, http.port));
     logger.info({ port: http.port, roles: [...roles], bus: bus.kind, database: db.kind }, 'mdhub listening');
 
     let stopping: Promise<void> | undefined;
@@ -146,6 +147,12 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     await closeAll(closers, logger);
     throw error;
   }
+}
+
+/** Where a command on this machine reaches the admin API: loopback when listening on every interface. */
+function adminUrl(host: string, port: number): string {
+  const local = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  return `http://${local.includes(':') ? `[${local}]` : local}:${port}`;
 }
 
 /** Runs closers last-opened first; one failing does not keep the others from running. */

@@ -1,21 +1,25 @@
 import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebStream } from 'node:stream/web';
 import {
   type AuditFilter,
   auditFilterSchema,
+  type Checkpoint,
   checkpointOptions,
   describeIssues,
   loadCheckpointKey,
   recordJson,
   streamAudit,
   takeCheckpoint,
+  type VerifyResult,
   verifyAudit,
 } from '../../audit/index.js';
 import type { Env } from '../../config/index.js';
-import { type Db, openConfiguredDb } from '../db/index.js';
+import type { Db } from '../db/index.js';
 import { CliError, type Command } from './command.js';
 import { loadEnvironment } from './environment.js';
+import { type HubApi, reachDatabase } from './reach.js';
 
 const SUBCOMMANDS = ['verify', 'export', 'checkpoint'] as const;
 type Subcommand = (typeof SUBCOMMANDS)[number];
@@ -52,7 +56,12 @@ checkpoint  Verifies the records since the last checkpoint, then signs the head 
 
 The database is DATABASE_URL, or the embedded PGlite under MDHUB_DATA_DIR. Checkpoints live in
 MDHUB_AUDIT_DIR (default MDHUB_DATA_DIR/audit), signed with MDHUB_AUDIT_KEY_FILE (a PEM Ed25519
-private key) or, when unset, a key generated once as MDHUB_AUDIT_DIR/checkpoint-key.pem.`,
+private key) or, when unset, a key generated once as MDHUB_AUDIT_DIR/checkpoint-key.pem.
+
+While a hub runs on the same embedded database (MDHUB_DATA_DIR), each subcommand runs through
+its admin API (GET /admin/audit/verify, GET /admin/audit/export, POST /admin/audit/checkpoint)
+with the same output, using MDHUB_OPERATOR_TOKEN or MDHUB_ADMIN_TOKEN; without a token it is
+refused.`,
 
   async run(values, positionals) {
     const [name, ...extra] = positionals;
@@ -75,7 +84,8 @@ private key) or, when unset, a key generated once as MDHUB_AUDIT_DIR/checkpoint-
     // Arguments are checked before the database is opened, so a typo fails fast.
     const filter = subcommand === 'export' ? exportFilter(values) : undefined;
     const { env, logger } = loadEnvironment();
-    const db = await openConfiguredDb(env, { logger });
+    const { db, hub } = await reachDatabase(env, logger, 'mdhub audit');
+    if (hub) return await throughHub(hub, subcommand, values);
     try {
       const { rows } = await db.query<{ table: string | null }>(
         "select to_regclass('audit_log')::text as table",
@@ -91,7 +101,10 @@ private key) or, when unset, a key generated once as MDHUB_AUDIT_DIR/checkpoint-
 };
 
 async function verify(db: Db, env: Env, values: Values): Promise<number> {
-  const result = await verifyAudit(db, { checkpoints: checkpointOptions(env) });
+  return printVerify(await verifyAudit(db, { checkpoints: checkpointOptions(env) }), values);
+}
+
+function printVerify(result: VerifyResult, values: Values): number {
   if (values.json) {
     process.stdout.write(`${JSON.stringify(result)}\n`);
     return result.ok ? 0 : 1;
@@ -133,11 +146,47 @@ async function checkpoint(db: Db, env: Env): Promise<number> {
   if (!key) throw new CliError('the audit checkpoint key could not be created');
   const result = await takeCheckpoint(db, options, { key });
   if (!result.ok) throw new CliError(`refusing to checkpoint: ${result.message} (${result.reason})`);
-  const signed = result.latest;
+  return printCheckpoint(result.latest, result.file);
+}
+
+function printCheckpoint(signed: Checkpoint | undefined, file: string): number {
   process.stdout.write(
-    signed
-      ? `checkpoint signed at record ${signed.seq} (${signed.hash}) in ${result.file}\n`
-      : 'no checkpoint\n',
+    signed ? `checkpoint signed at record ${signed.seq} (${signed.hash}) in ${file}\n` : 'no checkpoint\n',
   );
+  return 0;
+}
+
+/**
+ * The same subcommands through a running hub's admin API, printing exactly what they print when
+ * run directly; the arguments were checked already, so the API's own checks never differ.
+ */
+async function throughHub(hub: HubApi, subcommand: Subcommand, values: Values): Promise<number> {
+  if (subcommand === 'verify') {
+    const response = await hub.request('GET', '/admin/audit/verify');
+    return printVerify((await response.json()) as VerifyResult, values);
+  }
+  if (subcommand === 'checkpoint') {
+    try {
+      const response = await hub.request('POST', '/admin/audit/checkpoint');
+      const { latest, file } = (await response.json()) as { latest: Checkpoint | null; file: string };
+      return printCheckpoint(latest ?? undefined, file);
+    } catch (error) {
+      if (error instanceof CliError) throw new CliError(`refusing to checkpoint: ${error.message}`);
+      throw error;
+    }
+  }
+  const file = values.out as string | undefined;
+  const response = await hub.request('GET', '/admin/audit/export', {
+    from: values.from as string | undefined,
+    to: values.to as string | undefined,
+    subject: values.subject as string | undefined,
+  });
+  let count = 0;
+  const body = Readable.fromWeb(response.body as WebStream<Uint8Array>);
+  body.on('data', (chunk: Buffer) => {
+    for (const byte of chunk) if (byte === 0x0a) count++;
+  });
+  await pipeline(body, file ? createWriteStream(file) : process.stdout);
+  process.stderr.write(`exported ${count} audit records${file ? ` to ${file}` : ''}\n`);
   return 0;
 }

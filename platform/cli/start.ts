@@ -1,7 +1,9 @@
+import { DataDirLockedError } from '../db/index.js';
 import { ROLES, type Role, startHub } from '../hub.js';
 import { STARTERS } from '../roles.js';
 import { CliError, type Command } from './command.js';
 import { loadEnvironment } from './environment.js';
+import { refusal } from './reach.js';
 
 /** How long a clean shutdown may take before the process exits anyway. */
 const SHUTDOWN_LIMIT_MS = 5_000;
@@ -29,10 +31,14 @@ DATABASE_URL set, run the roles as separate processes, any number of edges:
   meter   usage events from the bus into the usage ledger
   api     the admin API and Stripe webhooks
 Every process serves /healthz, /readyz and /metrics on PORT. SIGINT or SIGTERM shuts down
-cleanly within 5 s.`,
+cleanly within 5 s.
+
+The embedded database has one writer: the hub holds MDHUB_DATA_DIR/hub.lock (its pid and admin
+API address) while it runs, a second hub on the same directory is refused, and a lock left by a
+process that no longer runs is taken over. Commands run beside it go through its admin API.`,
   async run(values) {
     const roles = parseRoles(values.roles as string | undefined);
-    const { env, catalog, logger } = loadEnvironment();
+    const { env, catalog, logger } = loadEnvironment(process.env, { logTo: 'stdout' });
     const hub = await startHub({
       env,
       catalog,
@@ -40,6 +46,10 @@ cleanly within 5 s.`,
       roles,
       starters: STARTERS,
       busPrefix: env.MDHUB_REDIS_PREFIX,
+    }).catch((error: unknown) => {
+      if (error instanceof DataDirLockedError)
+        throw refusal(error, 'stop it first, or give this one its own MDHUB_DATA_DIR');
+      throw error;
     });
     await new Promise<void>((resolve) => {
       const onSignal = (signal: NodeJS.Signals) => {

@@ -1,10 +1,13 @@
 import { join } from 'node:path';
 import type { Env } from '../../config/index.js';
 import type { Logger } from '../logger.js';
+import { lockDataDir } from './lock.js';
 import { openPglite } from './pglite.js';
 import { openPostgres } from './postgres.js';
 import type { Db, OpenDbOptions } from './types.js';
 
+export type { DataDirLock, LockHolder } from './lock.js';
+export { DataDirLockedError, LOCK_FILE, lockDataDir } from './lock.js';
 export type { MigrateOptions, MigrateResult } from './migrate.js';
 export { migrate } from './migrate.js';
 export type { Db, OpenDbOptions, Queryable, QueryResult, Tx } from './types.js';
@@ -19,14 +22,52 @@ export async function openDb(options: OpenDbOptions & { logger?: Logger }): Prom
   return openPglite({ dataDir, schema });
 }
 
+/** The configured database, with what the data-directory lock needs from its opener. */
+export interface ConfiguredDb extends Db {
+  /**
+   * Embedded mode: records in the data-directory lock where this process serves its admin API,
+   * so a command run beside it goes there instead of opening the directory again. A no-op on
+   * PostgreSQL, which has any number of writers.
+   */
+  advertise(adminUrl: string): Promise<void>;
+}
+
+export interface ConfiguredDbOptions {
+  logger?: Logger;
+  schema?: string;
+  /** What opens it (`mdhub start`, `mdhub report`…), named to whoever finds the directory held. */
+  purpose?: string;
+}
+
 /**
  * The database the environment names, as every process and command finds it: `DATABASE_URL`,
- * else PGlite under `MDHUB_DATA_DIR/pglite`.
+ * else PGlite under `MDHUB_DATA_DIR/pglite`. The embedded database has one writer: the opener
+ * holds `MDHUB_DATA_DIR/hub.lock` until `close`, and a directory another live process holds is
+ * refused with `DataDirLockedError` before anything is opened.
  */
-export function openConfiguredDb(env: Env, options: { logger?: Logger; schema?: string } = {}): Promise<Db> {
-  return openDb({
-    url: env.DATABASE_URL,
-    dataDir: env.DATABASE_URL ? undefined : join(env.MDHUB_DATA_DIR, 'pglite'),
-    ...options,
-  });
+export async function openConfiguredDb(env: Env, options: ConfiguredDbOptions = {}): Promise<ConfiguredDb> {
+  const { logger, schema, purpose } = options;
+  if (env.DATABASE_URL) {
+    const db = await openDb({ url: env.DATABASE_URL, logger, schema });
+    return { ...db, advertise: async () => {} };
+  }
+  const lock = await lockDataDir(env.MDHUB_DATA_DIR, { purpose, logger });
+  let db: Db;
+  try {
+    db = await openDb({ dataDir: join(env.MDHUB_DATA_DIR, 'pglite'), logger, schema });
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
+  return {
+    ...db,
+    advertise: (adminUrl) => lock.advertise(adminUrl),
+    async close() {
+      try {
+        await db.close();
+      } finally {
+        await lock.release();
+      }
+    },
+  };
 }

@@ -81,6 +81,22 @@ describe('api role', () => {
     expect(JSON.stringify(await history.json())).toContain('grant');
   });
 
+  it('exports the audit log as canonical JSON lines to readers, and lets only admin and compliance checkpoint', async () => {
+    const finance = await operatorToken('f0', 'finance');
+    const compliance = await operatorToken('c0', 'compliance');
+    const exported = await call('/admin/audit/export?subject=operator:f0', finance);
+    expect(exported.status).toBe(200);
+    const lines = (await exported.text()).trim().split('\n');
+    expect(lines.map((line) => JSON.parse(line))).toEqual([
+      expect.objectContaining({ subject: 'operator:f0', hash: expect.stringMatching(/^[0-9a-f]{64}$/) }),
+    ]);
+    expect((await call('/admin/audit/export?from=tomorrow', finance)).status).toBe(400);
+    expect((await call('/admin/audit/checkpoint', finance, { method: 'POST' })).status).toBe(403);
+    const signed = await call('/admin/audit/checkpoint', compliance, { method: 'POST' });
+    expect(signed.status).toBe(200);
+    expect(await signed.json()).toMatchObject({ latest: { seq: expect.any(Number) } });
+  });
+
   it('lets finance read the usage report and reconciliation, and keeps support out', async () => {
     const finance = await operatorToken('f1', 'finance');
     const support = await operatorToken('s2', 'support');
