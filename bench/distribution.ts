@@ -272,7 +272,7 @@ async function run<T>(
 ) {
   const { db, bus, catalog } = hub.ctx;
   const outcome = await db.transaction((tx) => verb({ actor: ADMIN, tx, at: Date.now(), catalog }));
-  await publishChanges(bus.control, outcome.changed);
+  await publishChanges(db, bus.control);
   return outcome.value;
 }
 

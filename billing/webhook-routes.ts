@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import Stripe from 'stripe';
-import { publishChanges } from '../entitlements/index.js';
+import { ChangeRelay } from '../entitlements/index.js';
 import type { Bus } from '../platform/bus/index.js';
 import type { Db } from '../platform/db/index.js';
 import type { AppEnv } from '../platform/http/app.js';
@@ -19,6 +19,8 @@ const BODY_LIMIT_BYTES = 1024 * 1024;
 export interface StripeWebhookDeps {
   db: Db;
   bus: Bus;
+  /** The process's change relay, flushed after a delinquency change commits; default one on `bus.control`. */
+  changes?: ChangeRelay;
   /** `STRIPE_WEBHOOK_SECRET`; absent, the endpoint answers 503. Never logged. */
   webhookSecret?: string;
   /** `MDHUB_BILLING_GRACE_MS`. */
@@ -35,6 +37,8 @@ export interface StripeWebhookDeps {
  */
 export function stripeWebhookRoutes(deps: StripeWebhookDeps): Hono<AppEnv> {
   const now = deps.now ?? Date.now;
+  const changes =
+    deps.changes ?? new ChangeRelay({ db: deps.db, control: deps.bus.control, logger: deps.logger });
   const app = new Hono<AppEnv>();
   app.post(
     '/webhooks/stripe',
@@ -81,7 +85,7 @@ export function stripeWebhookRoutes(deps: StripeWebhookDeps): Hono<AppEnv> {
       if (!event)
         throw new ApiError(400, 'invalid_event', 'the event lacks an id, type, created time or data object');
       const result = await handleStripeEvent(deps.db, event, { at, graceMs: deps.graceMs });
-      await publishChanges(deps.bus.control, result.changed, deps.logger);
+      if (result.changed.length > 0) await changes.flush();
       deps.metrics?.webhooks.inc({ type: event.type, outcome: result.outcome });
       deps.logger?.info(
         { event: event.id, type: event.type, outcome: result.outcome },

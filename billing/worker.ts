@@ -1,5 +1,5 @@
 import type { Catalog } from '../config/index.js';
-import { publishChanges } from '../entitlements/index.js';
+import { ChangeRelay } from '../entitlements/index.js';
 import type { Bus } from '../platform/bus/index.js';
 import type { Db } from '../platform/db/index.js';
 import type { Logger } from '../platform/logger.js';
@@ -16,6 +16,8 @@ import { PaymentError, type PaymentProvider } from './provider.js';
 export interface BillingWorkerOptions {
   db: Db;
   bus: Bus;
+  /** The process's change relay, flushed after holds change delinquency; default one on `bus.control`. */
+  changes?: ChangeRelay;
   catalog: Catalog;
   prices: Prices;
   /** Absent when Stripe is not configured: months are still closed into the outbox, nothing is sent. */
@@ -60,6 +62,7 @@ export class BillingWorker {
   readonly #logger: Logger;
   readonly #now: () => number;
   readonly #random: () => number;
+  readonly #changes: ChangeRelay;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #stopped = false;
@@ -69,6 +72,9 @@ export class BillingWorker {
     this.#logger = options.logger ?? silentLogger;
     this.#now = options.now ?? Date.now;
     this.#random = options.random ?? Math.random;
+    this.#changes =
+      options.changes ??
+      new ChangeRelay({ db: options.db, control: options.bus.control, logger: this.#logger });
   }
 
   start(): void {
@@ -100,7 +106,7 @@ export class BillingWorker {
     const result: PassResult = { sent: 0, retried: 0, dead: 0, delinquent: [] };
     result.closed = await this.#closeSettledMonth(now);
     result.delinquent = await applyDueHolds(this.#o.db, now);
-    await publishChanges(this.#o.bus.control, result.delinquent, this.#logger);
+    if (result.delinquent.length > 0) await this.#changes.flush();
     if (this.#o.provider) await this.#send(this.#o.provider, now, result);
     if (this.#o.metrics) {
       for (const [status, n] of Object.entries(await outboxCounts(this.#o.db)))

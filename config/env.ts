@@ -44,6 +44,7 @@ const schema = z.object({
   MDHUB_SYNTHETIC_RATE: integer(0, 10_000_000).default(2_000),
   MDHUB_SYNTHETIC_SYMBOLS: integer(1, 100_000).default(300),
   MDHUB_SESSION_LIMIT: integer(1, 1000).default(2),
+  MDHUB_ENTITLEMENT_VERIFY_MS: integer(50, 60_000).default(1_000),
   MDHUB_EDGE_ID: z
     .string()
     .regex(/^[\w.-]{1,80}$/, { message: 'must be 1-80 of A-Za-z0-9._-' })

@@ -50,6 +50,7 @@ export function createEdgeStarter(starter: EdgeStarterOptions = {}): RoleStarter
         control: ctx.bus.control,
         catalog: ctx.catalog,
         defaultSessionLimit: ctx.env.MDHUB_SESSION_LIMIT,
+        verifyIntervalMs: ctx.env.MDHUB_ENTITLEMENT_VERIFY_MS,
         logger: ctx.logger,
       });
       await cache.start();

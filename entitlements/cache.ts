@@ -2,6 +2,18 @@
  * The edge's copy of every user's entitlements: decisions and token checks answered from memory,
  * kept current by the change feed, and re-evaluated at each user's next transition instant (a
  * grant starting or ending, an attestation expiring) without any API call.
+ *
+ * It never trusts the feed alone (docs/entitlements.md, "Change feed"). Every `verifyIntervalMs`
+ * it reads the change head, one indexed row, and reloads the users of any change it has not
+ * applied, so a notice lost between commit and edge is caught within an interval. Real time is
+ * withheld (`unverified`) rather than served on a copy that may be stale:
+ * - from a user whose known change is not applied within `verifyIntervalMs` of learning of it
+ *   (the reload fails or hangs), until a reload that includes it is in;
+ * - from everyone while no head read has succeeded for `2 × verifyIntervalMs` (the database is
+ *   unreachable or locked), until one does;
+ * - from everyone from the moment the feed drops until a full reload that began after the drop.
+ * So a committed change is in force on every edge, or real time stopped, within
+ * `2 × verifyIntervalMs` (2 s by default).
  */
 import type { Catalog, Category } from '../config/index.js';
 import type { ControlChannel, ControlMessage, Subscription } from '../platform/bus/index.js';
@@ -9,7 +21,7 @@ import type { Db } from '../platform/db/index.js';
 import type { Logger } from '../platform/logger.js';
 import { silentLogger } from '../platform/logger.js';
 import { categoryAt } from './category.js';
-import { isEntitlementsChanged } from './changes.js';
+import { changesBetween, isEntitlementsChanged, readChangeHead } from './changes.js';
 import { type Decision, decide } from './decide.js';
 import { type ProductTerms, productTerms, type UserSnapshot } from './snapshot.js';
 import { loadState, type TokenEntry } from './store.js';
@@ -29,6 +41,23 @@ export interface EntitlementCacheOptions {
   now?: () => number;
   /** Wait before retrying a load the database failed (default 1 000 ms). */
   retryMs?: number;
+  /**
+   * `MDHUB_ENTITLEMENT_VERIFY_MS`: how often the change head is read, and how long a known change
+   * may stay unapplied before its user loses real time (default 1 000 ms). Without a successful
+   * read for twice this, every decision is `unverified`.
+   */
+  verifyIntervalMs?: number;
+}
+
+/** More unapplied changes than this are caught up with one full reload instead of row by row. */
+const MAX_CHANGES_PER_POLL = 10_000;
+
+/** A change the cache knows of and has not applied yet. */
+interface PendingChange {
+  /** The highest seq known for the user; `Infinity` for a notice without one. */
+  seq: number;
+  /** Fires when the change has gone unapplied too long: the user's real time stops. */
+  overdue: NodeJS.Timeout;
 }
 
 export type ChangeListener = (userId: string) => void;
@@ -41,6 +70,7 @@ export class EntitlementCache {
   readonly #logger: Logger;
   readonly #now: () => number;
   readonly #retryMs: number;
+  readonly #verifyIntervalMs: number;
   readonly #timer: TransitionTimer;
   readonly #listeners = new Set<ChangeListener>();
 
@@ -64,6 +94,21 @@ export class EntitlementCache {
   #verified = true;
   /** Counts feed drops, so a reload that began before the latest one cannot re-verify. */
   #drops = 0;
+  /** Every change up to this seq is applied or pending. */
+  #head = 0;
+  /** The head of the last full load: a user's data includes every change up to it (or later). */
+  #fullHead = 0;
+  /** Per user reloaded since the last full load, the seq its data includes. */
+  readonly #appliedSeq = new Map<string, number>();
+  readonly #pending = new Map<string, PendingChange>();
+  /** Users whose pending change is overdue: no real time until it is applied. */
+  readonly #overdue = new Set<string>();
+  /** False once no head read has succeeded for `2 × verifyIntervalMs`. */
+  #fresh = true;
+  #stale: NodeJS.Timeout | undefined;
+  #poller: NodeJS.Timeout | undefined;
+  #polling = false;
+  #pollFailing = false;
 
   constructor(options: EntitlementCacheOptions) {
     this.#db = options.db;
@@ -73,6 +118,7 @@ export class EntitlementCache {
     this.#logger = options.logger ?? silentLogger;
     this.#now = options.now ?? Date.now;
     this.#retryMs = options.retryMs ?? 1_000;
+    this.#verifyIntervalMs = options.verifyIntervalMs ?? 1_000;
     this.#timer = new TransitionTimer((userId) => this.#transition(userId), this.#now);
   }
 
@@ -84,11 +130,18 @@ export class EntitlementCache {
       onResync: () => void this.#reloadAll(),
     });
     await this.#reloadAll(true);
+    this.#verifiedAt(this.#now());
+    this.#poller = setInterval(() => void this.#poll(), this.#verifyIntervalMs);
+    this.#poller.unref();
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#timer.stop();
+    clearInterval(this.#poller);
+    clearTimeout(this.#stale);
+    for (const pending of this.#pending.values()) clearTimeout(pending.overdue);
+    this.#pending.clear();
     for (const retry of this.#retries) clearTimeout(retry);
     this.#retries.clear();
     await this.#subscription?.close();
@@ -98,7 +151,7 @@ export class EntitlementCache {
   decide(userId: string, productId: string, at: number, sessions?: number): Decision {
     return decide(this.#users.get(userId), this.#products.get(productId), at, {
       sessions,
-      verified: this.#verified,
+      verified: this.#verified && this.#fresh && !this.#overdue.has(userId),
     });
   }
 
@@ -131,21 +184,128 @@ export class EntitlementCache {
     return this.#users.size;
   }
 
-  /** Whether decisions can be real time: the change feed has not dropped since the last full load. */
+  /**
+   * Whether decisions can be real time at all: the change feed has not dropped since the last full
+   * load, and the change head was read within `2 × verifyIntervalMs`.
+   */
   get verified(): boolean {
-    return this.#verified;
+    return this.#verified && this.#fresh;
   }
 
   #onFeedLost(): void {
+    this.#withhold('entitlement change feed lost: real time withheld until reloaded');
+  }
+
+  /** Until a full reload that starts after this call is in, no decision is real time. */
+  #withhold(why: string): void {
     this.#drops++;
     if (!this.#verified || this.#stopped) return;
     this.#verified = false;
-    this.#logger.warn('entitlement change feed lost: real time withheld until reloaded');
+    this.#logger.warn(why);
     for (const userId of this.#users.keys()) this.#notify(userId);
   }
 
   #onMessage(message: ControlMessage): void {
-    if (isEntitlementsChanged(message)) this.#reloadUser(message.userId);
+    if (isEntitlementsChanged(message)) this.#learn(message.userId, message.seq ?? Number.POSITIVE_INFINITY);
+  }
+
+  /** A change for `userId` is committed: reload the user, and withhold real time if that lags. */
+  #learn(userId: string, seq: number): void {
+    if (this.#stopped || seq <= (this.#appliedSeq.get(userId) ?? this.#fullHead)) return;
+    const pending = this.#pending.get(userId);
+    if (pending) pending.seq = Math.max(pending.seq, seq);
+    else {
+      const overdue = setTimeout(() => this.#markOverdue(userId), this.#verifyIntervalMs);
+      overdue.unref();
+      this.#pending.set(userId, { seq, overdue });
+    }
+    this.#reloadUser(userId);
+  }
+
+  #markOverdue(userId: string): void {
+    if (this.#stopped || !this.#pending.has(userId) || this.#overdue.has(userId)) return;
+    this.#overdue.add(userId);
+    this.#logger.warn({ userId }, 'entitlement change not applied in time: real time withheld from the user');
+    this.#notify(userId);
+  }
+
+  /** Data including every change up to `seq` is in for `userId`: a pending change at or below is done. */
+  #applied(userId: string, seq: number): void {
+    const pending = this.#pending.get(userId);
+    if (!pending || pending.seq > seq) return;
+    clearTimeout(pending.overdue);
+    this.#pending.delete(userId);
+    this.#overdue.delete(userId);
+  }
+
+  /**
+   * One verification: reads the head and learns of every change above what the cache has. Runs on
+   * an interval; while one is stuck (a locked table) the next ones are skipped and the staleness
+   * timer, not the query, decides when real time stops.
+   */
+  async #poll(): Promise<void> {
+    if (this.#polling || this.#stopped) return;
+    this.#polling = true;
+    const started = this.#now();
+    try {
+      const head = await readChangeHead(this.#db);
+      if (head !== this.#head) await this.#catchUp(head);
+      if (this.#stopped) return;
+      if (this.#pollFailing) this.#logger.info('entitlement verification is succeeding again');
+      this.#pollFailing = false;
+      this.#verifiedAt(started);
+    } catch (err) {
+      if (!this.#pollFailing && !this.#stopped) {
+        this.#logger.error({ err }, 'entitlement verification failed; real time stops if it keeps failing');
+      }
+      this.#pollFailing = true;
+    } finally {
+      this.#polling = false;
+    }
+  }
+
+  async #catchUp(head: number): Promise<void> {
+    const behind = head - this.#head;
+    const rows =
+      behind > 0 && behind <= MAX_CHANGES_PER_POLL
+        ? await changesBetween(this.#db, this.#head, head)
+        : undefined;
+    if (this.#stopped) return;
+    if (rows && rows.length === behind) {
+      this.#head = Math.max(this.#head, head);
+      for (const row of rows) this.#learn(row.userId, row.seq);
+      return;
+    }
+    // Too far behind, changes pruned before this edge saw them, or a head that went backwards (a
+    // restored database): only a full reload can say what changed.
+    this.#withhold('entitlement changes cannot be listed one by one: real time withheld until reloaded');
+    if (head < this.#head) {
+      this.#appliedSeq.clear();
+      this.#fullHead = 0;
+    }
+    this.#head = head;
+    void this.#reloadAll();
+  }
+
+  /** A head read that started at `at` succeeded: the cache is fresh until `at + 2 × interval`. */
+  #verifiedAt(at: number): void {
+    clearTimeout(this.#stale);
+    this.#stale = setTimeout(
+      () => this.#goStale(),
+      Math.max(0, at + 2 * this.#verifyIntervalMs - this.#now()),
+    );
+    this.#stale.unref();
+    if (this.#fresh) return;
+    this.#fresh = true;
+    this.#logger.info('entitlements verified again: real time resumes');
+    for (const userId of this.#users.keys()) this.#notify(userId);
+  }
+
+  #goStale(): void {
+    if (!this.#fresh || this.#stopped) return;
+    this.#fresh = false;
+    this.#logger.warn('entitlements could not be verified in time: real time withheld until they are');
+    for (const userId of this.#users.keys()) this.#notify(userId);
   }
 
   #reloadUser(userId: string): void {
@@ -162,9 +322,15 @@ export class EntitlementCache {
         while (state.again && !this.#stopped) {
           state.again = false;
           const seq = ++this.#seq;
+          // Learnt of before the load began, hence committed before it: the load includes it, as
+          // it includes every change up to the head read in its snapshot.
+          const known = this.#pending.get(userId)?.seq ?? 0;
           const loaded = await loadState(this.#db, [userId], this.#defaultSessionLimit);
           if (this.#stopped) return;
           this.#applyUser(userId, seq, loaded.users.get(userId), loaded.tokens);
+          const includes = Number.isFinite(known) ? Math.max(known, loaded.head) : loaded.head;
+          this.#appliedSeq.set(userId, Math.max(this.#appliedSeq.get(userId) ?? this.#fullHead, includes));
+          this.#applied(userId, Math.max(known, loaded.head));
         }
         this.#notify(userId);
       } catch (err) {
@@ -193,6 +359,12 @@ export class EntitlementCache {
         const loaded = await loadState(this.#db, undefined, this.#defaultSessionLimit);
         if (this.#stopped) return;
         if (drops === this.#drops) this.#verified = true;
+        this.#fullHead = loaded.head;
+        this.#head = Math.max(this.#head, loaded.head);
+        for (const [userId, applied] of this.#appliedSeq) {
+          if (applied <= loaded.head) this.#appliedSeq.delete(userId);
+        }
+        for (const userId of [...this.#pending.keys()]) this.#applied(userId, loaded.head);
         this.#applyAll(seq, loaded.users, loaded.tokens, !initial);
       }
     } catch (err) {

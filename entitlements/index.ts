@@ -17,7 +17,10 @@ export {
   ENTITLEMENTS_CHANGED,
   type EntitlementsChanged,
   isEntitlementsChanged,
-  publishChanges,
+  NO_CHANGES,
+  type RecordedChanges,
+  readChangeHead,
+  recordChanges,
 } from './changes.js';
 export {
   type DecideOptions,
@@ -42,6 +45,7 @@ export { operatorAuth, requirePermission, requireRole } from './http/auth.js';
 export { openApiDocument } from './http/openapi.js';
 export { BODY_LIMIT_BYTES, type EntitlementRoutesDeps, entitlementRoutes } from './http/routes.js';
 export { authorize, can, PERMISSIONS, type Permission, rolesFor } from './permissions.js';
+export { ChangeRelay, type ChangeRelayOptions, publishChanges } from './relay.js';
 export {
   ACCOUNT_STATUSES,
   type AccountStatus,

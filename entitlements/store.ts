@@ -4,6 +4,7 @@
  */
 import type { Category } from '../config/index.js';
 import type { Db, Queryable } from '../platform/db/index.js';
+import { readChangeHead } from './changes.js';
 import type { AccountStatus, AgreementFact, AttestationFact, GrantSpan, UserSnapshot } from './snapshot.js';
 
 export interface TokenEntry {
@@ -15,6 +16,8 @@ export interface LoadedState {
   users: Map<string, UserSnapshot>;
   /** Active user tokens by hash. */
   tokens: Map<string, TokenEntry>;
+  /** The change head in the same snapshot: the load includes every change up to it, none after. */
+  head: number;
 }
 
 interface Lists {
@@ -126,8 +129,8 @@ export async function readTokens(
 }
 
 /**
- * Users and tokens read in one repeatable-read transaction, so the tables agree with each other
- * (a grant is never seen without the user row committed with it).
+ * Users, tokens and the change head read in one repeatable-read transaction, so the tables agree
+ * with each other (a grant is never seen without the user row committed with it) and with the head.
  */
 export async function loadState(
   db: Db,
@@ -136,8 +139,10 @@ export async function loadState(
 ): Promise<LoadedState> {
   return db.transaction(async (tx) => {
     if (db.kind === 'postgres') await tx.query('set transaction isolation level repeatable read, read only');
+    // First, so the repeatable-read snapshot is taken here: what follows agrees with this head.
+    const head = await readChangeHead(tx);
     const users = await readSnapshots(tx, userIds, defaultSessionLimit);
     const tokens = await readTokens(tx, userIds);
-    return { users, tokens };
+    return { users, tokens, head };
   });
 }

@@ -8,6 +8,7 @@ import {
   stripeWebhookRoutes,
 } from '../billing/index.js';
 import {
+  ChangeRelay,
   ensureAdminOperator,
   entitlementRoutes,
   openApiDocument,
@@ -21,10 +22,14 @@ import type { RoleStarter, RunningRole } from './hub.js';
  * The `api` role: the admin API behind operator tokens, with each route group's permission
  * stated here in one place; the Stripe webhook (authenticated by its signature instead); the
  * billing worker and the periodic audit checkpoints; the quote board and the operator console.
+ * Every entitlement change made here goes through one change relay, which also sweeps the outbox
+ * for what a failed publish or a crashed api process left unpublished.
  */
 export const startApi: RoleStarter = async (ctx) => {
   const { app, db, bus, catalog, env, logger } = ctx;
   await ensureAdminOperator({ db, token: env.MDHUB_ADMIN_TOKEN, at: Date.now(), logger });
+  const changes = new ChangeRelay({ db, control: bus.control, logger });
+  changes.start();
 
   app.get('/openapi.json', (c) => c.json(openApiDocument()));
   app.route(
@@ -32,6 +37,7 @@ export const startApi: RoleStarter = async (ctx) => {
     stripeWebhookRoutes({
       db,
       bus,
+      changes,
       webhookSecret: env.STRIPE_WEBHOOK_SECRET,
       graceMs: env.MDHUB_BILLING_GRACE_MS,
       metrics: createBillingMetrics(ctx.metrics),
@@ -45,7 +51,7 @@ export const startApi: RoleStarter = async (ctx) => {
   app.use('/admin/reports/*', requirePermission('reports.read'));
   app.route(
     '/admin',
-    entitlementRoutes({ db, bus, catalog, defaultSessionLimit: env.MDHUB_SESSION_LIMIT, logger }),
+    entitlementRoutes({ db, bus, changes, catalog, defaultSessionLimit: env.MDHUB_SESSION_LIMIT, logger }),
   );
   app.route('/admin', auditRoutes(db, { checkpoints: checkpointOptions(env) }));
   app.route('/admin', reportRoutes({ db, catalog }));
@@ -61,7 +67,11 @@ export const startApi: RoleStarter = async (ctx) => {
 
   mountWeb(ctx);
 
-  const running: RunningRole[] = [await startAuditCheckpoints(ctx), await startBillingWorker(ctx)];
+  const running: RunningRole[] = [
+    changes,
+    await startAuditCheckpoints(ctx),
+    await startBillingWorker(ctx, changes),
+  ];
   return {
     async stop() {
       for (const role of running.reverse()) await role.stop();

@@ -8,8 +8,8 @@ import type { Db } from '../../platform/db/index.js';
 import type { AppEnv } from '../../platform/http/app.js';
 import { ApiError } from '../../platform/http/errors.js';
 import type { Logger } from '../../platform/logger.js';
-import { publishChanges } from '../changes.js';
 import { EntitlementError } from '../errors.js';
+import { ChangeRelay } from '../relay.js';
 import { productTerms } from '../snapshot.js';
 import { acceptAgreement } from '../verbs/accept-agreement.js';
 import { attest } from '../verbs/attest.js';
@@ -28,6 +28,11 @@ import * as api from './contract.js';
 export interface EntitlementRoutesDeps {
   db: Db;
   bus: Bus;
+  /**
+   * The process's change relay, flushed after each commit; default one of the routes' own on
+   * `bus.control` (without a sweep: the edges' poll still catches what it fails to publish).
+   */
+  changes?: ChangeRelay;
   catalog: Catalog;
   /** `MDHUB_SESSION_LIMIT`, shown for users without their own limit. */
   defaultSessionLimit: number;
@@ -51,11 +56,12 @@ function toEpochMs(value: number | string | undefined): number | undefined {
 
 /**
  * The entitlements admin API, to mount at `/admin` behind `operatorAuth`. Each handler validates,
- * runs one verb in one transaction (its audit record inside it), publishes the change feed after
- * the commit and maps domain errors to the error envelope.
+ * runs one verb in one transaction (its audit record and change-outbox rows inside it), flushes
+ * the change relay after the commit and maps domain errors to the error envelope.
  */
 export function entitlementRoutes(deps: EntitlementRoutesDeps): OpenAPIHono<AppEnv> {
   const { db, bus, catalog, logger } = deps;
+  const changes = deps.changes ?? new ChangeRelay({ db, control: bus.control, logger });
   const now = deps.now ?? Date.now;
   const products = productTerms(catalog);
   const views = (): ViewOptions => ({ products, defaultSessionLimit: deps.defaultSessionLimit, at: now() });
@@ -70,7 +76,7 @@ export function entitlementRoutes(deps: EntitlementRoutesDeps): OpenAPIHono<AppE
     } catch (err) {
       throw toApiError(err);
     }
-    await publishChanges(bus.control, outcome.changed, logger);
+    if (outcome.changed.length > 0) await changes.flush();
     return outcome.value;
   }
 

@@ -1,4 +1,5 @@
 import { appendAudit } from '../../audit/index.js';
+import { NO_CHANGES, recordChanges } from '../changes.js';
 import { unknownProduct } from '../errors.js';
 import { authorize } from '../permissions.js';
 import { type CatalogContext, lockOpenUser, userSubject, type VerbOutcome } from './common.js';
@@ -44,7 +45,7 @@ export async function acceptAgreement({
     );
     return {
       value: { licensor: licensor.id, name, version, acceptedAt: rows[0]!.accepted_at, created: false },
-      changed: [],
+      changed: NO_CHANGES,
     };
   }
   const acceptance: AgreementAcceptance = {
@@ -62,5 +63,5 @@ export async function acceptAgreement({
     details: { product: input.product },
     at: ctx.at,
   });
-  return { value: acceptance, changed: [input.userId] };
+  return { value: acceptance, changed: await recordChanges(ctx.tx, [input.userId], ctx.at) };
 }

@@ -2,6 +2,7 @@ import { appendAudit } from '../../audit/index.js';
 import type { Category } from '../../config/index.js';
 import type { VerbContext } from '../../platform/actor.js';
 import { attestationExpiry } from '../category.js';
+import { recordChanges } from '../changes.js';
 import { authorize } from '../permissions.js';
 import { lockOpenUser, userSubject, type VerbOutcome } from './common.js';
 
@@ -47,5 +48,5 @@ export async function attest({
     after: { ...attestation, answers: input.answers ?? null },
     at: ctx.at,
   });
-  return { value: attestation, changed: [input.userId] };
+  return { value: attestation, changed: await recordChanges(ctx.tx, [input.userId], ctx.at) };
 }

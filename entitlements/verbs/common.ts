@@ -1,14 +1,18 @@
 import type { Catalog } from '../../config/index.js';
 import type { Actor, VerbContext } from '../../platform/actor.js';
 import type { Tx } from '../../platform/db/index.js';
+import type { RecordedChanges } from '../changes.js';
 import { accountClosed, unknownUser } from '../errors.js';
 import type { AccountStatus } from '../snapshot.js';
 
 /** What a verb hands back: its result, and the users whose decisions may have changed. */
 export interface VerbOutcome<T> {
   value: T;
-  /** Published as `entitlements.changed` once the transaction has committed. */
-  changed: readonly string[];
+  /**
+   * Written to the change outbox in the verb's transaction (`recordChanges`, which the type
+   * demands), and published as `entitlements.changed` by the relay once it has committed.
+   */
+  changed: RecordedChanges;
 }
 
 /** Verbs that resolve products and licensors see the catalog beside the usual context. */

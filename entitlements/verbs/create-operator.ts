@@ -1,5 +1,6 @@
 import { appendAudit } from '../../audit/index.js';
 import type { OperatorRole, VerbContext } from '../../platform/actor.js';
+import { NO_CHANGES } from '../changes.js';
 import { ConflictError } from '../errors.js';
 import { authorize } from '../permissions.js';
 import { generateToken, hashToken, OPERATOR_TOKEN_PREFIX } from '../tokens.js';
@@ -50,5 +51,5 @@ export async function createOperator({
     after: { id: input.id, role: input.role },
     at: ctx.at,
   });
-  return { value: { id: input.id, role: input.role, token, createdAt: ctx.at }, changed: [] };
+  return { value: { id: input.id, role: input.role, token, createdAt: ctx.at }, changed: NO_CHANGES };
 }

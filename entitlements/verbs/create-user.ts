@@ -1,5 +1,6 @@
 import { appendAudit } from '../../audit/index.js';
 import type { VerbContext } from '../../platform/actor.js';
+import { recordChanges } from '../changes.js';
 import { ConflictError } from '../errors.js';
 import { authorize } from '../permissions.js';
 import { userSubject, type VerbOutcome } from './common.js';
@@ -51,5 +52,5 @@ export async function createUser({
     after: user,
     at: ctx.at,
   });
-  return { value: user, changed: [user.id] };
+  return { value: user, changed: await recordChanges(ctx.tx, [user.id], ctx.at) };
 }

@@ -1,4 +1,5 @@
 import { appendAudit } from '../../audit/index.js';
+import { recordChanges } from '../changes.js';
 import { InvalidInputError, unknownProduct } from '../errors.js';
 import {
   GRANT_COLUMNS,
@@ -78,5 +79,8 @@ export async function grant({
     details: { product: input.product },
     at: ctx.at,
   });
-  return { value: { grant: created, superseded }, changed: [input.userId] };
+  return {
+    value: { grant: created, superseded },
+    changed: await recordChanges(ctx.tx, [input.userId], ctx.at),
+  };
 }

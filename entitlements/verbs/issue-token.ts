@@ -1,5 +1,6 @@
 import { appendAudit } from '../../audit/index.js';
 import type { VerbContext } from '../../platform/actor.js';
+import { recordChanges } from '../changes.js';
 import { authorize } from '../permissions.js';
 import { generateToken, hashToken, newTokenId, USER_TOKEN_PREFIX } from '../tokens.js';
 import { lockOpenUser, userSubject, type VerbOutcome } from './common.js';
@@ -44,5 +45,5 @@ export async function issueToken({
     after: { tokenId: issued.id, deviceId: issued.deviceId },
     at: ctx.at,
   });
-  return { value: issued, changed: [input.userId] };
+  return { value: issued, changed: await recordChanges(ctx.tx, [input.userId], ctx.at) };
 }

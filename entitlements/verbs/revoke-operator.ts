@@ -1,5 +1,6 @@
 import { appendAudit } from '../../audit/index.js';
 import type { OperatorRole, VerbContext } from '../../platform/actor.js';
+import { NO_CHANGES } from '../changes.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { authorize } from '../permissions.js';
 import type { VerbOutcome } from './common.js';
@@ -25,7 +26,7 @@ export async function revokeOperator({
   const operator = rows[0];
   if (!operator)
     throw new NotFoundError('unknown_operator', `no operator with id ${JSON.stringify(input.id)}`);
-  if (operator.revoked_at !== null) return { value: { revoked: false }, changed: [] };
+  if (operator.revoked_at !== null) return { value: { revoked: false }, changed: NO_CHANGES };
   if (operator.role === 'admin' && admins.rows.length <= 1) {
     throw new ConflictError('last_admin', 'the last admin cannot be revoked; create another admin first');
   }
@@ -38,5 +39,5 @@ export async function revokeOperator({
     after: { id: input.id, role: operator.role, revokedAt: ctx.at },
     at: ctx.at,
   });
-  return { value: { revoked: true }, changed: [] };
+  return { value: { revoked: true }, changed: NO_CHANGES };
 }

@@ -1,5 +1,6 @@
 import { appendAudit } from '../../audit/index.js';
 import type { VerbContext } from '../../platform/actor.js';
+import { NO_CHANGES, recordChanges } from '../changes.js';
 import { NotFoundError } from '../errors.js';
 import { authorize } from '../permissions.js';
 import { lockUser, userSubject, type VerbOutcome } from './common.js';
@@ -30,7 +31,7 @@ export async function revokeToken({
       `user ${JSON.stringify(input.userId)} has no token ${JSON.stringify(input.tokenId)}`,
     );
   }
-  if (token.revoked_at !== null) return { value: { revoked: false }, changed: [] };
+  if (token.revoked_at !== null) return { value: { revoked: false }, changed: NO_CHANGES };
   await ctx.tx.query('update user_tokens set revoked_at = $1 where id = $2', [ctx.at, input.tokenId]);
   await appendAudit(ctx.tx, {
     actor: ctx.actor,
@@ -40,5 +41,5 @@ export async function revokeToken({
     after: { tokenId: input.tokenId, deviceId: token.device_id, revokedAt: ctx.at },
     at: ctx.at,
   });
-  return { value: { revoked: true }, changed: [input.userId] };
+  return { value: { revoked: true }, changed: await recordChanges(ctx.tx, [input.userId], ctx.at) };
 }

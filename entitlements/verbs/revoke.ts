@@ -1,4 +1,5 @@
 import { appendAudit } from '../../audit/index.js';
+import { NO_CHANGES, recordChanges } from '../changes.js';
 import { unknownProduct } from '../errors.js';
 import {
   GRANT_COLUMNS,
@@ -37,7 +38,7 @@ export async function revoke({
     [input.userId, input.product, ctx.at, actorRef(ctx.actor)],
   );
   const revoked = rows.map(toGrantRecord).sort((a, b) => a.id - b.id);
-  if (revoked.length === 0) return { value: { revoked }, changed: [] };
+  if (revoked.length === 0) return { value: { revoked }, changed: NO_CHANGES };
   await appendAudit(ctx.tx, {
     actor: ctx.actor,
     action: 'grant.revoke',
@@ -47,5 +48,5 @@ export async function revoke({
     details: { product: input.product },
     at: ctx.at,
   });
-  return { value: { revoked }, changed: [input.userId] };
+  return { value: { revoked }, changed: await recordChanges(ctx.tx, [input.userId], ctx.at) };
 }

@@ -1,5 +1,6 @@
 import { appendAudit } from '../../audit/index.js';
 import type { VerbContext } from '../../platform/actor.js';
+import { NO_CHANGES, recordChanges } from '../changes.js';
 import { authorize } from '../permissions.js';
 import { lockUser, userSubject, type VerbOutcome } from './common.js';
 
@@ -12,7 +13,8 @@ export interface SetDelinquentInput {
 
 /**
  * Marks billing delinquent (real time stops, delayed data continues) or paid up again. Billing
- * calls it inside its own transaction and publishes `changed` after committing.
+ * calls it inside its own transaction; the change is in the outbox with it, and billing flushes the
+ * relay after committing.
  */
 export async function setDelinquent({
   ctx,
@@ -24,7 +26,7 @@ export async function setDelinquent({
   authorize(ctx.actor, 'delinquency.set');
   const user = await lockUser(ctx.tx, input.userId);
   if (user.billing_delinquent === input.delinquent) {
-    return { value: { delinquent: input.delinquent, changed: false }, changed: [] };
+    return { value: { delinquent: input.delinquent, changed: false }, changed: NO_CHANGES };
   }
   await ctx.tx.query('update users set billing_delinquent = $2 where id = $1', [
     input.userId,
@@ -39,5 +41,8 @@ export async function setDelinquent({
     details: { reason: input.reason },
     at: ctx.at,
   });
-  return { value: { delinquent: input.delinquent, changed: true }, changed: [input.userId] };
+  return {
+    value: { delinquent: input.delinquent, changed: true },
+    changed: await recordChanges(ctx.tx, [input.userId], ctx.at),
+  };
 }

@@ -1,5 +1,6 @@
 import { appendAudit } from '../../audit/index.js';
 import type { VerbContext } from '../../platform/actor.js';
+import { NO_CHANGES, recordChanges } from '../changes.js';
 import { accountClosed } from '../errors.js';
 import { GRANT_COLUMNS, type GrantRow, openGrantCondition, toGrantRecord } from '../grants.js';
 import { authorize } from '../permissions.js';
@@ -36,7 +37,7 @@ export async function setStatus({
   authorize(ctx.actor, 'status.change');
   const user = await lockUser(ctx.tx, input.userId);
   if (user.status === input.status)
-    return { value: { status: user.status, changed: false, endedGrants: 0 }, changed: [] };
+    return { value: { status: user.status, changed: false, endedGrants: 0 }, changed: NO_CHANGES };
   if (user.status === 'closed') throw accountClosed(input.userId);
   await ctx.tx.query('update users set status = $2 where id = $1', [input.userId, input.status]);
   let ended: GrantRow[] = [];
@@ -59,6 +60,6 @@ export async function setStatus({
   });
   return {
     value: { status: input.status, changed: true, endedGrants: ended.length },
-    changed: [input.userId],
+    changed: await recordChanges(ctx.tx, [input.userId], ctx.at),
   };
 }

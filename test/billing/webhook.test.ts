@@ -83,7 +83,7 @@ forEachDb((_engine, getDb) => {
       'insert into billing_customers (user_id, stripe_customer_id, created_at) values ($1, $2, $3)',
       [userId, id, clock],
     );
-    await publishChanges(bus.control, [userId]);
+    await publishChanges(getDb(), bus.control);
     return id;
   }
 
@@ -165,7 +165,11 @@ forEachDb((_engine, getDb) => {
       clock += 2 * HOUR;
       messages.length = 0;
       expect((await worker.runOnce()).delinquent).toEqual(['late-payer']);
-      expect(messages).toContainEqual({ type: 'entitlements.changed', userId: 'late-payer' });
+      expect(messages).toContainEqual({
+        type: 'entitlements.changed',
+        userId: 'late-payer',
+        seq: expect.any(Number),
+      });
       await expect
         .poll(() => mode('late-payer'), { timeout: 1_000 })
         .toEqual({ mode: 'delayed', reasons: ['delinquent'] });
@@ -185,7 +189,11 @@ forEachDb((_engine, getDb) => {
       await expect.poll(() => mode('leaver').mode).toBe('realtime');
       messages.length = 0;
       await post(event('customer.subscription.deleted', { id: 'sub_old', customer: cus }));
-      expect(messages).toContainEqual({ type: 'entitlements.changed', userId: 'leaver' });
+      expect(messages).toContainEqual({
+        type: 'entitlements.changed',
+        userId: 'leaver',
+        seq: expect.any(Number),
+      });
       await expect
         .poll(() => mode('leaver'), { timeout: 1_000 })
         .toEqual({ mode: 'delayed', reasons: ['delinquent'] });

@@ -85,7 +85,7 @@ export async function run<T>(
 ): Promise<T> {
   const { db, bus, catalog } = hub.ctx;
   const outcome = await db.transaction((tx) => verb({ actor: ADMIN, tx, at: Date.now(), catalog }));
-  await publishChanges(bus.control, outcome.changed);
+  await publishChanges(db, bus.control);
   return outcome.value;
 }
 

@@ -50,7 +50,7 @@ async function change<T>(
   verb: (ctx: VerbContext) => Promise<VerbOutcome<T>>,
 ): Promise<T> {
   const outcome = await db.transaction((tx) => verb({ actor: ADMIN, tx, at: Date.now() }));
-  await publishChanges(control, outcome.changed);
+  await publishChanges(db, control);
   return outcome.value;
 }
 

@@ -1,0 +1,246 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import {
+  acceptAgreement,
+  ChangeRelay,
+  createUser,
+  EntitlementCache,
+  grant,
+  publishChanges,
+  readChangeHead,
+  revoke,
+  setStatus,
+} from '../../entitlements/index.js';
+import { type Bus, type ControlMessage, openBus } from '../../platform/bus/index.js';
+import type { Db } from '../../platform/db/index.js';
+import { forEachDb, openTestDb, type TestDb } from '../helpers/db.js';
+import { ADMIN, testCatalog } from './fixtures.js';
+
+const catalog = testCatalog();
+// Opening and migrating PGlite is slow on a loaded machine.
+vi.setConfig({ hookTimeout: 120_000 });
+
+async function entitledUser(db: Db, id: string): Promise<void> {
+  await db.transaction(async (tx) => {
+    const ctx = { actor: ADMIN, tx, at: Date.now(), catalog };
+    await createUser({ ctx, input: { id } });
+    await acceptAgreement({ ctx, input: { userId: id, product: 'CTA_A' } });
+    await grant({ ctx, input: { userId: id, product: 'CTA_A' } });
+  });
+}
+
+/** Commits a revocation and publishes nothing, as when the api process dies right after the commit. */
+async function revokeUnpublished(db: Db, userId: string): Promise<void> {
+  await db.transaction((tx) =>
+    revoke({ ctx: { actor: ADMIN, tx, at: Date.now(), catalog }, input: { userId, product: 'CTA_A' } }),
+  );
+}
+
+async function unpublished(db: Db): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    'select count(*)::int8 as n from entitlement_changes where published_at is null',
+  );
+  return rows[0]?.n ?? 0;
+}
+
+/** Polls until `check` holds; the limit is a liveness bound, not a timing assertion. */
+async function until(check: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/**
+ * The real database, with reads of the change head held at a gate until it opens: lets a test
+ * arrange what the cache's next verification finds, without replacing the database.
+ */
+function gated(db: Db): { db: Db; open: () => void } {
+  let open: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  const wrapped: Db = {
+    kind: db.kind,
+    query: async (text, params) => {
+      if (text.includes('from entitlement_change_head')) await gate;
+      return db.query(text, params);
+    },
+    transaction: (fn) => db.transaction(fn),
+    ping: () => db.ping(),
+    close: () => db.close(),
+  };
+  return { db: wrapped, open };
+}
+
+forEachDb((_engine, getDb) => {
+  let bus: Bus;
+  const stops: Array<() => Promise<void>> = [];
+
+  beforeAll(async () => {
+    bus = await openBus();
+  });
+  afterEach(async () => {
+    for (const stop of stops.splice(0).reverse()) await stop();
+  });
+  afterAll(async () => {
+    await bus.close();
+  });
+
+  function startRelay(db: Db = getDb()): ChangeRelay {
+    const relay = new ChangeRelay({ db, control: bus.control, sweepMs: 50 });
+    stops.push(() => relay.stop());
+    relay.start();
+    return relay;
+  }
+
+  async function startCache(db: Db, verifyIntervalMs: number): Promise<EntitlementCache> {
+    const cache = new EntitlementCache({
+      db,
+      control: bus.control,
+      catalog,
+      defaultSessionLimit: 2,
+      verifyIntervalMs,
+    });
+    stops.push(() => cache.stop());
+    await cache.start();
+    return cache;
+  }
+
+  it('records every change in the outbox in its own transaction, and nothing for a rolled-back one', async () => {
+    const db = getDb();
+    const head = await readChangeHead(db);
+    await entitledUser(db, 'outbox-1');
+    expect(await readChangeHead(db)).toBe(head + 3);
+    await expect(
+      db.transaction(async (tx) => {
+        await setStatus({
+          ctx: { actor: ADMIN, tx, at: Date.now() },
+          input: { userId: 'outbox-1', status: 'suspended', reason: 'x' },
+        });
+        throw new Error('rolled back');
+      }),
+    ).rejects.toThrow('rolled back');
+    expect(await readChangeHead(db)).toBe(head + 3);
+    const { rows } = await db.query<{ seq: number; user_id: string }>(
+      'select seq, user_id from entitlement_changes where seq > $1 order by seq',
+      [head],
+    );
+    expect(rows).toEqual([1, 2, 3].map((n) => ({ seq: head + n, user_id: 'outbox-1' })));
+  });
+
+  it('the relay publishes, in seq order, changes a crashed process committed and never published', async () => {
+    const db = getDb();
+    await publishChanges(db, bus.control);
+    await entitledUser(db, 'crash-1');
+    await revokeUnpublished(db, 'crash-1');
+    expect(await unpublished(db)).toBe(4);
+
+    const messages: ControlMessage[] = [];
+    const subscription = await bus.control.subscribe((message) => messages.push(message));
+    stops.push(() => subscription.close());
+    startRelay();
+    await until(() => messages.length === 4, 'the four notices');
+    expect(messages.map((m) => [m.type, m.userId])).toEqual(
+      Array.from({ length: 4 }, () => ['entitlements.changed', 'crash-1']),
+    );
+    const seqs = messages.map((m) => m.seq as number);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(seqs.at(-1)).toBe(await readChangeHead(db));
+    await until(async () => (await unpublished(db)) === 0, 'the rows marked published');
+  });
+
+  it('a cache applies a revocation nobody published, through its own verification', async () => {
+    const db = getDb();
+    await entitledUser(db, 'poll-1');
+    await publishChanges(db, bus.control);
+    const cache = await startCache(db, 50);
+    expect(cache.decide('poll-1', 'CTA_A', Date.now()).mode).toBe('realtime');
+    await revokeUnpublished(db, 'poll-1');
+    // On a slow machine the reload may outlast the interval, making the user unverified on the way.
+    const decision = () => cache.decide('poll-1', 'CTA_A', Date.now());
+    await until(() => decision().reasons.join() === 'no_grant', 'the revocation applied');
+    expect(decision()).toEqual({ mode: 'delayed', reasons: ['no_grant'] });
+  });
+
+  it('an edge behind changes already pruned reloads everything instead of missing them', async () => {
+    const real = getDb();
+    await entitledUser(real, 'pruned-1');
+    await publishChanges(real, bus.control);
+    const { db, open } = gated(real);
+    const cache = await startCache(db, 50);
+    expect(cache.decide('pruned-1', 'CTA_A', Date.now()).mode).toBe('realtime');
+    await revokeUnpublished(real, 'pruned-1');
+    // Published where this cache does not listen, then pruned: no row is left to list.
+    const elsewhere = await openBus();
+    stops.push(() => elsewhere.close());
+    await publishChanges(real, elsewhere.control);
+    await new ChangeRelay({ db: real, control: elsewhere.control, retentionMs: -60_000 }).sweep();
+    const { rows } = await real.query<{ n: number }>('select count(*)::int8 as n from entitlement_changes');
+    expect(rows[0]?.n).toBe(0);
+    // Held at the gate, the cache could not verify: real time was withheld meanwhile.
+    await until(() => !cache.verified, 'real time withheld while unverified');
+    open();
+    const reasons = () => cache.decide('pruned-1', 'CTA_A', Date.now()).reasons;
+    await until(() => reasons().length === 1 && reasons()[0] === 'no_grant', 'the revocation applied');
+    expect(cache.verified).toBe(true);
+  });
+});
+
+describe('postgres: a cache that cannot verify', () => {
+  let testDb: TestDb;
+  let locker: TestDb;
+  let bus: Bus;
+  let cache: EntitlementCache | undefined;
+
+  beforeAll(async () => {
+    testDb = await openTestDb('postgres');
+    locker = await openTestDb('postgres', { schema: testDb.schema, migrated: false });
+    bus = await openBus();
+  });
+  afterAll(async () => {
+    await cache?.stop();
+    await bus.close();
+    await locker.db.close();
+    await testDb.cleanup();
+  });
+
+  it('withholds real time from everyone while the change head stays locked, and resumes after', async () => {
+    const db = testDb.db;
+    await entitledUser(db, 'locked-1');
+    cache = new EntitlementCache({
+      db,
+      control: bus.control,
+      catalog,
+      defaultSessionLimit: 2,
+      verifyIntervalMs: 50,
+    });
+    await cache.start();
+    expect(cache.decide('locked-1', 'CTA_A', Date.now()).mode).toBe('realtime');
+
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let locked: () => void = () => undefined;
+    const isLocked = new Promise<void>((resolve) => {
+      locked = resolve;
+    });
+    const holder = locker.db.transaction(async (tx) => {
+      await tx.query('lock table entitlement_change_head in access exclusive mode');
+      locked();
+      await released;
+    });
+    await isLocked;
+    const edge = cache;
+    await until(() => !edge.verified, 'real time withheld');
+    expect(edge.decide('locked-1', 'CTA_A', Date.now())).toEqual({
+      mode: 'delayed',
+      reasons: ['unverified'],
+    });
+    release();
+    await holder;
+    await until(() => edge.verified, 'verified again');
+    expect(edge.decide('locked-1', 'CTA_A', Date.now()).mode).toBe('realtime');
+  });
+});
