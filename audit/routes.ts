@@ -9,6 +9,8 @@ import { verifyAudit } from './verify.js';
 export interface AuditRoutesOptions {
   /** Where the signed checkpoints are; verification checks the log against them. Default: none. */
   checkpoints?: CheckpointOptions;
+  /** `MDHUB_AUDIT_CHECKPOINT_MS`: a log this old with no checkpoint anywhere fails. Default: not checked. */
+  checkpointIntervalMs?: number;
 }
 
 /**
@@ -19,7 +21,14 @@ export function auditRoutes(db: Queryable, options: AuditRoutesOptions = {}): Ho
   const app = new Hono<AppEnv>();
 
   // A failed verification is still a successful answer to "is the log intact?": 200 either way.
-  app.get('/audit/verify', async (c) => c.json(await verifyAudit(db, { checkpoints: options.checkpoints })));
+  app.get('/audit/verify', async (c) =>
+    c.json(
+      await verifyAudit(db, {
+        checkpoints: options.checkpoints,
+        checkpointIntervalMs: options.checkpointIntervalMs,
+      }),
+    ),
+  );
 
   app.get('/audit', async (c) => {
     const parsed = auditQuerySchema.safeParse(c.req.query());
