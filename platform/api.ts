@@ -25,6 +25,7 @@ import type { RoleStarter, RunningRole } from './hub.js';
 export const startApi: RoleStarter = async (ctx) => {
   const { app, db, bus, catalog, env, logger } = ctx;
   await ensureAdminOperator({ db, token: env.MDHUB_ADMIN_TOKEN, at: Date.now(), logger });
+  const checkpointer = await startAuditCheckpoints(ctx);
 
   app.get('/openapi.json', (c) => c.json(openApiDocument()));
   app.route(
@@ -39,6 +40,13 @@ export const startApi: RoleStarter = async (ctx) => {
     }),
   );
 
+  // A privileged change (operators, grants, status) is signed into a checkpoint before its caller
+  // hears it succeeded, so cutting it from the log's tail afterwards cannot go unnoticed.
+  app.use('/admin/*', async (c, next) => {
+    await next();
+    if (c.req.method !== 'GET' && c.req.method !== 'HEAD' && c.res.status < 400)
+      await checkpointer.signPrivileged();
+  });
   app.use('/admin/*', operatorAuth(db));
   for (const path of ['/admin/audit', '/admin/audit/*']) app.use(path, requirePermission('audit.read'));
   app.use('/admin/reports/*', requirePermission('reports.read'));
@@ -46,7 +54,13 @@ export const startApi: RoleStarter = async (ctx) => {
     '/admin',
     entitlementRoutes({ db, bus, catalog, defaultSessionLimit: env.MDHUB_SESSION_LIMIT, logger }),
   );
-  app.route('/admin', auditRoutes(db, { checkpoints: checkpointOptions(env) }));
+  app.route(
+    '/admin',
+    auditRoutes(db, {
+      checkpoints: checkpointOptions(env),
+      checkpointIntervalMs: env.MDHUB_AUDIT_CHECKPOINT_MS,
+    }),
+  );
   app.route('/admin', reportRoutes({ db, catalog }));
   app.route(
     '/admin',
@@ -60,7 +74,7 @@ export const startApi: RoleStarter = async (ctx) => {
 
   mountWeb(ctx);
 
-  const running: RunningRole[] = [await startAuditCheckpoints(ctx), await startBillingWorker(ctx)];
+  const running: RunningRole[] = [checkpointer, await startBillingWorker(ctx)];
   return {
     async stop() {
       for (const role of running.reverse()) await role.stop();
