@@ -1,20 +1,13 @@
 import { sign, verify } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { appendFile, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { z } from 'zod';
-import type { Queryable } from '../platform/db/types.js';
-import type { HubContext, RunningRole } from '../platform/hub.js';
+import type { Db } from '../platform/db/types.js';
+import { appendAudit } from './append.js';
 import { canonicalJson } from './canonical.js';
 import { type ChainHead, GENESIS_HASH } from './chain.js';
-import {
-  type CheckpointKey,
-  type CheckpointOptions,
-  checkpointOptions,
-  loadCheckpointKey,
-} from './checkpoint-key.js';
+import type { CheckpointKey, CheckpointOptions, VerifyKey } from './checkpoint-key.js';
 import { failure, type VerifyFailure, walkChain } from './walk.js';
+import { type CheckpointStore, checkpointFile, primaryStore, witnessStores } from './witness.js';
+import { WitnessDelivery } from './witness-delivery.js';
 
 /**
  * A signed statement that the log held record `seq` with hash `hash` at time `at`, kept outside
@@ -32,11 +25,13 @@ export interface Checkpoint {
   signature: string;
 }
 
-export const CHECKPOINT_FILE = 'checkpoints.jsonl';
-
-export function checkpointFile(options: CheckpointOptions): string {
-  return join(options.dir, CHECKPOINT_FILE);
-}
+/**
+ * Every checkpoint is also recorded in the chain, right after it is signed, so the log itself
+ * says how many checkpoints exist and what they name: removing checkpoint lines, or the whole
+ * file, then shows as checkpoints the log remembers and no file holds.
+ */
+export const CHECKPOINT_ACTION = 'audit.checkpoint';
+export const CHECKPOINT_SUBJECT = 'audit:checkpoints';
 
 function signedBytes(checkpoint: Pick<Checkpoint, 'seq' | 'hash' | 'at'>): Buffer {
   return Buffer.from(canonicalJson({ at: checkpoint.at, hash: checkpoint.hash, seq: checkpoint.seq }));
@@ -59,49 +54,53 @@ const LINE = z.object({
 export type ReadCheckpointsResult = { ok: true; checkpoints: Checkpoint[] } | VerifyFailure;
 
 /**
- * Reads and checks every checkpoint line. Lines are trusted only when signed by `key`, the hub's
- * own: a forged line, or one signed by a key an intruder brought along, fails the read.
+ * Reads and checks every checkpoint a store holds. Lines are trusted only when signed by `key`,
+ * the hub's own: a forged line, or one signed by a key an intruder brought along, fails the read.
+ * A store that cannot be read (a witness that is down) fails with `witness_unavailable`.
  */
-export async function readCheckpoints(
-  options: CheckpointOptions,
-  key: CheckpointKey | undefined,
+export async function readStore(
+  store: CheckpointStore,
+  key: VerifyKey | undefined,
 ): Promise<ReadCheckpointsResult> {
-  const file = checkpointFile(options);
-  const stream = createReadStream(file, { encoding: 'utf8' });
-  const opened = await new Promise<boolean>((resolve, reject) => {
-    stream.once('ready', () => resolve(true));
-    stream.once('error', (error: NodeJS.ErrnoException) =>
-      error.code === 'ENOENT' ? resolve(false) : reject(error),
-    );
-  });
-  if (!opened) return { ok: true, checkpoints: [] };
   const checkpoints: Checkpoint[] = [];
   let number = 0;
-  for await (const line of createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY })) {
-    number++;
-    if (line.trim() === '') continue;
-    const where = `line ${number} of ${file}`;
-    let parsed: z.infer<typeof LINE>;
-    try {
-      parsed = LINE.parse(JSON.parse(line));
-    } catch {
-      stream.destroy();
-      return failure(null, 'bad_checkpoint', `${where} is not a checkpoint`);
+  try {
+    for await (const line of store.lines()) {
+      number++;
+      if (line.trim() === '') continue;
+      const where = `line ${number} of ${store.where}`;
+      let parsed: z.infer<typeof LINE>;
+      try {
+        parsed = LINE.parse(JSON.parse(line));
+      } catch {
+        return failure(null, 'bad_checkpoint', `${where} is not a checkpoint`);
+      }
+      const problem = distrust(parsed, key, where);
+      if (problem) return failure(parsed.seq, 'bad_checkpoint', problem);
+      checkpoints.push(parsed);
     }
-    const problem = distrust(parsed, key, where);
-    if (problem) {
-      stream.destroy();
-      return failure(parsed.seq, 'bad_checkpoint', problem);
-    }
-    checkpoints.push(parsed);
+  } catch (error) {
+    return failure(
+      null,
+      'witness_unavailable',
+      `${store.variable} ${store.where} cannot be read: ${(error as Error).message}`,
+    );
   }
   return { ok: true, checkpoints };
 }
 
+/** The primary file's checkpoints, `<MDHUB_AUDIT_DIR>/checkpoints.jsonl`. */
+export function readCheckpoints(
+  options: CheckpointOptions,
+  key: VerifyKey | undefined,
+): Promise<ReadCheckpointsResult> {
+  return readStore(primaryStore(options), key);
+}
+
 /** Why a well-formed line cannot be trusted, or undefined when the hub's key signed it. */
-function distrust(line: Checkpoint, key: CheckpointKey | undefined, where: string): string | undefined {
+function distrust(line: Checkpoint, key: VerifyKey | undefined, where: string): string | undefined {
   if (!key) {
-    return `there is no checkpoint key to check ${where} against (set MDHUB_AUDIT_KEY_FILE or restore the key)`;
+    return `there is no checkpoint key to check ${where} against (set MDHUB_AUDIT_PUBLIC_KEY_FILE or MDHUB_AUDIT_KEY_FILE, or restore the key)`;
   }
   if (line.publicKey !== key.publicKey) {
     return `${where} is signed by a key that is not this hub's checkpoint key`;
@@ -116,30 +115,40 @@ export interface TakeCheckpointOptions {
   key: CheckpointKey;
   /** The checkpoint to continue from; default the file's latest. */
   since?: Checkpoint;
-  /** Write nothing when the log has not grown since `since` (periodic checkpoints). */
-  onlyIfGrown?: boolean;
   /** Signing time, epoch ms (default now). */
   now?: number;
+  /**
+   * Carries the checkpoint to the witnesses. Given (the hub's), delivery runs in the background
+   * and retries; absent (the CLI), one is made for this checkpoint and awaited.
+   */
+  delivery?: WitnessDelivery;
 }
 
 export type TakeCheckpointResult =
-  | { ok: true; latest: Checkpoint | undefined; written: boolean; file: string }
+  | {
+      ok: true;
+      latest: Checkpoint;
+      file: string;
+      /** Witnesses this checkpoint did not reach yet, one message each (awaited delivery only). */
+      undelivered: string[];
+    }
   | VerifyFailure;
 
 /**
- * Signs the log's current head and appends it to the checkpoint file. The records since the
- * previous checkpoint are verified first, so a checkpoint never vouches for a log tampered with
- * since the last one; the walk is short because it starts there.
+ * Signs the log's current head, appends it to the checkpoint file and the witnesses, and records
+ * it in the chain. The records since the previous checkpoint are verified first, so a checkpoint
+ * never vouches for a log tampered with since the last one; the walk is short because it starts
+ * there.
  */
 export async function takeCheckpoint(
-  db: Queryable,
+  db: Db,
   options: CheckpointOptions,
   take: TakeCheckpointOptions,
 ): Promise<TakeCheckpointResult> {
-  const file = checkpointFile(options);
+  const primary = primaryStore(options);
   let since = take.since;
   if (!since) {
-    const read = await readCheckpoints(options, take.key);
+    const read = await readStore(primary, take.key);
     if (!read.ok) return read;
     since = read.checkpoints.at(-1);
   }
@@ -158,63 +167,28 @@ export async function takeCheckpoint(
   }
   const walk = await walkChain(db, { start: since ?? { seq: 0, hash: GENESIS_HASH } });
   if (!walk.ok) return walk;
-  if (take.onlyIfGrown && walk.head.seq === (since?.seq ?? 0))
-    return { ok: true, latest: since, written: false, file };
   const checkpoint = signCheckpoint(take.key, walk.head, take.now ?? Date.now());
-  await mkdir(options.dir, { recursive: true, mode: 0o700 });
-  // One short append per line: O_APPEND keeps concurrent writers' lines whole.
-  await appendFile(file, `${canonicalJson(checkpoint)}\n`);
-  return { ok: true, latest: checkpoint, written: true, file };
+  const line = canonicalJson(checkpoint);
+  await primary.append(line);
+  const delivery = take.delivery ?? new WitnessDelivery(witnessStores(options), primary);
+  delivery.enqueue(line);
+  await db.transaction((tx) =>
+    appendAudit(tx, {
+      actor: { type: 'system', id: 'audit' },
+      action: CHECKPOINT_ACTION,
+      subject: CHECKPOINT_SUBJECT,
+      after: { seq: checkpoint.seq, hash: checkpoint.hash, at: checkpoint.at },
+      at: checkpoint.at,
+    }),
+  );
+  let undelivered: string[] = [];
+  if (!take.delivery) {
+    await delivery.flush();
+    undelivered = delivery.status().flatMap((w) => (w.error ? [w.error] : []));
+  }
+  return { ok: true, latest: checkpoint, file: checkpointFile(options), undelivered };
 }
 
 function iso(at: number): string {
   return new Date(at).toISOString();
-}
-
-/**
- * Checkpoints the log every `MDHUB_AUDIT_CHECKPOINT_MS` and once more on stop, for the `api`
- * role. A key that cannot be loaded stops the role from starting; a refused checkpoint (the log
- * fails verification) is logged as an error every time, so it alerts rather than stays silent.
- */
-export async function startAuditCheckpoints(ctx: HubContext): Promise<RunningRole> {
-  const { db, logger } = ctx;
-  const options = checkpointOptions(ctx.env);
-  const key = await loadCheckpointKey(options, { create: true });
-  if (!key) throw new Error('audit checkpoint key could not be created');
-  let last: Checkpoint | undefined;
-  let running: Promise<void> | undefined;
-
-  const run = async (): Promise<void> => {
-    try {
-      const result = await takeCheckpoint(db, options, { key, since: last, onlyIfGrown: true });
-      if (!result.ok) {
-        logger.error(
-          { firstBad: result.firstBad, reason: result.reason },
-          `audit checkpoint refused: ${result.message}`,
-        );
-        return;
-      }
-      last = result.latest;
-      if (result.written && last)
-        logger.info({ seq: last.seq, file: result.file }, 'audit checkpoint written');
-    } catch (error) {
-      logger.error({ err: error }, 'audit checkpoint failed');
-    }
-  };
-  const tick = (): Promise<void> => {
-    running ??= run().finally(() => {
-      running = undefined;
-    });
-    return running;
-  };
-
-  const timer = setInterval(() => void tick(), ctx.env.MDHUB_AUDIT_CHECKPOINT_MS);
-  timer.unref();
-  return {
-    async stop() {
-      clearInterval(timer);
-      await running;
-      await tick();
-    },
-  };
 }

@@ -15,10 +15,11 @@ export {
   sealRecord,
 } from './chain.js';
 export {
+  CHECKPOINT_ACTION,
   type Checkpoint,
-  checkpointFile,
   readCheckpoints,
-  startAuditCheckpoints,
+  readStore,
+  signCheckpoint,
   type TakeCheckpointResult,
   takeCheckpoint,
 } from './checkpoint.js';
@@ -26,8 +27,17 @@ export {
   type CheckpointKey,
   type CheckpointOptions,
   checkpointOptions,
+  keyPlacementWarning,
   loadCheckpointKey,
+  loadVerifyKey,
+  type VerifyKey,
 } from './checkpoint-key.js';
+export {
+  type Checkpointer,
+  type CheckpointerOptions,
+  createCheckpointer,
+  startAuditCheckpoints,
+} from './checkpointer.js';
 export { type DailySubscribers, type DailyUsage, readDailyUsage } from './daily-usage.js';
 export { type DeadLetter, recordDeadLetters } from './dead-letters.js';
 export { deviceKey, EDGE_LOST, type LedgerWrite, writeLedger } from './ledger.js';
@@ -67,5 +77,8 @@ export {
   type SummaryRow,
   type UsageReport,
 } from './usage-report.js';
-export { type VerifyOptions, type VerifyResult, verifyAudit } from './verify.js';
+export { type VerifyOptions, type VerifyResult, verifyAudit, type WitnessReport } from './verify.js';
 export type { VerifyFailure, VerifyReason } from './walk.js';
+export { type CheckpointStore, checkpointFile, primaryStore, witnessStores } from './witness.js';
+export { WitnessDelivery, type WitnessStatus } from './witness-delivery.js';
+export { httpWitness } from './witness-http.js';

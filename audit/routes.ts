@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import type { Queryable } from '../platform/db/types.js';
+import type { Db } from '../platform/db/types.js';
 import type { AppEnv } from '../platform/http/app.js';
 import { ApiError } from '../platform/http/errors.js';
 import { recordJson } from './chain.js';
@@ -11,6 +11,8 @@ import { verifyAudit } from './verify.js';
 export interface AuditRoutesOptions {
   /** Where the signed checkpoints are; verification checks the log against them. Default: none. */
   checkpoints?: CheckpointOptions;
+  /** `MDHUB_AUDIT_CHECKPOINT_MS`: a log this old with no checkpoint anywhere fails. Default: not checked. */
+  checkpointIntervalMs?: number;
 }
 
 function invalidQuery(error: Parameters<typeof describeIssues>[0]): ApiError {
@@ -23,11 +25,18 @@ function invalidQuery(error: Parameters<typeof describeIssues>[0]): ApiError {
  * mounted under `/admin`. Who may call them is decided by the operator authentication wrapped
  * around the group; checkpointing writes, so it is guarded more narrowly than reading.
  */
-export function auditRoutes(db: Queryable, options: AuditRoutesOptions = {}): Hono<AppEnv> {
+export function auditRoutes(db: Db, options: AuditRoutesOptions = {}): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   // A failed verification is still a successful answer to "is the log intact?": 200 either way.
-  app.get('/audit/verify', async (c) => c.json(await verifyAudit(db, { checkpoints: options.checkpoints })));
+  app.get('/audit/verify', async (c) =>
+    c.json(
+      await verifyAudit(db, {
+        checkpoints: options.checkpoints,
+        checkpointIntervalMs: options.checkpointIntervalMs,
+      }),
+    ),
+  );
 
   app.get('/audit', async (c) => {
     const parsed = auditQuerySchema.safeParse(c.req.query());
@@ -64,7 +73,7 @@ export function auditRoutes(db: Queryable, options: AuditRoutesOptions = {}): Ho
     const result = await takeCheckpoint(db, checkpoints, { key });
     if (!result.ok)
       throw new ApiError(409, 'checkpoint_refused', `${result.message} (${result.reason})`, result);
-    return c.json({ latest: result.latest ?? null, file: result.file });
+    return c.json({ latest: result.latest ?? null, file: result.file, undelivered: result.undelivered });
   });
 
   return app;

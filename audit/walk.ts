@@ -7,10 +7,22 @@ import { type ChainHead, GENESIS_HASH, recordHash, STORED_COLUMNS, type StoredRe
  * - `missing`: a sequence number is absent (a record was deleted), or the log ends early;
  * - `reordered`: a record does not link to the one before it (records moved, or one replaced
  *   together with its hash);
- * - `checkpoint_mismatch`: a signed checkpoint names a different hash, or a record the log lacks;
- * - `bad_checkpoint`: a checkpoint line is unreadable, unsigned by this hub's key, or forged.
+ * - `checkpoint_mismatch`: a signed checkpoint names a different hash than the log has;
+ * - `truncated`: a signed checkpoint names a record beyond the log's end: its tail was cut;
+ * - `checkpoints_missing`: checkpoints the log or a witness remembers are in no checkpoint file,
+ *   or an old log has none at all;
+ * - `bad_checkpoint`: a checkpoint line is unreadable, unsigned by this hub's key, or forged;
+ * - `witness_unavailable`: a configured witness cannot be read, so the log cannot be checked against it.
  */
-export type VerifyReason = 'altered' | 'missing' | 'reordered' | 'checkpoint_mismatch' | 'bad_checkpoint';
+export type VerifyReason =
+  | 'altered'
+  | 'missing'
+  | 'reordered'
+  | 'checkpoint_mismatch'
+  | 'truncated'
+  | 'checkpoints_missing'
+  | 'bad_checkpoint'
+  | 'witness_unavailable';
 
 export interface VerifyFailure {
   ok: false;
@@ -36,6 +48,8 @@ export interface WalkOptions {
   expect?: ReadonlyMap<number, readonly Expectation[]>;
   /** Records per query (default 10 000). */
   batchSize?: number;
+  /** Sees every record found good, in order. */
+  observe?: (record: StoredRecord) => void;
 }
 
 export type WalkResult = { ok: true; head: ChainHead; records: number } | VerifyFailure;
@@ -68,6 +82,7 @@ export async function walkChain(db: Queryable, options: WalkOptions = {}): Promi
       for (const record of rows) {
         const fault = check(record, head, expect);
         if (fault) return fault;
+        options.observe?.(record);
         head = { seq: record.seq, hash: record.hash };
         records++;
       }

@@ -30,6 +30,7 @@ export const startApi: RoleStarter = async (ctx) => {
   await ensureAdminOperator({ db, token: env.MDHUB_ADMIN_TOKEN, at: Date.now(), logger });
   const changes = new ChangeRelay({ db, control: bus.control, logger });
   changes.start();
+  const checkpointer = await startAuditCheckpoints(ctx);
 
   app.get('/openapi.json', (c) => c.json(openApiDocument()));
   app.route(
@@ -45,6 +46,13 @@ export const startApi: RoleStarter = async (ctx) => {
     }),
   );
 
+  // A privileged change (operators, grants, status) is signed into a checkpoint before its caller
+  // hears it succeeded, so cutting it from the log's tail afterwards cannot go unnoticed.
+  app.use('/admin/*', async (c, next) => {
+    await next();
+    if (c.req.method !== 'GET' && c.req.method !== 'HEAD' && c.res.status < 400)
+      await checkpointer.signPrivileged();
+  });
   app.use('/admin/*', operatorAuth(db));
   for (const path of ['/admin/audit', '/admin/audit/*']) app.use(path, requirePermission('audit.read'));
   app.use('/admin/audit/checkpoint', requirePermission('audit.checkpoint'));
@@ -53,7 +61,13 @@ export const startApi: RoleStarter = async (ctx) => {
     '/admin',
     entitlementRoutes({ db, bus, changes, catalog, defaultSessionLimit: env.MDHUB_SESSION_LIMIT, logger }),
   );
-  app.route('/admin', auditRoutes(db, { checkpoints: checkpointOptions(env) }));
+  app.route(
+    '/admin',
+    auditRoutes(db, {
+      checkpoints: checkpointOptions(env),
+      checkpointIntervalMs: env.MDHUB_AUDIT_CHECKPOINT_MS,
+    }),
+  );
   app.route('/admin', reportRoutes({ db, catalog }));
   app.route(
     '/admin',
@@ -67,11 +81,7 @@ export const startApi: RoleStarter = async (ctx) => {
 
   mountWeb(ctx);
 
-  const running: RunningRole[] = [
-    changes,
-    await startAuditCheckpoints(ctx),
-    await startBillingWorker(ctx, changes),
-  ];
+  const running: RunningRole[] = [changes, checkpointer, await startBillingWorker(ctx, changes)];
   return {
     async stop() {
       for (const role of running.reverse()) await role.stop();

@@ -41,22 +41,28 @@ export const auditCommand: Command = {
 
 verify      Walks the whole hash chain in sequence order and checks every record's hash, every
             link to the record before, that no sequence number is missing, and that the log
-            agrees with every signed checkpoint in MDHUB_AUDIT_DIR. Prints one line; exits 1
-            naming the first bad record and why (altered, missing, reordered,
-            checkpoint_mismatch, bad_checkpoint). --json prints the full result instead.
+            agrees with every signed checkpoint in MDHUB_AUDIT_DIR and the witnesses
+            (MDHUB_AUDIT_WITNESS_DIR, MDHUB_AUDIT_WITNESS_URL), that no checkpoint the log or a
+            witness remembers is gone, and that a log older than two MDHUB_AUDIT_CHECKPOINT_MS
+            has one. Needs only the public key (MDHUB_AUDIT_PUBLIC_KEY_FILE). Prints one line;
+            exits 1 naming the first bad record and why (altered, missing, reordered,
+            checkpoint_mismatch, truncated, checkpoints_missing, bad_checkpoint,
+            witness_unavailable). --json prints the full result instead.
 export      Writes the matching records as JSON lines, in sequence order, streamed: each line is
             the record's canonical JSON including prevHash and hash, so an auditor can re-verify
             it offline (docs/audit.md). TIME is epoch milliseconds, a UTC date (2026-01-31) or
             an ISO-8601 time with a zone (2026-01-31T09:30:00Z); --from is inclusive, --to
             exclusive. Without --out, lines go to stdout.
 checkpoint  Verifies the records since the last checkpoint, then signs the head (sequence, hash,
-            time) with the Ed25519 checkpoint key and appends it to
-            MDHUB_AUDIT_DIR/checkpoints.jsonl. 'mdhub start' does this every
-            MDHUB_AUDIT_CHECKPOINT_MS.
+            time) with the Ed25519 checkpoint key, appends it to
+            MDHUB_AUDIT_DIR/checkpoints.jsonl and the witnesses, and records it in the log.
+            'mdhub start' does this within a second of a privileged change and at least every
+            MDHUB_AUDIT_CHECKPOINT_MS while the log grows.
 
 The database is DATABASE_URL, or the embedded PGlite under MDHUB_DATA_DIR. Checkpoints live in
 MDHUB_AUDIT_DIR (default MDHUB_DATA_DIR/audit), signed with MDHUB_AUDIT_KEY_FILE (a PEM Ed25519
-private key) or, when unset, a key generated once as MDHUB_AUDIT_DIR/checkpoint-key.pem.
+private key; keep it outside the data directory) or, when unset, a key generated once as
+MDHUB_AUDIT_DIR/checkpoint-key.pem.
 
 While a hub runs on the same embedded database (MDHUB_DATA_DIR), each subcommand runs through
 its admin API (GET /admin/audit/verify, GET /admin/audit/export, POST /admin/audit/checkpoint)
@@ -101,7 +107,11 @@ refused.`,
 };
 
 async function verify(db: Db, env: Env, values: Values): Promise<number> {
-  return printVerify(await verifyAudit(db, { checkpoints: checkpointOptions(env) }), values);
+  const result = await verifyAudit(db, {
+    checkpoints: checkpointOptions(env),
+    checkpointIntervalMs: env.MDHUB_AUDIT_CHECKPOINT_MS,
+  });
+  return printVerify(result, values);
 }
 
 function printVerify(result: VerifyResult, values: Values): number {
@@ -113,6 +123,12 @@ function printVerify(result: VerifyResult, values: Values): number {
   process.stdout.write(
     `audit log intact: ${result.records} records, agreeing with ${result.checkpoints} signed checkpoints\n`,
   );
+  for (const witness of result.witnesses) {
+    if (witness.behind > 0)
+      process.stderr.write(
+        `note: ${witness.variable} ${witness.where} lacks ${witness.behind} checkpoints not delivered yet (the hub retries)\n`,
+      );
+  }
   return 0;
 }
 
@@ -146,13 +162,20 @@ async function checkpoint(db: Db, env: Env): Promise<number> {
   if (!key) throw new CliError('the audit checkpoint key could not be created');
   const result = await takeCheckpoint(db, options, { key });
   if (!result.ok) throw new CliError(`refusing to checkpoint: ${result.message} (${result.reason})`);
-  return printCheckpoint(result.latest, result.file);
+  return printCheckpoint(result.latest, result.file, result.undelivered);
 }
 
-function printCheckpoint(signed: Checkpoint | undefined, file: string): number {
+function printCheckpoint(
+  signed: Checkpoint | undefined,
+  file: string,
+  undelivered: readonly string[],
+): number {
   process.stdout.write(
     signed ? `checkpoint signed at record ${signed.seq} (${signed.hash}) in ${file}\n` : 'no checkpoint\n',
   );
+  for (const problem of undelivered) {
+    process.stderr.write(`warning: the checkpoint did not reach a witness: ${problem}\n`);
+  }
   return 0;
 }
 
@@ -168,8 +191,12 @@ async function throughHub(hub: HubApi, subcommand: Subcommand, values: Values): 
   if (subcommand === 'checkpoint') {
     try {
       const response = await hub.request('POST', '/admin/audit/checkpoint');
-      const { latest, file } = (await response.json()) as { latest: Checkpoint | null; file: string };
-      return printCheckpoint(latest ?? undefined, file);
+      const { latest, file, undelivered } = (await response.json()) as {
+        latest: Checkpoint | null;
+        file: string;
+        undelivered?: string[];
+      };
+      return printCheckpoint(latest ?? undefined, file, undelivered ?? []);
     } catch (error) {
       if (error instanceof CliError) throw new CliError(`refusing to checkpoint: ${error.message}`);
       throw error;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AuditRecord, canonicalJson, GENESIS_HASH } from '../../audit/index.js';
@@ -90,12 +90,13 @@ describe('mdhub audit on PostgreSQL at DATABASE_URL', () => {
     const verify = await runCli(['audit', 'verify'], env);
     expect(verify).toMatchObject({
       code: 0,
-      stdout: 'audit log intact: 12 records, agreeing with 1 signed checkpoints\n',
+      // The 13th record is the chain's own record of that checkpoint.
+      stdout: 'audit log intact: 13 records, agreeing with 1 signed checkpoints\n',
     });
 
     const out = join(temp.dir, 'export.jsonl');
     const exported = await runCli(['audit', 'export', '--from', '2026-01-01', '--out', out], env);
-    expect(exported).toMatchObject({ code: 0, stderr: `exported 12 audit records to ${out}\n` });
+    expect(exported).toMatchObject({ code: 0, stderr: `exported 13 audit records to ${out}\n` });
     const lines = (await readFile(out, 'utf8')).trimEnd().split('\n');
     let previous = GENESIS_HASH;
     for (const line of lines) {
@@ -115,6 +116,20 @@ describe('mdhub audit on PostgreSQL at DATABASE_URL', () => {
         .split('\n')
         .map((line) => JSON.parse(line).seq),
     ).toEqual([3, 8]);
+  });
+
+  it('exits 1 naming the missing checkpoints when the checkpoint file was moved aside', async () => {
+    const file = join(temp.dir, 'audit', 'checkpoints.jsonl');
+    await rename(file, `${file}.aside`);
+    try {
+      const result = await runCli(['audit', 'verify'], env);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(
+        /^mdhub: audit log is not intact: record 13 says a checkpoint over record 12 was signed at .* no checkpoint file or witness holds it .* \(checkpoints_missing\)\n$/,
+      );
+    } finally {
+      await rename(`${file}.aside`, file);
+    }
   });
 
   it('exits 1 with one line when a record was deleted, and with --json prints the finding', async () => {

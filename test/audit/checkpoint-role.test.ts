@@ -3,8 +3,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkpointOptions, startAuditCheckpoints, verifyAudit } from '../../audit/index.js';
 import { loadCatalog, parseEnv } from '../../config/index.js';
+import { startApi } from '../../platform/api.js';
 import { openDb } from '../../platform/db/index.js';
-import { startHub } from '../../platform/hub.js';
+import { type RoleStarter, startHub } from '../../platform/hub.js';
 import { silentLogger } from '../../platform/logger.js';
 import { TEST_DATABASE_URL, uniqueSchema } from '../helpers/db.js';
 import { appendRange, tempDir } from './chain-fixtures.js';
@@ -27,7 +28,7 @@ describe('audit checkpoints in the api role', () => {
     }
   });
 
-  const start = (vars: Record<string, string>) => {
+  const start = (vars: Record<string, string>, starter: RoleStarter = startAuditCheckpoints) => {
     const schema = uniqueSchema('audit_role');
     schemas.push(schema);
     const env = parseEnv({
@@ -43,7 +44,7 @@ describe('audit checkpoints in the api role', () => {
       catalog: loadCatalog(),
       logger: silentLogger,
       roles: ['api'],
-      starters: { api: startAuditCheckpoints },
+      starters: { api: starter },
       dbSchema: schema,
     });
     return { env, hub };
@@ -69,16 +70,67 @@ describe('audit checkpoints in the api role', () => {
     } finally {
       await hub.stop();
     }
-    expect(await seqs()).toEqual([3, 5]);
+    // Record 4 is the chain's record of the first checkpoint; 5 and 6 are the entries appended after it.
+    expect(await seqs()).toEqual([3, 6]);
     const db = await openDb({ url: TEST_DATABASE_URL, schema: schemas.at(-1) });
     try {
       expect(await verifyAudit(db, { checkpoints: options })).toMatchObject({
         ok: true,
-        records: 5,
+        records: 7,
         checkpoints: 2,
       });
     } finally {
       await db.close();
+    }
+  });
+
+  it('signs an operator creation before answering it, so cutting it from the tail afterwards is caught', async () => {
+    const admin = 'admin-token-for-the-audit-role-test-0123456789';
+    // A long interval: only the privileged change can explain a checkpoint over it.
+    const { env, hub: starting } = start(
+      {
+        MDHUB_AUDIT_DIR: join(temp.dir, 'api'),
+        MDHUB_ADMIN_TOKEN: admin,
+        MDHUB_AUDIT_CHECKPOINT_MS: '86400000',
+      },
+      startApi,
+    );
+    const hub = await starting;
+    const options = checkpointOptions(env);
+    const call = (path: string, init: { method?: string; body?: unknown } = {}) =>
+      fetch(`http://127.0.0.1:${hub.port}${path}`, {
+        method: init.method ?? 'GET',
+        headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+        body: init.body === undefined ? undefined : JSON.stringify(init.body),
+      });
+    try {
+      const created = await call('/admin/operators', {
+        method: 'POST',
+        body: { id: 'shadow-admin', role: 'admin' },
+      });
+      expect(created.status).toBe(201);
+      const { rows } = await hub.ctx.db.query<{ seq: number }>(
+        "select seq from audit_log where action = 'operator.create' and subject like '%shadow-admin%'",
+      );
+      const seq = rows[0]?.seq as number;
+      const signed = (await readFile(join(options.dir, 'checkpoints.jsonl'), 'utf8'))
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line).seq as number);
+      expect(signed.some((s) => s >= seq)).toBe(true);
+
+      await hub.ctx.db.transaction(async (tx) => {
+        await tx.query('set local session_replication_role = replica');
+        await tx.query('delete from audit_log where seq >= $1', [seq]);
+        await tx.query(
+          'update audit_head set seq = h.seq, hash = h.hash from (select seq, hash from audit_log where seq = $1) h',
+          [seq - 1],
+        );
+      });
+      const verified = await call('/admin/audit/verify');
+      expect(await verified.json()).toMatchObject({ ok: false, firstBad: seq, reason: 'truncated' });
+    } finally {
+      await hub.stop();
     }
   });
 

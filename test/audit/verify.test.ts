@@ -52,6 +52,7 @@ describe.each(ENGINES)('audit verification on %s', (engine) => {
       records: 30,
       checkpoints: 0,
       head: { seq: 30, hash: expect.stringMatching(/^[0-9a-f]{64}$/) },
+      witnesses: [],
     });
   });
 
@@ -125,16 +126,17 @@ describe.each(ENGINES)('audit verification on %s', (engine) => {
     await checkpoint();
     await tamper(db, 'delete from audit_log where seq > 25');
     await rewriteChain(db, () => undefined);
-    expect(await verify()).toMatchObject({ ok: false, firstBad: 26, reason: 'checkpoint_mismatch' });
+    expect(await verify()).toMatchObject({ ok: false, firstBad: 26, reason: 'truncated' });
   });
 
   it('verifies against every checkpoint, not only the latest', async () => {
     await checkpoint();
     await appendRange(db, 31, 40);
     await checkpoint();
-    expect(await verify()).toMatchObject({ ok: true, records: 40, checkpoints: 2 });
+    // Each checkpoint is also recorded in the chain: record 31 says checkpoint 1 was signed.
+    expect(await verify()).toMatchObject({ ok: true, records: 42, checkpoints: 2 });
     const lines = (await readFile(checkpointFile(options), 'utf8')).trim().split('\n');
-    expect(lines.map((line) => JSON.parse(line).seq)).toEqual([30, 40]);
+    expect(lines.map((line) => JSON.parse(line).seq)).toEqual([30, 41]);
   });
 
   it('refuses a forged checkpoint line', async () => {
@@ -161,7 +163,7 @@ describe.each(ENGINES)('audit verification on %s', (engine) => {
     await appendFile(checkpointFile(options), await readFile(checkpointFile(intruder)));
     expect(await verify()).toMatchObject({
       ok: false,
-      firstBad: 30,
+      firstBad: 31,
       reason: 'bad_checkpoint',
       message: expect.stringMatching(/line 2 .* is signed by a key that is not this hub's checkpoint key$/),
     });
