@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /** A URL with one of the given schemes; the message names what was expected, never the value. */
@@ -20,6 +21,27 @@ const integer = (min: number, max: number) =>
     .regex(/^\d+$/, { message: `must be a whole number from ${min} to ${max}` })
     .transform(Number)
     .pipe(z.number().int().min(min).max(max));
+
+/** Whether `entry` is an IP address or a CIDR block (`10.0.0.0/8`, `fd00::/8`). */
+function isAddressOrBlock(entry: string): boolean {
+  const [address, bits, extra] = entry.split('/');
+  const family = isIP(address ?? '');
+  if (family === 0 || extra !== undefined) return false;
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+}
+
+/** A comma-separated list of IPs and CIDR blocks; empty: none. */
+const addressList = z
+  .string()
+  .transform((value) =>
+    value
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter((entry) => entry !== ''),
+  )
+  .refine((entries) => entries.every(isAddressOrBlock), {
+    message: 'must be a comma-separated list of IP addresses or CIDR blocks, such as 10.0.0.0/8,192.0.2.7',
+  });
 
 const nonEmpty = z.string().min(1, { message: 'must not be empty' });
 
@@ -50,6 +72,8 @@ const schema = z.object({
     .regex(/^[\w.-]{1,80}$/, { message: 'must be 1-80 of A-Za-z0-9._-' })
     .optional(),
   MDHUB_MAX_SYMBOLS: integer(1, 100_000).default(1_000),
+  MDHUB_TRUSTED_PROXIES: addressList.default([]),
+  MDHUB_PREAUTH_SOCKETS_PER_ADDRESS: integer(1, 100_000).default(20),
   MDHUB_CLIENT_BUFFER_BYTES: integer(65_536, 1_073_741_824).default(4_194_304),
   MDHUB_DELAY_LINE_BYTES: integer(1_048_576, 68_719_476_736).default(134_217_728),
   MDHUB_USAGE_FLUSH_MS: integer(1_000, 3_600_000).default(60_000),

@@ -10,6 +10,7 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import type { Catalog } from '../config/index.js';
 import type { Bus } from '../platform/bus/index.js';
 import type { AppEnv } from '../platform/http/app.js';
+import { ClientAddresses } from '../platform/http/client-address.js';
 import type { Logger } from '../platform/logger.js';
 import type { Registry } from '../platform/metrics.js';
 import { SymbolDirectory } from './directory.js';
@@ -19,7 +20,7 @@ import { Metering } from './metering.js';
 import { EdgeStats, registerEdgeMetrics } from './metrics.js';
 import type { EdgeOptions } from './options.js';
 import { type ProductTable, productTable } from './products.js';
-import { CONNECTED } from './protocol.js';
+import { CLOSE, CONNECTED, errorStatus, frame } from './protocol.js';
 import { KeyedLimiter } from './rate-limit.js';
 import { restRoutes } from './rest.js';
 import { sessionsWithRequest } from './rest-sessions.js';
@@ -43,6 +44,8 @@ export interface EdgeDeps {
 
 /** How often conflating sockets are checked for having caught up. */
 const DRAIN_EVERY_MS = 50;
+/** How long a refused socket may take to finish its close handshake before it is dropped. */
+const REFUSED_CLOSE_GRACE_MS = 5_000;
 /** Part of the hub's 5 s shutdown the edge gives the spool to reach the bus. */
 const SHUTDOWN_DRAIN_MS = 3_000;
 
@@ -57,6 +60,7 @@ export class Edge implements SessionHost {
   readonly directory: SymbolDirectory;
   readonly authLimiter: KeyedLimiter;
   readonly restLimiter: KeyedLimiter;
+  readonly addresses: ClientAddresses;
   readonly spool: UsageSpool;
   readonly fanout: Fanout<Session>;
   readonly #bus: Bus;
@@ -65,8 +69,12 @@ export class Edge implements SessionHost {
   readonly #wss: WebSocketServer;
   readonly #source: TickSource;
   readonly #sessions = new Set<Session>();
+  /** Every client socket until it is gone, sessions ended or refused included: what they queue is memory. */
+  readonly #sockets = new Set<WebSocket>();
   readonly #byUser = new Map<string, Set<Session>>();
   readonly #conflating = new Set<Session>();
+  /** Sockets not yet authenticated, per client address. */
+  readonly #preauth = new Map<string, number>();
   #drainTimer: NodeJS.Timeout | undefined;
   #unsubscribe: (() => void) | undefined;
   #stopping: Promise<void> | undefined;
@@ -100,6 +108,7 @@ export class Edge implements SessionHost {
     this.directory = new SymbolDirectory(bus, this.products);
     this.authLimiter = new KeyedLimiter(options.authRate, options.authBurst);
     this.restLimiter = new KeyedLimiter(options.restRate, options.restBurst);
+    this.addresses = new ClientAddresses(options.trustedProxies);
     const latency =
       deps.metrics &&
       registerEdgeMetrics(deps.metrics, this.stats, {
@@ -110,6 +119,11 @@ export class Edge implements SessionHost {
           return { bytes: budget.used, entries: budget.entries, dropped: budget.dropped };
         },
         spoolSize: () => this.spool.size,
+        queuedBytes: () => {
+          let bytes = 0;
+          for (const ws of this.#sockets) bytes += ws.bufferedAmount;
+          return bytes;
+        },
       });
     this.fanout = new Fanout<Session>({
       router: this.router,
@@ -174,6 +188,7 @@ export class Edge implements SessionHost {
           limit: this.sessionLimit(principal.userId),
           local: this.#byUser.get(principal.userId) ?? [],
         }),
+      addresses: this.addresses,
       now: this.#now,
     });
   }
@@ -203,6 +218,12 @@ export class Edge implements SessionHost {
     }
     sessions.add(session);
     this.metering.opened(session);
+  }
+
+  preauthEnded(session: Session): void {
+    const left = (this.#preauth.get(session.address) ?? 1) - 1;
+    if (left > 0) this.#preauth.set(session.address, left);
+    else this.#preauth.delete(session.address);
   }
 
   closed(session: Session, wasOpen: boolean): void {
@@ -245,7 +266,27 @@ export class Edge implements SessionHost {
   }
 
   #accept(ws: WebSocket, request: IncomingMessage): void {
-    const session = new Session(ws, request.socket.remoteAddress ?? 'unknown', this);
+    this.#sockets.add(ws);
+    ws.once('close', () => this.#sockets.delete(ws));
+    const address = this.addresses.of(request.socket.remoteAddress, request.headers);
+    const waiting = this.#preauth.get(address) ?? 0;
+    const most = this.options.preauthSocketsPerAddress;
+    if (waiting >= most) {
+      this.stats.refuse('preauth_limit');
+      ws.send(
+        frame([
+          errorStatus(
+            'too_many_connections',
+            `Your address already has ${most} connections waiting to authenticate, the most allowed; this one is closed. Authenticate those first.`,
+          ),
+        ]),
+      );
+      ws.close(CLOSE.policy, 'too many unauthenticated connections');
+      setTimeout(() => ws.terminate(), REFUSED_CLOSE_GRACE_MS).unref();
+      return;
+    }
+    this.#preauth.set(address, waiting + 1);
+    const session = new Session(ws, address, this);
     this.#sessions.add(session);
     ws.send(CONNECTED);
   }

@@ -28,11 +28,19 @@ export interface EdgeGauges {
   subscriptionsByMode(): Iterable<readonly [string, number]>;
   delayLine(): { bytes: number; entries: number; dropped: number };
   spoolSize(): number;
+  /** Bytes queued to client sockets and not yet taken by the kernel, closing sockets included. */
+  queuedBytes(): number;
 }
 
 /** Registers the edge metrics; returns the latency histogram the fan-out observes. */
 export function registerEdgeMetrics(registry: Registry, stats: EdgeStats, gauges: EdgeGauges): Histogram {
   scrapedGauge(registry, 'mdhub_edge_connections', 'Open client WebSocket connections', gauges.connections);
+  scrapedGauge(
+    registry,
+    'mdhub_edge_client_queued_bytes',
+    'Bytes queued to client sockets, not yet taken by the kernel (closing sockets included)',
+    gauges.queuedBytes,
+  );
   scrapedGauge(
     registry,
     'mdhub_edge_subscriptions',

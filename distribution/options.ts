@@ -13,6 +13,8 @@ export interface EdgeOptions {
   authTimeoutMs: number;
   /** Distinct symbols one connection may subscribe to; `*` counts as one (`MDHUB_MAX_SYMBOLS`, 1 000). */
   maxSymbols: number;
+  /** Channels one subscribe or unsubscribe may list; a longer one is refused whole with 400 (default 1 000). */
+  maxChannelsPerMessage: number;
   /** Largest client message; a larger one closes the connection with 1009 (default 64 KiB). */
   maxMessageBytes: number;
   /** Client messages per second per connection (default 10), in bursts of up to `messageBurst` (50). */
@@ -20,7 +22,10 @@ export interface EdgeOptions {
   messageBurst: number;
   /** Messages refused for rate before the connection is closed (default 20). */
   messageAbuseLimit: number;
-  /** Authentication attempts per second per client address (default 1), bursts of `authBurst` (20). */
+  /**
+   * Failed authentication attempts per second per client address and token prefix (default 1),
+   * bursts of `authBurst` (20).
+   */
   authRate: number;
   authBurst: number;
   /**
@@ -29,6 +34,10 @@ export interface EdgeOptions {
    */
   restRate: number;
   restBurst: number;
+  /** Sockets one client address may hold open before they authenticate (`MDHUB_PREAUTH_SOCKETS_PER_ADDRESS`, 20). */
+  preauthSocketsPerAddress: number;
+  /** Proxies whose forwarding headers name the client (`MDHUB_TRUSTED_PROXIES`; default none). */
+  trustedProxies: readonly string[];
   /** A session slot lapses unless renewed within this; renewed every third of it (default 30 000 ms). */
   sessionTtlMs: number;
   /** Concurrent sessions for a user without a limit of their own (`MDHUB_SESSION_LIMIT`). */
@@ -65,6 +74,7 @@ export function edgeOptions(env: Env, overrides: Partial<EdgeOptions> = {}): Edg
     edgeId: env.MDHUB_EDGE_ID ?? defaultEdgeId(),
     authTimeoutMs: 10_000,
     maxSymbols: env.MDHUB_MAX_SYMBOLS,
+    maxChannelsPerMessage: 1_000,
     maxMessageBytes: 64 * 1024,
     messageRate: 10,
     messageBurst: 50,
@@ -73,6 +83,8 @@ export function edgeOptions(env: Env, overrides: Partial<EdgeOptions> = {}): Edg
     authBurst: 20,
     restRate: env.MDHUB_REST_RATE,
     restBurst: env.MDHUB_REST_BURST,
+    preauthSocketsPerAddress: env.MDHUB_PREAUTH_SOCKETS_PER_ADDRESS,
+    trustedProxies: env.MDHUB_TRUSTED_PROXIES,
     sessionTtlMs: 30_000,
     defaultSessionLimit: env.MDHUB_SESSION_LIMIT,
     bufferHighBytes: 256 * 1024,

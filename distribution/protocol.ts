@@ -14,6 +14,7 @@ export const ERROR_CODES = {
   slow_client: 407,
   insufficient_entitlement: 409,
   too_many_messages: 429,
+  too_many_connections: 429,
 } as const;
 
 export type ErrorName = keyof typeof ERROR_CODES;

@@ -23,10 +23,22 @@ function refill(bucket: Bucket, rate: number, burst: number, now: number): void 
   }
 }
 
+/** How much of a presented token keys its failed attempts, with the client address. */
+const TOKEN_PREFIX_CHARS = 8;
+
 /**
- * One bucket per key: a client address for failed authentication attempts (`allows`/`spend`), a
- * user token for REST requests (`take`). Full buckets carry no information and are forgotten, so
- * the map holds only keys that spent tokens recently.
+ * The failed-authentication key: the client address and the first characters of the token
+ * presented, so one client's bad guesses neither lock out a valid token presented from elsewhere
+ * nor, from behind a shared proxy address, everyone's.
+ */
+export function authKey(address: string, token: string | undefined): string {
+  return `${address} ${(token ?? '').slice(0, TOKEN_PREFIX_CHARS)}`;
+}
+
+/**
+ * One bucket per key: a client address and token prefix for failed authentication attempts
+ * (`allows`/`spend`), a user token for REST requests (`take`). Full buckets carry no information
+ * and are forgotten, so the map holds only keys that spent tokens recently.
  */
 export class KeyedLimiter {
   readonly #rate: number;

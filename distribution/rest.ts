@@ -18,6 +18,7 @@ import { REASON_TEXT } from '../entitlements/index.js';
 import { readLastValue } from '../ingest/index.js';
 import type { Bus } from '../platform/bus/index.js';
 import type { AppEnv } from '../platform/http/app.js';
+import type { ClientAddresses } from '../platform/http/client-address.js';
 import { ApiError } from '../platform/http/errors.js';
 import { isSymbol, typeIndex } from './channels.js';
 import type { DelayLines } from './delay-line.js';
@@ -25,7 +26,7 @@ import type { EntitlementView, Principal } from './entitlement-view.js';
 import type { Metering } from './metering.js';
 import type { EdgeStats } from './metrics.js';
 import { delayWords, type ProductTable } from './products.js';
-import type { KeyedLimiter } from './rate-limit.js';
+import { authKey, type KeyedLimiter } from './rate-limit.js';
 import type { UsageSpool } from './spool.js';
 
 export interface RestDeps {
@@ -41,17 +42,24 @@ export interface RestDeps {
   requestLimiter: KeyedLimiter;
   /** The user's session count with this request, for the session limit; undefined: it adds none. */
   sessionsWith: (principal: Principal) => Promise<number | undefined>;
+  /** Who the client is behind a trusted proxy, for the failed-authentication limit. */
+  addresses: ClientAddresses;
   now: () => number;
 }
 
 const KINDS = { quote: 'Q', trade: 'T' } as const;
 
-function clientAddress(c: Context<AppEnv>): string {
+function clientAddress(c: Context<AppEnv>, addresses: ClientAddresses): string {
+  let peer: string | undefined;
   try {
-    return getConnInfo(c).remote.address ?? 'unknown';
+    peer = getConnInfo(c).remote.address;
   } catch {
-    return 'unknown';
+    peer = undefined;
   }
+  return addresses.of(peer, {
+    'x-forwarded-for': c.req.header('x-forwarded-for'),
+    forwarded: c.req.header('forwarded'),
+  });
 }
 
 function tokenOf(c: Context<AppEnv>): string | undefined {
@@ -71,8 +79,9 @@ export function restRoutes(deps: RestDeps): Hono<AppEnv> {
     const noun = type === 'Q' ? 'quote' : 'trade';
     const sym = c.req.param('sym');
     const now = deps.now();
-    const address = clientAddress(c);
-    if (!deps.authLimiter.allows(address, now)) {
+    const token = tokenOf(c);
+    const key = authKey(clientAddress(c, deps.addresses), token);
+    if (!deps.authLimiter.allows(key, now)) {
       deps.stats.refuse('auth_rate_limited');
       throw new ApiError(
         429,
@@ -80,10 +89,9 @@ export function restRoutes(deps: RestDeps): Hono<AppEnv> {
         'Too many failed authentication attempts; wait a minute and retry.',
       );
     }
-    const token = tokenOf(c);
     const principal = token === undefined ? undefined : deps.view.authenticate(token);
     if (token === undefined || principal === undefined) {
-      deps.authLimiter.spend(address, now);
+      deps.authLimiter.spend(key, now);
       deps.stats.refuse('auth_failed');
       throw new ApiError(
         401,

@@ -33,7 +33,7 @@ import {
   type StatusMessage,
   status,
 } from './protocol.js';
-import { type Bucket, type KeyedLimiter, take } from './rate-limit.js';
+import { authKey, type Bucket, type KeyedLimiter, take } from './rate-limit.js';
 import type { Group, Router } from './routing.js';
 import type { SlotHolder, SlotKeeper } from './session-slots.js';
 import { Conflation, type EventTable, verdict } from './slow-consumer.js';
@@ -54,6 +54,8 @@ export interface SessionHost {
   sessionLimit(userId: string): number;
   /** The session authenticated. */
   opened(session: Session): void;
+  /** The connection no longer waits to authenticate (it presented a valid token, or ended). */
+  preauthEnded(session: Session): void;
   /** The connection ended; `wasOpen` when it had authenticated. */
   closed(session: Session, wasOpen: boolean): void;
   /** The session began conflating: the edge drains it until it catches up. */
@@ -71,6 +73,9 @@ const CLOSE_GRACE_MS = 5_000;
 const NO_METER = new MeterCounts(0);
 const NO_SUBSCRIPTIONS: ReadonlyMap<string, ChannelSpec> = new Map();
 
+/** Reports already made in one pass over many subscriptions, by product index (-1: every product). */
+type ReportMemo = Map<number, ModeReport>;
+
 /** A subscription's mode as a client is told it. */
 interface ModeReport {
   mode: 'realtime' | 'delayed' | 'refused' | 'mixed';
@@ -83,7 +88,8 @@ export class Session implements FanoutMember, SlotHolder {
   readonly id = randomUUID();
   readonly #ws: WebSocket;
   readonly #host: SessionHost;
-  readonly #address: string;
+  /** The client's address (behind a trusted proxy, the one it forwarded). */
+  readonly address: string;
   #state = AWAITING_AUTH;
   #authTimer: NodeJS.Timeout | undefined;
   /** Kept to notice its revocation, which ends the session. */
@@ -110,7 +116,7 @@ export class Session implements FanoutMember, SlotHolder {
   constructor(ws: WebSocket, address: string, host: SessionHost) {
     this.#ws = ws;
     this.#host = host;
-    this.#address = address;
+    this.address = address;
     this.#bucket = { tokens: host.options.messageBurst, at: host.now() };
     ws.on('message', (data) => this.#onMessage(data));
     ws.on('close', () => this.#closed());
@@ -122,7 +128,8 @@ export class Session implements FanoutMember, SlotHolder {
 
   /** The modes of the session's subscriptions, for the subscriptions gauge. */
   *subscriptionModes(): Iterable<string> {
-    for (const spec of this.#subscriptions?.values() ?? []) yield this.#report(spec).mode;
+    const memo: ReportMemo = new Map();
+    for (const spec of this.#subscriptions?.values() ?? []) yield this.#report(spec, memo).mode;
   }
 
   /** The user's entitlements may have changed: re-check the token, then re-decide. */
@@ -259,6 +266,18 @@ export class Session implements FanoutMember, SlotHolder {
       ]);
       return;
     }
+    const most = this.#host.options.maxChannelsPerMessage;
+    if (message.params.length > most) {
+      this.#host.stats.refuse('too_many_channels');
+      this.#send([
+        errorStatus(
+          'invalid_syntax',
+          `This ${message.action} lists ${message.params.length} channels, more than the ${most} one message may list; nothing was done. Send them in several messages.`,
+          { count: message.params.length },
+        ),
+      ]);
+      return;
+    }
     if (message.action === 'subscribe') return this.#subscribe(message.params);
     this.#unsubscribe(message.params);
   }
@@ -270,12 +289,13 @@ export class Session implements FanoutMember, SlotHolder {
       return;
     }
     const now = host.now();
-    if (!host.authLimiter.allows(this.#address, now)) {
+    const key = authKey(this.address, token);
+    if (!host.authLimiter.allows(key, now)) {
       host.stats.refuse('auth_rate_limited');
       this.#send([
         status(
           'auth_failed',
-          'Too many failed authentication attempts from your address; wait a minute and retry.',
+          'Too many failed authentication attempts from your address with this token; wait a minute and retry.',
         ),
       ]);
       this.#end(CLOSE.policy, 'too many authentication attempts', 'auth_failed');
@@ -283,7 +303,7 @@ export class Session implements FanoutMember, SlotHolder {
     }
     const principal = host.view.authenticate(token);
     if (principal === undefined) {
-      host.authLimiter.spend(this.#address, now);
+      host.authLimiter.spend(key, now);
       host.stats.refuse('auth_failed');
       this.#send([status('auth_failed', 'authentication failed')]);
       this.#end(CLOSE.policy, 'authentication failed', 'auth_failed');
@@ -292,12 +312,21 @@ export class Session implements FanoutMember, SlotHolder {
     clearTimeout(this.#authTimer);
     this.#authTimer = undefined;
     this.#state = AUTHENTICATING;
+    host.preauthEnded(this);
     this.#token = token;
     this.userId = principal.userId;
     this.deviceId = principal.deviceId;
     await host.slots.open(this);
     if (this.#state !== AUTHENTICATING) {
       host.slots.close(this);
+      return;
+    }
+    // A revocation that arrived while the slot was being taken found no open session to end:
+    // the token is checked again before the session opens.
+    if (host.view.authenticate(token)?.userId !== principal.userId) {
+      host.stats.refuse('auth_failed');
+      this.#send([status('auth_failed', 'authentication failed')]);
+      this.#end(CLOSE.policy, 'authentication failed', 'auth_failed');
       return;
     }
     this.#state = OPEN;
@@ -310,7 +339,8 @@ export class Session implements FanoutMember, SlotHolder {
     }
     host.opened(this);
     this.#evaluate(this.openedAt, false);
-    this.#ws.send(AUTH_SUCCESS);
+    this.#sendText(AUTH_SUCCESS);
+    if (this.#state !== OPEN) return;
     if (!this.slotHeld) {
       host.stats.refuse('session_limit');
       const limit = host.sessionLimit(this.userId);
@@ -323,57 +353,78 @@ export class Session implements FanoutMember, SlotHolder {
     }
   }
 
+  /**
+   * Decides every channel before anything is looked up: invalid ones and those beyond the symbol
+   * limit are refused (all of a kind in one status, where the first of them was), and only the
+   * new symbols that fit are looked up, together. The work per message is bounded by
+   * `maxChannelsPerMessage` and the lookups by `maxSymbols`, whatever the client sends.
+   */
   async #subscribe(params: readonly string[]): Promise<void> {
     const host = this.#host;
-    const specs = params.map((param) => parseChannel(param));
-    await host.directory.resolve(specs.flatMap((spec) => (spec && spec.sym !== WILDCARD ? [spec.sym] : [])));
-    if (this.#state !== OPEN) return;
-    this.#subscriptions ??= new Map();
-    const subscriptions = this.#subscriptions;
+    const subscriptions = this.#subscriptions ?? NO_SUBSCRIPTIONS;
     const symbols = new Set<string>();
     for (const spec of subscriptions.values()) symbols.add(spec.sym);
     const max = host.options.maxSymbols;
-    const replies: Array<ChannelSpec | StatusMessage> = [];
-    specs.forEach((spec, index) => {
-      const param = params[index] as string;
+    const accepted: ChannelSpec[] = [];
+    const invalid: string[] = [];
+    const overLimit: string[] = [];
+    const lookups: string[] = [];
+    const order: Array<ChannelSpec | typeof INVALID | typeof OVER_LIMIT> = [];
+    for (const param of params) {
+      const spec = parseChannel(param);
       if (spec === undefined) {
-        host.stats.refuse('invalid_channel');
-        replies.push(invalidChannel(param));
+        if (invalid.length === 0) order.push(INVALID);
+        invalid.push(param.slice(0, 40));
       } else if (subscriptions.has(param) || symbols.has(spec.sym) || symbols.size < max) {
-        subscriptions.set(param, spec);
+        if (!symbols.has(spec.sym) && spec.sym !== WILDCARD) lookups.push(spec.sym);
         symbols.add(spec.sym);
-        replies.push(spec);
+        accepted.push(spec);
+        order.push(spec);
       } else {
-        host.stats.refuse('symbol_limit');
-        replies.push(
-          errorStatus(
-            'symbol_limit',
-            `Not subscribed to ${param}: this connection already has ${max} symbols, the most allowed (a * counts as one). Unsubscribe from some first.`,
-            { params: param },
-          ),
-        );
+        if (overLimit.length === 0) order.push(OVER_LIMIT);
+        overLimit.push(param);
       }
+    }
+    await host.directory.resolve(lookups);
+    if (this.#state !== OPEN) return;
+    this.#subscriptions ??= new Map();
+    for (const spec of accepted) this.#subscriptions.set(spec.param, spec);
+    host.router.place(this, this.#subscriptions, this.modes);
+    const memo: ReportMemo = new Map();
+    const replies = order.map((entry) => {
+      if (entry === INVALID) {
+        host.stats.refuse('invalid_channel');
+        return invalidChannels(invalid);
+      }
+      if (entry === OVER_LIMIT) {
+        host.stats.refuse('symbol_limit');
+        return symbolLimit(overLimit, max);
+      }
+      return this.#subscribed(entry, memo);
     });
-    host.router.place(this, subscriptions, this.modes);
-    this.#send(replies.map((reply) => ('ev' in reply ? reply : this.#subscribed(reply))));
+    this.#send(replies);
   }
 
   #unsubscribe(params: readonly string[]): void {
     const host = this.#host;
-    const replies = params.map((param) => {
+    const invalid: string[] = [];
+    const replies: Array<StatusMessage | typeof INVALID> = [];
+    for (const param of params) {
       if (parseChannel(param) === undefined) {
-        host.stats.refuse('invalid_channel');
-        return invalidChannel(param);
+        if (invalid.length === 0) replies.push(INVALID);
+        invalid.push(param.slice(0, 40));
+        continue;
       }
       this.#subscriptions?.delete(param);
-      return status('success', `unsubscribed to: ${param}`);
-    });
+      replies.push(status('success', `unsubscribed to: ${param}`));
+    }
+    if (invalid.length > 0) host.stats.refuse('invalid_channel');
     host.router.place(this, this.#subscriptions ?? NO_SUBSCRIPTIONS, this.modes);
-    this.#send(replies);
+    this.#send(replies.map((reply) => (reply === INVALID ? invalidChannels(invalid) : reply)));
   }
 
-  #subscribed(spec: ChannelSpec): StatusMessage {
-    const report = this.#report(spec);
+  #subscribed(spec: ChannelSpec, memo: ReportMemo): StatusMessage {
+    const report = this.#report(spec, memo);
     if (report.mode !== 'realtime') {
       const reason = report.fields.reason;
       this.#host.stats.refuse(typeof reason === 'string' ? reason : 'mixed');
@@ -428,9 +479,10 @@ export class Session implements FanoutMember, SlotHolder {
 
   #announce(changed: readonly boolean[]): void {
     const statuses: StatusMessage[] = [];
+    const memo: ReportMemo = new Map();
     for (const spec of this.#subscriptions?.values() ?? []) {
       if (!this.#productsOf(spec).some((p) => changed[p])) continue;
-      const report = this.#report(spec);
+      const report = this.#report(spec, memo);
       statuses.push(
         status('mode', `${spec.param} is now ${report.words}`, { params: spec.param, ...report.fields }),
       );
@@ -444,9 +496,24 @@ export class Session implements FanoutMember, SlotHolder {
     return known === undefined ? this.modes.map((_, p) => p) : [known];
   }
 
-  #report(spec: ChannelSpec): ModeReport {
+  /**
+   * The mode of a subscription as the client is told it. It depends only on the products the
+   * channel may carry, so `memo` keeps one report per product (and one for "all") while many
+   * channels are reported at once.
+   */
+  #report(spec: ChannelSpec, memo: ReportMemo): ModeReport {
+    const known = spec.sym === WILDCARD ? undefined : this.#host.directory.get(spec.sym);
+    const key = known ?? -1;
+    let report = memo.get(key);
+    if (report === undefined) {
+      report = this.#reportFor(known === undefined ? this.modes.map((_, p) => p) : [known]);
+      memo.set(key, report);
+    }
+    return report;
+  }
+
+  #reportFor(products: readonly number[]): ModeReport {
     const host = this.#host;
-    const products = this.#productsOf(spec);
     const first = products[0] as number;
     const same = products.every((p) => this.modes[p] === this.modes[first]);
     if (same) return this.#single(products);
@@ -476,24 +543,35 @@ export class Session implements FanoutMember, SlotHolder {
     this.#authTimer = undefined;
     if (this.#state !== AWAITING_AUTH) return;
     this.#host.stats.refuse('auth_timeout');
-    this.#ws.send(AUTH_TIMEOUT);
+    this.#sendText(AUTH_TIMEOUT);
     this.#end(CLOSE.policy, 'authentication timeout', 'auth_timeout');
   }
 
   #slow(): void {
+    if (this.#state === CLOSED) return;
     this.#host.stats.slowConsumerCloses++;
     this.#host.stats.refuse('slow_client');
-    this.#send([
-      errorStatus(
-        'slow_client',
-        'Your connection did not read data fast enough and is closed. Subscribe to fewer symbols or read faster.',
-      ),
-    ]);
+    // The one frame past the bound: the client learns why once it reads again.
+    this.#ws.send(SLOW_CLIENT);
     this.#end(CLOSE.policy, 'slow client', 'slow_client');
   }
 
   #send(statuses: readonly StatusMessage[]): void {
-    if (statuses.length > 0) this.#ws.send(frame(statuses));
+    if (statuses.length > 0) this.#sendText(frame(statuses));
+  }
+
+  /**
+   * Every frame that is not data — statuses, errors, acknowledgements — goes out here, under the
+   * same bound as data: a socket whose queue reached `bufferMaxBytes` is closed as slow (407)
+   * instead of queueing more, so a client that asks and never reads holds at most that much.
+   */
+  #sendText(text: string): void {
+    if (this.#state === CLOSED) return;
+    if (verdict(this.#ws.bufferedAmount, this.#host.options) === 'close') {
+      this.#slow();
+      return;
+    }
+    this.#ws.send(text);
   }
 
   /** Starts closing the socket and ends the session now; the socket is dropped if the close stalls. */
@@ -510,7 +588,9 @@ export class Session implements FanoutMember, SlotHolder {
     if (this.#state === CLOSED) return;
     const wasOpen = this.#state === OPEN;
     const authenticating = this.#state === AUTHENTICATING;
+    const awaiting = this.#state === AWAITING_AUTH;
     this.#state = CLOSED;
+    if (awaiting) this.#host.preauthEnded(this);
     clearTimeout(this.#authTimer);
     this.#authTimer = undefined;
     this.conflation = undefined;
@@ -525,10 +605,38 @@ export class Session implements FanoutMember, SlotHolder {
   }
 }
 
-function invalidChannel(param: string): StatusMessage {
+const INVALID = 0;
+const OVER_LIMIT = 1;
+
+const SLOW_CLIENT = frame([
+  errorStatus(
+    'slow_client',
+    'Your connection did not read data fast enough and is closed. Subscribe to fewer symbols or read faster.',
+  ),
+]);
+
+const CHANNEL_SYNTAX = 'write TYPE.SYMBOL, such as T.AAPL, Q.MSFT or Q.* (types T, Q, A, AM)';
+
+/** One status for every param of a message that is not a channel (each shown up to 40 characters). */
+function invalidChannels(params: readonly string[]): StatusMessage {
+  const [first] = params as [string];
+  if (params.length === 1) {
+    return errorStatus('invalid_syntax', `${first} is not a channel: ${CHANNEL_SYNTAX}.`, { params: first });
+  }
   return errorStatus(
     'invalid_syntax',
-    `${param.slice(0, 40)} is not a channel: write TYPE.SYMBOL, such as T.AAPL, Q.MSFT or Q.* (types T, Q, A, AM).`,
-    { params: param.slice(0, 40) },
+    `${params.length} params are not channels (${first}, …): ${CHANNEL_SYNTAX}.`,
+    { params: params.join(','), count: params.length },
+  );
+}
+
+/** One status for every channel of a message refused for the connection's symbol limit. */
+function symbolLimit(params: readonly string[], max: number): StatusMessage {
+  const [first] = params as [string];
+  const what = params.length === 1 ? first : `${params.length} channels (${first}, …)`;
+  return errorStatus(
+    'symbol_limit',
+    `Not subscribed to ${what}: this connection already has ${max} symbols, the most allowed (a * counts as one). Unsubscribe from some first.`,
+    params.length === 1 ? { params: first } : { params: params.join(','), count: params.length },
   );
 }

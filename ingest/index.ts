@@ -35,7 +35,7 @@ export type { Aggregate, EventType, MarketEvent, Quote, Tape, Trade } from './ev
 export { EVENT_TYPES, vendorTime } from './event.js';
 export { FEED_STATES, type FeedState } from './feed.js';
 export { serializeEvent } from './json.js';
-export { type LastValueType, lastValueKey, readLastValue } from './last-value.js';
+export { type LastValueType, lastValueKey, readLastValue, readLastValues } from './last-value.js';
 export { MALFORMED_REASONS, type MalformedReason } from './normalize.js';
 export { DROP_REASONS, type DropReason } from './stats.js';
 

@@ -139,3 +139,17 @@ export async function readLastValue(
   const event = JSON.parse(raw.toString('utf8')) as Quote | Trade;
   return event.ev === type ? event : null;
 }
+
+/** The last quotes or trades of many symbols in one round trip, in the order asked (null where none). */
+export async function readLastValues(
+  bus: Bus,
+  type: LastValueType,
+  syms: readonly string[],
+): Promise<Array<Quote | Trade | null>> {
+  const raws = await bus.kv.getFields(lastValueKey(type), syms);
+  return raws.map((raw) => {
+    if (raw === null) return null;
+    const event = JSON.parse(raw.toString('utf8')) as Quote | Trade;
+    return event.ev === type ? event : null;
+  });
+}

@@ -536,6 +536,11 @@ class MemoryKeyValues implements KeyValues {
   async getField(key: string, field: string): Promise<Buffer | null> {
     return this.#hashes.get(key)?.get(field) ?? null;
   }
+
+  async getFields(key: string, fields: readonly string[]): Promise<Array<Buffer | null>> {
+    const hash = this.#hashes.get(key);
+    return fields.map((field) => hash?.get(field) ?? null);
+  }
 }
 
 class MemoryLeases implements Leases {

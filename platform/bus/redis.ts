@@ -721,6 +721,13 @@ class RedisKeyValues implements KeyValues {
       typeMapping: BUFFERS,
     });
   }
+
+  async getFields(key: string, fields: readonly string[]): Promise<Array<Buffer | null>> {
+    if (fields.length === 0) return [];
+    return this.#main.sendCommand<Array<Buffer | null>>(['HMGET', `${this.#prefix}:kv:{${key}}`, ...fields], {
+      typeMapping: BUFFERS,
+    });
+  }
 }
 
 /** A Lua script run by digest, loaded on first use and again after a server restart forgets it. */

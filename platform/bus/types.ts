@@ -105,6 +105,8 @@ export interface KeyValues {
   /** Sets many fields of one hash at once. */
   setFields(key: string, fields: ReadonlyMap<string, Buffer | string>): Promise<void>;
   getField(key: string, field: string): Promise<Buffer | null>;
+  /** Many fields of one hash in one round trip, in the order asked (null where absent). */
+  getFields(key: string, fields: readonly string[]): Promise<Array<Buffer | null>>;
 }
 
 /** A time-bounded lease (leader election): at most one holder at a time per name. */

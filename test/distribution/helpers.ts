@@ -32,7 +32,7 @@ import {
 } from '../../ingest/index.js';
 import type { Actor, VerbContext } from '../../platform/actor.js';
 import { type Bus, shardOf } from '../../platform/bus/index.js';
-import { type Hub, startHub } from '../../platform/hub.js';
+import { type Hub, type RoleStarter, startHub } from '../../platform/hub.js';
 import { silentLogger } from '../../platform/logger.js';
 import { POSTGRES_URL, REDIS_URL } from '../helpers/services.js';
 
@@ -49,6 +49,8 @@ export interface EdgeHubOptions {
   env?: Record<string, string>;
   /** Embedded: in-process bus and PGlite instead of Redis and PostgreSQL. */
   embedded?: boolean;
+  /** The bus the edge gets, in place of the hub's (to hold back one of its calls). */
+  bus?: (bus: Bus) => Bus;
 }
 
 /** Settings that keep tests fast and independent of one another's connection counts. */
@@ -72,10 +74,16 @@ export async function startEdgeHub(options: EdgeHubOptions): Promise<Hub> {
     catalog: loadCatalog(undefined, env.MDHUB_DELAY_MS),
     logger: silentLogger,
     roles: ['edge'],
-    starters: { edge: createEdgeStarter({ options: { ...TEST_OPTIONS, ...options.options } }) },
+    starters: { edge: edgeStarter(options) },
     dbSchema: options.embedded ? undefined : options.schema,
     busPrefix: options.embedded ? undefined : options.prefix,
   });
+}
+
+function edgeStarter(options: EdgeHubOptions): RoleStarter {
+  const starter = createEdgeStarter({ options: { ...TEST_OPTIONS, ...options.options } });
+  const wrap = options.bus;
+  return wrap === undefined ? starter : (ctx) => starter({ ...ctx, bus: wrap(ctx.bus) });
 }
 
 /** Runs a verb the way the admin API does: one transaction, then the change feed. */
@@ -241,8 +249,9 @@ export class Client {
   closed: { code: number; reason: string } | undefined;
   readonly #opened: Promise<void>;
 
-  constructor(port: number) {
-    this.ws = new WebSocket(`ws://127.0.0.1:${port}/stocks`, { perMessageDeflate: false });
+  /** `headers`: sent with the upgrade request, e.g. a proxy's `X-Forwarded-For`. */
+  constructor(port: number, headers?: Record<string, string>) {
+    this.ws = new WebSocket(`ws://127.0.0.1:${port}/stocks`, { perMessageDeflate: false, headers });
     this.ws.on('message', (data) => {
       const at = Date.now();
       const parsed = JSON.parse(String(data)) as Array<Record<string, unknown>>;
@@ -260,16 +269,16 @@ export class Client {
     });
   }
 
-  static async connect(port: number): Promise<Client> {
-    const client = new Client(port);
+  static async connect(port: number, headers?: Record<string, string>): Promise<Client> {
+    const client = new Client(port, headers);
     await client.#opened;
     await client.waitFor((m) => m.status === 'connected');
     return client;
   }
 
   /** Connects and authenticates; resolves after `auth_success`. */
-  static async authenticated(port: number, token: string): Promise<Client> {
-    const client = await Client.connect(port);
+  static async authenticated(port: number, token: string, headers?: Record<string, string>): Promise<Client> {
+    const client = await Client.connect(port, headers);
     client.send({ action: 'auth', params: token });
     await client.waitFor((m) => m.status === 'auth_success');
     return client;

@@ -125,7 +125,7 @@ describe('authentication attempts', () => {
     await cleanupRedisPrefix(strictPrefix);
   });
 
-  it('are rate-limited per address after repeated failures, on the socket and on REST', async () => {
+  it('are rate-limited per address and token prefix after repeated failures, on the socket and on REST', async () => {
     strict = await startEdgeHub({
       prefix: strictPrefix,
       schema: strictSchema,
@@ -139,11 +139,11 @@ describe('authentication attempts', () => {
       });
     }
     const blocked = await Client.connect(strict.port);
-    blocked.send({ action: 'auth', params: 'mdu_anything' });
+    blocked.send({ action: 'auth', params: 'mdu_wrong_again' });
     const refused = await blocked.waitFor((m) => m.status === 'auth_failed');
     expect(String(refused.message)).toContain('Too many failed authentication attempts');
     expect((await blocked.waitClosed()).code).toBe(1008);
-    const rest = await fetch(`http://127.0.0.1:${strict.port}/v1/last/quote/AAA?apiKey=mdu_anything`);
+    const rest = await fetch(`http://127.0.0.1:${strict.port}/v1/last/quote/AAA?apiKey=mdu_wrong_too`);
     expect(rest.status).toBe(429);
     expect(((await rest.json()) as { error: { code: string } }).error.code).toBe('too_many_attempts');
   });

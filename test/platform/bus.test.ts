@@ -301,6 +301,13 @@ describe.each([
     expect(await bus.kv.getField('last:AAPL', 'T')).toEqual(Buffer.from('newer'));
     expect(await bus.kv.getField('last:AAPL', 'X')).toBeNull();
     expect(await bus.kv.getField('last:MSFT', 'Q')).toBeNull();
+    expect(await bus.kv.getFields('last:AAPL', ['T', 'X', 'Q'])).toEqual([
+      Buffer.from('newer'),
+      null,
+      Buffer.from([1, 2, 255]),
+    ]);
+    expect(await bus.kv.getFields('last:MSFT', ['Q'])).toEqual([null]);
+    expect(await bus.kv.getFields('last:AAPL', [])).toEqual([]);
   });
 
   it('a lease is exclusive, renewable by its holder, expires after its ttl and is released only by its holder', async () => {
