@@ -28,6 +28,7 @@ export interface EdgeGauges {
   subscriptionsByMode(): Iterable<readonly [string, number]>;
   delayLine(): { bytes: number; entries: number; dropped: number };
   spoolSize(): number;
+  spoolFileBytes(): number;
 }
 
 /** Registers the edge metrics; returns the latency histogram the fan-out observes. */
@@ -100,6 +101,12 @@ export function registerEdgeMetrics(registry: Registry, stats: EdgeStats, gauges
     'mdhub_edge_usage_spool_events',
     'Usage events waiting to reach the bus',
     gauges.spoolSize,
+  );
+  scrapedGauge(
+    registry,
+    'mdhub_edge_usage_spool_file_bytes',
+    'Bytes in the usage spool file (events kept on disk until the bus stored them)',
+    gauges.spoolFileBytes,
   );
   return new Histogram({
     name: 'mdhub_edge_fanout_latency_seconds',
