@@ -29,7 +29,10 @@ DATABASE_URL set, run the roles as separate processes, any number of edges:
   meter   usage events from the bus into the usage ledger
   api     the admin API and Stripe webhooks
 Every process serves /healthz, /readyz and /metrics on PORT. SIGINT or SIGTERM shuts down
-cleanly within 5 s.`,
+cleanly within 5 s: connections stop being accepted, the edge closes its sessions (1001) and
+flushes their usage, the meter commits what is on the usage stream, then the rest stops. Usage
+events the bus could not take stay in the spool file (MDHUB_SPOOL_DIR) for the next start. A
+second signal exits at once.`,
   async run(values) {
     const roles = parseRoles(values.roles as string | undefined);
     const { env, catalog, logger } = loadEnvironment();
@@ -42,7 +45,14 @@ cleanly within 5 s.`,
       busPrefix: env.MDHUB_REDIS_PREFIX,
     });
     await new Promise<void>((resolve) => {
+      let stopping = false;
       const onSignal = (signal: NodeJS.Signals) => {
+        if (stopping) {
+          // The operator insists: what the spool file holds survives, the rest of memory does not.
+          logger.error({ signal }, 'second signal while shutting down; exiting now');
+          process.exit(1);
+        }
+        stopping = true;
         logger.info({ signal }, 'shutting down');
         const force = setTimeout(() => {
           logger.error('shutdown took longer than 5 s; exiting anyway');
@@ -51,8 +61,8 @@ cleanly within 5 s.`,
         force.unref();
         hub.stop().then(resolve, resolve);
       };
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
     });
     return 0;
   },
