@@ -4,6 +4,11 @@
  * it commits, and the ledger ignores an event id it has already counted, so a meter killed at
  * any point loses nothing (its pending entries are claimed by another meter) and counts nothing
  * twice (whatever it committed is recognised when redelivered).
+ *
+ * Stopping drains first: the meter reads on without waiting until the stream has nothing new for
+ * it, or `drainMs` passes, so that what an edge of the same process flushed as it stopped (its
+ * last counters, its sessions' ends) is in the ledger before the process exits — with the
+ * in-process bus, nobody else would ever read it.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -40,6 +45,8 @@ export interface MeterOptions {
   claimEveryMs?: number;
   /** Pause before retrying a failed batch (default 1000 ms). */
   retryMs?: number;
+  /** How long `stop` keeps committing what is on the stream before it stops anyway (default 1 000 ms). */
+  drainMs?: number;
 }
 
 export interface Meter extends RunningRole {
@@ -89,6 +96,10 @@ class MeterLoop implements Meter {
   readonly #claimMinIdleMs: number;
   readonly #claimEveryMs: number;
   readonly #retryMs: number;
+  readonly #drainMs: number;
+  /** Stopping: read without blocking and end once nothing is left. */
+  #draining = false;
+  #stopping: Promise<void> | undefined;
   #stopped = false;
   #wake: (() => void) | undefined;
   #loop: Promise<void> = Promise.resolve();
@@ -104,6 +115,7 @@ class MeterLoop implements Meter {
     this.#claimMinIdleMs = options.claimMinIdleMs ?? 30_000;
     this.#claimEveryMs = options.claimEveryMs ?? 10_000;
     this.#retryMs = options.retryMs ?? 1000;
+    this.#drainMs = options.drainMs ?? 1000;
   }
 
   start(): void {
@@ -115,7 +127,7 @@ class MeterLoop implements Meter {
     while (!this.#stopped) {
       try {
         let entries: BusEntry[] = [];
-        if (Date.now() >= nextClaim) {
+        if (!this.#draining && Date.now() >= nextClaim) {
           entries = await this.#work.claimStale({ minIdleMs: this.#claimMinIdleMs, count: this.#batchSize });
           this.#metrics.claimed.inc(entries.length);
           if (entries.length > 0)
@@ -123,11 +135,15 @@ class MeterLoop implements Meter {
           // A full batch suggests more are waiting: look again straight after this one.
           if (entries.length < this.#batchSize) nextClaim = Date.now() + this.#claimEveryMs;
         }
-        if (entries.length === 0)
-          entries = await this.#work.read({ count: this.#batchSize, blockMs: this.#blockMs });
+        if (entries.length === 0) {
+          const draining = this.#draining;
+          entries = await this.#work.read({ count: this.#batchSize, blockMs: draining ? 0 : this.#blockMs });
+          if (draining && entries.length === 0) return;
+        }
         if (entries.length > 0) await this.#process(entries.map(decode));
       } catch (error) {
-        if (this.#stopped) return;
+        // A bus that fails while stopping will not be drained: what is on it stays for the next meter.
+        if (this.#stopped || this.#draining) return;
         this.#logger.error({ err: error }, 'reading usage events failed; retrying');
         await this.#pause();
       }
@@ -207,8 +223,16 @@ class MeterLoop implements Meter {
     });
   }
 
-  async stop(): Promise<void> {
-    if (this.#stopped) return this.#loop;
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    this.#draining = true;
+    this.#wake?.();
+    const deadline = new Promise<void>((resolve) => setTimeout(resolve, this.#drainMs).unref());
+    await Promise.race([this.#loop, deadline]);
     this.#stopped = true;
     this.#wake?.();
     // Closing ends a blocked read at once; a batch being written finishes and is acknowledged.

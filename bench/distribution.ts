@@ -18,7 +18,10 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -300,6 +303,8 @@ async function startBenchHub(options: { redis: boolean; schema: string; prefix: 
     DATABASE_URL: POSTGRES_URL,
     MDHUB_LOG_LEVEL: 'silent',
     MDHUB_DELAY_MS: '3600000',
+    // The edge's usage spool file goes here, not into the working directory.
+    MDHUB_DATA_DIR: mkdtempSync(join(tmpdir(), 'mdhub-bench-')),
     ...(options.redis ? { REDIS_URL } : {}),
   });
   return startHub({

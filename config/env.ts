@@ -77,6 +77,7 @@ const schema = z.object({
   MDHUB_CLIENT_BUFFER_BYTES: integer(65_536, 1_073_741_824).default(4_194_304),
   MDHUB_DELAY_LINE_BYTES: integer(1_048_576, 68_719_476_736).default(134_217_728),
   MDHUB_USAGE_FLUSH_MS: integer(1_000, 3_600_000).default(60_000),
+  MDHUB_SPOOL_DIR: nonEmpty.optional(),
   MDHUB_SESSION_SWEEP_MS: integer(100, 3_600_000).default(15_000),
   MDHUB_REST_RATE: integer(1, 100_000).default(20),
   MDHUB_REST_BURST: integer(1, 1_000_000).default(40),

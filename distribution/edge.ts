@@ -28,6 +28,7 @@ import { Router } from './routing.js';
 import { Session, type SessionHost } from './session.js';
 import { SlotKeeper } from './session-slots.js';
 import { UsageSpool } from './spool.js';
+import type { SpoolFile } from './spool-file.js';
 import { TickSource } from './tick-source.js';
 import { USAGE_STREAM } from './usage-event.js';
 
@@ -39,6 +40,8 @@ export interface EdgeDeps {
   options: EdgeOptions;
   /** Where `mdhub_edge_*` metrics are registered; none: not exported. */
   metrics?: Registry;
+  /** Where the spool keeps usage events until the bus stored them (opened by the caller); none: memory only. */
+  spoolFile?: SpoolFile;
   now?: () => number;
 }
 
@@ -46,8 +49,11 @@ export interface EdgeDeps {
 const DRAIN_EVERY_MS = 50;
 /** How long a refused socket may take to finish its close handshake before it is dropped. */
 const REFUSED_CLOSE_GRACE_MS = 5_000;
-/** Part of the hub's 5 s shutdown the edge gives the spool to reach the bus. */
-const SHUTDOWN_DRAIN_MS = 3_000;
+/**
+ * Part of the hub's 5 s shutdown the edge gives the spool to reach the bus; the meter then has
+ * its own part to commit them (audit/meter.ts). What is left stays in the spool file.
+ */
+const SHUTDOWN_DRAIN_MS = 2_500;
 
 export class Edge implements SessionHost {
   readonly options: EdgeOptions;
@@ -91,6 +97,7 @@ export class Edge implements SessionHost {
       stream: bus.work(USAGE_STREAM),
       max: options.usageSpoolMax,
       logger: deps.logger,
+      file: deps.spoolFile,
     });
     this.metering = new Metering({
       edgeId: options.edgeId,
@@ -124,6 +131,7 @@ export class Edge implements SessionHost {
           for (const ws of this.#sockets) bytes += ws.bufferedAmount;
           return bytes;
         },
+        spoolFileBytes: () => this.spool.fileBytes,
       });
     this.fanout = new Fanout<Session>({
       router: this.router,
@@ -244,7 +252,8 @@ export class Edge implements SessionHost {
   /**
    * Stops taking connections and ticks, closes every socket with 1001 (going away), records the
    * sessions' ends and flushes the counters, then gives the usage events a bounded time to reach
-   * the bus — all within the hub's shutdown budget.
+   * the bus — all within the hub's shutdown budget. Events the bus did not take stay in the spool
+   * file for the next start.
    */
   stop(): Promise<void> {
     this.#stopping ??= this.#stop();
@@ -261,7 +270,12 @@ export class Edge implements SessionHost {
     this.metering.stop();
     this.fanout.lines.stop();
     const left = await this.spool.drain(SHUTDOWN_DRAIN_MS);
-    if (left > 0) this.#logger.error({ left }, 'usage events could not reach the bus before shutdown');
+    await this.spool.close();
+    if (left > 0)
+      this.#logger.error(
+        { left, file: this.spool.fileBytes > 0 ? 'kept for the next start' : 'none: lost' },
+        'usage events could not reach the bus before shutdown',
+      );
     this.#wss.close();
   }
 

@@ -8,6 +8,7 @@ import type { RoleStarter } from '../platform/hub.js';
 import { Edge } from './edge.js';
 import type { EntitlementView } from './entitlement-view.js';
 import { type EdgeOptions, edgeOptions } from './options.js';
+import { SpoolFile } from './spool-file.js';
 
 export { Edge, type EdgeDeps } from './edge.js';
 export type { EntitlementView, Principal } from './entitlement-view.js';
@@ -56,13 +57,22 @@ export function createEdgeStarter(starter: EdgeStarterOptions = {}): RoleStarter
       await cache.start();
       view = cache;
     }
+    const options = edgeOptions(ctx.env, starter.options);
+    let spoolFile: SpoolFile | undefined;
+    try {
+      spoolFile = options.spool && (await SpoolFile.open({ ...options.spool, logger: ctx.logger }));
+    } catch (error) {
+      await cache?.stop();
+      throw error;
+    }
     const edge = new Edge({
       bus: ctx.bus,
       catalog: ctx.catalog,
       view,
       logger: ctx.logger,
-      options: edgeOptions(ctx.env, starter.options),
+      options,
       metrics: ctx.metrics,
+      spoolFile,
     });
     ctx.upgrade('/stocks', edge.handleUpgrade);
     ctx.app.route('/', edge.routes());

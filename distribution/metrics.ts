@@ -30,6 +30,7 @@ export interface EdgeGauges {
   spoolSize(): number;
   /** Bytes queued to client sockets and not yet taken by the kernel, closing sockets included. */
   queuedBytes(): number;
+  spoolFileBytes(): number;
 }
 
 /** Registers the edge metrics; returns the latency histogram the fan-out observes. */
@@ -108,6 +109,12 @@ export function registerEdgeMetrics(registry: Registry, stats: EdgeStats, gauges
     'mdhub_edge_usage_spool_events',
     'Usage events waiting to reach the bus',
     gauges.spoolSize,
+  );
+  scrapedGauge(
+    registry,
+    'mdhub_edge_usage_spool_file_bytes',
+    'Bytes in the usage spool file (events kept on disk until the bus stored them)',
+    gauges.spoolFileBytes,
   );
   return new Histogram({
     name: 'mdhub_edge_fanout_latency_seconds',

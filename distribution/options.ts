@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import type { Env } from '../config/index.js';
 
 export interface EdgeOptions {
@@ -62,6 +63,12 @@ export interface EdgeOptions {
   usageSpoolMax: number;
   /** Tick stream entries read per shard at once (default 256). */
   readCount: number;
+  /**
+   * The usage spool's file (distribution/spool-file.ts): in `dir` (`MDHUB_SPOOL_DIR`, default
+   * `MDHUB_DATA_DIR/spool`), named `name` (`MDHUB_EDGE_ID` when set, else the first free slot).
+   * None: usage events wait in memory only.
+   */
+  spool: { dir: string; name?: string } | undefined;
 }
 
 export function defaultEdgeId(): string {
@@ -97,6 +104,7 @@ export function edgeOptions(env: Env, overrides: Partial<EdgeOptions> = {}): Edg
     usageFlushMs: env.MDHUB_USAGE_FLUSH_MS,
     usageSpoolMax: 100_000,
     readCount: 256,
+    spool: { dir: env.MDHUB_SPOOL_DIR ?? join(env.MDHUB_DATA_DIR, 'spool'), name: env.MDHUB_EDGE_ID },
     ...overrides,
   };
 }

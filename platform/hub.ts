@@ -10,6 +10,13 @@ import { createMetricsRegistry, type Registry } from './metrics.js';
 export const ROLES = ['ingest', 'edge', 'meter', 'api'] as const;
 export type Role = (typeof ROLES)[number];
 
+/**
+ * The order roles stop in, by what depends on what: the edge first (its sessions' ends and last
+ * counters go onto the bus), then the meter (it commits what is on the usage stream, the edge's
+ * last events among it), then ingest and the api, which nothing downstream waits for.
+ */
+export const STOP_ORDER: readonly Role[] = ['edge', 'meter', 'ingest', 'api'];
+
 /** Everything a role needs from the process it runs in. */
 export interface HubContext {
   readonly env: Env;
@@ -56,7 +63,8 @@ export interface Hub {
 
 /**
  * Opens the database (migrated) and the bus, starts the requested roles in a fixed order, then
- * listens. `stop` undoes it in reverse: stop accepting, stop roles, close the bus and database.
+ * listens. `stop` stops accepting connections, stops the roles in `STOP_ORDER`, then closes the
+ * bus and the database.
  */
 export async function startHub(options: HubOptions): Promise<Hub> {
   const { env, logger } = options;
@@ -99,18 +107,25 @@ export async function startHub(options: HubOptions): Promise<Hub> {
       upgrade: (path, handler) => upgrades.set(path, handler),
     };
 
-    const running: RunningRole[] = [];
+    const running = new Map<Role, RunningRole>();
     let rolesStopped: Promise<void> | undefined;
     const stopRoles = () => {
       rolesStopped ??= (async () => {
-        for (const role of running.reverse()) await role.stop();
+        for (const role of STOP_ORDER) {
+          try {
+            await running.get(role)?.stop();
+          } catch (error) {
+            // The roles after it still stop: the meter still commits what the edge left.
+            logger.warn({ err: error, role }, 'error while stopping a role');
+          }
+        }
       })();
       return rolesStopped;
     };
     closers.push(stopRoles);
     for (const role of roles) {
       const starter = options.starters[role];
-      if (starter) running.push(await starter(ctx));
+      if (starter) running.set(role, await starter(ctx));
     }
 
     const http = await listen(app, {

@@ -31,7 +31,10 @@ DATABASE_URL set, run the roles as separate processes, any number of edges:
   meter   usage events from the bus into the usage ledger
   api     the admin API and Stripe webhooks
 Every process serves /healthz, /readyz and /metrics on PORT. SIGINT or SIGTERM shuts down
-cleanly within 5 s.
+cleanly within 5 s: connections stop being accepted, the edge closes its sessions (1001) and
+flushes their usage, the meter commits what is on the usage stream, then the rest stops. Usage
+events the bus could not take stay in the spool file (MDHUB_SPOOL_DIR) for the next start. A
+second signal exits at once.
 
 The embedded database has one writer: the hub holds MDHUB_DATA_DIR/hub.lock (its pid and admin
 API address) while it runs, a second hub on the same directory is refused, and a lock left by a
@@ -52,7 +55,14 @@ process that no longer runs is taken over. Commands run beside it go through its
       throw error;
     });
     await new Promise<void>((resolve) => {
+      let stopping = false;
       const onSignal = (signal: NodeJS.Signals) => {
+        if (stopping) {
+          // The operator insists: what the spool file holds survives, the rest of memory does not.
+          logger.error({ signal }, 'second signal while shutting down; exiting now');
+          process.exit(1);
+        }
+        stopping = true;
         logger.info({ signal }, 'shutting down');
         const force = setTimeout(() => {
           logger.error('shutdown took longer than 5 s; exiting anyway');
@@ -61,8 +71,8 @@ process that no longer runs is taken over. Commands run beside it go through its
         force.unref();
         hub.stop().then(resolve, resolve);
       };
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
     });
     return 0;
   },

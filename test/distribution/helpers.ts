@@ -63,9 +63,9 @@ export async function startEdgeHub(options: EdgeHubOptions): Promise<Hub> {
     HOST: '127.0.0.1',
     MDHUB_LOG_LEVEL: 'silent',
     MDHUB_DELAY_MS: delay,
-    ...(options.embedded
-      ? { MDHUB_DATA_DIR: mkdtempSync(join(tmpdir(), 'mdhub-edge-')) }
-      : { REDIS_URL, DATABASE_URL: POSTGRES_URL }),
+    // A data dir of its own in every mode: the edge keeps its usage spool file there.
+    MDHUB_DATA_DIR: mkdtempSync(join(tmpdir(), 'mdhub-edge-')),
+    ...(options.embedded ? {} : { REDIS_URL, DATABASE_URL: POSTGRES_URL }),
     ...options.env,
   };
   const env = parseEnv(vars);

@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCatalog, parseEnv } from '../../config/index.js';
 import { createEdgeStarter, parseUsageEvent, type UsageEvent } from '../../distribution/index.js';
@@ -134,6 +137,7 @@ describe('edge shutdown', () => {
       DATABASE_URL: POSTGRES_URL,
       MDHUB_LOG_LEVEL: 'silent',
       MDHUB_DELAY_MS: '1000',
+      MDHUB_DATA_DIR: mkdtempSync(join(tmpdir(), 'mdhub-stop-')),
     });
     const hub = await startHub({
       env,

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { loadCatalog, parseEnv } from '../../config/index.js';
-import { type Hub, startHub } from '../../platform/hub.js';
+import { type Hub, ROLES, type Role, startHub } from '../../platform/hub.js';
 import { silentLogger } from '../../platform/logger.js';
 import { cleanupRedisPrefix, POSTGRES_URL, REDIS_URL, uniqueName } from '../helpers/services.js';
 
@@ -57,6 +57,30 @@ describe('hub', () => {
     const metrics = await (await fetch(`http://127.0.0.1:${hub.port}/metrics`)).text();
     expect(metrics).toContain('mdhub_nodejs_heap_size_used_bytes');
   });
+
+  it('stops the edge before the meter, so the meter commits what the edge flushed as it stopped', async () => {
+    const stopped: string[] = [];
+    const recorder = (role: Role) => async () => ({
+      async stop() {
+        stopped.push(role);
+      },
+    });
+    const env = parseEnv({
+      PORT: '0',
+      HOST: '127.0.0.1',
+      MDHUB_LOG_LEVEL: 'silent',
+      MDHUB_DATA_DIR: mkdtempSync(join(tmpdir(), 'mdhub-hub-')),
+    });
+    const hub = await startHub({
+      env,
+      catalog: loadCatalog(),
+      logger: silentLogger,
+      roles: [...ROLES],
+      starters: Object.fromEntries(ROLES.map((role) => [role, recorder(role)])),
+    });
+    await hub.stop();
+    expect(stopped).toEqual(['edge', 'meter', 'ingest', 'api']);
+  }, 60_000);
 
   it('refuses WebSocket upgrades on paths nobody registered', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'mdhub-hub-'));
