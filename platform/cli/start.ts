@@ -29,7 +29,8 @@ DATABASE_URL set, run the roles as separate processes, any number of edges:
   meter   usage events from the bus into the usage ledger
   api     the admin API and Stripe webhooks
 Every process serves /healthz, /readyz and /metrics on PORT. SIGINT or SIGTERM shuts down
-cleanly within 5 s.`,
+cleanly within 5 s. Redis or PostgreSQL unreachable at boot: retried for MDHUB_CONNECT_RETRY_MS
+(10 s), then exit 1 with one line naming REDIS_URL or DATABASE_URL.`,
   async run(values) {
     const roles = parseRoles(values.roles as string | undefined);
     const { env, catalog, logger } = loadEnvironment();
