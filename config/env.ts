@@ -65,6 +65,8 @@ const schema = z.object({
   MDHUB_REDIS_PREFIX: nonEmpty.default('mdhub'),
   MDHUB_SYNTHETIC_RATE: integer(0, 10_000_000).default(2_000),
   MDHUB_SYNTHETIC_SYMBOLS: integer(1, 100_000).default(300),
+  MDHUB_MAX_CLOCK_SKEW_MS: integer(0, 86_400_000).default(5_000),
+  MDHUB_CONNECT_RETRY_MS: integer(0, 600_000).default(10_000),
   MDHUB_SESSION_LIMIT: integer(1, 1000).default(2),
   MDHUB_ENTITLEMENT_VERIFY_MS: integer(50, 60_000).default(1_000),
   MDHUB_EDGE_ID: z

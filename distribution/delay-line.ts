@@ -17,6 +17,10 @@
  * subscribers therefore see the latest value per type and symbol once per bucket, at most one
  * bucket width later than `t + delay`, never earlier.
  *
+ * Every event goes into the bucket covering its vendor time (one is opened in a gap when needed),
+ * so buckets stay ordered by time and none waits on a later one: an event stamped far ahead
+ * (ingest drops those, `future_time`) holds back only itself.
+ *
  * Released values are also kept per (type, symbol), one each, for delayed REST snapshots: the
  * value as of now − delay.
  */
@@ -173,16 +177,23 @@ export class DelayLine {
   }
 
   /**
-   * The bucket holding `t`, or the first one after it. A later bucket is released no earlier than
-   * its newest event is due, which is after `t + delay`: placing an event late is always safe.
+   * The bucket holding `t`, opening one in the gap when no bucket does. Never the next bucket
+   * after a gap: that one may lie far ahead (a vendor time in the future, a quiet spell), and an
+   * event placed there would wait for it, holding back every later event up to it too.
    */
   #find(t: number): Bucket {
     const buckets = this.#buckets;
-    for (let i = buckets.length - 2; i >= 0; i--) {
-      const bucket = buckets[i] as Bucket;
-      if (bucket.start <= t) return t < bucket.end ? bucket : (buckets[i + 1] as Bucket);
-    }
-    return buckets[0] as Bucket;
+    // The last bucket starts after `t`, or `add` would not have come here.
+    let i = buckets.length - 2;
+    while (i >= 0 && (buckets[i] as Bucket).start > t) i--;
+    const before = buckets[i];
+    if (before !== undefined && t < before.end) return before;
+    const after = buckets[i + 1] as Bucket;
+    const width = this.#width;
+    const start = Math.max(Math.floor(t / width) * width, before?.end ?? Number.NEGATIVE_INFINITY);
+    const bucket = new Bucket(start, Math.min(start + width, after.start));
+    buckets.splice(i + 1, 0, bucket);
+    return bucket;
   }
 }
 

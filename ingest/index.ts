@@ -51,7 +51,8 @@ export interface IngestOptions {
     | 'POLYGON_SUBSCRIPTIONS'
     | 'MDHUB_SYNTHETIC_RATE'
     | 'MDHUB_SYNTHETIC_SYMBOLS'
-  >;
+  > &
+    Partial<Pick<Env, 'MDHUB_MAX_CLOCK_SKEW_MS'>>;
   catalog: Catalog;
   logger: Logger;
   metrics?: Registry;
@@ -71,6 +72,8 @@ export interface IngestOptions {
     | 'maxConnectionsBackoffMs'
     | 'stableMs'
   >;
+  /** The ingest clock that vendor times are bounded against (tests); default `Date.now`. */
+  now?: () => number;
   /** Synthetic market seed (tests); default: random. */
   seed?: number;
   publisher?: PipelineOptions['publisher'];
@@ -109,6 +112,8 @@ export async function createIngest(options: IngestOptions): Promise<Ingest> {
     onStatus: (status, message) => feed?.status(status, message),
     publisher: options.publisher,
     lastValueIntervalMs: options.lastValueIntervalMs,
+    maxClockSkewMs: env.MDHUB_MAX_CLOCK_SKEW_MS,
+    now: options.now,
   });
   if (options.metrics) {
     registerIngestMetrics(options.metrics, {

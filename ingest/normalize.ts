@@ -39,6 +39,14 @@ export const MALFORMED_REASONS = [
    * trade or quote of it seen yet, or aggregates not subscribed).
    */
   'unknown_tape',
+  /**
+   * A vendor time (`t` of a tick, `e` of a bar) more than `maxClockSkewMs` ahead of the ingest
+   * clock. Dropped rather than clamped: delayed subscribers get an event at its vendor time plus
+   * the delay, so an event stamped an hour ahead would otherwise hold its product's delay line
+   * back for that hour, and moving its time back would release it earlier than the vendor's own
+   * stamp allows (and change the client JSON the fast path copies byte for byte).
+   */
+  'future_time',
 ] as const;
 
 export type MalformedReason = (typeof MALFORMED_REASONS)[number];
@@ -68,6 +76,10 @@ export interface NormalizerOptions {
    * map write per event, and any bar is skipped as `unknown_tape`.
    */
   aggregates?: boolean;
+  /** How far a vendor time may be ahead of `now` before the event is dropped (default 5 000 ms). */
+  maxClockSkewMs?: number;
+  /** The ingest clock, read once per frame (default `Date.now`). */
+  now?: () => number;
 }
 
 const MAX_SYMBOL_LENGTH = 32;
@@ -122,10 +134,16 @@ export class Normalizer {
   /** Tape by symbol, for aggregates (which carry no tape); only kept when aggregates are expected. */
   readonly #symbolTapes: Map<string, Tape> | undefined;
   readonly #scanner: FrameScanner | undefined;
+  readonly #now: () => number;
+  readonly #maxClockSkewMs: number;
+  /** The latest vendor time accepted in the frame being read: its clock reading plus the skew. */
+  #latest = 0;
 
   constructor(options: NormalizerOptions, sink: NormalizedSink) {
     this.#sink = sink;
     this.#maxFrameBytes = options.maxFrameBytes ?? 1024 * 1024;
+    this.#now = options.now ?? Date.now;
+    this.#maxClockSkewMs = options.maxClockSkewMs ?? 5_000;
     for (const tape of options.tapes) this.#tapes[tape] = true;
     const symbolTapes = options.aggregates ? new Map<string, Tape>() : undefined;
     this.#symbolTapes = symbolTapes;
@@ -148,6 +166,8 @@ export class Normalizer {
       this.malformed.oversized++;
       return;
     }
+    // Once per frame, so the per-event cost of the bound is one comparison.
+    this.#latest = this.#now() + this.#maxClockSkewMs;
     if (this.#scanner?.scan(data)) {
       this.#deliverScanned(this.#scanner);
       return;
@@ -179,12 +199,18 @@ export class Normalizer {
     const { types, tapes, syms, times, jsons } = scanner;
     const symbolTapes = this.#symbolTapes;
     const sink = this.#sink;
+    const latest = this.#latest;
     for (let k = 0; k < scanner.count; k++) {
       const type = types[k]!;
       const tape = tapes[k]!;
       if (symbolTapes !== undefined && (type === 'T' || type === 'Q')) symbolTapes.set(syms[k]!, tape);
+      const t = times[k]!;
+      if (t > latest) {
+        this.malformed.future_time++;
+        continue;
+      }
       this.received[type]++;
-      sink.encoded?.(type, tape, syms[k]!, times[k]!, jsons[k]!);
+      sink.encoded?.(type, tape, syms[k]!, t, jsons[k]!);
     }
   }
 
@@ -218,7 +244,12 @@ export class Normalizer {
         this.malformed[event]++;
         return;
       }
+      // The tape is learnt even from an event dropped for its time, as the fast path does.
       this.#symbolTapes?.set(sym, event.z);
+      if (event.t > this.#latest) {
+        this.malformed.future_time++;
+        return;
+      }
       this.received[ev]++;
       this.#sink.event(event, event.z);
       return;
@@ -231,6 +262,10 @@ export class Normalizer {
     const tape = this.#symbolTapes?.get(sym);
     if (tape === undefined) {
       this.malformed.unknown_tape++;
+      return;
+    }
+    if (event.e > this.#latest) {
+      this.malformed.future_time++;
       return;
     }
     this.received[ev]++;

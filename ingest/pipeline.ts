@@ -32,6 +32,10 @@ export interface PipelineOptions {
   publisher?: Pick<PublisherOptions, 'lingerMs' | 'flushBytes' | 'maxInFlight' | 'maxPendingBytes'>;
   /** Last-value cache write interval (default 100 ms). */
   lastValueIntervalMs?: number;
+  /** Vendor times further ahead of the clock are dropped (see NormalizerOptions; default 5 000 ms). */
+  maxClockSkewMs?: number;
+  /** The ingest clock (default `Date.now`). */
+  now?: () => number;
 }
 
 export class IngestPipeline {
@@ -66,7 +70,12 @@ export class IngestPipeline {
       lastValues.update(slot, type, json);
     };
     this.normalizer = new Normalizer(
-      { tapes: options.tapes, aggregates: options.aggregates },
+      {
+        tapes: options.tapes,
+        aggregates: options.aggregates,
+        maxClockSkewMs: options.maxClockSkewMs,
+        now: options.now,
+      },
       {
         event(event: MarketEvent, tape: Tape) {
           encoded(event.ev, tape, event.sym, vendorTime(event), serializeEvent(event));

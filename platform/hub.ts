@@ -6,8 +6,12 @@ import { type App, createApp } from './http/app.js';
 import { type HttpServer, listen, type UpgradeHandler } from './http/server.js';
 import type { Logger } from './logger.js';
 import { createMetricsRegistry, type Registry } from './metrics.js';
+import { UnreachableError } from './reach.js';
 
 export const ROLES = ['ingest', 'edge', 'meter', 'api'] as const;
+
+/** How often the readiness checks run by themselves, so an outage is logged while nobody polls /readyz. */
+const READINESS_WATCH_MS = 5_000;
 export type Role = (typeof ROLES)[number];
 
 /**
@@ -77,12 +81,16 @@ export async function startHub(options: HubOptions): Promise<Hub> {
       url: env.REDIS_URL,
       prefix: options.busPrefix,
       shards: env.MDHUB_SHARDS,
+      connectRetryMs: env.MDHUB_CONNECT_RETRY_MS,
       logger,
+    }).catch((err: unknown) => {
+      throw err instanceof UnreachableError ? err.from('REDIS_URL') : err;
     });
     closers.push(() => bus.close());
 
     const metrics = createMetricsRegistry();
-    const health = new HealthChecks();
+    const health = new HealthChecks({ logger });
+    closers.push(async () => health.stop());
     health.add('database', async () => {
       await db.ping();
       return { ok: true, detail: db.kind };
@@ -137,6 +145,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
         pendingPerClient: env.MDHUB_HTTP_PENDING_PER_CLIENT,
       },
     });
+    health.watch(READINESS_WATCH_MS);
     for (const [path, handler] of upgrades) http.onUpgrade(path, handler);
     // Stop accepting first, then let the roles close what they own (the edge's WebSockets keep
     // the server from closing until then), then wait for the last HTTP connection to end.

@@ -13,7 +13,8 @@ export type * from './types.js';
 
 /**
  * Picks the implementation from `url`, so callers never branch on deployment mode. With Redis,
- * resolves once connected (retrying until Redis answers).
+ * resolves once connected, retrying for `connectRetryMs` (default: until Redis answers), then
+ * rejecting with an `UnreachableError`.
  */
 export async function openBus(options: OpenBusOptions & { logger?: Logger } = {}): Promise<Bus> {
   const shards = options.shards ?? 16;
@@ -28,6 +29,7 @@ export async function openBus(options: OpenBusOptions & { logger?: Logger } = {}
     shards,
     tickMaxLen,
     controlMaxLen: options.controlMaxLen ?? 10_000,
+    connectRetryMs: options.connectRetryMs ?? Number.POSITIVE_INFINITY,
     logger,
   });
 }

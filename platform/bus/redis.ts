@@ -23,6 +23,7 @@ import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient, ErrorReply, RESP_TYPES } from 'redis';
 import type { Logger } from '../logger.js';
+import { failureReason, UnreachableError } from '../reach.js';
 import type {
   Bus,
   BusEntry,
@@ -50,6 +51,8 @@ export interface RedisBusOptions {
   tickMaxLen: number;
   controlMaxLen: number;
   logger: Logger;
+  /** How long `openRedisBus` retries before throwing an `UnreachableError` (ms); Infinity: for ever. */
+  connectRetryMs: number;
 }
 
 /** Stream replies are parsed raw (RESP2 arrays of Buffers) so payload bytes are never decoded or copied. */
@@ -121,8 +124,28 @@ function reconnectDelay(retries: number): number {
   return Math.min(50 * 2 ** retries, 2_000) + Math.floor(Math.random() * 100);
 }
 
-function newClient(url: string, name: string) {
-  return createClient({ url, name, RESP: 2, socket: { reconnectStrategy: reconnectDelay } });
+/**
+ * The shared connection's strategy: the same backoff, except that before the first connection
+ * succeeds it gives up after `retryMs`, so `connect()` rejects instead of waiting for ever on an
+ * address nothing listens on. Connections duplicated from it later are made once it is up and
+ * so never give up.
+ */
+function bootStrategy(retryMs: number) {
+  const started = Date.now();
+  let connected = false;
+  const strategy = (retries: number, cause: Error): number | Error => {
+    if (!connected && Date.now() - started >= retryMs) return cause;
+    return reconnectDelay(retries);
+  };
+  return { strategy, connected: () => (connected = true) };
+}
+
+function newClient(
+  url: string,
+  name: string,
+  reconnectStrategy: (retries: number, cause: Error) => number | Error = reconnectDelay,
+) {
+  return createClient({ url, name, RESP: 2, socket: { reconnectStrategy } });
 }
 type Client = ReturnType<typeof newClient>;
 
@@ -133,23 +156,34 @@ function connectionName(name: string): string {
 
 /**
  * An unhandled 'error' event would crash the process, and node-redis emits one on every lost
- * connection. One line when a connection drops and one when it is back; retries in between at debug.
+ * connection. Each connection's drops and returns are logged at debug only: an outage takes every
+ * connection down at once, and the process reports it once, as the `bus` readiness check turning
+ * false and true again (platform/health.ts).
  */
 function supervise(client: Client, role: string, logger: Logger): Client {
   let up = false;
   let lost = false;
   client.on('ready', () => {
-    if (lost) logger.info({ role }, 'redis connection restored');
+    if (lost) logger.debug({ role }, 'redis connection restored');
     up = true;
     lost = false;
   });
   client.on('error', (err: unknown) => {
-    if (up) logger.warn({ role, err }, 'redis connection lost, reconnecting');
+    if (up) logger.debug({ role, err }, 'redis connection lost, reconnecting');
     else logger.debug({ role, err }, 'redis connection attempt failed');
     up = false;
     lost = true;
   });
   return client;
+}
+
+/**
+ * A read that failed on a child connection: news while the shared connection is up, and only
+ * debug detail while it is down, since the outage is already reported (see `supervise`).
+ */
+function readFailed(main: Client, logger: Logger, err: unknown, message: string): void {
+  if (main.isReady) logger.warn({ err }, message);
+  else logger.debug({ err }, message);
 }
 
 /** Lets queued commands finish, but never waits on a server that is gone. */
@@ -282,7 +316,7 @@ class RedisTickReader implements TickReader {
       if (this.#closed) return [];
       if (err instanceof ErrorReply) throw err;
       // The connection dropped: it reconnects by itself and the next call resumes from the position.
-      this.#logger.warn({ err }, 'tick read failed, resuming after reconnect');
+      readFailed(this.#main, this.#logger, err, 'tick read failed, resuming after reconnect');
       return [];
     }
   }
@@ -425,7 +459,7 @@ class RedisWorkConsumer implements WorkConsumer {
       }
       if (err instanceof ErrorReply) throw err;
       // Anything delivered on the lost connection stays pending and is recovered by claimStale.
-      this.#logger.warn({ err }, 'work read failed, resuming after reconnect');
+      readFailed(this.#main, this.#logger, err, 'work read failed, resuming after reconnect');
       return [];
     }
   }
@@ -548,6 +582,7 @@ function parseControl(payload: Buffer): ControlMessage | undefined {
 }
 
 class RedisSubscription implements Subscription {
+  readonly #main: Client;
   readonly #conn: Client;
   readonly #key: string;
   readonly #handler: (message: ControlMessage) => void;
@@ -558,6 +593,7 @@ class RedisSubscription implements Subscription {
   #closed = false;
 
   constructor(
+    main: Client,
     conn: Client,
     key: string,
     from: string,
@@ -566,6 +602,7 @@ class RedisSubscription implements Subscription {
     logger: Logger,
     onClose: () => void,
   ) {
+    this.#main = main;
     this.#conn = conn;
     this.#key = key;
     this.#handler = handler;
@@ -612,7 +649,7 @@ class RedisSubscription implements Subscription {
       } catch (err) {
         if (this.#closed) return;
         onSocketLost();
-        this.#logger.warn({ err }, 'control read failed, resyncing after reconnect');
+        readFailed(this.#main, this.#logger, err, 'control read failed, resyncing after reconnect');
         await sleep(RETRY_PAUSE_MS);
       }
     }
@@ -688,6 +725,7 @@ class RedisControlChannel implements ControlChannel {
       throw err;
     }
     const subscription: RedisSubscription = new RedisSubscription(
+      this.#main,
       conn,
       this.#key,
       from,
@@ -880,15 +918,24 @@ class RedisBus implements Bus {
 }
 
 /**
- * Connects the shared connection, retrying until Redis answers: in a scaled deployment Redis may
- * start after the hub, and a crash loop would not bring it up any sooner.
+ * Connects the shared connection, retrying for `connectRetryMs` until Redis answers: in a scaled
+ * deployment Redis may start a little after the hub. Past that, an `UnreachableError` says so
+ * (an operator needs to hear it; a hang with the port closed tells nobody anything).
  */
 export async function openRedisBus(options: RedisBusOptions): Promise<Bus> {
+  const boot = bootStrategy(options.connectRetryMs);
   const main = supervise(
-    newClient(options.url, connectionName(`${options.prefix}:bus`)),
+    newClient(options.url, connectionName(`${options.prefix}:bus`), boot.strategy),
     'bus',
     options.logger,
   );
-  await main.connect();
+  const started = Date.now();
+  try {
+    await main.connect();
+  } catch (err) {
+    main.destroy();
+    throw new UnreachableError({ what: 'Redis', url: options.url }, Date.now() - started, failureReason(err));
+  }
+  boot.connected();
   return new RedisBus(main, options);
 }

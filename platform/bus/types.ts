@@ -163,4 +163,9 @@ export interface OpenBusOptions {
   tickMaxLen?: number;
   /** Approximate entries kept on the control stream (default 10 000). */
   controlMaxLen?: number;
+  /**
+   * How long opening a Redis bus retries before rejecting with an `UnreachableError` (ms; default:
+   * until Redis answers). Only the first connection: once up, the bus reconnects for ever.
+   */
+  connectRetryMs?: number;
 }

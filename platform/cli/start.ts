@@ -34,7 +34,8 @@ Every process serves /healthz, /readyz and /metrics on PORT. SIGINT or SIGTERM s
 cleanly within 5 s: connections stop being accepted, the edge closes its sessions (1001) and
 flushes their usage, the meter commits what is on the usage stream, then the rest stops. Usage
 events the bus could not take stay in the spool file (MDHUB_SPOOL_DIR) for the next start. A
-second signal exits at once.
+second signal exits at once. Redis or PostgreSQL unreachable at boot: retried for
+MDHUB_CONNECT_RETRY_MS (10 s), then exit 1 with one line naming REDIS_URL or DATABASE_URL.
 
 The embedded database has one writer: the hub holds MDHUB_DATA_DIR/hub.lock (its pid and admin
 API address) while it runs, a second hub on the same directory is refused, and a lock left by a

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { Env } from '../../config/index.js';
 import type { Logger } from '../logger.js';
+import { reach } from '../reach.js';
 import { lockDataDir } from './lock.js';
 import { openPglite } from './pglite.js';
 import { openPostgres } from './postgres.js';
@@ -43,12 +44,25 @@ export interface ConfiguredDbOptions {
  * The database the environment names, as every process and command finds it: `DATABASE_URL`,
  * else PGlite under `MDHUB_DATA_DIR/pglite`. The embedded database has one writer: the opener
  * holds `MDHUB_DATA_DIR/hub.lock` until `close`, and a directory another live process holds is
- * refused with `DataDirLockedError` before anything is opened.
+ * refused with `DataDirLockedError` before anything is opened. PostgreSQL is retried for
+ * `MDHUB_CONNECT_RETRY_MS` until it answers a query, then the failure names `DATABASE_URL`
+ * (see platform/reach.ts).
  */
 export async function openConfiguredDb(env: Env, options: ConfiguredDbOptions = {}): Promise<ConfiguredDb> {
   const { logger, schema, purpose } = options;
-  if (env.DATABASE_URL) {
-    const db = await openDb({ url: env.DATABASE_URL, logger, schema });
+  const url = env.DATABASE_URL;
+  if (url) {
+    const target = { what: 'PostgreSQL', variable: 'DATABASE_URL', url, retryMs: env.MDHUB_CONNECT_RETRY_MS };
+    const db = await reach(target, async () => {
+      const opened = await openDb({ url, logger, schema });
+      try {
+        await opened.ping();
+        return opened;
+      } catch (err) {
+        await opened.close();
+        throw err;
+      }
+    });
     return { ...db, advertise: async () => {} };
   }
   const lock = await lockDataDir(env.MDHUB_DATA_DIR, { purpose, logger });

@@ -8,6 +8,12 @@ export interface PostgresDbOptions extends Pick<OpenDbOptions, 'schema' | 'poolS
   logger?: Logger;
 }
 
+/**
+ * How long opening one connection may take: without a bound, a server that drops packets would
+ * hold a query (and the boot retries in platform/reach.ts) for as long as TCP keeps trying.
+ */
+const CONNECT_TIMEOUT_MS = 5_000;
+
 const INT8_OID = 20;
 const INT8_ARRAY_OID = 1016;
 const TEXT_ARRAY_OID = 1009;
@@ -104,6 +110,7 @@ export async function openPostgres(options: PostgresDbOptions): Promise<Db> {
   const pool = new pg.Pool({
     connectionString: schema ? withSearchPath(options.url, schema) : options.url,
     max: options.poolSize ?? 10,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     types: typeParsers,
   });
   // An idle connection dropped by the server must not take the process down; the pool discards

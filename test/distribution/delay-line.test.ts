@@ -10,7 +10,11 @@ describe('delay line', () => {
       fc.property(
         fc.array(
           fc.record({
-            t: fc.integer({ min: 0, max: 20_000 }),
+            // Now and then a vendor time an hour ahead, which must not disturb the others.
+            t: fc.oneof(
+              { weight: 20, arbitrary: fc.integer({ min: 0, max: 20_000 }) },
+              { weight: 1, arbitrary: fc.integer({ min: 3_600_000, max: 3_700_000 }) },
+            ),
             type: fc.integer({ min: 0, max: 3 }),
             sym: fc.constantFrom('A', 'B', 'C', 'D'),
           }),
@@ -51,6 +55,23 @@ describe('delay line', () => {
     expect(line.release(2_150, visit)).toBe(1);
     expect(released.at(-1)).toBe('"q4"');
     expect(line.buckets).toBe(0);
+  });
+
+  it('holds back only the event stamped an hour ahead: the later events of other symbols are released on time', () => {
+    const line = new DelayLine(1_000, 100, new DelayBudget(1 << 20));
+    const released: string[] = [];
+    const visit = (slot: Slot) => released.push(slot.sym);
+    line.add(1, 'A', 1_000, json('"a"'));
+    line.add(1, 'AHEAD', 1_000 + 3_600_000, json('"ahead"'));
+    line.add(1, 'B', 1_200, json('"b"'));
+    line.add(1, 'C', 1_500, json('"c"'));
+    line.add(0, 'D', 900, json('"d"'));
+    line.release(2_200, visit);
+    expect(released).toEqual(['D', 'A', 'B']);
+    expect(line.release(2_499, visit)).toBe(0);
+    line.release(2_500, visit);
+    expect(released).toEqual(['D', 'A', 'B', 'C']);
+    expect(line.due).toBe(1_000 + 3_600_000 + 1_000);
   });
 
   it('stays within its memory budget, widening its interval and counting what it cannot hold', () => {

@@ -87,10 +87,12 @@ describe('display metering', () => {
     const mine = events.filter((e) => e.user === 'meter-pro');
     const opens = mine.filter((e) => e.kind === 'session_open');
     expect(opens).toHaveLength(2);
+    // The UTC day of the event's own time, not of the test's clock, which may have passed midnight since.
+    const openedAt = (opens[0] as { at: number }).at;
     expect(opens[0]).toMatchObject({
       device: 'desk-7',
       edge: expect.any(String),
-      day: new Date().toISOString().slice(0, 10),
+      day: new Date(openedAt).toISOString().slice(0, 10),
     });
     const firsts = mine.filter((e) => e.kind === 'first_access');
     expect(firsts).toHaveLength(1);
@@ -125,12 +127,12 @@ describe('display metering', () => {
       async () => (await usage()).some((e) => e.kind === 'first_access' && e.user === 'meter-again'),
       'first access',
     );
-    const ids = (await usage())
-      .filter((e) => e.kind === 'first_access' && e.user === 'meter-again')
-      .map((e) => e.id);
+    const firsts = (await usage()).filter((e) => e.kind === 'first_access' && e.user === 'meter-again');
+    const ids = firsts.map((e) => e.id);
     expect(ids).toHaveLength(1);
     const { createHash } = await import('node:crypto');
-    const day = new Date().toISOString().slice(0, 10);
+    // The day the event was counted on, from its own time: the test's clock may have passed midnight.
+    const day = new Date((firsts[0] as { at: number }).at).toISOString().slice(0, 10);
     const expected = `fa_${createHash('sha256')
       .update(JSON.stringify(['meter-again', 'CTA_A', day]))
       .digest('base64url')

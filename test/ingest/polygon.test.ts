@@ -165,9 +165,33 @@ describe('Polygon feed', () => {
       bad_price: 1,
       bad_size: 1,
       unknown_tape: 1,
+      future_time: 0,
     });
     expect(server.connections).toBe(1);
     expect(ingest.feedState).toBe('connected');
+  });
+
+  it('drops and counts an event stamped an hour ahead of the clock, and the events after it flow', async () => {
+    const now = 1_800_000_000_000;
+    const metrics = createMetricsRegistry({ defaultMetrics: false });
+    const ingest = await start({ metrics, now: () => now });
+    await waitUntil('subscribed', () => server.subscribed === 1);
+    const ticks = watchTicks(bus.ticks);
+    try {
+      // One frame the fast path takes whole, one it declines (a vendor field out of client form).
+      server.send([quote('AHEAD', { t: now + 3_600_000 }), quote('ONTIME', { t: now })]);
+      server.send([
+        trade('LATE', { t: now + 3_600_000, extra: { nested: true } }),
+        trade('AAPL', { t: now - 1_000 }),
+      ]);
+      server.send([quote('EDGE', { t: now + 5_000 }), quote('NEXT', { t: now + 1 })]);
+      await waitUntil('the on-time events are on the bus', () => ticks.events.length === 4);
+    } finally {
+      await ticks.close();
+    }
+    expect(ticks.events.map((json) => JSON.parse(json).sym)).toEqual(['ONTIME', 'AAPL', 'EDGE', 'NEXT']);
+    expect(ingest.pipeline.normalizer.malformed.future_time).toBe(2);
+    expect(await metrics.metrics()).toContain('mdhub_ingest_malformed_total{reason="future_time"} 2');
   });
 
   it('counts a message the socket refuses as too large, and reconnects', async () => {

@@ -56,6 +56,13 @@ const options = fc.record({
   tapes: fc.constantFrom([1, 2, 3], [3], [1, 2]),
   aggregates: fc.boolean(),
   maxFrameBytes: fc.constant(64 * 1024),
+  // Mostly a clock past every generated vendor time; sometimes one that some of them are ahead of.
+  now: fc
+    .oneof(
+      { weight: 3, arbitrary: fc.constant(2 ** 46) },
+      { weight: 1, arbitrary: fc.integer({ min: 0, max: 2 ** 45 }) },
+    )
+    .map((clock) => () => clock),
 });
 
 /** Number texts around the edges of what the fast path copies as written. */
@@ -301,6 +308,24 @@ describe('fast path', () => {
     both.frame(JSON.stringify([quote('NYSE', { z: 1 }), quote('NSDQ', { z: 3 }), bar('NSDQ')]));
     expect(both.fast.scanned).toBe(1);
     expect(both.fast.malformed.unknown_tape).toBe(2);
+    both.expectSame();
+  });
+
+  it('drops events stamped beyond the clock bound without leaving the fast path', () => {
+    const now = 1_800_000_000_000;
+    const both = paths({ tapes: [1, 2, 3], aggregates: true, now: () => now });
+    both.frame(
+      JSON.stringify([
+        quote('AHEAD', { t: now + 3_600_000 }),
+        trade('AHEAD', { t: now + 5_001 }),
+        bar('AHEAD', { e: now + 60_000 }),
+        bar('AHEAD', { e: now }),
+        quote('BOUND', { t: now + 5_000 }),
+      ]),
+    );
+    expect(both.fast.scanned).toBe(1);
+    expect(both.fast.malformed.future_time).toBe(3);
+    expect(both.fast.received).toEqual({ T: 0, Q: 1, A: 0, AM: 1 });
     both.expectSame();
   });
 

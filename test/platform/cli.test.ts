@@ -36,6 +36,41 @@ describe('mdhub CLI', () => {
     expect(result.stderr).toMatch(/REDIS_URL must be a Redis URL/);
   });
 
+  it('exits 1 naming REDIS_URL when Redis cannot be reached at boot, instead of waiting for ever', async () => {
+    // Without a bound on the retries this never exits, and runCli gives up after 60 s.
+    const result = await runCli(
+      ['start'],
+      {
+        REDIS_URL: 'redis://:hunter2@127.0.0.1:1',
+        MDHUB_CONNECT_RETRY_MS: '1000',
+        PORT: '0',
+        MDHUB_DATA_DIR: dataDir(),
+      },
+      60_000,
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(
+      /^mdhub: cannot reach Redis at REDIS_URL=redis:\/\/:\*\*\*@127\.0\.0\.1:1 after [\d.]+ s \(.*ECONNREFUSED.*\)\n$/,
+    );
+    expect(result.stderr + result.stdout).not.toContain('hunter2');
+  }, 90_000); // the embedded database is created and migrated first: slow on a busy machine
+
+  it('exits 1 naming DATABASE_URL when PostgreSQL cannot be reached, for the hub and for commands', async () => {
+    const env = {
+      DATABASE_URL: 'postgres://postgres:hunter2@127.0.0.1:1/x',
+      MDHUB_CONNECT_RETRY_MS: '1000',
+      PORT: '0',
+    };
+    for (const args of [['start'], ['migrate']]) {
+      const result = await runCli(args, env, 60_000);
+      expect(result.code, args[0]).toBe(1);
+      expect(result.stderr).toMatch(
+        /^mdhub: cannot reach PostgreSQL at DATABASE_URL=postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:1\/x after [\d.]+ s \(ECONNREFUSED\)\n$/,
+      );
+      expect(result.stderr + result.stdout).not.toContain('hunter2');
+    }
+  });
+
   it('refuses an unknown command, flag or role with status 2', async () => {
     expect((await runCli(['frobnicate'])).code).toBe(2);
     const flag = await runCli(['start', '--rolez', 'edge']);

@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { loadCatalog, parseEnv } from '../../config/index.js';
+import { DrillRedis } from '../../drill/topology.js';
 import { type Hub, ROLES, type Role, startHub } from '../../platform/hub.js';
-import { silentLogger } from '../../platform/logger.js';
+import { createLogger, type Logger, silentLogger } from '../../platform/logger.js';
 import { cleanupRedisPrefix, POSTGRES_URL, REDIS_URL, uniqueName } from '../helpers/services.js';
 
 interface Ready {
@@ -21,7 +22,10 @@ afterAll(async () => {
   await cleanupRedisPrefix(prefix);
 });
 
-async function start(vars: Record<string, string>, extra: { dbSchema?: string; busPrefix?: string } = {}) {
+async function start(
+  vars: Record<string, string>,
+  extra: { dbSchema?: string; busPrefix?: string; logger?: Logger } = {},
+) {
   const env = parseEnv({ PORT: '0', HOST: '127.0.0.1', MDHUB_LOG_LEVEL: 'silent', ...vars });
   const hub = await startHub({
     env,
@@ -88,5 +92,58 @@ describe('hub', () => {
     const client = new WebSocket(`ws://127.0.0.1:${hub.port}/nowhere`);
     const [error] = (await once(client, 'error')) as [Error];
     expect(error.message).toBe('Unexpected server response: 404');
+  });
+
+  it('answers /readyz 503 naming the bus while its Redis is down and 200 once it is back, logging the outage once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mdhub-hub-redis-'));
+    const redis = await DrillRedis.start(dir, 'none');
+    const lines: Array<{ level: number; msg: string; check?: string }> = [];
+    const logger = createLogger({
+      level: 'debug',
+      destination: { write: (line: string) => void lines.push(JSON.parse(line)) },
+    });
+    type Readiness = { status: string; checks: Record<string, { ok: boolean; detail?: string }> };
+    const ready = async (hub: Hub) => {
+      const res = await fetch(`http://127.0.0.1:${hub.port}/readyz`);
+      return { code: res.status, body: (await res.json()) as Readiness };
+    };
+    const until = async (what: string, test: () => Promise<boolean>) => {
+      for (let k = 0; !(await test()); k++) {
+        if (k > 300) throw new Error(`timed out waiting until ${what}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    try {
+      const hub = await start(
+        { REDIS_URL: redis.url, DATABASE_URL: POSTGRES_URL },
+        { dbSchema: uniqueName('t_hub_outage'), busPrefix: `${prefix}:outage`, logger },
+      );
+      expect((await ready(hub)).code).toBe(200);
+
+      await redis.child.kill('SIGKILL');
+      await until('/readyz says not ready', async () => (await ready(hub)).code === 503);
+      // Every request during the outage says the same, and none of them adds a log line.
+      for (let k = 0; k < 5; k++) {
+        const { code, body } = await ready(hub);
+        expect(code).toBe(503);
+        expect(body.status).toBe('not_ready');
+        expect(body.checks.bus).toMatchObject({ ok: false, detail: expect.any(String) });
+        expect(body.checks.database).toMatchObject({ ok: true });
+      }
+
+      redis.child.restart();
+      await redis.waitUp();
+      await until('/readyz says ready again', async () => (await ready(hub)).code === 200);
+      expect((await ready(hub)).body.checks.bus).toEqual({ ok: true, detail: 'redis' });
+
+      // One warning when it went, one line when it came back; the retries in between at debug.
+      const outage = lines.filter((line) => line.level >= 40 || line.check !== undefined);
+      expect(outage.map(({ level, check, msg }) => ({ level, check, msg }))).toEqual([
+        { level: 40, check: 'bus', msg: 'bus is not ready' },
+        { level: 30, check: 'bus', msg: 'bus is ready again' },
+      ]);
+    } finally {
+      await redis.child.kill('SIGKILL');
+    }
   });
 });
