@@ -3,6 +3,7 @@
  * gives byte-identical files. Money is already a fixed six-decimal string; nothing here formats a
  * float or depends on the locale, the time zone or the clock.
  */
+import { type CsvCell, csvRecord } from '../platform/csv.js';
 import type { FeeText, UsageReport } from './usage-report.js';
 
 export const REPORT_FORMATS = ['csv', 'json'] as const;
@@ -18,20 +19,12 @@ export function reportJson(report: UsageReport): string {
   return `${JSON.stringify(report, null, 2)}\n`;
 }
 
-type Cell = string | number | boolean | null;
-
-/** RFC 4180 quoting, only where a field needs it; null is an empty field. */
-function field(value: Cell): string {
-  if (value === null) return '';
-  const text = String(value);
-  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+/** One line: the cells through the shared encoder (quoting, formula neutralising). */
+function line(cells: readonly CsvCell[]): string {
+  return `${csvRecord(cells)}\n`;
 }
 
-function line(cells: readonly Cell[]): string {
-  return `${cells.map(field).join(',')}\n`;
-}
-
-function feeCells(fee: FeeText): Cell[] {
+function feeCells(fee: FeeText): CsvCell[] {
   return fee.type === 'monthly'
     ? ['monthly', fee.amount, null, null]
     : ['per_query', null, fee.perQuery, fee.cap];

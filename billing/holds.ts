@@ -24,10 +24,16 @@ export function webhookActor(eventId: string): Actor {
   return { type: 'webhook', id: `stripe:${eventId}` };
 }
 
+/**
+ * Adds a hold, or keeps the earliest of two for the same invoice or subscription: events arrive
+ * out of order, and the grace runs from the first failure Stripe reported, not the first received.
+ */
 export async function addHold(tx: Tx, hold: Hold): Promise<void> {
   await tx.query(
     `insert into billing_holds (user_id, kind, ref, event_id, since, due_at) values ($1, $2, $3, $4, $5, $6)
-      on conflict (user_id, kind, ref) do nothing`,
+      on conflict (user_id, kind, ref) do update set event_id = excluded.event_id, since = excluded.since,
+        due_at = excluded.due_at
+      where excluded.due_at < billing_holds.due_at`,
     [hold.userId, hold.kind, hold.ref, hold.eventId, hold.since, hold.dueAt],
   );
 }

@@ -5,6 +5,7 @@
  */
 import type { Catalog, Category, Micros } from '../config/index.js';
 import { formatMicros } from '../config/index.js';
+import { csvRecord } from '../platform/csv.js';
 import type { Db } from '../platform/db/index.js';
 import { type Billable, billableUsage, requireMonth } from './close.js';
 import { MICROS_PER_UNIT } from './identifier.js';
@@ -257,17 +258,12 @@ const CSV_COLUMNS = [
   'detail',
 ] as const;
 
-/** RFC 4180 quoting, applied only where needed so plain values stay plain. */
-function csvField(value: string): string {
-  return /[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
-}
-
 /** One line per row, then a `TOTAL` line; mismatch reasons joined with `;`. */
 export function reconciliationCsv(r: Reconciliation): string {
   const lines = [CSV_COLUMNS.join(',')];
   for (const row of r.rows) {
     lines.push(
-      [
+      csvRecord([
         r.month,
         row.user,
         row.product,
@@ -280,13 +276,11 @@ export function reconciliationCsv(r: Reconciliation): string {
         row.identifier ?? '',
         row.mismatches.map((m) => m.reason).join(';'),
         row.mismatches.map((m) => m.detail).join('; '),
-      ]
-        .map(csvField)
-        .join(','),
+      ]),
     );
   }
   lines.push(
-    [
+    csvRecord([
       r.month,
       'TOTAL',
       '',
@@ -299,9 +293,7 @@ export function reconciliationCsv(r: Reconciliation): string {
       '',
       String(r.totals.mismatches),
       '',
-    ]
-      .map(csvField)
-      .join(','),
+    ]),
   );
   return `${lines.join('\n')}\n`;
 }

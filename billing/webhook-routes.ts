@@ -13,6 +13,21 @@ import { handleStripeEvent, parseStripeEvent } from './webhook.js';
 /** How old a signature may be, seconds: older deliveries (or replays of them) are refused. */
 export const SIGNATURE_TOLERANCE_S = 300;
 
+/**
+ * How far ahead of our clock a signature may be, seconds. Stripe's library only bounds the past;
+ * a timestamp far in the future would otherwise keep a captured delivery replayable for as long.
+ */
+export const SIGNATURE_FUTURE_SKEW_S = 300;
+
+/** The signed `t=` of a Stripe-Signature header, epoch seconds; undefined when absent or malformed. */
+function signedAt(header: string): number | undefined {
+  for (const part of header.split(',')) {
+    const [key, value] = part.split('=', 2);
+    if (key?.trim() === 't' && value && /^\d{1,12}$/.test(value.trim())) return Number(value.trim());
+  }
+  return undefined;
+}
+
 /** Stripe's events are small; anything larger is refused before it is read whole. */
 const BODY_LIMIT_BYTES = 1024 * 1024;
 
@@ -79,6 +94,15 @@ export function stripeWebhookRoutes(deps: StripeWebhookDeps): Hono<AppEnv> {
           expired
             ? `the signature is older than ${SIGNATURE_TOLERANCE_S} s; a replayed or delayed delivery is refused`
             : 'the Stripe-Signature does not match the body',
+        );
+      }
+      const t = signedAt(signature);
+      if (t === undefined || t * 1000 - at > SIGNATURE_FUTURE_SKEW_S * 1000) {
+        deps.metrics?.webhooks.inc({ type: 'unverified', outcome: 'future' });
+        throw new ApiError(
+          400,
+          'invalid_signature',
+          `the signature is dated more than ${SIGNATURE_FUTURE_SKEW_S} s ahead of this server's clock; it is refused`,
         );
       }
       const event = parseStripeEvent(verified);

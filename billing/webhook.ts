@@ -3,9 +3,13 @@
  * once, by its id, in one transaction with its effect and audit record; a redelivery does nothing.
  *
  * - `invoice.payment_failed`: a hold on the invoice, due after the grace (`MDHUB_BILLING_GRACE_MS`,
- *   counted from when Stripe created the event); the worker applies it when due.
- * - `invoice.paid`: releases that invoice's hold, and a deleted-subscription hold when the
- *   invoice belongs to another (a new) subscription: payment restores real time.
+ *   counted from when Stripe created the earliest failure event); the worker applies it when due.
+ *   A failure of an invoice already recorded paid is `stale` and changes nothing.
+ * - `invoice.paid`: records the invoice paid and releases its hold, and a deleted-subscription
+ *   hold when the invoice belongs to another (a new) subscription: payment restores real time.
+ *
+ * Stripe does not deliver events in order, so what an invoice event does follows the invoice's
+ * own state (`billing_invoices`), never the order events arrive in: paid is final in Stripe.
  * - `customer.subscription.deleted`: a hold due at once. The account is not closed — delayed data
  *   and the account's history stay; only real time stops until the user pays again.
  */
@@ -54,6 +58,7 @@ export type WebhookOutcome =
   | 'invalid_object'
   | 'hold_added'
   | 'hold_released'
+  | 'stale'
   | 'delinquent';
 
 export interface WebhookResult {
@@ -70,6 +75,32 @@ async function userOf(tx: Tx, customerId: string | null): Promise<string | undef
     [customerId],
   );
   return rows[0]?.user_id;
+}
+
+type InvoiceStatus = 'payment_failed' | 'paid';
+
+/** The invoice's recorded status, its row locked so two events of one invoice apply one after the other. */
+async function invoiceStatus(tx: Tx, invoiceId: string): Promise<InvoiceStatus | undefined> {
+  const { rows } = await tx.query<{ status: InvoiceStatus }>(
+    'select status from billing_invoices where id = $1 for update',
+    [invoiceId],
+  );
+  return rows[0]?.status;
+}
+
+/** Records what an event says of an invoice; `paid` is never overwritten, as in Stripe. */
+async function recordInvoice(
+  tx: Tx,
+  row: { id: string; userId: string; status: InvoiceStatus; eventId: string; since: number; at: number },
+): Promise<void> {
+  await tx.query(
+    `insert into billing_invoices (id, user_id, status, event_id, status_at, updated_at)
+      values ($1, $2, $3, $4, $5, $6)
+      on conflict (id) do update set status = excluded.status, event_id = excluded.event_id,
+        status_at = excluded.status_at, updated_at = excluded.updated_at
+      where billing_invoices.status <> 'paid'`,
+    [row.id, row.userId, row.status, row.eventId, row.since, row.at],
+  );
 }
 
 interface Target {
@@ -93,6 +124,15 @@ function targetOf(event: StripeEvent, at: number, graceMs: number): Target | 'ig
         customerId: invoice.customer,
         details,
         async apply(tx, userId) {
+          if ((await invoiceStatus(tx, invoice.id)) === 'paid') return { outcome: 'stale', changed: [] };
+          await recordInvoice(tx, {
+            id: invoice.id,
+            userId,
+            status: 'payment_failed',
+            eventId: event.id,
+            since,
+            at,
+          });
           await addHold(tx, {
             userId,
             kind: 'invoice',
@@ -116,6 +156,7 @@ function targetOf(event: StripeEvent, at: number, graceMs: number): Target | 'ig
       customerId: invoice.customer,
       details,
       async apply(tx, userId) {
+        await recordInvoice(tx, { id: invoice.id, userId, status: 'paid', eventId: event.id, since, at });
         await removeHolds(tx, userId, 'invoice', [invoice.id]);
         if (subscription) {
           await tx.query(

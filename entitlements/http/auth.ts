@@ -6,6 +6,7 @@ import type { AppEnv } from '../../platform/http/app.js';
 import { ApiError } from '../../platform/http/errors.js';
 import { type Permission, rolesFor } from '../permissions.js';
 import { hashToken } from '../tokens.js';
+import { AuthFailureLimiter, type AuthLimiterOptions, requestAddress } from './auth-limiter.js';
 
 const BEARER = /^Bearer ([\x21-\x7e]{1,512})$/i;
 
@@ -13,14 +14,33 @@ function unauthorized(): ApiError {
   return new ApiError(401, 'unauthorized', 'an operator token is required: Authorization: Bearer <token>');
 }
 
+export interface OperatorAuthOptions {
+  /** The failed-authentication limit per client address (`auth-limiter.ts` has the defaults). */
+  limiter?: AuthFailureLimiter | AuthLimiterOptions;
+}
+
 /**
  * Authenticates an operator by bearer token: the token is hashed and looked up, revoked tokens
- * never match, and `c.var.actor` becomes the operator. Anything else is a 401 envelope. The token
- * never reaches a log line or an error message.
+ * never match, and `c.var.actor` becomes the operator. Anything else is a 401 envelope, counted
+ * against the client's address: past the limit the address gets 429 `too_many_failures` with
+ * `Retry-After` and its tokens are not checked. The token never reaches a log line or an error.
  */
-export function operatorAuth(db: Queryable): MiddlewareHandler<AppEnv> {
+export function operatorAuth(db: Queryable, options: OperatorAuthOptions = {}): MiddlewareHandler<AppEnv> {
+  const limiter =
+    options.limiter instanceof AuthFailureLimiter ? options.limiter : new AuthFailureLimiter(options.limiter);
   return async (c, next) => {
+    const address = requestAddress(c);
+    const wait = limiter.retryAfter(address);
+    if (wait > 0) {
+      c.header('retry-after', String(wait));
+      throw new ApiError(
+        429,
+        'too_many_failures',
+        `too many failed operator authentications from this address; try again in ${wait} s`,
+      );
+    }
     const match = BEARER.exec(c.req.header('authorization') ?? '');
+    // No bearer token is no guess: only a token that could have matched counts as a failure.
     if (!match) throw unauthorized();
     const hash = hashToken(match[1]!);
     const { rows } = await db.query<{ id: string; role: OperatorRole; token_hash: string }>(
@@ -30,6 +50,7 @@ export function operatorAuth(db: Queryable): MiddlewareHandler<AppEnv> {
     const operator = rows[0];
     // The index lookup already matched; the constant-time comparison keeps it so should the lookup change.
     if (!operator || !timingSafeEqual(Buffer.from(operator.token_hash, 'hex'), Buffer.from(hash, 'hex'))) {
+      limiter.fail(address);
       throw unauthorized();
     }
     c.set('actor', { type: 'operator', id: operator.id, role: operator.role });

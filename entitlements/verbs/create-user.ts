@@ -30,6 +30,8 @@ export async function createUser({
   input: CreateUserInput;
 }): Promise<VerbOutcome<CreatedUser>> {
   authorize(ctx.actor, 'users.create');
+  // A session limit is how many sessions may receive real time at once: setting one is granting.
+  if (input.sessionLimit !== undefined) authorize(ctx.actor, 'grants.change');
   const user: CreatedUser = {
     id: input.id,
     email: input.email ?? null,

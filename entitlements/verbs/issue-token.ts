@@ -1,7 +1,9 @@
 import { appendAudit } from '../../audit/index.js';
 import type { VerbContext } from '../../platform/actor.js';
+import type { Tx } from '../../platform/db/index.js';
 import { recordChanges } from '../changes.js';
-import { authorize } from '../permissions.js';
+import { ForbiddenError } from '../errors.js';
+import { authorize, can } from '../permissions.js';
 import { generateToken, hashToken, newTokenId, USER_TOKEN_PREFIX } from '../tokens.js';
 import { lockOpenUser, userSubject, type VerbOutcome } from './common.js';
 
@@ -19,6 +21,27 @@ export interface IssuedToken {
   createdAt: number;
 }
 
+/**
+ * Whether binding a token to `deviceId` would reach a device the user has no token for while a
+ * real-time grant of theirs is in force or yet to start. For a product counted per device that is
+ * one more licensed subscriber receiving real time: a grant in all but name.
+ */
+async function addsRealtimeDevice(tx: Tx, userId: string, deviceId: string, at: number): Promise<boolean> {
+  const { rows } = await tx.query<{ known: boolean; granted: boolean }>(
+    `select exists (select 1 from user_tokens where user_id = $1 and device_id = $2) as known,
+            exists (select 1 from grants where user_id = $1
+                      and (valid_to is null or valid_to > $3) and (revoked_at is null or revoked_at > $3)) as granted`,
+    [userId, deviceId, at],
+  );
+  const row = rows[0];
+  return row !== undefined && !row.known && row.granted;
+}
+
+/**
+ * Issues a user token. A token opens what the user is entitled to and nothing more; but a token
+ * for a new device of a user with real time adds a device receiving it, so an operator who may
+ * not grant (support) may issue one only for a device the user already has, or none.
+ */
 export async function issueToken({
   ctx,
   input,
@@ -28,6 +51,16 @@ export async function issueToken({
 }): Promise<VerbOutcome<IssuedToken>> {
   authorize(ctx.actor, 'tokens.manage');
   await lockOpenUser(ctx.tx, input.userId);
+  if (
+    input.deviceId !== undefined &&
+    !can(ctx.actor, 'grants.change') &&
+    (await addsRealtimeDevice(ctx.tx, input.userId, input.deviceId, ctx.at))
+  ) {
+    throw new ForbiddenError(
+      'forbidden',
+      `a token for a new device of a user with real time adds a device receiving it; only a role that may grant can issue it (device ${JSON.stringify(input.deviceId)})`,
+    );
+  }
   const issued: IssuedToken = {
     id: newTokenId(),
     token: generateToken(USER_TOKEN_PREFIX),

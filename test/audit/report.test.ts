@@ -1,6 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { generateUsageReport, METER_GROUP, type Meter, reportRoutes, runMeter } from '../../audit/index.js';
+import {
+  generateUsageReport,
+  METER_GROUP,
+  type Meter,
+  reportCsv,
+  reportRoutes,
+  runMeter,
+} from '../../audit/index.js';
 import type { Actor } from '../../platform/actor.js';
 import { type Bus, openBus } from '../../platform/bus/index.js';
 import type { Db } from '../../platform/db/index.js';
@@ -170,6 +177,15 @@ forEachDb((_engine, getDb) => {
     const generated = await generateUsageReport(getDb(), catalog, '2026-03', { format: 'csv', detail: true });
     expect(generated.body).toBe(MARCH_CSV);
     expect(generated.contentType).toBe('text/csv; charset=utf-8');
+  });
+
+  it('writes a user or device id a spreadsheet would run as a formula as plain text', async () => {
+    const { report } = await generateUsageReport(getDb(), catalog, '2026-03', { detail: true });
+    const detail = { ...report.details![0]!, user: '=HYPERLINK("http://evil.example","x")', device: '@cmd' };
+    const csv = reportCsv({ ...report, details: [detail] });
+    expect(csv.trimEnd().split('\n').at(-1)).toBe(
+      `CTA_A,non_professional,"'=HYPERLINK(""http://evil.example"",""x"")","'@cmd",entitled,true,true,2026-03-02T09:30:00.000Z,2026-03-31T23:59:59.000Z,2,0,5.250000`,
+    );
   });
 
   it('reports March as worked out by hand, in JSON', async () => {

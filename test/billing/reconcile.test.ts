@@ -124,6 +124,15 @@ forEachDb((_engine, getDb) => {
     expect(lines.at(-1)).toBe(`${s.month},TOTAL,,,151.650000,166.815000,,140.420000,140.420000,,2,`);
   });
 
+  it('writes a user id a spreadsheet would run as a formula as plain text', async () => {
+    const result = await run();
+    const row = { ...result.rows[0]!, user: '=HYPERLINK("http://evil.example","x")' };
+    const lines = reconciliationCsv({ ...result, rows: [row] }).split('\n');
+    expect(lines[1]).toBe(
+      `${s.month},"'=HYPERLINK(""http://evil.example"",""x"")",CTA_A,professional,45.000000,49.500000,sent,49.500000,49.500000,${chargeIdentifier(s.month, 'rec-a', 'CTA_A')},,`,
+    );
+  });
+
   it('serves JSON and CSV at GET /admin/reports/reconciliation to finance, and refuses a bad month', async () => {
     const app = createApp({
       logger: silentLogger,

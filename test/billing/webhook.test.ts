@@ -133,6 +133,26 @@ forEachDb((_engine, getDb) => {
       });
     });
 
+    it('refuses a signature dated far in the future with 400, and changes nothing', async () => {
+      const cus = await customer('future-signed');
+      await expect.poll(() => mode('future-signed').mode).toBe('realtime');
+      const body = event('customer.subscription.deleted', { id: 'sub_future', customer: cus });
+      const res = await post(body, { signedAt: clock + 3_000_000_000 });
+      expect(res.status).toBe(400);
+      expect((await res.json()) as { error: { code: string; message: string } }).toMatchObject({
+        error: { code: 'invalid_signature', message: expect.stringMatching(/ahead of this server's clock/) },
+      });
+      expect(mode('future-signed').mode).toBe('realtime');
+      expect(await delinquencyAudits('future-signed')).toEqual([]);
+      const recorded = await getDb().query('select id from billing_webhook_events where id = $1', [
+        JSON.parse(body).id,
+      ]);
+      expect(recorded.rows).toEqual([]);
+      // Within the skew (a clock a little behind Stripe's) the same delivery is accepted.
+      const near = await post(body, { signedAt: clock + 60_000 });
+      expect(await near.json()).toMatchObject({ outcome: 'delinquent' });
+    });
+
     it('handles a redelivered event id once', async () => {
       const cus = await customer('replay-a');
       const body = event('customer.subscription.deleted', { id: 'sub_r', customer: cus });
@@ -181,6 +201,49 @@ forEachDb((_engine, getDb) => {
       expect(audits.map((a) => [a.actor_type, JSON.parse(a.after_json)])).toEqual([
         ['webhook', { delinquent: true }],
         ['webhook', { delinquent: false }],
+      ]);
+    });
+
+    it('a failure of an invoice delivered after it was paid leaves the user paid up; a later invoice failing still counts', async () => {
+      const cus = await customer('out-of-order');
+      await expect.poll(() => mode('out-of-order').mode).toBe('realtime');
+      const worker = new BillingWorker({
+        db: getDb(),
+        bus,
+        catalog,
+        prices,
+        now: () => clock,
+        closeDelayMs: 365 * DAY,
+      });
+      // Stripe retried the payment: the failure happened first but is delivered after the payment.
+      const failedAt = clock - HOUR;
+      const paid = await post(event('invoice.paid', { id: 'in_ooo', customer: cus }));
+      expect(await paid.json()).toMatchObject({ outcome: 'hold_released' });
+      const lateBody = event('invoice.payment_failed', { id: 'in_ooo', customer: cus }, failedAt);
+      expect(await (await post(lateBody)).json()).toMatchObject({ outcome: 'stale' });
+      clock += GRACE + HOUR;
+      expect((await worker.runOnce()).delinquent).toEqual([]);
+      expect(mode('out-of-order').mode).toBe('realtime');
+      expect(await delinquencyAudits('out-of-order')).toEqual([]);
+
+      // Next month's invoice fails for real: the grace runs and real time stops.
+      const next = await post(event('invoice.payment_failed', { id: 'in_ooo_next', customer: cus }));
+      expect(await next.json()).toMatchObject({ outcome: 'hold_added' });
+      clock += GRACE + HOUR;
+      expect((await worker.runOnce()).delinquent).toEqual(['out-of-order']);
+      await expect
+        .poll(() => mode('out-of-order'), { timeout: 1_000 })
+        .toEqual({ mode: 'delayed', reasons: ['delinquent'] });
+      // A replay of the stale failure is still a duplicate, and every event left an audit record.
+      expect(await (await post(lateBody)).json()).toMatchObject({ outcome: 'duplicate' });
+      const webhookAudits = await getDb().query<{ details_json: string }>(
+        "select details_json from audit_log where action = 'billing.webhook' and subject = $1 order by seq",
+        ['user:out-of-order'],
+      );
+      expect(webhookAudits.rows.map((r) => JSON.parse(r.details_json).outcome)).toEqual([
+        'hold_released',
+        'stale',
+        'hold_added',
       ]);
     });
 

@@ -66,7 +66,9 @@ forEachDb((_engine, getDb) => {
     await db.query("update operators set revoked_at = $1 where id = 'op-gone'", [T0 - HOUR]);
 
     app = createApp({ logger: silentLogger, metrics: createMetricsRegistry(), health: new HealthChecks() });
-    app.use('/admin/*', operatorAuth(db));
+    // Every request here comes from one (unknown) address and the 401 sweeps fail on purpose; the
+    // limit itself is tested on an app of its own.
+    app.use('/admin/*', operatorAuth(db, { limiter: { maxFailures: 100_000 } }));
     app.route(
       '/admin',
       entitlementRoutes({ db, bus, catalog: testCatalog(), defaultSessionLimit: 2, now: () => clock }),
@@ -487,6 +489,83 @@ forEachDb((_engine, getDb) => {
       } as RequestInit);
       expect(streamed.status).toBe(413);
       expect((await call('GET', user('big'))).status).toBe(404);
+    });
+
+    it('answers a burst of bad operator tokens with 429 after the limit, and still lets a valid token in from another address', async () => {
+      const guarded = createApp({
+        logger: silentLogger,
+        metrics: createMetricsRegistry(),
+        health: new HealthChecks(),
+      });
+      guarded.use('/admin/*', operatorAuth(getDb(), { limiter: { now: () => clock } }));
+      guarded.route(
+        '/admin',
+        entitlementRoutes({
+          db: getDb(),
+          bus,
+          catalog: testCatalog(),
+          defaultSessionLimit: 2,
+          now: () => clock,
+        }),
+      );
+      // As the Node server hands the socket to each request.
+      const from = (address: string, token: string) =>
+        guarded.request(
+          '/admin/users?limit=1',
+          { headers: { authorization: `Bearer ${token}` } },
+          { incoming: { socket: { remoteAddress: address } } },
+        );
+      const statuses: number[] = [];
+      for (let i = 0; i < 300; i++) statuses.push((await from('203.0.113.7', `mdo_guess_${i}`)).status);
+      expect(statuses.slice(0, 20)).toEqual(Array(20).fill(401));
+      expect(statuses.slice(20)).toEqual(Array(280).fill(429));
+      const refused = await from('203.0.113.7', ADMIN_TOKEN);
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(await refused.json()).toMatchObject({ error: { code: 'too_many_failures' } });
+
+      expect((await from('198.51.100.20', tokens.support)).status).toBe(200);
+      clock += 61_000;
+      expect((await from('203.0.113.7', ADMIN_TOKEN)).status).toBe(200);
+    });
+
+    it('lets support hand out no real time it could not grant: no session limit, no new device of a user with real time', async () => {
+      const limited = await call('POST', '/admin/users', {
+        token: tokens.support,
+        body: { id: 'sup-many', sessionLimit: 1000 },
+      });
+      expect(limited).toMatchObject({ status: 403, body: { error: { code: 'forbidden' } } });
+      expect((await call('GET', user('sup-many'))).status).toBe(404);
+      expect(
+        (await call('POST', '/admin/users', { token: tokens.support, body: { id: 'sup-rt' } })).status,
+      ).toBe(201);
+      expect(
+        (await call('POST', '/admin/users', { body: { id: 'sup-admin-made', sessionLimit: 5 } })).status,
+      ).toBe(201);
+
+      expect(
+        (await call('PUT', `${user('sup-rt')}/entitlements/CTA_A`, { body: { realtime: true } })).status,
+      ).toBe(200);
+      const own = await call('POST', `${user('sup-rt')}/tokens`, { body: { deviceId: 'rt-phone' } });
+      expect(own.status).toBe(201);
+      const extra = await call('POST', `${user('sup-rt')}/tokens`, {
+        token: tokens.support,
+        body: { deviceId: 'someone-elses-tablet' },
+      });
+      expect(extra).toMatchObject({ status: 403, body: { error: { code: 'forbidden' } } });
+      // Replacing the token of a device the user has, or a token bound to no device, adds nothing.
+      const replaced = await call('POST', `${user('sup-rt')}/tokens`, {
+        token: tokens.support,
+        body: { deviceId: 'rt-phone' },
+      });
+      expect(replaced.status).toBe(201);
+      expect((await call('POST', `${user('sup-rt')}/tokens`, { token: tokens.support })).status).toBe(201);
+      const detail = await call('GET', user('sup-rt'));
+      expect(
+        ((detail.body?.tokens ?? []) as Array<{ deviceId: string | null }>)
+          .map((t) => String(t.deviceId))
+          .sort(),
+      ).toEqual(['null', 'rt-phone', 'rt-phone']);
     });
 
     it('never writes a token into the audit log', async () => {
