@@ -11,14 +11,13 @@
  * needs the user within the concurrent-session limit, counted with their sockets
  * (rest-sessions.ts), so REST never answers real time to a user whose socket would be delayed.
  */
-import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { REASON_TEXT } from '../entitlements/index.js';
 import { readLastValue } from '../ingest/index.js';
 import type { Bus } from '../platform/bus/index.js';
 import type { AppEnv } from '../platform/http/app.js';
-import type { ClientAddresses } from '../platform/http/client-address.js';
+import { type ClientAddresses, requestClientAddress } from '../platform/http/client-address.js';
 import { ApiError } from '../platform/http/errors.js';
 import { isSymbol, typeIndex } from './channels.js';
 import type { DelayLines } from './delay-line.js';
@@ -49,19 +48,6 @@ export interface RestDeps {
 
 const KINDS = { quote: 'Q', trade: 'T' } as const;
 
-function clientAddress(c: Context<AppEnv>, addresses: ClientAddresses): string {
-  let peer: string | undefined;
-  try {
-    peer = getConnInfo(c).remote.address;
-  } catch {
-    peer = undefined;
-  }
-  return addresses.of(peer, {
-    'x-forwarded-for': c.req.header('x-forwarded-for'),
-    forwarded: c.req.header('forwarded'),
-  });
-}
-
 function tokenOf(c: Context<AppEnv>): string | undefined {
   const header = c.req.header('authorization');
   if (header !== undefined) {
@@ -80,7 +66,7 @@ export function restRoutes(deps: RestDeps): Hono<AppEnv> {
     const sym = c.req.param('sym');
     const now = deps.now();
     const token = tokenOf(c);
-    const key = authKey(clientAddress(c, deps.addresses), token);
+    const key = authKey(requestClientAddress(c, deps.addresses), token);
     if (!deps.authLimiter.allows(key, now)) {
       deps.stats.refuse('auth_rate_limited');
       throw new ApiError(

@@ -16,6 +16,7 @@ import {
   requirePermission,
 } from '../entitlements/index.js';
 import { mountWeb } from '../web/index.js';
+import { ClientAddresses } from './http/client-address.js';
 import type { RoleStarter, RunningRole } from './hub.js';
 
 /**
@@ -53,7 +54,7 @@ export const startApi: RoleStarter = async (ctx) => {
     if (c.req.method !== 'GET' && c.req.method !== 'HEAD' && c.res.status < 400)
       await checkpointer.signPrivileged();
   });
-  app.use('/admin/*', operatorAuth(db));
+  app.use('/admin/*', operatorAuth(db, { addresses: new ClientAddresses(env.MDHUB_TRUSTED_PROXIES) }));
   for (const path of ['/admin/audit', '/admin/audit/*']) app.use(path, requirePermission('audit.read'));
   app.use('/admin/audit/checkpoint', requirePermission('audit.checkpoint'));
   app.use('/admin/reports/*', requirePermission('reports.read'));

@@ -9,7 +9,6 @@
  * the guesses (still a bounded rate). At most `maxAddresses` are remembered; past that, expired
  * entries go first, then the oldest.
  */
-import type { Context } from 'hono';
 
 export interface AuthLimiterOptions {
   /** Failures an address may have inside one window (default 20). */
@@ -77,14 +76,4 @@ export class AuthFailureLimiter {
     const oldest = this.#windows.keys().next();
     if (!oldest.done) this.#windows.delete(oldest.value);
   }
-}
-
-/**
- * The client address a request's limits are keyed on: the socket's peer as the Node server
- * reports it (`c.env.incoming`), `unknown` without one. No forwarding header is believed here;
- * behind a proxy this is the proxy's address, so one place swaps in a trusted-proxy rule.
- */
-export function requestAddress(c: Context): string {
-  const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
-  return env?.incoming?.socket?.remoteAddress ?? 'unknown';
 }

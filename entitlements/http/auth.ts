@@ -3,10 +3,11 @@ import type { MiddlewareHandler } from 'hono';
 import type { OperatorRole } from '../../platform/actor.js';
 import type { Queryable } from '../../platform/db/index.js';
 import type { AppEnv } from '../../platform/http/app.js';
+import { ClientAddresses, requestClientAddress } from '../../platform/http/client-address.js';
 import { ApiError } from '../../platform/http/errors.js';
 import { type Permission, rolesFor } from '../permissions.js';
 import { hashToken } from '../tokens.js';
-import { AuthFailureLimiter, type AuthLimiterOptions, requestAddress } from './auth-limiter.js';
+import { AuthFailureLimiter, type AuthLimiterOptions } from './auth-limiter.js';
 
 const BEARER = /^Bearer ([\x21-\x7e]{1,512})$/i;
 
@@ -17,6 +18,8 @@ function unauthorized(): ApiError {
 export interface OperatorAuthOptions {
   /** The failed-authentication limit per client address (`auth-limiter.ts` has the defaults). */
   limiter?: AuthFailureLimiter | AuthLimiterOptions;
+  /** Who the client is behind a trusted proxy (`MDHUB_TRUSTED_PROXIES`); default: the socket's peer. */
+  addresses?: ClientAddresses;
 }
 
 /**
@@ -28,8 +31,9 @@ export interface OperatorAuthOptions {
 export function operatorAuth(db: Queryable, options: OperatorAuthOptions = {}): MiddlewareHandler<AppEnv> {
   const limiter =
     options.limiter instanceof AuthFailureLimiter ? options.limiter : new AuthFailureLimiter(options.limiter);
+  const addresses = options.addresses ?? new ClientAddresses();
   return async (c, next) => {
-    const address = requestAddress(c);
+    const address = requestClientAddress(c, addresses);
     const wait = limiter.retryAfter(address);
     if (wait > 0) {
       c.header('retry-after', String(wait));

@@ -9,6 +9,8 @@
  * REST, unauthenticated sockets), so that behind a load balancer one client is never everyone.
  */
 import { BlockList, isIP } from 'node:net';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import type { Context } from 'hono';
 
 type Header = string | readonly string[] | undefined;
 
@@ -88,4 +90,18 @@ function plain(text: string): string | undefined {
   else if (/^[\d.]+:\d+$/.test(value)) value = value.slice(0, value.lastIndexOf(':'));
   if (value.toLowerCase().startsWith('::ffff:') && isIP(value.slice(7)) === 4) value = value.slice(7);
   return isIP(value) === 0 ? undefined : value;
+}
+
+/** The client behind a Hono request on the node server: its socket's peer and forwarding headers. */
+export function requestClientAddress(c: Context, addresses: ClientAddresses): string {
+  let peer: string | undefined;
+  try {
+    peer = getConnInfo(c).remote.address;
+  } catch {
+    peer = undefined;
+  }
+  return addresses.of(peer, {
+    'x-forwarded-for': c.req.header('x-forwarded-for'),
+    forwarded: c.req.header('forwarded'),
+  });
 }

@@ -10,6 +10,7 @@ import type { OperatorRole } from '../../platform/actor.js';
 import { type Bus, type ControlMessage, openBus } from '../../platform/bus/index.js';
 import { HealthChecks } from '../../platform/health.js';
 import { type App, createApp } from '../../platform/http/app.js';
+import { ClientAddresses } from '../../platform/http/client-address.js';
 import { silentLogger } from '../../platform/logger.js';
 import { createMetricsRegistry } from '../../platform/metrics.js';
 import { forEachDb } from '../helpers/db.js';
@@ -527,6 +528,40 @@ forEachDb((_engine, getDb) => {
       expect((await from('198.51.100.20', tokens.support)).status).toBe(200);
       clock += 61_000;
       expect((await from('203.0.113.7', ADMIN_TOKEN)).status).toBe(200);
+    });
+
+    it('behind a trusted proxy, counts bad operator tokens per client, not per proxy', async () => {
+      const proxied = createApp({
+        logger: silentLogger,
+        metrics: createMetricsRegistry(),
+        health: new HealthChecks(),
+      });
+      proxied.use(
+        '/admin/*',
+        operatorAuth(getDb(), {
+          limiter: { now: () => clock },
+          addresses: new ClientAddresses(['10.0.0.0/8']),
+        }),
+      );
+      proxied.route(
+        '/admin',
+        entitlementRoutes({
+          db: getDb(),
+          bus,
+          catalog: testCatalog(),
+          defaultSessionLimit: 2,
+          now: () => clock,
+        }),
+      );
+      const via = (client: string, token: string) =>
+        proxied.request(
+          '/admin/users?limit=1',
+          { headers: { authorization: `Bearer ${token}`, 'x-forwarded-for': client } },
+          { incoming: { socket: { remoteAddress: '10.1.2.3' } } },
+        );
+      for (let i = 0; i < 25; i++) await via('203.0.113.99', `mdo_guess_${i}`);
+      expect((await via('203.0.113.99', ADMIN_TOKEN)).status).toBe(429);
+      expect((await via('198.51.100.21', ADMIN_TOKEN)).status).toBe(200);
     });
 
     it('lets support hand out no real time it could not grant: no session limit, no new device of a user with real time', async () => {
