@@ -40,16 +40,21 @@ let heldCalls = 0;
 
 function withHeldSlots(bus: Bus): Bus {
   const slots = bus.sessions;
-  const sessions: SessionSlots = {
-    acquire: async (...args) => {
-      if (hold !== undefined) {
-        heldCalls++;
-        await hold;
-      }
-      return slots.acquire(...args);
+  // Only `acquire` waits; every other slot call (count, held, release…) goes straight through.
+  const sessions = new Proxy(slots, {
+    get(target, property) {
+      if (property === 'acquire')
+        return async (...args: Parameters<SessionSlots['acquire']>) => {
+          if (hold !== undefined) {
+            heldCalls++;
+            await hold;
+          }
+          return target.acquire(...args);
+        };
+      const value = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
     },
-    release: (...args) => slots.release(...args),
-  } as SessionSlots;
+  });
   return new Proxy(bus, {
     get(target, property) {
       if (property === 'sessions') return sessions;
@@ -205,19 +210,23 @@ describe('behind a trusted proxy', () => {
     );
     await locked.waitClosed();
 
-    const user = await Client.authenticated(port, pro.token, { 'x-forwarded-for': '198.51.100.7' });
-    expect((await user.subscribe('Q.VIC'))[0]).toMatchObject({ mode: 'realtime' });
-    user.close();
-
+    // A user of its own, so no slot of `pro`'s sockets in earlier tests counts against it: a REST
+    // request counts as one more session of the user.
+    const proxied = await makeUser(hub, 'abuse-proxied', { realtime: ['CTA_A', 'CTA_B', 'UTP'] });
+    await waitForToken(port, proxied.token);
     const rest = (apiKey: string, forwardedFor: string) =>
       fetch(`http://127.0.0.1:${port}/v1/last/quote/VIC?apiKey=${apiKey}`, {
         headers: { 'x-forwarded-for': forwardedFor },
       });
     for (let n = 0; n < 20; n++) expect((await rest(`mdu_restbad${n}`, '198.51.100.67')).status).toBe(401);
     expect((await rest('mdu_restbad20', '198.51.100.67')).status).toBe(429);
-    const ok = await rest(pro.token, '198.51.100.8');
+    const ok = await rest(proxied.token, '198.51.100.8');
     expect(ok.status).toBe(200);
     expect(await ok.json()).toMatchObject({ mode: 'realtime' });
+
+    const user = await Client.authenticated(port, proxied.token, { 'x-forwarded-for': '198.51.100.7' });
+    expect((await user.subscribe('Q.VIC'))[0]).toMatchObject({ mode: 'realtime' });
+    user.close();
   });
 
   it('caps the sockets one client address holds before authenticating, others unaffected', async () => {
