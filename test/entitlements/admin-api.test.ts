@@ -492,14 +492,15 @@ forEachDb((_engine, getDb) => {
       expect((await call('GET', user('big'))).status).toBe(404);
     });
 
-    it('answers a burst of bad operator tokens with 429 after the limit, and still lets a valid token in from another address', async () => {
-      const guarded = createApp({
+    /** The entitlement routes behind `auth`, on an app of their own (the shared one has no limit). */
+    const limitedApp = (auth: ReturnType<typeof operatorAuth>) => {
+      const app = createApp({
         logger: silentLogger,
         metrics: createMetricsRegistry(),
         health: new HealthChecks(),
       });
-      guarded.use('/admin/*', operatorAuth(getDb(), { limiter: { now: () => clock } }));
-      guarded.route(
+      app.use('/admin/*', auth);
+      app.route(
         '/admin',
         entitlementRoutes({
           db: getDb(),
@@ -509,6 +510,11 @@ forEachDb((_engine, getDb) => {
           now: () => clock,
         }),
       );
+      return app;
+    };
+
+    it('answers a burst of bad operator tokens with 429 after the limit, and still lets a valid token in from another address', async () => {
+      const guarded = limitedApp(operatorAuth(getDb(), { limiter: { now: () => clock } }));
       // As the Node server hands the socket to each request.
       const from = (address: string, token: string) =>
         guarded.request(
@@ -531,26 +537,10 @@ forEachDb((_engine, getDb) => {
     });
 
     it('behind a trusted proxy, counts bad operator tokens per client, not per proxy', async () => {
-      const proxied = createApp({
-        logger: silentLogger,
-        metrics: createMetricsRegistry(),
-        health: new HealthChecks(),
-      });
-      proxied.use(
-        '/admin/*',
+      const proxied = limitedApp(
         operatorAuth(getDb(), {
           limiter: { now: () => clock },
           addresses: new ClientAddresses(['10.0.0.0/8']),
-        }),
-      );
-      proxied.route(
-        '/admin',
-        entitlementRoutes({
-          db: getDb(),
-          bus,
-          catalog: testCatalog(),
-          defaultSessionLimit: 2,
-          now: () => clock,
         }),
       );
       const via = (client: string, token: string) =>
