@@ -35,6 +35,13 @@ export interface HttpLimits {
   pendingPerClient: number;
   /** The same bound over all addresses together (default 10 000). */
   pendingTotal: number;
+  /**
+   * A pending connection younger than this is never closed for the per-client bound (default
+   * 1 000 ms): an honest client sends its request within milliseconds, so only connections that
+   * sit idle make way, never a burst of fresh ones (a thousand app sockets opening at once
+   * behind one load balancer). The total bound closes the oldest whatever its age.
+   */
+  pendingMinAgeMs: number;
 }
 
 export const DEFAULT_HTTP_LIMITS: HttpLimits = {
@@ -44,6 +51,7 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
   checkIntervalMs: 1_000,
   pendingPerClient: 256,
   pendingTotal: 10_000,
+  pendingMinAgeMs: 1_000,
 };
 
 export interface ListenOptions {
@@ -74,7 +82,11 @@ export async function listen(app: App, options: ListenOptions): Promise<HttpServ
     },
   }) as Server;
   const upgrades = new Map<string, UpgradeHandler>();
-  const pending = new PendingConnections(limits.pendingPerClient, limits.pendingTotal);
+  const pending = new PendingConnections(
+    limits.pendingPerClient,
+    limits.pendingTotal,
+    limits.pendingMinAgeMs,
+  );
 
   server.on('connection', (socket: Socket) => pending.add(socket));
   server.on('request', (request: IncomingMessage) => pending.served(request.socket));
@@ -121,31 +133,38 @@ export async function listen(app: App, options: ListenOptions): Promise<HttpServ
 
 /**
  * Connections that have not yet sent a complete request (or upgrade), oldest first, per client
- * address and in all. Sets keep insertion order, so the first entry is the oldest.
+ * address and in all, each with when it connected. Maps keep insertion order, so the first entry
+ * is the oldest.
  */
 class PendingConnections {
   readonly #perClient: number;
   readonly #total: number;
-  readonly #byAddress = new Map<string, Set<Socket>>();
+  readonly #minAgeMs: number;
+  readonly #byAddress = new Map<string, Map<Socket, number>>();
   readonly #all = new Set<Socket>();
 
-  constructor(perClient: number, total: number) {
+  constructor(perClient: number, total: number, minAgeMs: number) {
     this.#perClient = perClient;
     this.#total = total;
+    this.#minAgeMs = minAgeMs;
   }
 
   add(socket: Socket): void {
     const address = socket.remoteAddress ?? 'unknown';
     let sockets = this.#byAddress.get(address);
     if (sockets === undefined) {
-      sockets = new Set();
+      sockets = new Map();
       this.#byAddress.set(address, sockets);
     }
-    sockets.add(socket);
+    const now = Date.now();
+    sockets.set(socket, now);
     this.#all.add(socket);
     socket.once('close', () => this.#forget(socket, address));
-    if (sockets.size > this.#perClient) oldest(sockets)?.destroy();
-    if (this.#all.size > this.#total) oldest(this.#all)?.destroy();
+    if (sockets.size > this.#perClient) {
+      const [first, since] = sockets.entries().next().value as [Socket, number];
+      if (now - since >= this.#minAgeMs) first.destroy();
+    }
+    if (this.#all.size > this.#total) (this.#all.values().next().value as Socket).destroy();
   }
 
   /** The socket delivered a complete request: from now on it is kept alive or upgraded. */
@@ -159,8 +178,4 @@ class PendingConnections {
     sockets?.delete(socket);
     if (sockets?.size === 0) this.#byAddress.delete(address);
   }
-}
-
-function oldest(sockets: Set<Socket>): Socket | undefined {
-  return sockets.values().next().value;
 }

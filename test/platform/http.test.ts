@@ -142,7 +142,7 @@ describe('HTTP server', () => {
   });
 
   it('holds only a bounded number of unfinished connections per client and still serves a new request', async () => {
-    const server = await serve({ headersTimeoutMs: 60_000, pendingPerClient: 10 });
+    const server = await serve({ headersTimeoutMs: 60_000, pendingPerClient: 10, pendingMinAgeMs: 0 });
     const slow: Array<{ socket: Socket; closed: () => boolean }> = [];
     for (let i = 0; i < 100; i++) slow.push(await slowClient(server.port));
     await until(
@@ -152,6 +152,14 @@ describe('HTTP server', () => {
     const res = await fetch(`http://127.0.0.1:${server.port}/healthz`);
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ status: 'ok' });
+  });
+
+  it('closes only connections that sat idle, never a burst of fresh ones from one address', async () => {
+    const server = await serve({ headersTimeoutMs: 60_000, pendingPerClient: 5, pendingMinAgeMs: 60_000 });
+    const fresh = await Promise.all(Array.from({ length: 40 }, () => slowClient(server.port)));
+    const res = await fetch(`http://127.0.0.1:${server.port}/healthz`);
+    expect(res.status).toBe(200);
+    expect(fresh.filter((s) => s.closed())).toEqual([]);
   });
 
   it('does not count upgraded WebSockets as unfinished connections', async () => {
