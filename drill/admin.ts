@@ -39,6 +39,19 @@ export class AdminClient {
     await this.#call('DELETE', `/admin/users/${user}/entitlements/${product}`);
   }
 
+  /**
+   * One revocation request, no retry: the HTTP status it answered. A fault that must show the API
+   * still answers (the change commits while the bus refuses writes) cannot let a retry hide a 500.
+   */
+  async revokeOnce(user: string, product: string): Promise<number> {
+    const res = await fetch(`${this.baseUrl}/admin/users/${user}/entitlements/${product}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${this.token}` },
+    });
+    await res.text();
+    return res.status;
+  }
+
   async issueToken(user: string): Promise<string> {
     const { token } = (await this.#call('POST', `/admin/users/${user}/tokens`, {})) as { token: string };
     return token;

@@ -34,6 +34,7 @@ interface StatusMessage {
   message?: string;
   params?: string;
   mode?: Mode;
+  reason?: string;
   products?: Record<string, { mode: Mode }>;
 }
 
@@ -41,6 +42,8 @@ export interface ModeChange {
   at: number;
   channel: string;
   mode: Mode;
+  /** The machine reason the edge gave (`no_grant`, `unverified`, …), absent for real time. */
+  reason?: string;
   products?: Record<string, { mode: Mode }>;
 }
 
@@ -217,6 +220,6 @@ export class DrillClient {
   #setMode(channel: string, m: StatusMessage, at: number): void {
     const mode = m.mode as Mode;
     this.#modes.set(channel, { mode, products: m.products });
-    this.modeChanges.push({ at, channel, mode, products: m.products });
+    this.modeChanges.push({ at, channel, mode, reason: m.reason, products: m.products });
   }
 }

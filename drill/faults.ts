@@ -5,10 +5,19 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'redis';
+import WebSocket from 'ws';
 import type { AdminClient } from './admin.js';
-import type { DrillClient } from './clients.js';
+import {
+  type DrillClient,
+  F_MODE,
+  F_PRODUCT,
+  F_RECV,
+  LOG_FIELDS,
+  type ModeChange,
+  REALTIME,
+} from './clients.js';
 import { hostileTraffic, type ProbeResult } from './hostile.js';
-import type { Topology } from './topology.js';
+import type { HubProcess, Topology } from './topology.js';
 import type { DrillVendor } from './vendor.js';
 
 export interface DrillContext {
@@ -19,6 +28,24 @@ export interface DrillContext {
   /** Clients subscribed to everything in real time: they show whether data flows. */
   watchers: DrillClient[];
   admin: AdminClient;
+  /** Each edge's `/stocks` URL, by index. */
+  edgeUrls: readonly string[];
+  productIds: readonly string[];
+  /** The product of each vendor symbol. */
+  symbolProduct: ReadonlyMap<string, string>;
+  /** How long after a revocation real time may still arrive (the leak rule's window). */
+  switchWindowMs: number;
+  /**
+   * The edges' bound for a change the feed did not carry: `2 × MDHUB_ENTITLEMENT_VERIFY_MS`. By
+   * then the change is in force, or the user is `unverified`.
+   */
+  verifyBoundMs: number;
+}
+
+/** A user whose real time for one product a fault revokes while the hub is impaired. */
+export interface Victim {
+  user: string;
+  product: string;
 }
 
 export interface FaultRecord {
@@ -33,6 +60,13 @@ export interface FaultRecord {
   probes?: ProbeResult[];
   /** Work that finishes later (a meter's pending events being claimed); awaited before checking. */
   settled?: Promise<void>;
+  /** Set by the SIGTERM fault: which edge stopped cleanly, from the signal to its exit. */
+  terminatedEdge?: { index: number; signalledAt: number; exitedAt: number };
+  /**
+   * Entitlement changes committed in this span may be told late by design (an edge cannot apply
+   * them; the user is `unverified` meanwhile): the live-change latency check lists them apart.
+   */
+  changesHeldBack?: { from: number; to: number; why: string };
 }
 
 function record(name: string): FaultRecord {
@@ -183,6 +217,393 @@ export async function killIngestLeader(ctx: DrillContext): Promise<FaultRecord> 
   return fault;
 }
 
+/** Samples the edges' usage spools every 100 ms until stopped; resolves to the most seen. */
+function spoolSampler(edges: readonly HubProcess[]): { stop: () => Promise<number> } {
+  let max = 0;
+  let sampling = true;
+  const loop = (async () => {
+    while (sampling) {
+      for (const edge of edges)
+        max = Math.max(max, (await edge.metric('mdhub_edge_usage_spool_events')) ?? 0);
+      await sleep(100);
+    }
+  })();
+  return {
+    async stop() {
+      sampling = false;
+      await loop;
+      return max;
+    },
+  };
+}
+
+/** Resolves when every edge in `edges` reports an empty usage spool, or undefined after `timeoutMs`. */
+function spoolsDrained(edges: readonly HubProcess[], timeoutMs: number): Promise<number | undefined> {
+  return until(
+    async () => {
+      for (const edge of edges) if ((await edge.metric('mdhub_edge_usage_spool_events')) !== 0) return false;
+      return true;
+    },
+    timeoutMs,
+    100,
+  );
+}
+
+/** Hub processes that were running before a fault and are not any more: the fault crashed them. */
+function crashed(before: readonly HubProcess[]): string[] {
+  return before.filter((p) => !p.running).map((p) => p.name);
+}
+
+/** The victim's channels carrying `product`. */
+function channelsOf(ctx: DrillContext, client: DrillClient, product: string): string[] {
+  return client.spec.channels.filter((c) => ctx.symbolProduct.get(c.slice(2)) === product);
+}
+
+/**
+ * What the victim's client saw of its product once the revocation was sent: the first `delayed`
+ * notice for one of its channels, and real-time events received more than the switch window after
+ * the admin API answered (each one a leak).
+ */
+function afterRevocation(
+  ctx: DrillContext,
+  client: DrillClient,
+  victim: Victim,
+  sentAt: number,
+  ackAt: number,
+): { told: ModeChange | undefined; lastRealtime: number; late: number } {
+  const channels = new Set(channelsOf(ctx, client, victim.product));
+  const told = client.modeChanges.find(
+    (m) => m.at >= sentAt && m.mode === 'delayed' && channels.has(m.channel),
+  );
+  const product = ctx.productIds.indexOf(victim.product);
+  let lastRealtime = 0;
+  let late = 0;
+  for (let i = 0; i < client.log.length; i += LOG_FIELDS) {
+    if (client.log[i + F_PRODUCT] !== product || client.log[i + F_MODE] !== REALTIME) continue;
+    const recv = client.log[i + F_RECV] as number;
+    lastRealtime = Math.max(lastRealtime, recv);
+    if (recv > ackAt + ctx.switchWindowMs) late++;
+  }
+  return { told, lastRealtime, late };
+}
+
+/**
+ * Judges a revocation made while the hub was impaired: the victim must have been told `delayed`
+ * within the switch window of the answer, and received no real time of the product after it.
+ */
+function judgeRevocation(
+  ctx: DrillContext,
+  fault: FaultRecord,
+  victim: Victim,
+  sentAt: number,
+  ackAt: number,
+): ModeChange | undefined {
+  const client = ctx.clients.find((c) => c.user === victim.user);
+  if (client === undefined) {
+    fault.failures.push(`${victim.user} has no client`);
+    return undefined;
+  }
+  const seen = afterRevocation(ctx, client, victim, sentAt, ackAt);
+  const last =
+    seen.lastRealtime >= sentAt
+      ? `${seen.lastRealtime - ackAt} ms after the answer`
+      : 'before the revocation was sent';
+  fault.notes.push(
+    `${victim.user}/${victim.product} revoked (answered ${ackAt - sentAt} ms after sending): ${seen.told ? `told delayed (${seen.told.reason ?? 'no reason'}) ${seen.told.at - ackAt} ms after the answer` : 'never told delayed'}; last real-time ${victim.product} event ${last}`,
+  );
+  if (seen.told === undefined || seen.told.at > ackAt + ctx.switchWindowMs)
+    fault.failures.push(
+      `${victim.user} was not told ${victim.product} is delayed within ${ctx.switchWindowMs} ms of the revocation`,
+    );
+  if (seen.late > 0)
+    fault.failures.push(
+      `${victim.user} received ${seen.late} real-time ${victim.product} events more than ${ctx.switchWindowMs} ms after the revocation answered`,
+    );
+  return seen.told;
+}
+
+interface ProbeAnswer {
+  /** The subscription's mode and reason, as the edge answered the subscribe. */
+  mode?: string;
+  reason?: string;
+  /** What went wrong instead (authentication refused, no answer). */
+  error?: string;
+}
+
+/**
+ * A fresh socket of `token` subscribing to `channel`: what the edge answers. Closes it right after
+ * (it receives nothing in real time if the answer is right, so it adds nothing to the ledger).
+ */
+async function probeSubscribe(
+  url: string,
+  token: string,
+  channel: string,
+  timeoutMs: number,
+): Promise<ProbeAnswer> {
+  const ws = new WebSocket(url, { perMessageDeflate: false });
+  ws.on('error', () => undefined);
+  try {
+    return await new Promise<ProbeAnswer>((resolve) => {
+      const timer = setTimeout(
+        () => resolve({ error: `no subscribe answer within ${timeoutMs} ms` }),
+        timeoutMs,
+      );
+      const done = (answer: ProbeAnswer) => {
+        clearTimeout(timer);
+        resolve(answer);
+      };
+      ws.on('close', (code) => done({ error: `closed with ${code}` }));
+      ws.on('message', (data: Buffer) => {
+        for (const m of JSON.parse(data.toString()) as Array<Record<string, unknown>>) {
+          if (m.ev !== 'status') continue;
+          if (m.status === 'connected') ws.send(JSON.stringify({ action: 'auth', params: token }));
+          else if (m.status === 'auth_success')
+            ws.send(JSON.stringify({ action: 'subscribe', params: channel }));
+          else if (m.status === 'auth_failed' || m.status === 'error')
+            done({ error: `${m.status}: ${String(m.message)}` });
+          else if (m.status === 'success')
+            done({ mode: m.mode as string | undefined, reason: m.reason as string | undefined });
+        }
+      });
+    });
+  } finally {
+    await new Promise<void>((resolve) => {
+      if (ws.readyState === WebSocket.CLOSED) return resolve();
+      ws.once('close', () => resolve());
+      ws.close(1000);
+      setTimeout(() => {
+        ws.terminate();
+        resolve();
+      }, 2_000).unref();
+    });
+  }
+}
+
+/**
+ * Makes the drill's Redis refuse writes (out of memory) for `refuseMs`, and meanwhile revokes
+ * `victim`'s product through the admin API: the change commits to PostgreSQL and its notice cannot
+ * be published, so only the edges' own check of the change head can apply it. Ticks, usage events
+ * and session-slot renewals are refused too; the hub must stay up and recover by itself once Redis
+ * takes writes again. A new socket of the victim opened during the refusal must not get real time.
+ */
+export async function refuseRedisWrites(
+  ctx: DrillContext,
+  refuseMs: number,
+  victim: Victim,
+): Promise<FaultRecord> {
+  const { topology } = ctx;
+  const fault = record('Redis refusing writes');
+  const alive = topology.processes.filter((p) => p.running);
+  const edges = topology.edges.filter((e) => e.running);
+  const spools = spoolSampler(edges);
+  const dropsBefore = ctx.clients.reduce((n, c) => n + c.sessions.length, 0);
+  const client = ctx.clients.find((c) => c.user === victim.user);
+  if (client === undefined) throw new Error(`${victim.user} has no client`);
+  const channel = channelsOf(ctx, client, victim.product)[0];
+  if (channel === undefined) throw new Error(`${victim.user} has no ${victim.product} channel`);
+  const restore = await topology.redis.refuseWrites();
+  fault.at = Date.now();
+  let sentAt = fault.at;
+  let ackAt = fault.at;
+  try {
+    sentAt = Date.now();
+    const status = await ctx.admin.revokeOnce(victim.user, victim.product).catch((e: Error) => e.message);
+    ackAt = Date.now();
+    if (status !== 200)
+      fault.failures.push(
+        `revoking ${victim.user}/${victim.product} while Redis refused writes answered ${status}`,
+      );
+    // Past the bound, so the edges have had their chance to apply the change from the database.
+    await sleep(Math.max(0, ackAt + ctx.verifyBoundMs - Date.now()));
+    const edge = client.current?.edge ?? 0;
+    const probe = await probeSubscribe(ctx.edgeUrls[edge] as string, client.spec.token, channel, 5_000);
+    fault.notes.push(
+      `a new socket of ${victim.user} opened during the refusal subscribed to ${channel}: ${probe.mode ? `${probe.mode} (${probe.reason ?? 'no reason'})` : probe.error}`,
+    );
+    if (probe.mode === 'realtime')
+      fault.failures.push(`a new socket of ${victim.user} got ${channel} in real time after the revocation`);
+    await sleep(Math.max(0, fault.at + refuseMs - Date.now()));
+  } finally {
+    await restore();
+  }
+  const restoredAt = Date.now();
+  judgeRevocation(ctx, fault, victim, sentAt, ackAt);
+  const flowing = await dataFlowsAfter(ctx, restoredAt, 30_000);
+  const drained = await spoolsDrained(edges, 30_000);
+  const maxSpool = await spools.stop();
+  if (flowing === undefined)
+    fault.failures.push('no real-time data reached any watcher within 30 s of Redis taking writes again');
+  if (drained === undefined)
+    fault.failures.push('the edges still held usage events 30 s after Redis took writes again');
+  if (flowing !== undefined && drained !== undefined)
+    fault.recoveryMs = Math.max(flowing, drained) - fault.at;
+  const reconnects = ctx.clients.reduce((n, c) => n + c.sessions.length, 0) - dropsBefore;
+  fault.notes.push(
+    `refused writes for ${restoredAt - fault.at} ms; edge spools held up to ${maxSpool} usage events, then drained; ${reconnects} client sockets dropped`,
+  );
+  if (reconnects > 0) fault.failures.push(`${reconnects} client sockets dropped while Redis refused writes`);
+  const down = crashed(alive);
+  if (down.length) fault.failures.push(`processes exited while Redis refused writes: ${down.join(', ')}`);
+  return fault;
+}
+
+/**
+ * Locks, from a connection of the drill's own, the tables an edge reads to reload a user and a
+ * revocation does not write (attestations, agreements, user tokens), revokes `victim`'s product
+ * while they are locked, and holds them for `holdMs`. The revocation commits and its notice
+ * arrives, but no edge can reload the user: each must withhold the victim's real time (reason
+ * `unverified`) within the bound, keep serving everyone else, and apply the change (`no_grant`)
+ * once the lock is released.
+ */
+export async function lockEntitlementTables(
+  ctx: DrillContext,
+  holdMs: number,
+  victim: Victim,
+): Promise<FaultRecord> {
+  const { topology } = ctx;
+  const fault = record('entitlement tables locked');
+  const alive = topology.processes.filter((p) => p.running);
+  const client = ctx.clients.find((c) => c.user === victim.user);
+  if (client === undefined) throw new Error(`${victim.user} has no client`);
+  const db = await topology.openDb();
+  let release: () => void = () => undefined;
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let locked: () => void = () => undefined;
+  const isLocked = new Promise<void>((resolve) => {
+    locked = resolve;
+  });
+  const holder = db.transaction(async (tx) => {
+    await tx.query('lock table attestations, agreements, user_tokens in access exclusive mode');
+    locked();
+    await released;
+  });
+  let releasedAt = 0;
+  let sentAt = 0;
+  let ackAt = 0;
+  try {
+    await Promise.race([isLocked, holder]);
+    fault.at = Date.now();
+    sentAt = fault.at;
+    const status = await ctx.admin.revokeOnce(victim.user, victim.product).catch((e: Error) => e.message);
+    ackAt = Date.now();
+    if (status !== 200)
+      fault.failures.push(
+        `revoking ${victim.user}/${victim.product} with the tables locked answered ${status}`,
+      );
+    // Everyone else keeps real time: past the point where a stalled edge would withhold it from all.
+    await sleep(Math.max(0, ackAt + ctx.verifyBoundMs - Date.now()));
+    const flowing = await dataFlowsAfter(ctx, Date.now(), Math.max(1_000, fault.at + holdMs - Date.now()));
+    if (flowing === undefined)
+      fault.failures.push(
+        'no watcher received real time while the tables were locked: the lock stalled everyone',
+      );
+    await sleep(Math.max(0, fault.at + holdMs - Date.now()));
+  } finally {
+    release();
+    await holder.catch((e: Error) => fault.failures.push(`the drill's lock failed: ${e.message}`));
+    releasedAt = Date.now();
+    await db.close();
+  }
+  fault.changesHeldBack = { from: fault.at, to: releasedAt, why: 'entitlement tables locked' };
+  const told = judgeRevocation(ctx, fault, victim, sentAt, ackAt);
+  if (told !== undefined && told.reason !== 'unverified')
+    fault.notes.push(
+      `${victim.user} was told ${told.reason ?? 'no reason'}, not unverified: an edge reloaded before the lock bit`,
+    );
+  const channels = new Set(channelsOf(ctx, client, victim.product));
+  const lastReason = () => client.modeChanges.findLast((m) => channels.has(m.channel))?.reason;
+  const applied = await until(() => lastReason() === 'no_grant', 30_000, 20);
+  if (applied === undefined)
+    fault.failures.push(
+      `${victim.user} did not end on delayed/no_grant for ${victim.product} within 30 s of the release (last reason ${lastReason()})`,
+    );
+  else {
+    fault.recoveryMs = applied - fault.at;
+    fault.notes.push(
+      `tables locked for ${releasedAt - fault.at} ms; ${victim.user} told no_grant ${applied - releasedAt} ms after the release`,
+    );
+  }
+  const down = crashed(alive);
+  if (down.length) fault.failures.push(`processes exited while the tables were locked: ${down.join(', ')}`);
+  return fault;
+}
+
+/** Sends SIGTERM and waits for the exit; SIGKILLs after `graceMs`. Resolves to the exit instant, or undefined if it had to kill. */
+async function terminate(p: HubProcess, graceMs: number): Promise<number | undefined> {
+  const exited = p.kill('SIGTERM').then(() => Date.now());
+  const at = await Promise.race([exited, sleep(graceMs, undefined)]);
+  if (at === undefined) await p.kill('SIGKILL');
+  return at;
+}
+
+/**
+ * SIGTERMs one edge and one meter at once while clients stream. The edge closes its sessions
+ * (1001), flushes its counters and puts its usage onto the bus; the meter drains what it read.
+ * The edge's clients reconnect to the other edge. Both are then started again (same
+ * `MDHUB_EDGE_ID`, so the edge finds its spool file). The runner checks that nothing the edge
+ * counted, and none of its session ends, is missing from the ledger.
+ */
+export async function terminateEdgeAndMeter(
+  ctx: DrillContext,
+  edgeIndex: number,
+  meterIndex: number,
+): Promise<FaultRecord> {
+  const { topology } = ctx;
+  const fault = record('edge + meter SIGTERMed');
+  const edge = topology.edges[edgeIndex];
+  const meter = topology.meters[meterIndex];
+  if (edge === undefined || meter === undefined) throw new Error('no edge or meter to terminate');
+  const redis = createClient({ url: topology.redis.url, RESP: 2 });
+  redis.on('error', () => undefined);
+  await redis.connect();
+  try {
+    const key = `${topology.prefix}:work:{usage}`;
+    const meterPid = meter.pid;
+    const moved = ctx.clients.filter((c) => c.current?.edge === edgeIndex && c.ready);
+    fault.at = Date.now();
+    const [edgeExit, meterExit] = await Promise.all([terminate(edge, 15_000), terminate(meter, 15_000)]);
+    if (edgeExit === undefined) fault.failures.push(`${edge.name} did not exit within 15 s of SIGTERM`);
+    if (meterExit === undefined) fault.failures.push(`${meter.name} did not exit within 15 s of SIGTERM`);
+    fault.terminatedEdge = { index: edgeIndex, signalledAt: fault.at, exitedAt: edgeExit ?? Date.now() };
+    const consumer = [...(await pendingByConsumer(redis, key))].find(([name]) =>
+      name.includes(`-${meterPid}-`),
+    );
+    const pending = consumer?.[1] ?? 0;
+    fault.notes.push(
+      `${edge.name} exited ${edgeExit === undefined ? 'only when killed' : `${edgeExit - fault.at} ms`} and ${meter.name} ${meterExit === undefined ? 'only when killed' : `${meterExit - fault.at} ms`} after SIGTERM; the meter left ${pending} unacknowledged entries`,
+    );
+    if (pending > 0)
+      fault.failures.push(
+        `${meter.name} stopped holding ${pending} unacknowledged usage entries: its drain did not finish`,
+      );
+    const back = await until(() => moved.every((c) => c.current?.edge !== edgeIndex && c.ready), 30_000, 10);
+    if (back === undefined) {
+      const stuck = moved.filter((c) => !(c.current?.edge !== edgeIndex && c.ready)).length;
+      fault.failures.push(
+        `${stuck} of ${moved.length} clients did not reconnect to another edge within 30 s`,
+      );
+    } else fault.recoveryMs = back - fault.at;
+    const codes = new Map<number, number>();
+    for (const c of moved) {
+      const code = c.sessions.findLast((s) => s.edge === edgeIndex)?.closeCode ?? 0;
+      codes.set(code, (codes.get(code) ?? 0) + 1);
+    }
+    fault.notes.push(
+      `${moved.length} clients moved off ${edge.name}, closed with ${[...codes].map(([code, n]) => `${n} × ${code}`).join(', ')}`,
+    );
+    edge.restart();
+    meter.restart();
+    await Promise.all([edge.waitHealthy(), meter.waitHealthy()]);
+    if ((await spoolsDrained([edge], 15_000)) === undefined)
+      fault.failures.push(`${edge.name} still held usage events in its spool 15 s after it started again`);
+  } finally {
+    await redis.quit().catch(() => undefined);
+  }
+  return fault;
+}
+
 /**
  * SIGKILLs the drill's Redis and starts it again a second later on the same port and files.
  * Edges keep their sockets; usage events wait in the edges' spools until the bus stores them.
@@ -197,15 +618,7 @@ export async function restartRedis(
   const { topology } = ctx;
   const fault = record('Redis restarted');
   const edges = topology.edges.filter((e) => e.running);
-  let maxSpool = 0;
-  let sampling = true;
-  const sampler = (async () => {
-    while (sampling) {
-      for (const edge of edges)
-        maxSpool = Math.max(maxSpool, (await edge.metric('mdhub_edge_usage_spool_events')) ?? 0);
-      await sleep(100);
-    }
-  })();
+  const spools = spoolSampler(edges);
   const dropsBefore = ctx.clients.reduce((n, c) => n + c.sessions.length, 0);
   let revoking: Promise<void> = Promise.resolve();
   const { killedAt, upAt } = await topology.redis.crashAndRestart(downMs, () => {
@@ -222,16 +635,8 @@ export async function restartRedis(
     );
   else fault.notes.push(`${victim.user} lost real time for ${victim.product} while Redis was down`);
   const flowing = await dataFlowsAfter(ctx, upAt, 30_000);
-  const drained = await until(
-    async () => {
-      for (const edge of edges) if ((await edge.metric('mdhub_edge_usage_spool_events')) !== 0) return false;
-      return true;
-    },
-    30_000,
-    100,
-  );
-  sampling = false;
-  await sampler;
+  const drained = await spoolsDrained(edges, 30_000);
+  const maxSpool = await spools.stop();
   if (flowing === undefined)
     fault.failures.push('no real-time data reached any watcher within 30 s of Redis returning');
   if (drained === undefined)

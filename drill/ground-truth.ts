@@ -16,7 +16,9 @@
  *   the clients received in mode `realtime`, and its first real-time access must exist exactly
  *   when the clients received one, and not after the first receipt. A ledger count above the
  *   clients' is double counting. A count below is lost usage; it is attributed to the edge kill
- *   when the user had a session on the killed edge, else it is unexplained.
+ *   when the user had a session on the killed edge, else it is unexplained. A SIGTERMed edge has
+ *   no bound: what a shortfall its last flush interval could explain is reported against it (as
+ *   usage lost, never excused).
  */
 import type { Db } from '../platform/db/index.js';
 import type { AdminClient, Category } from './admin.js';
@@ -59,6 +61,12 @@ export interface ClientTruth {
    * before the kill (with the tolerance): the most of that key the ledger may miss.
    */
   unflushedOnKilledEdge: Map<string, number>;
+  /**
+   * `user product day` → real-time events the SIGTERMed edge delivered from its last flush
+   * interval before the signal until it exited (with the tolerance): what a stop that failed to
+   * flush would have lost. Nothing of it is excused.
+   */
+  lastIntervalOnTerminatedEdge: Map<string, number>;
   /** Vendor sequence numbers some client received in real time, with the earliest receipt. */
   reached: Map<number, number>;
 }
@@ -72,6 +80,8 @@ export interface TruthOptions {
    * not.
    */
   killedEdge?: { index: number; at: number; flushMs: number };
+  /** The edge the drill SIGTERMed, from the signal to its exit, and its `MDHUB_USAGE_FLUSH_MS`. */
+  terminatedEdge?: { index: number; signalledAt: number; exitedAt: number; flushMs: number };
 }
 
 /**
@@ -154,8 +164,12 @@ export function clientTruth(
     firstRealtime: new Map(),
     onKilledEdge: new Set(),
     unflushedOnKilledEdge: new Map(),
+    lastIntervalOnTerminatedEdge: new Map(),
     reached: new Map(),
   };
+  const stopped = options.terminatedEdge;
+  const lastFrom = stopped ? stopped.signalledAt - stopped.flushMs - BOUNDED_LOSS_TOLERANCE_MS : 0;
+  const lastTo = stopped ? stopped.exitedAt + BOUNDED_LOSS_TOLERANCE_MS : 0;
   const killed = options.killedEdge;
   const unflushedFrom = killed ? killed.at - killed.flushMs - BOUNDED_LOSS_TOLERANCE_MS : 0;
   const unflushedTo = killed ? killed.at + BOUNDED_LOSS_TOLERANCE_MS : 0;
@@ -207,6 +221,13 @@ export function clientTruth(
         client.sessions[log[i + F_SESSION] as number]?.edge === killed.index
       )
         truth.unflushedOnKilledEdge.set(key, (truth.unflushedOnKilledEdge.get(key) ?? 0) + 1);
+      if (
+        stopped &&
+        recv >= lastFrom &&
+        recv <= lastTo &&
+        client.sessions[log[i + F_SESSION] as number]?.edge === stopped.index
+      )
+        truth.lastIntervalOnTerminatedEdge.set(key, (truth.lastIntervalOnTerminatedEdge.get(key) ?? 0) + 1);
       if (!((truth.firstRealtime.get(key) ?? Number.POSITIVE_INFINITY) <= recv))
         truth.firstRealtime.set(key, recv);
       const q = log[i + F_Q] as number;
@@ -227,6 +248,11 @@ export interface LedgerComparison {
    * loss, not a failure.
    */
   boundedLoss: number;
+  /**
+   * Clients above ledger that the SIGTERMed edge's last interval explains: counts its clean stop
+   * failed to flush. Never excused (a SIGTERM has no bounded loss).
+   */
+  lostAtTermination: number;
   /** Clients above ledger beyond that bound, for users with a session on the killed edge. */
   lostOnKilledEdge: number;
   /** Clients above ledger for anyone else: unexplained loss. */
@@ -261,6 +287,7 @@ export async function compareLedger(
     ledgerDeliveries: 0,
     doubleCounted: 0,
     boundedLoss: 0,
+    lostAtTermination: 0,
     lostOnKilledEdge: 0,
     lostElsewhere: 0,
     missingFirstAccess: [],
@@ -279,7 +306,12 @@ export async function compareLedger(
     if (counted < client) {
       const excused = Math.min(client - counted, truth.unflushedOnKilledEdge.get(key) ?? 0);
       out.boundedLoss += excused;
-      const lost = client - counted - excused;
+      const atTermination = Math.min(
+        client - counted - excused,
+        truth.lastIntervalOnTerminatedEdge.get(key) ?? 0,
+      );
+      out.lostAtTermination += atTermination;
+      const lost = client - counted - excused - atTermination;
       if (truth.onKilledEdge.has(key.split(' ')[0] as string)) out.lostOnKilledEdge += lost;
       else out.lostElsewhere += lost;
     }

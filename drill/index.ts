@@ -39,6 +39,8 @@ async function main(): Promise<number> {
     phaseMs: number('phase-ms', values['phase-ms']),
     flipEveryMs: 400,
     switchWindowMs: 1_000,
+    // The lost-notice bound is twice this: 1 000 ms, the leak rule's window, everywhere.
+    verifyMs: 500,
     redisPersistence: persistence,
     postgresUrl: process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
     log: (line) => process.stderr.write(`drill: ${line}\n`),

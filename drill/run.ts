@@ -32,7 +32,10 @@ import {
   killEdge,
   killIngestLeader,
   killMeterMidBatch,
+  lockEntitlementTables,
+  refuseRedisWrites,
   restartRedis,
+  terminateEdgeAndMeter,
   until,
 } from './faults.js';
 import {
@@ -69,6 +72,11 @@ export interface DrillOptions {
    * rule 5: 1 000 ms). Nothing excuses real time before a grant, whatever this is.
    */
   switchWindowMs: number;
+  /**
+   * `MDHUB_ENTITLEMENT_VERIFY_MS` for the hub: a change the feed did not carry is in force, or the
+   * user unverified, within twice this. 500 makes that bound the leak rule's 1 000 ms.
+   */
+  verifyMs: number;
   /** `aof`: Redis keeps its data across the restart (how to deploy it); `none`: it loses it. */
   redisPersistence: 'aof' | 'none';
   /** Keep the processes' logs (and print their tails) when a check fails; always removed otherwise. */
@@ -76,6 +84,12 @@ export interface DrillOptions {
 }
 
 const KILLED_EDGE = 0;
+/**
+ * The edge and meter SIGTERMed and started again. The edge is the other one than the one killed
+ * later, so the kill still cuts the sessions that moved off it.
+ */
+const TERMINATED_EDGE = 1;
+const TERMINATED_METER = 1;
 
 /**
  * `MDHUB_SESSION_SWEEP_MS` for the meters: short, so the killed edge's sessions are closed soon
@@ -156,6 +170,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
         MDHUB_DELAY_MS: String(options.delayMs),
         MDHUB_USAGE_FLUSH_MS: String(options.flushMs),
         MDHUB_SESSION_SWEEP_MS: String(SESSION_SWEEP_MS),
+        MDHUB_ENTITLEMENT_VERIFY_MS: String(options.verifyMs),
       },
     });
     vendor.start();
@@ -223,7 +238,18 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
     if ((await until(() => clients.every((c) => c.ready), 30_000, 50)) === undefined)
       throw new Error(`${clients.filter((c) => !c.ready).length} clients never got subscribed`);
 
-    const ctx: DrillContext = { topology, vendor, clients, watchers, admin };
+    const ctx: DrillContext = {
+      topology,
+      vendor,
+      clients,
+      watchers,
+      admin,
+      edgeUrls,
+      productIds,
+      symbolProduct,
+      switchWindowMs: options.switchWindowMs,
+      verifyBoundMs: 2 * options.verifyMs,
+    };
     const flipping = flipEntitlements(admin, flippers, options.flipEveryMs);
     const faults: FaultRecord[] = [];
     const baseline: FaultRecord = {
@@ -247,11 +273,26 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
     faults.push(await killIngestLeader(ctx));
     await phase();
     log('fault: Redis restarted');
-    const victimSpec = specs.find((s) => s.profile.name === 'licensed all' && s.channels.length > 2);
-    if (victimSpec === undefined) throw new Error('the population has no fully licensed client');
-    const victim = { user: victimSpec.user, product: productIds[0] as string };
+    // One fully licensed user per fault, each losing a different product.
+    const victims = specs
+      .filter((s) => s.profile.name === 'licensed all')
+      .slice(0, 3)
+      .map((s, i) => ({ user: s.user, product: productIds[i % productIds.length] as string }));
+    const [victim, refusalVictim, lockVictim] = victims;
+    if (victim === undefined || refusalVictim === undefined || lockVictim === undefined)
+      throw new Error('the population has fewer than 3 fully licensed clients');
     const redisFault = await restartRedis(ctx, 1_000, victim);
     faults.push(redisFault);
+    await phase();
+    log('fault: Redis refusing writes during a revocation');
+    faults.push(await refuseRedisWrites(ctx, Math.max(3_000, options.phaseMs / 2), refusalVictim));
+    await phase();
+    log('fault: entitlement tables locked while a revocation lands');
+    faults.push(await lockEntitlementTables(ctx, Math.max(3_000, options.phaseMs * 1.5), lockVictim));
+    await phase();
+    log('fault: an edge and a meter SIGTERMed');
+    const terminated = await terminateEdgeAndMeter(ctx, TERMINATED_EDGE, TERMINATED_METER);
+    faults.push(terminated);
     await phase();
     log('fault: an edge killed');
     faults.push(await killEdge(ctx, KILLED_EDGE));
@@ -281,6 +322,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
       productIds,
       killedEdge:
         killedAt === undefined ? undefined : { index: KILLED_EDGE, at: killedAt, flushMs: options.flushMs },
+      terminatedEdge: terminated.terminatedEdge && { ...terminated.terminatedEdge, flushMs: options.flushMs },
     });
     const userSet = new Set([...clients.map((c) => c.user), 'drill-hostile']);
     const ledger = await compareLedger(topology.db, truth, userSet);
@@ -295,16 +337,40 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
       end: monthEnd,
     });
     log('waiting for the meters to sweep the killed edge’s sessions');
-    const sessions = await sweptSessions(topology, `drill-${topology.edges[KILLED_EDGE]?.name}`, killedAt);
+    const sessions = await sweptSessions(
+      topology,
+      `drill-${topology.edges[KILLED_EDGE]?.name}`,
+      killedAt,
+      terminated.terminatedEdge && {
+        edgeId: `drill-${topology.edges[TERMINATED_EDGE]?.name}`,
+        exitedAt: terminated.terminatedEdge.exitedAt,
+      },
+    );
     const audit = await runCli(['audit', 'verify'], topology.env() as Record<string, string>, 60_000);
     redisFault.notes.push(victimNote(clients, victim, redisFault, productIds, symbolProduct));
-    const outage = redisFault && {
-      from: redisFault.at,
-      to: redisFault.at + (redisFault.recoveryMs ?? 30_000),
-    };
-    const switches = switchLatencies(flipping.flips, clients, symbolProduct, outage, options.switchWindowMs);
+    const heldBack = [
+      {
+        from: redisFault.at,
+        to: redisFault.at + (redisFault.recoveryMs ?? 30_000),
+        why: 'Redis down: the change feed cannot carry it; told when the bus returned',
+      },
+      ...faults.flatMap((f) => (f.changesHeldBack ? [f.changesHeldBack] : [])),
+    ];
+    const switches = switchLatencies(
+      flipping.flips,
+      clients,
+      symbolProduct,
+      heldBack,
+      options.switchWindowMs,
+    );
 
     const rows = faults.map((f) => faultRow(f, vendor, truth));
+    const terminatedRow = rows.find((r) => r.fault === terminated.name);
+    if (terminatedRow) {
+      terminatedRow.usageLost = ledger.lostAtTermination;
+      terminatedRow.boundedLoss = 0;
+      terminatedRow.ok &&= ledger.lostAtTermination === 0 && sessions.terminated.length === 0;
+    }
     const killedEdgeRow = rows.find((r) => r.fault === 'edge killed');
     if (killedEdgeRow) {
       killedEdgeRow.usageLost = ledger.lostOnKilledEdge;
@@ -336,6 +402,14 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
     if (ledger.lostElsewhere)
       failures.push(
         `${ledger.lostElsewhere} real-time deliveries received by clients never reached the ledger (not explained by the edge kill): ${ledger.samples.join('; ')}`,
+      );
+    if (ledger.lostAtTermination)
+      failures.push(
+        `${ledger.lostAtTermination} real-time deliveries by the SIGTERMed edge in its last ${options.flushMs} ms before it stopped were never metered: a clean stop must flush them: ${ledger.samples.join('; ')}`,
+      );
+    if (sessions.terminated.length)
+      failures.push(
+        `sessions of the SIGTERMed edge not closed by its stop: ${sessions.terminated.slice(0, 5).join('; ')}`,
       );
     if (ledger.lostOnKilledEdge)
       failures.push(
@@ -405,7 +479,11 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
         delayedEvents: truth.delayedEvents,
         ledgerDeliveries: ledger.ledgerDeliveries,
         clientRealtimeDeliveries: ledger.clientDeliveries,
-        usageLost: ledger.lostElsewhere + ledger.lostOnKilledEdge + ledger.missingFirstAccess.length,
+        usageLost:
+          ledger.lostElsewhere +
+          ledger.lostOnKilledEdge +
+          ledger.lostAtTermination +
+          ledger.missingFirstAccess.length,
         usageBoundedLoss: ledger.boundedLoss,
         usageDoubleCounted: ledger.doubleCounted + ledger.phantomFirstAccess.length,
         entitlementLeaks: truth.leaks.length,
@@ -426,9 +504,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
         ...faults.flatMap((f) => f.notes.map((n) => `${f.name}: ${n}`)),
         `edge killed: the meters' sweeper closed ${sessions.sweptOnKilledEdge} of its sessions as edge_lost; checked ${Math.round(sessions.waitedMs / 1000)} s after the kill`,
         honestErrors(clients),
-        ...switches.duringOutage.map(
-          (s) => `entitlement change during the Redis outage, told when the bus returned: ${s}`,
-        ),
+        ...switches.heldBack,
       ],
       probes: faults.flatMap((f) => f.probes ?? []),
       failures,
@@ -498,6 +574,8 @@ interface SessionCheck {
   sweptElsewhere: number;
   /** From the kill to the check. */
   waitedMs: number;
+  /** The SIGTERMed edge's sessions from before its stop that it did not close itself by its exit. */
+  terminated: string[];
 }
 
 /**
@@ -510,14 +588,16 @@ async function sweptSessions(
   topology: Topology,
   killedEdgeId: string,
   killedAt: number | undefined,
+  terminated: { edgeId: string; exitedAt: number } | undefined,
 ): Promise<SessionCheck> {
   const read = () =>
     topology.db.query<{
       edge_id: string;
       session_id: string;
+      opened_at: string;
       closed_at: string | null;
       close_reason: string | null;
-    }>('select edge_id, session_id, closed_at, close_reason from usage_sessions');
+    }>('select edge_id, session_id, opened_at, closed_at, close_reason from usage_sessions');
   const killedOpen = async () =>
     (await read()).rows.some((r) => r.edge_id === killedEdgeId && r.closed_at === null);
   const deadline = (killedAt ?? Date.now()) + SLOT_TTL_MS + 5 * SESSION_SWEEP_MS + 5_000;
@@ -530,9 +610,18 @@ async function sweptSessions(
     closedLate: [],
     sweptElsewhere: 0,
     waitedMs: Date.now() - (killedAt ?? Date.now()),
+    terminated: [],
   };
   for (const row of rows) {
     const onKilled = row.edge_id === killedEdgeId;
+    // A clean stop closes every session it held, itself, by the time the process is gone.
+    if (terminated && row.edge_id === terminated.edgeId && Number(row.opened_at) <= terminated.exitedAt) {
+      const closedAt = row.closed_at === null ? Number.POSITIVE_INFINITY : Number(row.closed_at);
+      if (row.close_reason === EDGE_LOST || closedAt > terminated.exitedAt + BOUNDED_LOSS_TOLERANCE_MS)
+        out.terminated.push(
+          `${row.session_id}: closed at ${row.closed_at} (${row.close_reason}), the edge exited at ${terminated.exitedAt}`,
+        );
+    }
     if (row.closed_at === null) {
       if (onKilled) out.openOnKilledEdge++;
       else out.openElsewhere++;
@@ -556,19 +645,20 @@ async function sweptSessions(
  * For each live change, how long from the admin API's answer (the change committed by then) until
  * the affected client was told its new mode (a `mode` status for a channel of that product).
  * Changes made while the client was between connections are left out: it learns its mode when it
- * subscribes again. Changes around the Redis outage are listed apart, as the feed cannot carry them.
+ * subscribes again. Changes around the Redis outage and the table lock are listed apart: the feed
+ * cannot carry the first, no edge can apply the second (the user is unverified until it can).
  */
 function switchLatencies(
   flips: readonly Flip[],
   clients: readonly DrillClient[],
   symbolProduct: ReadonlyMap<string, string>,
-  outage: { from: number; to: number } | undefined,
+  heldBackSpans: ReadonlyArray<{ from: number; to: number; why: string }>,
   windowMs: number,
-): { p50: number | undefined; max: number | undefined; late: string[]; duringOutage: string[] } {
+): { p50: number | undefined; max: number | undefined; late: string[]; heldBack: string[] } {
   const byUser = new Map(clients.map((c) => [c.user, c]));
   const latencies: number[] = [];
   const late: string[] = [];
-  const duringOutage: string[] = [];
+  const heldBack: string[] = [];
   for (const flip of flips) {
     const client = byUser.get(flip.user);
     if (client === undefined) continue;
@@ -583,10 +673,11 @@ function switchLatencies(
     );
     const latency = told === undefined ? Number.POSITIVE_INFINITY : told.at - flip.ackAt;
     const text = `${flip.kind} ${flip.user}/${flip.product} sent ${new Date(flip.sentAt).toISOString()}, answered after ${flip.ackAt - flip.sentAt} ms: ${told ? `told ${latency} ms after the answer` : 'never told'}`;
-    // With the bus down the change feed cannot carry a change; edges reload everyone when it returns.
-    const overlapsOutage = outage && flip.ackAt + windowMs >= outage.from && flip.sentAt <= outage.to;
-    if (latency > windowMs && overlapsOutage) {
-      duringOutage.push(text);
+    // With the bus down the change feed cannot carry a change (edges reload everyone when it
+    // returns); with the tables locked no edge can apply one (the user is unverified meanwhile).
+    const span = heldBackSpans.find((o) => flip.ackAt + windowMs >= o.from && flip.sentAt <= o.to);
+    if (latency > windowMs && span) {
+      heldBack.push(`entitlement change told late (${span.why}): ${text}`);
       continue;
     }
     latencies.push(latency);
@@ -597,7 +688,7 @@ function switchLatencies(
     p50: latencies.length ? latencies[Math.floor(latencies.length / 2)] : undefined,
     max: latencies.length ? latencies[latencies.length - 1] : undefined,
     late,
-    duringOutage,
+    heldBack,
   };
 }
 

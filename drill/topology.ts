@@ -10,6 +10,7 @@ import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createClient } from 'redis';
 import { type Db, openDb } from '../platform/db/index.js';
 import { freePort, MDHUB_BIN, waitForOk } from '../test/helpers/cli.js';
 
@@ -153,6 +154,27 @@ export class DrillRedis {
   }
 
   /**
+   * Makes the server refuse every write that needs memory (`maxmemory 1`, policy `noeviction`:
+   * each such command answers OOM), as a full Redis does; reads, acknowledgements and deletes
+   * still work. Resolves to the undo, which restores the previous settings.
+   */
+  async refuseWrites(): Promise<() => Promise<void>> {
+    const admin = createClient({ url: this.url, RESP: 2 });
+    admin.on('error', () => undefined);
+    await admin.connect();
+    const get = async (name: string) =>
+      ((await admin.sendCommand(['CONFIG', 'GET', name])) as string[])[1] ?? '';
+    const before = { maxmemory: await get('maxmemory'), policy: await get('maxmemory-policy') };
+    await admin.sendCommand(['CONFIG', 'SET', 'maxmemory-policy', 'noeviction']);
+    await admin.sendCommand(['CONFIG', 'SET', 'maxmemory', '1']);
+    return async () => {
+      await admin.sendCommand(['CONFIG', 'SET', 'maxmemory', before.maxmemory || '0']);
+      await admin.sendCommand(['CONFIG', 'SET', 'maxmemory-policy', before.policy || 'noeviction']);
+      await admin.quit();
+    };
+  }
+
+  /**
    * SIGKILL, then the same server again on the same port and files; resolves when it answers.
    * `whileDown` starts once the server is gone and is not waited for.
    */
@@ -282,6 +304,11 @@ export class Topology {
   get db(): Db {
     if (this.#db === undefined) throw new Error('the topology is not started');
     return this.#db;
+  }
+
+  /** A second connection of the drill's own to the hub's database, for a fault that holds locks. */
+  async openDb(): Promise<Db> {
+    return openDb({ url: this.#options.postgresUrl, schema: this.schema, poolSize: 1 });
   }
 
   get processes(): HubProcess[] {

@@ -23,14 +23,15 @@ beforeAll(async () => {
     // A loaded CI machine may take longer than DESIGN's 1 s to switch a session: the test keeps a
     // generous window, `npm run drill` measures against the 1 s bar.
     switchWindowMs: 5_000,
+    verifyMs: 500,
     redisPersistence: 'aof',
     postgresUrl: POSTGRES_URL,
     log: () => undefined,
     keepLogsOnFailure: false,
   });
   process.stdout.write(`${formatResult(result)}\n`);
-  // About 50 s of faults, then up to the killed edge's slot ttl (30 s) for the sweep.
-}, 150_000);
+  // About 75 s of faults, then up to the killed edge's slot ttl (30 s) for the sweep.
+}, 170_000);
 
 const failuresAbout = (words: string) => result.failures.filter((f) => f.includes(words));
 
@@ -76,6 +77,23 @@ describe('fault drill on the scaled topology', () => {
   it('keeps what a SIGKILLed edge loses within its last counter flush interval', () => {
     expect(failuresAbout('by the killed edge were never metered')).toEqual([]);
     expect(result.totals.usageLost).toBe(0);
+  });
+
+  it('stops a revoked user’s real time while Redis refuses writes, and gives a new socket no real time', () => {
+    expect(failuresAbout('Redis refusing writes')).toEqual([]);
+    expect(result.faults.find((r) => r.fault === 'Redis refusing writes')?.ok).toBe(true);
+  });
+
+  it('makes a revoked user unverified while the entitlement tables are locked, then applies the revocation', () => {
+    expect(failuresAbout('entitlement tables locked')).toEqual([]);
+    expect(result.faults.find((r) => r.fault === 'entitlement tables locked')?.ok).toBe(true);
+  });
+
+  it('loses no usage and closes every session when an edge and a meter are SIGTERMed mid-stream', () => {
+    expect(failuresAbout('SIGTERM')).toEqual([]);
+    const row = result.faults.find((r) => r.fault === 'edge + meter SIGTERMed');
+    expect(row?.usageLost).toBe(0);
+    expect(row?.ok).toBe(true);
   });
 
   it("closes the sessions of a SIGKILLed edge in the ledger through the meters' sweeper", () => {

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DELAYED, DrillClient, REALTIME } from '../../drill/clients.js';
-import { clientTruth, EntitlementHistory } from '../../drill/ground-truth.js';
+import { clientTruth, compareLedger, EntitlementHistory } from '../../drill/ground-truth.js';
 import { openTestDb, type TestDb } from '../helpers/db.js';
 
 const T0 = Date.UTC(2026, 10, 2, 12);
@@ -85,5 +85,30 @@ describe('drill ground truth', () => {
     const truth = check([clientWith('no-agreement', [[T0 + DELAY, T0, DELAYED]])]);
     expect(truth.earlyDelayed).toEqual([]);
     expect(truth.leaks).toEqual([]);
+  });
+
+  it('counts what a SIGTERMed edge failed to flush as usage lost, never as bounded loss', async () => {
+    // Three real-time events from edge 1, the last two in its final flush interval; the ledger has one.
+    const client = clientWith('granted', [
+      [T0 + 100, T0 + 90, REALTIME],
+      [T0 + 9_500, T0 + 9_490, REALTIME],
+      [T0 + 9_900, T0 + 9_890, REALTIME],
+    ]);
+    client.sessions.push({ edge: 1, connectedAt: T0, subscribedAt: T0, closedAt: T0 + 10_000 });
+    await testDb.db.query(
+      `insert into usage_daily (product, day, user_id, device_id, first_realtime_at, deliveries)
+       values ('CTA_A', '2026-11-02', 'granted', '', $1, 1)`,
+      [T0 + 100],
+    );
+    const truth = clientTruth([client], history, {
+      delayMs: DELAY,
+      switchWindowMs: 1_000,
+      productIds: PRODUCTS,
+      terminatedEdge: { index: 1, signalledAt: T0 + 10_000, exitedAt: T0 + 10_100, flushMs: 1_000 },
+    });
+    const ledger = await compareLedger(testDb.db, truth, new Set(['granted']));
+    expect(ledger.lostAtTermination).toBe(2);
+    expect(ledger.boundedLoss).toBe(0);
+    expect(ledger.lostElsewhere).toBe(0);
   });
 });
