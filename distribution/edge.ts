@@ -47,6 +47,10 @@ export interface EdgeDeps {
 
 /** How often conflating sockets are checked for having caught up. */
 const DRAIN_EVERY_MS = 50;
+/** How long a socket waits to authenticate before newer ones from its address may evict it. */
+const PREAUTH_MIN_WAIT_MS = 1_000;
+/** Fresh unauthenticated sockets one address may hold, as a multiple of its cap, before refusals. */
+const PREAUTH_BURST_FACTOR = 10;
 /** How long a refused socket may take to finish its close handshake before it is dropped. */
 const REFUSED_CLOSE_GRACE_MS = 5_000;
 /**
@@ -80,7 +84,8 @@ export class Edge implements SessionHost {
   readonly #byUser = new Map<string, Set<Session>>();
   readonly #conflating = new Set<Session>();
   /** Sockets not yet authenticated, per client address. */
-  readonly #preauth = new Map<string, number>();
+  /** Per client address, its sockets waiting to authenticate and when each was accepted, oldest first. */
+  readonly #preauth = new Map<string, Map<Session, number>>();
   #drainTimer: NodeJS.Timeout | undefined;
   #unsubscribe: (() => void) | undefined;
   #stopping: Promise<void> | undefined;
@@ -229,9 +234,9 @@ export class Edge implements SessionHost {
   }
 
   preauthEnded(session: Session): void {
-    const left = (this.#preauth.get(session.address) ?? 1) - 1;
-    if (left > 0) this.#preauth.set(session.address, left);
-    else this.#preauth.delete(session.address);
+    const waiting = this.#preauth.get(session.address);
+    waiting?.delete(session);
+    if (waiting?.size === 0) this.#preauth.delete(session.address);
   }
 
   closed(session: Session, wasOpen: boolean): void {
@@ -283,24 +288,39 @@ export class Edge implements SessionHost {
     this.#sockets.add(ws);
     ws.once('close', () => this.#sockets.delete(ws));
     const address = this.addresses.of(request.socket.remoteAddress, request.headers);
-    const waiting = this.#preauth.get(address) ?? 0;
-    const most = this.options.preauthSocketsPerAddress;
-    if (waiting >= most) {
-      this.stats.refuse('preauth_limit');
-      ws.send(
-        frame([
-          errorStatus(
-            'too_many_connections',
-            `Your address already has ${most} connections waiting to authenticate, the most allowed; this one is closed. Authenticate those first.`,
-          ),
-        ]),
-      );
-      ws.close(CLOSE.policy, 'too many unauthenticated connections');
-      setTimeout(() => ws.terminate(), REFUSED_CLOSE_GRACE_MS).unref();
-      return;
+    let waiting = this.#preauth.get(address);
+    if (waiting === undefined) {
+      waiting = new Map();
+      this.#preauth.set(address, waiting);
     }
-    this.#preauth.set(address, waiting + 1);
+    const most = this.options.preauthSocketsPerAddress;
+    const now = this.#now();
+    if (waiting.size >= most) {
+      // An honest client authenticates within milliseconds of connecting: past the cap, the oldest
+      // socket that has waited a second makes way. A burst of fresh ones (a carrier's NAT, clients
+      // failing over from a dead edge) is admitted, up to PREAUTH_BURST_FACTOR × the cap.
+      const [oldest, since] = waiting.entries().next().value as [Session, number];
+      if (now - since >= PREAUTH_MIN_WAIT_MS)
+        oldest.evictUnauthenticated(
+          `Your address opened more than ${most} connections that did not authenticate; this one waited longest and is closed.`,
+        );
+      else if (waiting.size >= most * PREAUTH_BURST_FACTOR) {
+        this.stats.refuse('preauth_limit');
+        ws.send(
+          frame([
+            errorStatus(
+              'too_many_connections',
+              `Your address already has ${waiting.size} connections waiting to authenticate, the most allowed; this one is closed. Authenticate those first.`,
+            ),
+          ]),
+        );
+        ws.close(CLOSE.policy, 'too many unauthenticated connections');
+        setTimeout(() => ws.terminate(), REFUSED_CLOSE_GRACE_MS).unref();
+        return;
+      }
+    }
     const session = new Session(ws, address, this);
+    waiting.set(session, now);
     this.#sessions.add(session);
     ws.send(CONNECTED);
   }

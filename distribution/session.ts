@@ -547,6 +547,17 @@ export class Session implements FanoutMember, SlotHolder {
     this.#end(CLOSE.policy, 'authentication timeout', 'auth_timeout');
   }
 
+  /**
+   * Closes a socket that has waited to authenticate while newer ones from its address queue up
+   * (the edge's per-address cap): it is told why, as on an authentication timeout.
+   */
+  evictUnauthenticated(message: string): void {
+    if (this.#state !== AWAITING_AUTH) return;
+    this.#host.stats.refuse('preauth_limit');
+    this.#sendText(frame([errorStatus('too_many_connections', message)]));
+    this.#end(CLOSE.policy, 'too many unauthenticated connections', 'preauth_limit');
+  }
+
   #slow(): void {
     if (this.#state === CLOSED) return;
     this.#host.stats.slowConsumerCloses++;

@@ -231,19 +231,27 @@ describe('behind a trusted proxy', () => {
 
   it('caps the sockets one client address holds before authenticating, others unaffected', async () => {
     const crowd = { 'x-forwarded-for': '203.0.113.5' };
-    const waiting = await Promise.all([0, 1, 2].map(() => Client.connect(port, crowd)));
+    // A burst of fresh sockets (clients failing over at once) is admitted, up to ten times the cap.
+    const waiting = await Promise.all(Array.from({ length: 30 }, () => Client.connect(port, crowd)));
+    expect(waiting.filter((c) => c.closed !== undefined)).toEqual([]);
     const refused = new Client(port, crowd);
     const error = await refused.waitFor((m) => m.status === 'error');
     expect(error).toMatchObject({ code: 429 });
-    expect(String(error.message)).toContain('3 connections waiting to authenticate');
+    expect(String(error.message)).toContain('30 connections waiting to authenticate');
     expect((await refused.waitClosed()).code).toBe(1008);
+
+    // Once the oldest has waited a second, the next socket takes its place instead of being refused.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const next = await Client.connect(port, crowd);
+    const oldest = waiting[0] as Client;
+    expect(await oldest.waitFor((m) => m.status === 'error')).toMatchObject({ code: 429 });
+    expect((await oldest.waitClosed()).code).toBe(1008);
+    expect(next.closed).toBeUndefined();
 
     const other = await Client.authenticated(port, pro.token, { 'x-forwarded-for': '203.0.113.6' });
     other.close();
-    (waiting[0] as Client).send({ action: 'auth', params: pro.token });
-    await (waiting[0] as Client).waitFor((m) => m.status === 'auth_success');
-    const next = await Client.connect(port, crowd);
-    expect(next.closed).toBeUndefined();
+    (waiting[1] as Client).send({ action: 'auth', params: pro.token });
+    await (waiting[1] as Client).waitFor((m) => m.status === 'auth_success');
     for (const client of [...waiting, next]) client.close();
   });
 });
