@@ -51,6 +51,13 @@ export interface EntitlementCacheOptions {
 
 /** More unapplied changes than this are caught up with one full reload instead of row by row. */
 const MAX_CHANGES_PER_POLL = 10_000;
+/**
+ * Per-user reloads running at once. A reload blocked on a locked table holds a pool connection;
+ * past this many the rest wait their turn (their users turn `unverified` when overdue), so the
+ * head check and a full reload always find a connection and real time stops for the changed
+ * users only, not for everyone.
+ */
+const MAX_CONCURRENT_RELOADS = 2;
 
 /** A change the cache knows of and has not applied yet. */
 interface PendingChange {
@@ -83,6 +90,8 @@ export class EntitlementCache {
   #seq = 0;
 
   readonly #reloading = new Map<string, { again: boolean }>();
+  #reloadsRunning = 0;
+  readonly #reloadTurns: Array<() => void> = [];
   #fullReload: { again: boolean } | undefined;
   readonly #retries = new Set<NodeJS.Timeout>();
   #subscription: Subscription | undefined;
@@ -137,6 +146,7 @@ export class EntitlementCache {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    for (const turn of this.#reloadTurns.splice(0)) turn();
     this.#timer.stop();
     clearInterval(this.#poller);
     clearTimeout(this.#stale);
@@ -325,7 +335,7 @@ export class EntitlementCache {
           // Learnt of before the load began, hence committed before it: the load includes it, as
           // it includes every change up to the head read in its snapshot.
           const known = this.#pending.get(userId)?.seq ?? 0;
-          const loaded = await loadState(this.#db, [userId], this.#defaultSessionLimit);
+          const loaded = await this.#inTurn(() => loadState(this.#db, [userId], this.#defaultSessionLimit));
           if (this.#stopped) return;
           this.#applyUser(userId, seq, loaded.users.get(userId), loaded.tokens);
           const includes = Number.isFinite(known) ? Math.max(known, loaded.head) : loaded.head;
@@ -341,6 +351,19 @@ export class EntitlementCache {
         this.#reloading.delete(userId);
       }
     })();
+  }
+
+  /** Runs `load` once fewer than MAX_CONCURRENT_RELOADS per-user reloads are running. */
+  async #inTurn<T>(load: () => Promise<T>): Promise<T> {
+    if (this.#reloadsRunning >= MAX_CONCURRENT_RELOADS)
+      await new Promise<void>((resolve) => this.#reloadTurns.push(resolve));
+    this.#reloadsRunning++;
+    try {
+      return await load();
+    } finally {
+      this.#reloadsRunning--;
+      this.#reloadTurns.shift()?.();
+    }
   }
 
   async #reloadAll(initial = false): Promise<void> {

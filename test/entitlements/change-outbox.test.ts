@@ -243,4 +243,54 @@ describe('postgres: a cache that cannot verify', () => {
     await until(() => edge.verified, 'verified again');
     expect(edge.decide('locked-1', 'CTA_A', Date.now()).mode).toBe('realtime');
   });
+
+  it('withholds real time only from users whose changes are stuck behind locked tables, however many', async () => {
+    await cache?.stop();
+    const db = testDb.db;
+    await entitledUser(db, 'bystander');
+    const stuck = Array.from({ length: 15 }, (_, i) => `stuck-${i}`);
+    for (const id of stuck) await entitledUser(db, id);
+    const edge = new EntitlementCache({
+      db,
+      control: bus.control,
+      catalog,
+      defaultSessionLimit: 2,
+      verifyIntervalMs: 50,
+    });
+    cache = edge;
+    await edge.start();
+
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let locked: () => void = () => undefined;
+    const isLocked = new Promise<void>((resolve) => {
+      locked = resolve;
+    });
+    // What the edge reads to reload a user, and a revocation does not write.
+    const holder = locker.db.transaction(async (tx) => {
+      await tx.query('lock table attestations, agreements, user_tokens in access exclusive mode');
+      locked();
+      await released;
+    });
+    await isLocked;
+    // More stuck reloads than the edge's pool has connections; revoked through another pool.
+    for (const id of stuck) await revokeUnpublished(locker.db, id);
+    await until(
+      () => stuck.every((id) => edge.decide(id, 'CTA_A', Date.now()).reasons.includes('unverified')),
+      'every stuck user withheld',
+    );
+    // Well past twice the interval: had the head check starved, everyone would be withheld by now.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(edge.verified).toBe(true);
+    expect(edge.decide('bystander', 'CTA_A', Date.now()).mode).toBe('realtime');
+
+    release();
+    await holder;
+    await until(
+      () => stuck.every((id) => edge.decide(id, 'CTA_A', Date.now()).reasons.join() === 'no_grant'),
+      'every revocation applied',
+    );
+  });
 });
