@@ -314,7 +314,13 @@ async function startBenchHub(options: { redis: boolean; schema: string; prefix: 
     roles: ['edge'],
     starters: {
       edge: createEdgeStarter({
-        options: { authBurst: 100_000, delayBackfill: false, usageFlushMs: 60_000 },
+        // Every bench client comes from 127.0.0.1: the per-address limits would see one client.
+        options: {
+          authBurst: 100_000,
+          preauthSocketsPerAddress: 100_000,
+          delayBackfill: false,
+          usageFlushMs: 60_000,
+        },
       }),
     },
     dbSchema: options.schema,
