@@ -1,5 +1,5 @@
 import { DataDirLockedError } from '../db/index.js';
-import { ROLES, type Role, startHub } from '../hub.js';
+import { type Hub, ROLES, type Role, startHub } from '../hub.js';
 import { STARTERS } from '../roles.js';
 import { CliError, type Command } from './command.js';
 import { loadEnvironment } from './environment.js';
@@ -34,8 +34,9 @@ Every process serves /healthz, /readyz and /metrics on PORT. SIGINT or SIGTERM s
 cleanly within 5 s: connections stop being accepted, the edge closes its sessions (1001) and
 flushes their usage, the meter commits what is on the usage stream, then the rest stops. Usage
 events the bus could not take stay in the spool file (MDHUB_SPOOL_DIR) for the next start. A
-second signal exits at once. Redis or PostgreSQL unreachable at boot: retried for
-MDHUB_CONNECT_RETRY_MS (10 s), then exit 1 with one line naming REDIS_URL or DATABASE_URL.
+second signal exits at once; a signal while the hub starts stops it once it is up. Redis or
+PostgreSQL unreachable at boot: retried for MDHUB_CONNECT_RETRY_MS (10 s), then exit 1 with one
+line naming REDIS_URL or DATABASE_URL.
 
 The embedded database has one writer: the hub holds MDHUB_DATA_DIR/hub.lock (its pid and admin
 API address) while it runs, a second hub on the same directory is refused, and a lock left by a
@@ -43,7 +44,41 @@ process that no longer runs is taken over. Commands run beside it go through its
   async run(values) {
     const roles = parseRoles(values.roles as string | undefined);
     const { env, catalog, logger } = loadEnvironment(process.env, { logTo: 'stdout' });
-    const hub = await startHub({
+    // Listening for signals from the start: one that arrives while the hub is still starting (a
+    // deploy rolling on) stops it cleanly once it is up, instead of killing it mid-start.
+    let hub: Hub | undefined;
+    let pending: NodeJS.Signals | undefined;
+    let stopping = false;
+    let stopped: () => void = () => undefined;
+    const finished = new Promise<void>((resolve) => {
+      stopped = resolve;
+    });
+    const stop = (running: Hub, signal: NodeJS.Signals) => {
+      stopping = true;
+      logger.info({ signal }, 'shutting down');
+      const force = setTimeout(() => {
+        logger.error('shutdown took longer than 5 s; exiting anyway');
+        process.exit(1);
+      }, SHUTDOWN_LIMIT_MS);
+      force.unref();
+      running.stop().then(stopped, stopped);
+    };
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping || pending !== undefined) {
+        // The operator insists: what the spool file holds survives, the rest of memory does not.
+        logger.error({ signal }, 'second signal while shutting down; exiting now');
+        process.exit(1);
+      }
+      if (hub === undefined) {
+        pending = signal;
+        logger.warn({ signal }, 'signal while starting: shutting down once started');
+        return;
+      }
+      stop(hub, signal);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    hub = await startHub({
       env,
       catalog,
       logger,
@@ -55,26 +90,12 @@ process that no longer runs is taken over. Commands run beside it go through its
         throw refusal(error, 'stop it first, or give this one its own MDHUB_DATA_DIR');
       throw error;
     });
-    await new Promise<void>((resolve) => {
-      let stopping = false;
-      const onSignal = (signal: NodeJS.Signals) => {
-        if (stopping) {
-          // The operator insists: what the spool file holds survives, the rest of memory does not.
-          logger.error({ signal }, 'second signal while shutting down; exiting now');
-          process.exit(1);
-        }
-        stopping = true;
-        logger.info({ signal }, 'shutting down');
-        const force = setTimeout(() => {
-          logger.error('shutdown took longer than 5 s; exiting anyway');
-          process.exit(1);
-        }, SHUTDOWN_LIMIT_MS);
-        force.unref();
-        hub.stop().then(resolve, resolve);
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-    });
+    if (pending !== undefined) {
+      const signal = pending;
+      pending = undefined;
+      stop(hub, signal);
+    }
+    await finished;
     return 0;
   },
 };

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -175,4 +175,20 @@ describe('usage across a stop or a crash', () => {
     expect(third.output()).toContain('skipped unreadable lines in the usage spool');
     expect(await ledgerOf(dataDir, 'spool-pro')).toEqual(afterReplay);
   }, 240_000);
+
+  it('a SIGTERM while the hub is still starting stops it cleanly once it is up', async () => {
+    const dataDir = join(mkdtempSync(join(tmpdir(), 'mdhub-early-term-')), 'data');
+    const port = await freePort();
+    const hub = startHub(hubEnv(port, dataDir, `mdo_${randomBytes(24).toString('base64url')}`));
+    // The lock is taken as the database opens: the hub is past its signal set-up, not yet up.
+    await until(
+      () => existsSync(join(dataDir, 'hub.lock')),
+      'the hub to begin opening its database',
+      STARTUP_MS,
+    );
+    hub.child.kill('SIGTERM');
+    expect(await hub.exited, hub.output()).toBe(0);
+    expect(hub.output()).toContain('signal while starting');
+    expect(existsSync(join(dataDir, 'hub.lock'))).toBe(false);
+  }, 120_000);
 });
