@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DrillRedis } from '../../drill/topology.js';
 import { ChangeRelay, revoke } from '../../entitlements/index.js';
 import type { Hub } from '../../platform/hub.js';
-import { ENGINES, type Engine, openTestDb, type TestDb } from '../helpers/db.js';
+import { ENGINES, type Engine, holdTableLock, openTestDb, type TestDb } from '../helpers/db.js';
 import { cleanupRedisPrefix, uniqueName } from '../helpers/services.js';
 import {
   ADMIN,
@@ -151,22 +151,9 @@ describe('postgres: a revocation notice the edge cannot apply', () => {
     expect((await client.subscribe('Q.AAA'))[0]).toMatchObject({ mode: 'realtime' });
 
     locker = await openTestDb('postgres', { schema, migrated: false });
-    let release: () => void = () => undefined;
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let locked: () => void = () => undefined;
-    const isLocked = new Promise<void>((resolve) => {
-      locked = resolve;
-    });
     // Tables the edge reads a user from and the revocation does not write, so it still commits.
-    const holder = locker.db.transaction(async (tx) => {
-      await tx.query('lock table attestations, agreements, user_tokens in access exclusive mode');
-      locked();
-      await released;
-    });
+    const lock = await holdTableLock(locker.db, 'attestations, agreements, user_tokens');
     try {
-      await isLocked;
       await hub.ctx.db.transaction((tx) =>
         revoke({
           ctx: { actor: ADMIN, tx, at: Date.now(), catalog: hub.ctx.catalog },
@@ -181,8 +168,7 @@ describe('postgres: a revocation notice the edge cannot apply', () => {
       expect((await fresh.subscribe('Q.AAA'))[0]).toMatchObject({ mode: 'delayed', reason: 'unverified' });
       expect(client.statuses().some((m) => m.reason === 'no_grant')).toBe(false);
     } finally {
-      release();
-      await holder;
+      await lock.release();
     }
     await client.waitFor(
       (m) => m.status === 'mode' && m.mode === 'delayed' && m.reason === 'no_grant',

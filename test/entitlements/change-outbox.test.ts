@@ -12,7 +12,7 @@ import {
 } from '../../entitlements/index.js';
 import { type Bus, type ControlMessage, openBus } from '../../platform/bus/index.js';
 import type { Db } from '../../platform/db/index.js';
-import { forEachDb, openTestDb, type TestDb } from '../helpers/db.js';
+import { forEachDb, holdTableLock, openTestDb, type TestDb } from '../helpers/db.js';
 import { ADMIN, testCatalog } from './fixtures.js';
 
 const catalog = testCatalog();
@@ -218,28 +218,14 @@ describe('postgres: a cache that cannot verify', () => {
     await cache.start();
     expect(cache.decide('locked-1', 'CTA_A', Date.now()).mode).toBe('realtime');
 
-    let release: () => void = () => undefined;
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let locked: () => void = () => undefined;
-    const isLocked = new Promise<void>((resolve) => {
-      locked = resolve;
-    });
-    const holder = locker.db.transaction(async (tx) => {
-      await tx.query('lock table entitlement_change_head in access exclusive mode');
-      locked();
-      await released;
-    });
-    await isLocked;
+    const lock = await holdTableLock(locker.db, 'entitlement_change_head');
     const edge = cache;
     await until(() => !edge.verified, 'real time withheld');
     expect(edge.decide('locked-1', 'CTA_A', Date.now())).toEqual({
       mode: 'delayed',
       reasons: ['unverified'],
     });
-    release();
-    await holder;
+    await lock.release();
     await until(() => edge.verified, 'verified again');
     expect(edge.decide('locked-1', 'CTA_A', Date.now()).mode).toBe('realtime');
   });
@@ -260,21 +246,8 @@ describe('postgres: a cache that cannot verify', () => {
     cache = edge;
     await edge.start();
 
-    let release: () => void = () => undefined;
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let locked: () => void = () => undefined;
-    const isLocked = new Promise<void>((resolve) => {
-      locked = resolve;
-    });
     // What the edge reads to reload a user, and a revocation does not write.
-    const holder = locker.db.transaction(async (tx) => {
-      await tx.query('lock table attestations, agreements, user_tokens in access exclusive mode');
-      locked();
-      await released;
-    });
-    await isLocked;
+    const lock = await holdTableLock(locker.db, 'attestations, agreements, user_tokens');
     // More stuck reloads than the edge's pool has connections; revoked through another pool.
     for (const id of stuck) await revokeUnpublished(locker.db, id);
     await until(
@@ -286,8 +259,7 @@ describe('postgres: a cache that cannot verify', () => {
     expect(edge.verified).toBe(true);
     expect(edge.decide('bystander', 'CTA_A', Date.now()).mode).toBe('realtime');
 
-    release();
-    await holder;
+    await lock.release();
     await until(
       () => stuck.every((id) => edge.decide(id, 'CTA_A', Date.now()).reasons.join() === 'no_grant'),
       'every revocation applied',
