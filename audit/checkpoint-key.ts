@@ -7,7 +7,6 @@ import {
 } from 'node:crypto';
 import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
-import type { Env } from '../config/index.js';
 
 /** Where checkpoints are written, where copies go, and which key signs them. */
 export interface CheckpointOptions {
@@ -27,17 +26,6 @@ export interface CheckpointOptions {
 }
 
 export const GENERATED_KEY_FILE = 'checkpoint-key.pem';
-
-/** `MDHUB_AUDIT_DIR` (default `<MDHUB_DATA_DIR>/audit`), the key files and the witnesses. */
-export function checkpointOptions(env: Env): CheckpointOptions {
-  return {
-    dir: env.MDHUB_AUDIT_DIR ?? join(env.MDHUB_DATA_DIR, 'audit'),
-    keyFile: env.MDHUB_AUDIT_KEY_FILE,
-    publicKeyFile: env.MDHUB_AUDIT_PUBLIC_KEY_FILE,
-    witnessDir: env.MDHUB_AUDIT_WITNESS_DIR,
-    witnessUrl: env.MDHUB_AUDIT_WITNESS_URL,
-  };
-}
 
 /** The public half: all that verification needs. */
 export interface VerifyKey {

@@ -1,15 +1,8 @@
 import type { Db } from '../platform/db/types.js';
-import type { HubContext, RunningRole } from '../platform/hub.js';
 import type { Logger } from '../platform/logger.js';
 import { type Registry, scrapedCounter, scrapedGauge } from '../platform/metrics.js';
 import { CHECKPOINT_ACTION, type Checkpoint, readStore, takeCheckpoint } from './checkpoint.js';
-import {
-  type CheckpointKey,
-  type CheckpointOptions,
-  checkpointOptions,
-  keyPlacementWarning,
-  loadCheckpointKey,
-} from './checkpoint-key.js';
+import type { CheckpointKey, CheckpointOptions } from './checkpoint-key.js';
 import { primaryStore, witnessStores } from './witness.js';
 import { WitnessDelivery } from './witness-delivery.js';
 
@@ -186,27 +179,4 @@ function register(
     () => witnesses.status().map((w) => [w.variable, w.pending] as const),
     'witness',
   );
-}
-
-/**
- * The `api` role's checkpointer, from the environment: a key that cannot be loaded stops the role
- * from starting; a key kept beside the checkpoints is warned about once.
- */
-export async function startAuditCheckpoints(ctx: HubContext): Promise<RunningRole & Checkpointer> {
-  const { db, env, logger } = ctx;
-  const checkpoints = checkpointOptions(env);
-  const key = await loadCheckpointKey(checkpoints, { create: true });
-  if (!key) throw new Error('audit checkpoint key could not be created');
-  const warning = keyPlacementWarning(checkpoints, env.MDHUB_DATA_DIR);
-  if (warning) logger.warn(warning);
-  const checkpointer = await createCheckpointer({
-    db,
-    checkpoints,
-    key,
-    intervalMs: env.MDHUB_AUDIT_CHECKPOINT_MS,
-    logger,
-    metrics: ctx.metrics,
-  });
-  checkpointer.start();
-  return checkpointer;
 }

@@ -30,8 +30,9 @@ import { runInNewContext } from 'node:vm';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { createClient } from 'redis';
 import WebSocket, { WebSocketServer } from 'ws';
+import { type Hub, startHub } from '../app/hub.js';
+import { createEdgeStarter } from '../app/roles.js';
 import { loadCatalog, parseEnv } from '../config/index.js';
-import { createEdgeStarter } from '../distribution/index.js';
 import {
   acceptAgreement,
   createUser,
@@ -43,7 +44,6 @@ import {
 import { encodeBatch, type Quote, type Tape } from '../ingest/index.js';
 import type { Actor, VerbContext } from '../platform/actor.js';
 import { type Bus, openBus, shardOf } from '../platform/bus/index.js';
-import { type Hub, startHub } from '../platform/hub.js';
 import { silentLogger } from '../platform/logger.js';
 import { type Figures, median, percentile, type Section } from './figures.js';
 

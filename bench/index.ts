@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from '../platform/paths.js';
+import { packageRoot } from '../config/index.js';
 import { auditSection } from './audit.js';
 import { distributionSection } from './distribution.js';
 import type { Figures, Section } from './figures.js';

@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'redis';
-import { generateUsageReport, METER_GROUP, runMeter } from '../audit/index.js';
 import { loadCatalog } from '../config/index.js';
-import type { UsageEvent } from '../distribution/index.js';
 import { openBus } from '../platform/bus/index.js';
 import { type Db, migrate, openDb } from '../platform/db/index.js';
+import { generateUsageReport, METER_GROUP, runMeter, type UsageEvent } from '../usage/index.js';
 import { type Figures, median, type Section } from './figures.js';
 
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';

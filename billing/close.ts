@@ -11,10 +11,11 @@
  * with the audit record, all in one transaction: a crash leaves either all of it or none, and
  * running it again inserts only what is missing (a subscriber the ledger learned of late).
  */
-import { appendAudit, buildUsageReport, parseUsageMonth, readMonthlyUsage } from '../audit/index.js';
+import { appendAudit } from '../audit/index.js';
 import { type Catalog, type Category, type Micros, parseMicros } from '../config/index.js';
 import type { Actor } from '../platform/actor.js';
 import type { Db, Queryable } from '../platform/db/index.js';
+import { buildUsageReport, parseUsageMonth, readMonthlyUsage } from '../usage/index.js';
 import { chargeIdentifier, MICROS_PER_UNIT } from './identifier.js';
 import { type BillingMonth, parseBillingMonth } from './month.js';
 import { applyPrice, divideHalfUp, type Prices, priceAt } from './prices.js';

@@ -48,7 +48,6 @@ export {
   reconciliationJson,
 } from './reconcile.js';
 export { type ReconciliationRoutesDeps, reconciliationRoutes } from './routes.js';
-export { paymentProviderFromEnv, startBillingWorker } from './start.js';
 export {
   classifyStripeError,
   createStripeClient,

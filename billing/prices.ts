@@ -8,8 +8,8 @@ import {
   formatMicros,
   type Micros,
   moneySchema,
+  packageRoot,
 } from '../config/index.js';
-import { packageRoot } from '../platform/paths.js';
 
 /**
  * What a user pays for one product for one month, given the exchange fee the usage report says

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { packageRoot } from '../platform/paths.js';
 import { ConfigError } from './env.js';
 import { type Micros, moneySchema } from './money.js';
+import { packageRoot } from './paths.js';
 
 export type Category = 'professional' | 'non_professional';
 export const CATEGORIES: readonly Category[] = ['professional', 'non_professional'];

@@ -12,3 +12,4 @@ export {
 } from './catalog.js';
 export { ConfigError, type Env, parseEnv } from './env.js';
 export { formatMicros, MICROS_PER_DOLLAR, type Micros, moneySchema, parseMicros } from './money.js';
+export { packageRoot } from './paths.js';

@@ -13,6 +13,7 @@ import type { AppEnv } from '../platform/http/app.js';
 import { ClientAddresses } from '../platform/http/client-address.js';
 import type { Logger } from '../platform/logger.js';
 import type { Registry } from '../platform/metrics.js';
+import { USAGE_STREAM } from '../usage/index.js';
 import { SymbolDirectory } from './directory.js';
 import type { EntitlementView } from './entitlement-view.js';
 import { Fanout } from './fanout.js';
@@ -30,7 +31,6 @@ import { SlotKeeper } from './session-slots.js';
 import { UsageSpool } from './spool.js';
 import type { SpoolFile } from './spool-file.js';
 import { TickSource } from './tick-source.js';
-import { USAGE_STREAM } from './usage-event.js';
 
 export interface EdgeDeps {
   bus: Bus;

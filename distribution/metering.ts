@@ -6,9 +6,9 @@
  * REST queries. Nothing here touches the database; events go to the bus through the spool.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { dayNumber, dayString, USAGE_EVENT_VERSION, type UsageEvent } from '../usage/index.js';
 import type { ProductTable } from './products.js';
 import type { UsageSpool } from './spool.js';
-import { dayNumber, dayString, USAGE_EVENT_VERSION, type UsageEvent } from './usage-event.js';
 
 /** A session's counters, one slot per product: since the last flush, and the day last accessed. */
 export class MeterCounts {

@@ -1,11 +1,9 @@
 /**
- * The edge's settings, with their defaults in one place. A few come from the environment
- * (docs/distribution.md lists them); the rest are options for tests and embedding.
+ * The edge's settings, with their defaults in one place. A few are set from the environment by
+ * app/options.ts (docs/distribution.md lists which); the rest are options for tests and embedding.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
-import type { Env } from '../config/index.js';
 
 export interface EdgeOptions {
   /** Names this edge in usage events; default `hostname-pid-random` (`MDHUB_EDGE_ID`). */
@@ -41,7 +39,7 @@ export interface EdgeOptions {
   trustedProxies: readonly string[];
   /** A session slot lapses unless renewed within this; renewed every third of it (default 30 000 ms). */
   sessionTtlMs: number;
-  /** Concurrent sessions for a user without a limit of their own (`MDHUB_SESSION_LIMIT`). */
+  /** Concurrent sessions for a user without a limit of their own (`MDHUB_SESSION_LIMIT`, 2). */
   defaultSessionLimit: number;
   /** Bytes queued to one socket above which its updates are conflated (default 256 KiB). */
   bufferHighBytes: number;
@@ -66,7 +64,7 @@ export interface EdgeOptions {
   /**
    * The usage spool's file (distribution/spool-file.ts): in `dir` (`MDHUB_SPOOL_DIR`, default
    * `MDHUB_DATA_DIR/spool`), named `name` (`MDHUB_EDGE_ID` when set, else the first free slot).
-   * None: usage events wait in memory only.
+   * None (the default here; the hub always gives one): usage events wait in memory only.
    */
   spool: { dir: string; name?: string } | undefined;
 }
@@ -75,12 +73,12 @@ export function defaultEdgeId(): string {
   return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
 }
 
-/** The settings from the environment, with `overrides` on top. */
-export function edgeOptions(env: Env, overrides: Partial<EdgeOptions> = {}): EdgeOptions {
-  return {
-    edgeId: env.MDHUB_EDGE_ID ?? defaultEdgeId(),
+/** The defaults, with `overrides` on top; an `edgeId` left undefined gets a generated one. */
+export function edgeOptions(overrides: Partial<EdgeOptions> = {}): EdgeOptions {
+  const options: EdgeOptions = {
+    edgeId: defaultEdgeId(),
     authTimeoutMs: 10_000,
-    maxSymbols: env.MDHUB_MAX_SYMBOLS,
+    maxSymbols: 1_000,
     maxChannelsPerMessage: 1_000,
     maxMessageBytes: 64 * 1024,
     messageRate: 10,
@@ -88,23 +86,25 @@ export function edgeOptions(env: Env, overrides: Partial<EdgeOptions> = {}): Edg
     messageAbuseLimit: 20,
     authRate: 1,
     authBurst: 20,
-    restRate: env.MDHUB_REST_RATE,
-    restBurst: env.MDHUB_REST_BURST,
-    preauthSocketsPerAddress: env.MDHUB_PREAUTH_SOCKETS_PER_ADDRESS,
-    trustedProxies: env.MDHUB_TRUSTED_PROXIES,
+    restRate: 20,
+    restBurst: 40,
+    preauthSocketsPerAddress: 20,
+    trustedProxies: [],
     sessionTtlMs: 30_000,
-    defaultSessionLimit: env.MDHUB_SESSION_LIMIT,
+    defaultSessionLimit: 2,
     bufferHighBytes: 256 * 1024,
-    bufferMaxBytes: env.MDHUB_CLIENT_BUFFER_BYTES,
+    bufferMaxBytes: 4 * 1024 * 1024,
     conflateForMs: 10_000,
     maxConflatedKeys: 10_000,
     delayIntervalMs: 1_000,
-    delayLineBytes: env.MDHUB_DELAY_LINE_BYTES,
+    delayLineBytes: 128 * 1024 * 1024,
     delayBackfill: true,
-    usageFlushMs: env.MDHUB_USAGE_FLUSH_MS,
+    usageFlushMs: 60_000,
     usageSpoolMax: 100_000,
     readCount: 256,
-    spool: { dir: env.MDHUB_SPOOL_DIR ?? join(env.MDHUB_DATA_DIR, 'spool'), name: env.MDHUB_EDGE_ID },
+    spool: undefined,
     ...overrides,
   };
+  options.edgeId ??= defaultEdgeId();
+  return options;
 }

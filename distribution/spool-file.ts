@@ -18,7 +18,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } f
 import { type FileHandle, open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../platform/logger.js';
-import { parseUsageEvent } from './usage-event.js';
+import { parseUsageEvent } from '../usage/index.js';
 
 export interface SpoolFileOptions {
   /** Directory of the spool files (`MDHUB_SPOOL_DIR`, default `MDHUB_DATA_DIR/spool`). */

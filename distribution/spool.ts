@@ -14,8 +14,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { WorkStream } from '../platform/bus/index.js';
 import type { Logger } from '../platform/logger.js';
+import type { UsageEvent } from '../usage/index.js';
 import type { SpoolFile } from './spool-file.js';
-import type { UsageEvent } from './usage-event.js';
 
 export interface UsageSpoolOptions {
   stream: WorkStream;

@@ -7,7 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { packageRoot } from '../platform/paths.js';
+import { packageRoot } from '../config/index.js';
 import { formatResult } from './result.js';
 import { runDrill } from './run.js';
 

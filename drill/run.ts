@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'redis';
-import { EDGE_LOST } from '../audit/index.js';
 import { loadCatalog } from '../config/index.js';
-import { runCli } from '../test/helpers/cli.js';
+import { runCli } from '../testing/index.js';
+import { EDGE_LOST } from '../usage/index.js';
 import { AdminClient, type Category } from './admin.js';
 import {
   type ClientSpec,

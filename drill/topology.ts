@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'redis';
 import { type Db, openDb } from '../platform/db/index.js';
-import { freePort, MDHUB_BIN, waitForOk } from '../test/helpers/cli.js';
+import { freePort, MDHUB_BIN, waitForOk } from '../testing/index.js';
 
 export interface TopologyOptions {
   /** Working directory for logs, the Redis append-only file and the hub's data dir. */

@@ -4,7 +4,7 @@
  * `t` it was sent at, and the driver remembers each one, so the client logs can be checked against
  * exactly what the vendor put on the wire.
  */
-import { FakePolygonServer } from '../test/fakes/polygon-server.js';
+import { FakePolygonServer } from '../testing/index.js';
 
 /** Symbols per tape, named so the tape is visible: `AA0` … on tape 1, `BB0` … on 2, `CC0` … on 3. */
 export function drillSymbols(perTape: number): Array<{ sym: string; tape: 1 | 2 | 3 }> {

@@ -1,11 +1,11 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { parseUsageMonth, readDailyUsage } from '../audit/index.js';
 import type { Catalog } from '../config/index.js';
 import { requirePermission } from '../entitlements/index.js';
 import type { Queryable } from '../platform/db/index.js';
 import type { AppEnv } from '../platform/http/app.js';
 import { ApiError } from '../platform/http/errors.js';
+import { parseUsageMonth, readDailyUsage } from '../usage/index.js';
 
 export interface DailyUsageRoutesDeps {
   db: Queryable;

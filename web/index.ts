@@ -3,7 +3,9 @@
  * rendered on the server with Hono's JSX, their browser modules served from `/assets`, and the
  * two small admin routes the console needs. docs/web.md describes them.
  */
-import type { HubContext } from '../platform/hub.js';
+import type { Catalog } from '../config/index.js';
+import type { Db } from '../platform/db/index.js';
+import type { App } from '../platform/http/app.js';
 import { assetRoutes } from './assets-route.js';
 import { dailyUsageRoutes } from './daily-route.js';
 import { meRoutes } from './me-route.js';
@@ -17,7 +19,7 @@ export { type Me, meRoutes } from './me-route.js';
  * from the api role after `operatorAuth` is on `/admin/*`; the two admin routes also refuse a
  * request that reaches them without an operator, so a wrong order fails closed.
  */
-export function mountWeb(ctx: Pick<HubContext, 'app' | 'db' | 'catalog'>): void {
+export function mountWeb(ctx: { app: App; db: Db; catalog: Catalog }): void {
   ctx.app.route('/', pageRoutes());
   ctx.app.route('/assets', assetRoutes());
   ctx.app.route('/admin', meRoutes());

@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import type { Env } from '../../config/index.js';
 import type { Logger } from '../logger.js';
 import { reach } from '../reach.js';
 import { lockDataDir } from './lock.js';
@@ -33,6 +32,16 @@ export interface ConfiguredDb extends Db {
   advertise(adminUrl: string): Promise<void>;
 }
 
+/** Where the system of record is. */
+export interface DataSource {
+  /** PostgreSQL (`DATABASE_URL`); absent, the embedded PGlite under `dataDir`. */
+  url?: string;
+  /** The data directory (`MDHUB_DATA_DIR`): PGlite in `pglite/`, its one-writer lock `hub.lock`. */
+  dataDir: string;
+  /** How long PostgreSQL is retried before the failure names `DATABASE_URL` (`MDHUB_CONNECT_RETRY_MS`). */
+  connectRetryMs: number;
+}
+
 export interface ConfiguredDbOptions {
   logger?: Logger;
   schema?: string;
@@ -41,18 +50,20 @@ export interface ConfiguredDbOptions {
 }
 
 /**
- * The database the environment names, as every process and command finds it: `DATABASE_URL`,
- * else PGlite under `MDHUB_DATA_DIR/pglite`. The embedded database has one writer: the opener
- * holds `MDHUB_DATA_DIR/hub.lock` until `close`, and a directory another live process holds is
- * refused with `DataDirLockedError` before anything is opened. PostgreSQL is retried for
- * `MDHUB_CONNECT_RETRY_MS` until it answers a query, then the failure names `DATABASE_URL`
- * (see platform/reach.ts).
+ * The configured database, as every process and command finds it: PostgreSQL at `source.url`,
+ * else PGlite under `<dataDir>/pglite`. The embedded database has one writer: the opener holds
+ * `<dataDir>/hub.lock` until `close`, and a directory another live process holds is refused with
+ * `DataDirLockedError` before anything is opened. PostgreSQL is retried for `connectRetryMs`
+ * until it answers a query, then the failure names `DATABASE_URL` (see platform/reach.ts).
  */
-export async function openConfiguredDb(env: Env, options: ConfiguredDbOptions = {}): Promise<ConfiguredDb> {
+export async function openConfiguredDb(
+  source: DataSource,
+  options: ConfiguredDbOptions = {},
+): Promise<ConfiguredDb> {
   const { logger, schema, purpose } = options;
-  const url = env.DATABASE_URL;
+  const { url, dataDir } = source;
   if (url) {
-    const target = { what: 'PostgreSQL', variable: 'DATABASE_URL', url, retryMs: env.MDHUB_CONNECT_RETRY_MS };
+    const target = { what: 'PostgreSQL', variable: 'DATABASE_URL', url, retryMs: source.connectRetryMs };
     const db = await reach(target, async () => {
       const opened = await openDb({ url, logger, schema });
       try {
@@ -65,10 +76,10 @@ export async function openConfiguredDb(env: Env, options: ConfiguredDbOptions = 
     });
     return { ...db, advertise: async () => {} };
   }
-  const lock = await lockDataDir(env.MDHUB_DATA_DIR, { purpose, logger });
+  const lock = await lockDataDir(dataDir, { purpose, logger });
   let db: Db;
   try {
-    db = await openDb({ dataDir: join(env.MDHUB_DATA_DIR, 'pglite'), logger, schema });
+    db = await openDb({ dataDir: join(dataDir, 'pglite'), logger, schema });
   } catch (error) {
     await lock.release();
     throw error;

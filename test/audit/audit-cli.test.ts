@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AuditRecord, canonicalJson, GENESIS_HASH } from '../../audit/index.js';
 import { type Db, migrate, openDb } from '../../platform/db/index.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli } from '../../testing/cli.js';
 import { openTestDb, TEST_DATABASE_URL, type TestDb } from '../helpers/db.js';
 import { appendRange, T0, tamper, tempDir } from './chain-fixtures.js';
 

@@ -1,11 +1,12 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkpointOptions, startAuditCheckpoints, verifyAudit } from '../../audit/index.js';
+import { startApi, startAuditCheckpoints } from '../../app/api.js';
+import { type RoleStarter, startHub } from '../../app/hub.js';
+import { checkpointOptions } from '../../app/options.js';
+import { verifyAudit } from '../../audit/index.js';
 import { loadCatalog, parseEnv } from '../../config/index.js';
-import { startApi } from '../../platform/api.js';
 import { openDb } from '../../platform/db/index.js';
-import { type RoleStarter, startHub } from '../../platform/hub.js';
 import { silentLogger } from '../../platform/logger.js';
 import { TEST_DATABASE_URL, uniqueSchema } from '../helpers/db.js';
 import { appendRange, tempDir } from './chain-fixtures.js';

@@ -10,7 +10,7 @@ import {
 } from '../../billing/index.js';
 import { type Bus, openBus } from '../../platform/bus/index.js';
 import type { Db } from '../../platform/db/index.js';
-import { type FakeStripe, startFakeStripe } from '../fakes/stripe-server.js';
+import { type FakeStripe, startFakeStripe } from '../../testing/stripe-server.js';
 import { forEachDb } from '../helpers/db.js';
 import { billingConfig, DAY, entitledUser, HOUR, scenario } from './fixtures.js';
 

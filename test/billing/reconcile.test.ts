@@ -14,7 +14,7 @@ import { HealthChecks } from '../../platform/health.js';
 import { createApp } from '../../platform/http/app.js';
 import { silentLogger } from '../../platform/logger.js';
 import { createMetricsRegistry } from '../../platform/metrics.js';
-import { type FakeStripe, startFakeStripe } from '../fakes/stripe-server.js';
+import { type FakeStripe, startFakeStripe } from '../../testing/stripe-server.js';
 import { forEachDb } from '../helpers/db.js';
 import { billingConfig, entitledUser, FINANCE, scenario } from './fixtures.js';
 

@@ -7,9 +7,9 @@
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Hub } from '../../app/hub.js';
 import { issueToken, revokeToken } from '../../entitlements/index.js';
 import type { Bus, SessionSlots } from '../../platform/bus/index.js';
-import type { Hub } from '../../platform/hub.js';
 import { PrivateRedis } from '../helpers/private-redis.js';
 import { uniqueName } from '../helpers/services.js';
 import {

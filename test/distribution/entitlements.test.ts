@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Hub } from '../../platform/hub.js';
+import type { Hub } from '../../app/hub.js';
 import { cleanupRedisPrefix, uniqueName } from '../helpers/services.js';
 import {
   Client,

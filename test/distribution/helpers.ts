@@ -9,8 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
+import { type Hub, type RoleStarter, startHub } from '../../app/hub.js';
+import { createEdgeStarter } from '../../app/roles.js';
 import { loadCatalog, parseEnv } from '../../config/index.js';
-import { createEdgeStarter, type EdgeOptions } from '../../distribution/index.js';
+import type { EdgeOptions } from '../../distribution/index.js';
 import {
   acceptAgreement,
   createUser,
@@ -32,7 +34,6 @@ import {
 } from '../../ingest/index.js';
 import type { Actor, VerbContext } from '../../platform/actor.js';
 import { type Bus, shardOf } from '../../platform/bus/index.js';
-import { type Hub, type RoleStarter, startHub } from '../../platform/hub.js';
 import { silentLogger } from '../../platform/logger.js';
 import { POSTGRES_URL, REDIS_URL } from '../helpers/services.js';
 

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Hub } from '../../platform/hub.js';
+import type { Hub } from '../../app/hub.js';
 import { cleanupRedisPrefix, uniqueName } from '../helpers/services.js';
 import {
   Client,

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseUsageEvent, type UsageEvent } from '../../distribution/index.js';
-import type { Hub } from '../../platform/hub.js';
+import type { Hub } from '../../app/hub.js';
+import { parseUsageEvent, type UsageEvent } from '../../usage/index.js';
 import { cleanupRedisPrefix, uniqueName } from '../helpers/services.js';
 import {
   Client,

@@ -4,8 +4,8 @@
  * a request rate per token that is refused before anything is metered.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseUsageEvent, type UsageEvent } from '../../distribution/index.js';
-import type { Hub } from '../../platform/hub.js';
+import type { Hub } from '../../app/hub.js';
+import { parseUsageEvent, type UsageEvent } from '../../usage/index.js';
 import { cleanupRedisPrefix, uniqueName } from '../helpers/services.js';
 import {
   Client,

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from 'redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Hub } from '../../app/hub.js';
 import { DrillRedis } from '../../drill/topology.js';
 import { ChangeRelay, revoke } from '../../entitlements/index.js';
-import type { Hub } from '../../platform/hub.js';
 import { ENGINES, type Engine, holdTableLock, openTestDb, type TestDb } from '../helpers/db.js';
 import { cleanupRedisPrefix, uniqueName } from '../helpers/services.js';
 import {

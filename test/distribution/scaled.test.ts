@@ -2,10 +2,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Hub, startHub } from '../../app/hub.js';
+import { createEdgeStarter } from '../../app/roles.js';
 import { loadCatalog, parseEnv } from '../../config/index.js';
-import { createEdgeStarter, parseUsageEvent, type UsageEvent } from '../../distribution/index.js';
-import { type Hub, startHub } from '../../platform/hub.js';
 import { silentLogger } from '../../platform/logger.js';
+import { parseUsageEvent, type UsageEvent } from '../../usage/index.js';
 import { cleanupRedisPrefix, POSTGRES_URL, REDIS_URL, uniqueName } from '../helpers/services.js';
 import {
   Client,

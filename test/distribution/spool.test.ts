@@ -2,11 +2,11 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseUsageEvent, type UsageEvent } from '../../distribution/index.js';
 import { UsageSpool } from '../../distribution/spool.js';
 import { SpoolFile } from '../../distribution/spool-file.js';
 import { type Bus, openBus, type WorkStream } from '../../platform/bus/index.js';
 import { type Logger, silentLogger } from '../../platform/logger.js';
+import { parseUsageEvent, type UsageEvent } from '../../usage/index.js';
 import { cleanupRedisPrefix, REDIS_URL, uniqueName } from '../helpers/services.js';
 import { until } from './helpers.js';
 

@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'redis';
-import { freePort } from './cli.js';
+import { freePort } from '../../testing/cli.js';
 
 export class PrivateRedis {
   readonly url: string;

@@ -1,8 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Bus, openBus } from '../../platform/bus/index.js';
-import { FakePolygonServer } from '../fakes/polygon-server.js';
-import { freePort, spawnCli, waitForOk } from '../helpers/cli.js';
+import { freePort, spawnCli, waitForOk } from '../../testing/cli.js';
+import { FakePolygonServer } from '../../testing/polygon-server.js';
 import { cleanupRedisPrefix, POSTGRES_URL, REDIS_URL, uniqueName } from '../helpers/services.js';
 import { quote, waitUntil, watchTicks } from './events.js';
 

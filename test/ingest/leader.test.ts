@@ -4,7 +4,7 @@ import { loadCatalog } from '../../config/index.js';
 import { createIngest, type Ingest } from '../../ingest/index.js';
 import { type Bus, openBus } from '../../platform/bus/index.js';
 import { silentLogger } from '../../platform/logger.js';
-import { FakePolygonServer } from '../fakes/polygon-server.js';
+import { FakePolygonServer } from '../../testing/polygon-server.js';
 import { cleanupRedisPrefix, REDIS_URL, uniqueName } from '../helpers/services.js';
 import { quote, waitUntil, watchTicks } from './events.js';
 
@@ -40,17 +40,10 @@ async function process_(): Promise<{ ingest: Ingest; bus: Bus }> {
   buses.push(bus);
   const ingest = await createIngest({
     bus,
-    env: {
-      POLYGON_API_KEY: KEY,
-      POLYGON_WS_URL: server.url,
-      POLYGON_SUBSCRIPTIONS: 'Q.*',
-      MDHUB_SYNTHETIC_RATE: 0,
-      MDHUB_SYNTHETIC_SYMBOLS: 1,
-    },
     catalog,
     logger: silentLogger,
     lease: LEASE,
-    polygon: { backoffBaseMs: 20, backoffMaxMs: 100 },
+    polygon: { apiKey: KEY, url: server.url, subscriptions: 'Q.*', backoffBaseMs: 20, backoffMaxMs: 100 },
   });
   running.push(ingest);
   return { ingest, bus };

@@ -6,7 +6,7 @@ import { type Bus, openBus } from '../../platform/bus/index.js';
 import { HealthChecks } from '../../platform/health.js';
 import { silentLogger } from '../../platform/logger.js';
 import { createMetricsRegistry } from '../../platform/metrics.js';
-import { FakePolygonServer } from '../fakes/polygon-server.js';
+import { FakePolygonServer } from '../../testing/polygon-server.js';
 import { cleanupRedisPrefix, REDIS_URL, uniqueName } from '../helpers/services.js';
 import { quote, trade, waitUntil, watchTicks } from './events.js';
 
@@ -36,20 +36,17 @@ afterAll(async () => {
   await cleanupRedisPrefix(filePrefix);
 });
 
-async function start(overrides: Partial<IngestOptions> = {}, key = KEY): Promise<Ingest> {
+async function start(
+  overrides: Partial<IngestOptions> & { tuning?: typeof FAST & { staleMs?: number } } = {},
+  key = KEY,
+): Promise<Ingest> {
+  const { tuning = FAST, ...rest } = overrides;
   const ingest = await createIngest({
     bus,
-    env: {
-      POLYGON_API_KEY: key,
-      POLYGON_WS_URL: server.url,
-      POLYGON_SUBSCRIPTIONS: 'T.*,Q.*',
-      MDHUB_SYNTHETIC_RATE: 0,
-      MDHUB_SYNTHETIC_SYMBOLS: 1,
-    },
     catalog,
     logger: silentLogger,
-    polygon: FAST,
-    ...overrides,
+    polygon: { apiKey: key, url: server.url, subscriptions: 'T.*,Q.*', ...tuning },
+    ...rest,
   });
   running.push(ingest);
   return ingest;
@@ -238,7 +235,7 @@ describe('Polygon feed', () => {
   });
 
   it('reports the feed stale when no frame arrives, and connected again on the next one', async () => {
-    const ingest = await start({ polygon: { ...FAST, staleMs: 200 } });
+    const ingest = await start({ tuning: { ...FAST, staleMs: 200 } });
     await waitUntil('subscribed', () => server.subscribed === 1);
     await waitUntil('stale', () => ingest.feedState === 'stale');
     server.send([quote('WAKE')]);

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Hub, startHub } from '../../app/hub.js';
+import { startIngest } from '../../app/roles.js';
 import { loadCatalog, parseEnv } from '../../config/index.js';
-import { readLastValue, startIngest } from '../../ingest/index.js';
-import { type Hub, startHub } from '../../platform/hub.js';
+import { readLastValue } from '../../ingest/index.js';
 import { silentLogger } from '../../platform/logger.js';
 import { POSTGRES_URL, uniqueName } from '../helpers/services.js';
 import { waitUntil, watchTicks } from './events.js';

@@ -50,7 +50,7 @@ describe('data-directory lock', () => {
   });
 
   it('the embedded database opened while another holds the directory is never opened a second time', async () => {
-    const env = parseEnv({ MDHUB_DATA_DIR: dir });
+    const env = { dataDir: dir, connectRetryMs: 0 };
     const db = await openConfiguredDb(env, { purpose: 'the hub' });
     try {
       await expect(openConfiguredDb(env, { purpose: 'mdhub audit' })).rejects.toBeInstanceOf(

@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import type { Browser, Page, WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { packageRoot } from '../../platform/paths.js';
+import { packageRoot } from '../../config/paths.js';
 import {
   DELAY_MS,
   eventually,

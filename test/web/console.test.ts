@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { packageRoot } from '../../platform/paths.js';
+import { packageRoot } from '../../config/paths.js';
 import {
   eventually,
   HAVE_CHROMIUM,

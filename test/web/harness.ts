@@ -17,12 +17,11 @@ import {
 } from 'playwright-core';
 import { expect } from 'vitest';
 import WebSocket from 'ws';
-import { writeLedger } from '../../audit/index.js';
+import { type Hub, ROLES, startHub } from '../../app/hub.js';
+import { STARTERS } from '../../app/roles.js';
 import { loadCatalog, parseEnv } from '../../config/index.js';
-import type { UsageEvent } from '../../distribution/index.js';
-import { type Hub, ROLES, startHub } from '../../platform/hub.js';
 import { silentLogger } from '../../platform/logger.js';
-import { STARTERS } from '../../platform/roles.js';
+import { type UsageEvent, writeLedger } from '../../usage/index.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const HAVE_CHROMIUM = existsSync(CHROMIUM);

@@ -6,9 +6,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
-import { writeLedger } from '../../audit/index.js';
 import { type Catalog, DEFAULT_CATALOG_PATH, loadCatalog } from '../../config/index.js';
-import type { UsageEvent } from '../../distribution/index.js';
 import { createOperator, operatorAuth } from '../../entitlements/index.js';
 import type { OperatorRole } from '../../platform/actor.js';
 import type { Db } from '../../platform/db/index.js';
@@ -16,6 +14,7 @@ import { HealthChecks } from '../../platform/health.js';
 import { type App, createApp } from '../../platform/http/app.js';
 import { silentLogger } from '../../platform/logger.js';
 import { createMetricsRegistry } from '../../platform/metrics.js';
+import { type UsageEvent, writeLedger } from '../../usage/index.js';
 import { mountWeb } from '../../web/index.js';
 import { forEachDb } from '../helpers/db.js';
 

@@ -1,0 +1,18 @@
+/**
+ * Fakes of the external services and helpers shared by the tests, the drill and the bench: a
+ * Polygon-protocol WebSocket server, a Stripe-API server, and a runner for the built CLI. Each
+ * speaks the real wire protocol, so the code under test runs unchanged against it.
+ */
+export { type Finished, freePort, MDHUB_BIN, runCli, spawnCli, waitForOk } from './cli.js';
+export { type FakePolygonOptions, FakePolygonServer } from './polygon-server.js';
+export {
+  type FakeCustomer,
+  type FakeMeter,
+  type FakeMeterEvent,
+  type FakeStripe,
+  type FakeStripeOptions,
+  type InjectedFault,
+  parseForm,
+  type RecordedRequest,
+  startFakeStripe,
+} from './stripe-server.js';

@@ -1,0 +1,48 @@
+/**
+ * Usage: what was displayed, counted exactly. The usage event contract the edges emit, the meter
+ * that commits those events into the ledger (idempotently, by event id), dead letters, the session
+ * sweeper, monthly usage per (user, product) and the exchange usage reports built from it.
+ * docs/usage-reports.md describes the ledger, the reports and their formats.
+ */
+export { type DailySubscribers, type DailyUsage, readDailyUsage } from './daily.js';
+export { type DeadLetter, recordDeadLetters } from './dead-letters.js';
+export { type Decoded, decodeUsageEntry } from './decode.js';
+export {
+  dayNumber,
+  dayString,
+  deliveriesEvent,
+  firstAccessEvent,
+  parseUsageEvent,
+  queryEvent,
+  sessionCloseEvent,
+  sessionOpenEvent,
+  USAGE_EVENT_VERSION,
+  USAGE_STREAM,
+  type UsageEvent,
+  type UsageEventKind,
+  usageEventSchema,
+} from './event.js';
+export { type GeneratedReport, type GenerateOptions, generateUsageReport, REPORT_ACTOR } from './generate.js';
+export { deviceKey, EDGE_LOST, type LedgerWrite, writeLedger } from './ledger.js';
+export { METER_GROUP, type Meter, type MeterOptions, runMeter } from './meter.js';
+export { parseUsageMonth, type UsageMonth, utcDay } from './month.js';
+export { type DeviceUsage, type MonthlyUsage, readMonthlyUsage } from './monthly.js';
+export {
+  buildUsageReport,
+  type DetailRow,
+  type FeeText,
+  ReportError,
+  type ScheduleHeader,
+  type SummaryRow,
+  type UsageReport,
+} from './report.js';
+export {
+  CONTENT_TYPES,
+  formatReport,
+  REPORT_FORMATS,
+  type ReportFormat,
+  reportCsv,
+  reportJson,
+} from './report-format.js';
+export { type ReportRoutesDeps, reportRoutes } from './routes.js';
+export { type SessionSweeper, type SessionSweeperOptions, startSessionSweeper } from './session-sweeper.js';

@@ -1,0 +1,283 @@
+/**
+ * Writing usage events into the ledger (migrations/0004_ledger.sql), idempotently: an event's id
+ * goes into `usage_events_seen` in the same transaction as what it adds to the ledger, so a
+ * redelivered, replayed or duplicated event adds nothing the second time, whichever meter sees it.
+ */
+
+import type { Tx } from '../platform/db/index.js';
+import type { UsageEvent } from './event.js';
+
+export interface LedgerWrite {
+  /** Events counted by this call. */
+  counted: UsageEvent[];
+  /** Events already counted before (or twice in this batch), ignored. */
+  duplicates: number;
+}
+
+/** What one event adds to a (product, day, user, device) row. */
+interface DailyDelta {
+  product: string;
+  day: string;
+  userId: string;
+  deviceId: string;
+  first: number | null;
+  last: number | null;
+  deliveries: number;
+  queries: number;
+  realtimeQueries: number;
+  sessions: number;
+}
+
+interface SessionTouch {
+  edge: string;
+  session: string;
+  delta: DailyDelta;
+}
+
+type Counted = Exclude<UsageEvent, { kind: 'session_open' | 'session_close' }>;
+
+const SEP = '\u0000';
+
+/** `close_reason` of a session the sweeper closed because its edge stopped renewing its slot. */
+export const EDGE_LOST = 'edge_lost';
+
+/** The ledger's device id: '' for a token bound to no device (a key column cannot be null). */
+export function deviceKey(device: string | null): string {
+  return device ?? '';
+}
+
+function compareKeys(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * Values sorted by key, one fixed order in every meter: rows are locked in it, so two meters
+ * writing overlapping keys wait for each other instead of deadlocking.
+ */
+function sortedValues<T>(map: ReadonlyMap<string, T>): T[] {
+  return [...map.entries()].sort(([a], [b]) => compareKeys(a, b)).map(([, value]) => value);
+}
+
+function addToDaily(deltas: Map<string, DailyDelta>, event: Counted): DailyDelta {
+  const deviceId = deviceKey(event.device);
+  const key = [event.product, event.day, event.user, deviceId].join(SEP);
+  let delta = deltas.get(key);
+  if (!delta) {
+    delta = {
+      product: event.product,
+      day: event.day,
+      userId: event.user,
+      deviceId,
+      first: null,
+      last: null,
+      deliveries: 0,
+      queries: 0,
+      realtimeQueries: 0,
+      sessions: 0,
+    };
+    deltas.set(key, delta);
+  }
+  const realtime = (first: number, last: number) => {
+    delta.first = delta.first === null ? first : Math.min(delta.first, first);
+    delta.last = delta.last === null ? last : Math.max(delta.last, last);
+  };
+  switch (event.kind) {
+    case 'first_access':
+      realtime(event.at, event.at);
+      break;
+    case 'deliveries':
+      delta.deliveries += event.count;
+      realtime(event.firstAt, event.lastAt);
+      break;
+    case 'query':
+      delta.queries++;
+      // A real-time snapshot is real-time data received, as much as a streamed delivery.
+      if (event.mode === 'realtime') {
+        delta.realtimeQueries++;
+        realtime(event.at, event.at);
+      }
+      break;
+  }
+  return delta;
+}
+
+/** A `usage_sessions` row as one batch changes it. */
+interface SessionRow {
+  edge: string;
+  session: string;
+  user: string;
+  device: string;
+  openedAt: number;
+  closedAt: number | null;
+  reason: string | null;
+  lastSeenAt: number | null;
+}
+
+/** Folds the batch's events into one row per session: session events, and the life the others show. */
+function sessionRows(events: readonly UsageEvent[]): SessionRow[] {
+  const sessions = new Map<string, SessionRow>();
+  for (const e of events) {
+    if (e.kind === 'query') continue;
+    const key = [e.edge, e.session].join(SEP);
+    const seen = sessions.get(key);
+    // A delivery flush or first access can be committed before its session_open (two meters, or a
+    // claimed batch): the row is created from it, and the real opening time lowers opened_at later.
+    const openedAt =
+      e.kind === 'session_open'
+        ? e.at
+        : e.kind === 'session_close'
+          ? e.openedAt
+          : e.kind === 'deliveries'
+            ? e.firstAt
+            : e.at;
+    const lastSeenAt = e.kind === 'deliveries' ? e.lastAt : e.kind === 'first_access' ? e.at : null;
+    const closedAt = e.kind === 'session_close' ? e.at : null;
+    const reason = e.kind === 'session_close' ? e.reason : null;
+    sessions.set(key, {
+      edge: e.edge,
+      session: e.session,
+      user: e.user,
+      device: deviceKey(e.device),
+      openedAt: seen ? Math.min(seen.openedAt, openedAt) : openedAt,
+      closedAt: closedAt ?? seen?.closedAt ?? null,
+      reason: reason ?? seen?.reason ?? null,
+      lastSeenAt:
+        lastSeenAt === null
+          ? (seen?.lastSeenAt ?? null)
+          : Math.max(lastSeenAt, seen?.lastSeenAt ?? lastSeenAt),
+    });
+  }
+  return sortedValues(sessions);
+}
+
+/**
+ * Upserts the session log. A session_close always sets the close, even over a sweep's `edge_lost`
+ * (the edge came back and knows better). Life seen after a sweep's closing instant means the sweep
+ * was premature (a partitioned edge, a lagging stream): the session is open again, and the next
+ * sweep closes it at its new last instant if its slot is still gone.
+ */
+async function writeSessions(tx: Tx, rows: readonly SessionRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  const revived = `usage_sessions.close_reason = '${EDGE_LOST}' and excluded.last_seen_at > usage_sessions.closed_at`;
+  await tx.query(
+    `insert into usage_sessions (edge_id, session_id, user_id, device_id, opened_at, closed_at, close_reason,
+        last_seen_at)
+      select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[], $7::text[],
+        $8::int8[])
+      on conflict (edge_id, session_id) do update set
+        opened_at = least(usage_sessions.opened_at, excluded.opened_at),
+        last_seen_at = greatest(usage_sessions.last_seen_at, excluded.last_seen_at),
+        closed_at = case when excluded.closed_at is not null then excluded.closed_at
+          when ${revived} then null else usage_sessions.closed_at end,
+        close_reason = case when excluded.closed_at is not null then excluded.close_reason
+          when ${revived} then null else usage_sessions.close_reason end`,
+    [
+      rows.map((r) => r.edge),
+      rows.map((r) => r.session),
+      rows.map((r) => r.user),
+      rows.map((r) => r.device),
+      rows.map((r) => r.openedAt),
+      rows.map((r) => r.closedAt),
+      rows.map((r) => r.reason),
+      rows.map((r) => r.lastSeenAt),
+    ],
+  );
+}
+
+/** Counts each session once per (product, day) it received real time on, across batches and meters. */
+async function countSessionDays(tx: Tx, touches: ReadonlyMap<string, SessionTouch>): Promise<void> {
+  const rows = sortedValues(touches);
+  if (rows.length === 0) return;
+  const { rows: inserted } = await tx.query<{
+    edge_id: string;
+    session_id: string;
+    product: string;
+    day: string;
+    user_id: string;
+    device_id: string;
+  }>(
+    `insert into usage_session_days (edge_id, session_id, user_id, device_id, product, day)
+      select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+      on conflict do nothing returning edge_id, session_id, user_id, device_id, product, day`,
+    [
+      rows.map((r) => r.edge),
+      rows.map((r) => r.session),
+      rows.map((r) => r.delta.userId),
+      rows.map((r) => r.delta.deviceId),
+      rows.map((r) => r.delta.product),
+      rows.map((r) => r.delta.day),
+    ],
+  );
+  for (const row of inserted) {
+    const key = [row.edge_id, row.session_id, row.product, row.day, row.user_id, row.device_id].join(SEP);
+    const touch = touches.get(key);
+    if (touch) touch.delta.sessions++;
+  }
+}
+
+async function writeDaily(tx: Tx, deltas: ReadonlyMap<string, DailyDelta>): Promise<void> {
+  const rows = sortedValues(deltas);
+  if (rows.length === 0) return;
+  await tx.query(
+    `insert into usage_daily (product, day, user_id, device_id, first_realtime_at, last_realtime_at,
+        deliveries, queries, realtime_queries, sessions)
+      select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[],
+        $7::int8[], $8::int8[], $9::int8[], $10::int8[])
+      on conflict (product, day, user_id, device_id) do update set
+        first_realtime_at = least(usage_daily.first_realtime_at, excluded.first_realtime_at),
+        last_realtime_at = greatest(usage_daily.last_realtime_at, excluded.last_realtime_at),
+        deliveries = usage_daily.deliveries + excluded.deliveries,
+        queries = usage_daily.queries + excluded.queries,
+        realtime_queries = usage_daily.realtime_queries + excluded.realtime_queries,
+        sessions = usage_daily.sessions + excluded.sessions`,
+    [
+      rows.map((r) => r.product),
+      rows.map((r) => r.day),
+      rows.map((r) => r.userId),
+      rows.map((r) => r.deviceId),
+      rows.map((r) => r.first),
+      rows.map((r) => r.last),
+      rows.map((r) => r.deliveries),
+      rows.map((r) => r.queries),
+      rows.map((r) => r.realtimeQueries),
+      rows.map((r) => r.sessions),
+    ],
+  );
+}
+
+/**
+ * Counts `events` in the ledger inside `tx`. The caller commits, and only then acknowledges the
+ * events on the bus: a crash before the commit leaves them to be redelivered, one after it leaves
+ * them to be recognised as seen.
+ */
+export async function writeLedger(tx: Tx, events: readonly UsageEvent[]): Promise<LedgerWrite> {
+  const byId = new Map<string, UsageEvent>();
+  for (const event of events) if (!byId.has(event.id)) byId.set(event.id, event);
+  const unique = sortedValues(byId);
+  if (unique.length === 0) return { counted: [], duplicates: events.length };
+
+  const seen = await tx.query<{ id: string }>(
+    `insert into usage_events_seen (id, at) select * from unnest($1::text[], $2::int8[])
+      on conflict (id) do nothing returning id`,
+    [unique.map((e) => e.id), unique.map((e) => e.at)],
+  );
+  const fresh = new Set(seen.rows.map((row) => row.id));
+  const counted = unique.filter((e) => fresh.has(e.id));
+
+  const deltas = new Map<string, DailyDelta>();
+  const touches = new Map<string, SessionTouch>();
+  for (const event of counted) {
+    if (event.kind === 'session_open' || event.kind === 'session_close') continue;
+    const delta = addToDaily(deltas, event);
+    if (event.kind !== 'query') {
+      const key = [event.edge, event.session, delta.product, delta.day, delta.userId, delta.deviceId].join(
+        SEP,
+      );
+      touches.set(key, { edge: event.edge, session: event.session, delta });
+    }
+  }
+  await writeSessions(tx, sessionRows(counted));
+  await countSessionDays(tx, touches);
+  await writeDaily(tx, deltas);
+  return { counted, duplicates: events.length - counted.length };
+}

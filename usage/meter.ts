@@ -1,0 +1,252 @@
+/**
+ * The meter role: usage events from the bus into the ledger. Any number of meters share the
+ * consumer group `meters`; each batch is written in one transaction and acknowledged only after
+ * it commits, and the ledger ignores an event id it has already counted, so a meter killed at
+ * any point loses nothing (its pending entries are claimed by another meter) and counts nothing
+ * twice (whatever it committed is recognised when redelivered).
+ *
+ * Stopping drains first: the meter reads on without waiting until the stream has nothing new for
+ * it, or `drainMs` passes, so that what an edge of the same process flushed as it stopped (its
+ * last counters, its sessions' ends) is in the ledger before the process exits — with the
+ * in-process bus, nobody else would ever read it.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Bus, BusEntry, WorkConsumer } from '../platform/bus/index.js';
+import type { Db } from '../platform/db/index.js';
+import { type Logger, silentLogger } from '../platform/logger.js';
+import { createMetricsRegistry, type Registry } from '../platform/metrics.js';
+import { type DeadLetter, recordDeadLetters } from './dead-letters.js';
+import { decodeUsageEntry } from './decode.js';
+import { USAGE_STREAM, type UsageEvent } from './event.js';
+import { writeLedger } from './ledger.js';
+import { type MeterMetrics, meterMetrics } from './meter-metrics.js';
+
+/** The consumer group every meter reads in. */
+export const METER_GROUP = 'meters';
+
+export interface MeterOptions {
+  db: Db;
+  bus: Bus;
+  logger?: Logger;
+  /** Where `mdhub_meter_*` go; default a private registry. */
+  metrics?: Registry;
+  /** Consumer name in the group; default unique per process (host, pid, random). */
+  consumer?: string;
+  /** Entries per read and per transaction (default 500). */
+  batchSize?: number;
+  /** How long a read waits for entries (default 1000 ms). */
+  blockMs?: number;
+  /** Entries pending this long with another meter are taken over (default 30 000 ms). */
+  claimMinIdleMs?: number;
+  /** How often to look for such entries (default 10 000 ms). */
+  claimEveryMs?: number;
+  /** Pause before retrying a failed batch (default 1000 ms). */
+  retryMs?: number;
+  /** How long `stop` keeps committing what is on the stream before it stops anyway (default 1 000 ms). */
+  drainMs?: number;
+}
+
+export interface Meter {
+  readonly consumer: string;
+  /** Drains what is on the stream (up to `drainMs`), finishes the batch in flight, then stops reading. */
+  stop(): Promise<void>;
+}
+
+/** One bus entry and what it turned out to be. */
+type Item =
+  | { entry: BusEntry; event: UsageEvent; deadLetter?: undefined }
+  | { entry: BusEntry; event?: undefined; deadLetter: DeadLetter };
+
+function decode(entry: BusEntry): Item {
+  const decoded = decodeUsageEntry(entry.payload);
+  if (decoded.ok) return { entry, event: decoded.event };
+  return { entry, deadLetter: { entryId: entry.id, reason: decoded.reason, payload: entry.payload } };
+}
+
+/**
+ * PostgreSQL's classes for what is wrong with the data itself: data exception (22), integrity
+ * constraint (23), program limit such as an index row too large (54). Retrying cannot help.
+ */
+function isDataError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^(22|23|54)/.test(code);
+}
+
+/** Failed attempts at a whole batch before it is written one entry at a time to find a poison entry. */
+const ISOLATE_AFTER = 3;
+
+/** Milliseconds part of a `<ms>-<seq>` stream id. */
+function entryTime(id: string): number {
+  return Number(id.slice(0, id.indexOf('-')));
+}
+
+function defaultConsumerName(): string {
+  return `meter-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+}
+
+class MeterLoop implements Meter {
+  readonly consumer: string;
+  readonly #db: Db;
+  readonly #logger: Logger;
+  readonly #metrics: MeterMetrics;
+  readonly #work: WorkConsumer;
+  readonly #batchSize: number;
+  readonly #blockMs: number;
+  readonly #claimMinIdleMs: number;
+  readonly #claimEveryMs: number;
+  readonly #retryMs: number;
+  readonly #drainMs: number;
+  /** Stopping: read without blocking and end once nothing is left. */
+  #draining = false;
+  #stopping: Promise<void> | undefined;
+  #stopped = false;
+  #wake: (() => void) | undefined;
+  #loop: Promise<void> = Promise.resolve();
+
+  constructor(options: MeterOptions, work: WorkConsumer, consumer: string) {
+    this.consumer = consumer;
+    this.#db = options.db;
+    this.#logger = (options.logger ?? silentLogger).child({ role: 'meter', consumer });
+    this.#metrics = meterMetrics(options.metrics ?? createMetricsRegistry({ defaultMetrics: false }));
+    this.#work = work;
+    this.#batchSize = options.batchSize ?? 500;
+    this.#blockMs = options.blockMs ?? 1000;
+    this.#claimMinIdleMs = options.claimMinIdleMs ?? 30_000;
+    this.#claimEveryMs = options.claimEveryMs ?? 10_000;
+    this.#retryMs = options.retryMs ?? 1000;
+    this.#drainMs = options.drainMs ?? 1000;
+  }
+
+  start(): void {
+    this.#loop = this.#run();
+  }
+
+  async #run(): Promise<void> {
+    let nextClaim = 0;
+    while (!this.#stopped) {
+      try {
+        let entries: BusEntry[] = [];
+        if (!this.#draining && Date.now() >= nextClaim) {
+          entries = await this.#work.claimStale({ minIdleMs: this.#claimMinIdleMs, count: this.#batchSize });
+          this.#metrics.claimed.inc(entries.length);
+          if (entries.length > 0)
+            this.#logger.info({ entries: entries.length }, 'claimed events a stopped meter left pending');
+          // A full batch suggests more are waiting: look again straight after this one.
+          if (entries.length < this.#batchSize) nextClaim = Date.now() + this.#claimEveryMs;
+        }
+        if (entries.length === 0) {
+          const draining = this.#draining;
+          entries = await this.#work.read({ count: this.#batchSize, blockMs: draining ? 0 : this.#blockMs });
+          if (draining && entries.length === 0) return;
+        }
+        if (entries.length > 0) await this.#process(entries.map(decode));
+      } catch (error) {
+        // A bus that fails while stopping will not be drained: what is on it stays for the next meter.
+        if (this.#stopped || this.#draining) return;
+        this.#logger.error({ err: error }, 'reading usage events failed; retrying');
+        await this.#pause();
+      }
+    }
+  }
+
+  /**
+   * Commits the batch, retrying until it succeeds or the meter stops, then acknowledges it. A batch
+   * that keeps failing may hold an entry the ledger cannot take: it is then written one entry at a
+   * time, and an entry the database refuses as data is dead-lettered, so it never blocks the stream.
+   */
+  async #process(items: Item[]): Promise<void> {
+    for (let failures = 0; ; ) {
+      try {
+        if (failures < ISOLATE_AFTER) await this.#write(items);
+        else for (const item of items) await this.#writeAlone(item);
+        break;
+      } catch (error) {
+        failures++;
+        this.#metrics.batchFailures.inc();
+        // Stopping with the batch uncommitted leaves it pending: another meter claims it.
+        if (this.#stopped) return;
+        this.#logger.error(
+          { err: error, entries: items.length, failures },
+          'writing a ledger batch failed; retrying',
+        );
+        await this.#pause();
+      }
+    }
+    this.#metrics.batches.inc();
+    const oldest = Math.min(...items.map((item) => entryTime(item.entry.id)));
+    this.#metrics.lag.set(Math.max(0, Date.now() - oldest) / 1000);
+    try {
+      await this.#work.ack(items.map((item) => item.entry.id));
+    } catch (error) {
+      // Committed but not acknowledged: redelivered later and recognised as already counted.
+      this.#logger.warn({ err: error }, 'acknowledging a committed batch failed; it will be redelivered');
+    }
+  }
+
+  async #write(items: readonly Item[]): Promise<void> {
+    const deadLetters = items.flatMap((item) => (item.deadLetter ? [item.deadLetter] : []));
+    const events = items.flatMap((item) => (item.event ? [item.event] : []));
+    const write = await this.#db.transaction(async (tx) => {
+      await recordDeadLetters(tx, deadLetters, Date.now());
+      return writeLedger(tx, events);
+    });
+    for (const event of write.counted) this.#metrics.events.inc({ kind: event.kind });
+    this.#metrics.duplicates.inc(write.duplicates);
+    this.#metrics.deadLetters.inc(deadLetters.length);
+    for (const letter of deadLetters) {
+      this.#logger.warn({ entryId: letter.entryId, reason: letter.reason }, 'usage entry dead-lettered');
+    }
+  }
+
+  /** Writes one entry; if the database refuses its data, dead-letters it instead. */
+  async #writeAlone(item: Item): Promise<void> {
+    try {
+      await this.#write([item]);
+    } catch (error) {
+      // Anything but a data error (a lost connection, a deadlock) says nothing about the entry.
+      if (!isDataError(error)) throw error;
+      const reason = `the ledger refused it: ${(error as Error).message}`;
+      await this.#write([
+        { entry: item.entry, deadLetter: { entryId: item.entry.id, reason, payload: item.entry.payload } },
+      ]);
+    }
+  }
+
+  #pause(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, this.#retryMs);
+      this.#wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    this.#draining = true;
+    this.#wake?.();
+    const deadline = new Promise<void>((resolve) => setTimeout(resolve, this.#drainMs).unref());
+    await Promise.race([this.#loop, deadline]);
+    this.#stopped = true;
+    this.#wake?.();
+    // Closing ends a blocked read at once; a batch being written finishes and is acknowledged.
+    await this.#work.close();
+    await this.#loop;
+  }
+}
+
+/** Starts a meter on `options.bus`, reading until `stop()`. */
+export async function runMeter(options: MeterOptions): Promise<Meter> {
+  const stream = options.bus.work(USAGE_STREAM);
+  await stream.ensureGroup(METER_GROUP);
+  const consumer = options.consumer ?? defaultConsumerName();
+  const meter = new MeterLoop(options, stream.consumer(METER_GROUP, consumer), consumer);
+  meter.start();
+  return meter;
+}

@@ -1,0 +1,66 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { describeIssues } from '../audit/index.js';
+import type { Catalog } from '../config/index.js';
+import type { Db } from '../platform/db/index.js';
+import type { AppEnv } from '../platform/http/app.js';
+import { ApiError } from '../platform/http/errors.js';
+import { generateUsageReport, REPORT_ACTOR } from './generate.js';
+import { MONTH_PATTERN } from './month.js';
+import { ReportError } from './report.js';
+import { REPORT_FORMATS } from './report-format.js';
+
+export interface ReportRoutesDeps {
+  db: Db;
+  catalog: Catalog;
+}
+
+/** `GET /reports/usage` query parameters; unknown keys are refused so a typo is not a silent default. */
+const usageQuerySchema = z.strictObject({
+  month: z
+    .string({ error: 'is required, written YYYY-MM' })
+    .regex(MONTH_PATTERN, { message: 'must be written YYYY-MM' }),
+  format: z.enum(REPORT_FORMATS, { error: 'must be json or csv' }).default('json'),
+  detail: z.enum(['0', '1'], { error: 'must be 0 or 1' }).default('0'),
+});
+
+/**
+ * `GET /reports/usage?month=YYYY-MM&format=json|csv&detail=0|1`, to be mounted under `/admin`
+ * behind operator authentication (roles admin, compliance, finance). Every call generates the
+ * report afresh and records its SHA-256 in the audit log under the calling operator; the hash is
+ * also sent as `x-report-sha256`, and that record's sequence as `x-audit-seq`, so the file
+ * received can be matched to its audit record.
+ */
+export function reportRoutes(deps: ReportRoutesDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.get('/reports/usage', async (c) => {
+    const parsed = usageQuerySchema.safeParse(c.req.query());
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((issue) => ({
+        param: issue.path.join('.'),
+        message: issue.message,
+      }));
+      throw new ApiError(400, 'invalid_query', describeIssues(parsed.error), issues);
+    }
+    const { month, format, detail } = parsed.data;
+    let generated: Awaited<ReturnType<typeof generateUsageReport>>;
+    try {
+      generated = await generateUsageReport(deps.db, deps.catalog, month, {
+        format,
+        detail: detail === '1',
+        actor: c.get('actor') ?? REPORT_ACTOR,
+      });
+    } catch (error) {
+      if (error instanceof ReportError) throw new ApiError(422, 'report_unavailable', error.message);
+      throw error;
+    }
+    return c.body(generated.body, 200, {
+      'content-type': generated.contentType,
+      'x-report-sha256': generated.sha256,
+      'x-audit-seq': String(generated.auditSeq),
+    });
+  });
+
+  return app;
+}
