@@ -1,4 +1,4 @@
-import type { Tx } from '../platform/db/types.js';
+import type { Tx } from '../platform/db/index.js';
 import { type AuditEntry, type AuditRecord, type ChainHead, sealRecord, toAuditRecord } from './chain.js';
 
 /**

@@ -1,6 +1,6 @@
 import { sign, verify } from 'node:crypto';
 import { z } from 'zod';
-import type { Db } from '../platform/db/types.js';
+import type { Db } from '../platform/db/index.js';
 import { appendAudit } from './append.js';
 import { canonicalJson } from './canonical.js';
 import { type ChainHead, GENESIS_HASH } from './chain.js';

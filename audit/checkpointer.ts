@@ -1,4 +1,4 @@
-import type { Db } from '../platform/db/types.js';
+import type { Db } from '../platform/db/index.js';
 import type { Logger } from '../platform/logger.js';
 import { type Registry, scrapedCounter, scrapedGauge } from '../platform/metrics.js';
 import { CHECKPOINT_ACTION, type Checkpoint, readStore, takeCheckpoint } from './checkpoint.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Queryable } from '../platform/db/types.js';
+import type { Queryable } from '../platform/db/index.js';
 import { type AuditRecord, STORED_COLUMNS, type StoredRecord, toAuditRecord } from './chain.js';
 
 /** Which records an auditor asks for; times are epoch ms, `from` inclusive, `to` exclusive. */

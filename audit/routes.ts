@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import type { Db } from '../platform/db/types.js';
+import type { Db } from '../platform/db/index.js';
 import type { AppEnv } from '../platform/http/app.js';
 import { ApiError } from '../platform/http/errors.js';
 import { recordJson } from './chain.js';

@@ -1,4 +1,4 @@
-import type { Queryable } from '../platform/db/types.js';
+import type { Queryable } from '../platform/db/index.js';
 import type { ChainHead, StoredRecord } from './chain.js';
 import { CHECKPOINT_ACTION, type Checkpoint, readStore } from './checkpoint.js';
 import { type CheckpointOptions, loadVerifyKey } from './checkpoint-key.js';

@@ -1,4 +1,4 @@
-import type { Queryable, QueryResult } from '../platform/db/types.js';
+import type { Queryable, QueryResult } from '../platform/db/index.js';
 import { type ChainHead, GENESIS_HASH, recordHash, STORED_COLUMNS, type StoredRecord } from './chain.js';
 
 /**

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { appendFile, mkdir } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
-import type { CheckpointStore } from './witness.js';
+import type { CheckpointStore } from './checkpoint-store.js';
 
 /**
  * Checkpoints as JSON lines in a file: the primary `checkpoints.jsonl`, or a witness directory on

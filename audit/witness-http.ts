@@ -1,4 +1,4 @@
-import type { CheckpointStore } from './witness.js';
+import type { CheckpointStore } from './checkpoint-store.js';
 
 /** How long one witness request may take before it counts as a failure (default 5 s). */
 export const WITNESS_TIMEOUT_MS = 5_000;

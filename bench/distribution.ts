@@ -30,8 +30,7 @@ import { runInNewContext } from 'node:vm';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { createClient } from 'redis';
 import WebSocket, { WebSocketServer } from 'ws';
-import { type Hub, startHub } from '../app/hub.js';
-import { createEdgeStarter } from '../app/roles.js';
+import { createEdgeStarter, type Hub, startHub } from '../app/index.js';
 import { loadCatalog, parseEnv } from '../config/index.js';
 import {
   acceptAgreement,

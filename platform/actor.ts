@@ -1,4 +1,4 @@
-import type { Tx } from './db/types.js';
+import type { Tx } from './db/index.js';
 
 export const OPERATOR_ROLES = ['admin', 'compliance', 'finance', 'support'] as const;
 export type OperatorRole = (typeof OPERATOR_ROLES)[number];

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { packageRoot } from '../config/paths.js';
+import { packageRoot } from '../config/index.js';
 
 /** The built CLI (`npm test` builds first), run as a real process the way operators run it. */
 export const MDHUB_BIN = join(packageRoot(), 'dist', 'bin', 'mdhub.js');

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { main } from '../../app/cli/index.js';
+import { main } from '../../app/cli/main.js';
 import { closeBillingMonth } from '../../billing/index.js';
 import { type FakeStripe, startFakeStripe } from '../../testing/stripe-server.js';
 import { openTestDb, TEST_DATABASE_URL, type TestDb } from '../helpers/db.js';
