@@ -55,7 +55,7 @@ const PREAUTH_BURST_FACTOR = 10;
 const REFUSED_CLOSE_GRACE_MS = 5_000;
 /**
  * Part of the hub's 5 s shutdown the edge gives the spool to reach the bus; the meter then has
- * its own part to commit them (audit/meter.ts). What is left stays in the spool file.
+ * its own part to commit them (usage/meter.ts). What is left stays in the spool file.
  */
 const SHUTDOWN_DRAIN_MS = 2_500;
 

@@ -8,7 +8,7 @@
  *
  * Any number of meters sweep at once: the close is one update guarded by `closed_at is null`, so
  * a session is closed once and the metric counts it once. A `session_close` that arrives later (a
- * partitioned edge that came back) replaces the sweep's close (audit/ledger.ts).
+ * partitioned edge that came back) replaces the sweep's close (usage/ledger.ts).
  */
 import { Counter, type Registry } from 'prom-client';
 import type { Bus } from '../platform/bus/index.js';
