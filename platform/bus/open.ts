@@ -1,6 +1,6 @@
 import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
-import { createMemoryBus } from './memory.js';
+import { createMemoryBus } from './memory/bus.js';
 import { openRedisBus } from './redis.js';
 import type { Bus, OpenBusOptions } from './types.js';
 
