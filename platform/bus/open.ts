@@ -1,7 +1,7 @@
 import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
 import { createMemoryBus } from './memory/bus.js';
-import { openRedisBus } from './redis.js';
+import { openRedisBus } from './redis/bus.js';
 import type { Bus, OpenBusOptions } from './types.js';
 
 /**
