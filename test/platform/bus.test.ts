@@ -168,6 +168,24 @@ describe.each([
   it('rejects a batch for a shard that does not exist', async () => {
     const bus = await open({ shards: 2 });
     await expect(bus.ticks.publish([{ shard: 2, payload: Buffer.from('x') }])).rejects.toThrow(RangeError);
+    expect(() => bus.ticks.reader({ shards: [0, -1] })).toThrow(RangeError);
+  });
+
+  it('takes empty batches, acks and claims without touching anything', async () => {
+    const bus = await open({ shards: 1 });
+    await bus.ticks.publish([]);
+    expect(await bus.ticks.reader({ from: 'earliest' }).next({ count: 10, blockMs: 0 })).toEqual([]);
+    const stream = bus.work('usage');
+    await stream.ensureGroup('meter');
+    expect(await stream.add([])).toEqual([]);
+    await stream.add(['kept']);
+    const consumer = stream.consumer('meter', 'm1');
+    await consumer.read({ count: 10, blockMs: 0 });
+    expect(await consumer.ack([])).toBe(0);
+    expect(await consumer.claimStale({ minIdleMs: 0, count: 0 })).toEqual([]);
+    expect(await stream.pendingCount('meter')).toBe(1);
+    await bus.kv.setFields('last:AAPL', new Map());
+    expect(await bus.kv.getFields('last:AAPL', ['Q'])).toEqual([null]);
   });
 
   it('work entries stay pending until acked, and acked entries are gone', async () => {
@@ -326,6 +344,20 @@ describe.each([
     expect(await bus.leases.acquire('feed', 'a', 10_000)).toBe(true);
   });
 
+  it('refuses a lease or session ttl under 1 ms', async () => {
+    const bus = await open();
+    for (const ttl of [0, 0.5, -1, Number.NaN]) {
+      await expect(bus.leases.acquire('feed', 'a', ttl)).rejects.toThrow(
+        `lease ttl must be at least 1 ms, got ${ttl}`,
+      );
+      await expect(bus.sessions.acquire('u1', 's1', 1, ttl)).rejects.toThrow(
+        `session ttl must be at least 1 ms, got ${ttl}`,
+      );
+    }
+    expect(await bus.leases.acquire('feed', 'b', 1_000)).toBe(true);
+    expect(await bus.sessions.count('u1')).toBe(0);
+  });
+
   it('session slots: at most `limit` per group, renewable, freed by release or by lapsing', async () => {
     const bus = await open();
     expect(await bus.sessions.acquire('u1', 's1', 2, 10_000)).toEqual({ held: true, count: 1 });
@@ -383,6 +415,22 @@ describe.each([
     expect(await within(work, 2_000)).toEqual([]);
   });
 
+  it("closing a work consumer ends its blocked read and leaves the group's other consumers alone", async () => {
+    const bus = await open();
+    const stream = bus.work('usage');
+    await stream.ensureGroup('meter');
+    const closing = stream.consumer('meter', 'closing');
+    const staying = stream.consumer('meter', 'staying');
+    const blocked = closing.read({ count: 10, blockMs: 30_000 });
+    const other = staying.read({ count: 10, blockMs: 5_000 });
+    await sleep(50);
+    await closing.close();
+    expect(await within(blocked, 2_000)).toEqual([]);
+    expect(await closing.read({ count: 10, blockMs: 0 })).toEqual([]);
+    await stream.add(['still here']);
+    expect(text((await within(other, 5_000)) as Array<{ payload: Buffer }>)).toEqual(['still here']);
+  });
+
   it("closing a reader ends its blocked next() and leaves the bus's other readers alone", async () => {
     const bus = await open({ shards: 1 });
     const closing = bus.ticks.reader();
@@ -394,6 +442,17 @@ describe.each([
     expect(await within(blocked, 2_000)).toEqual([]);
     await bus.ticks.publish([{ shard: 0, payload: Buffer.from('still here') }]);
     expect(text((await within(other, 5_000)) as Array<{ payload: Buffer }>)).toEqual(['still here']);
+  });
+});
+
+describe('openBus', () => {
+  it('refuses a shard count that is not a positive integer', async () => {
+    for (const shards of [0, -1, 1.5]) {
+      await expect(openBus({ shards })).rejects.toThrow(`shards must be a positive integer, got ${shards}`);
+      await expect(openBus({ shards, url: REDIS_URL, prefix: `${RUN_PREFIX}:bad` })).rejects.toThrow(
+        RangeError,
+      );
+    }
   });
 });
 

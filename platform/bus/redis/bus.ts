@@ -1,0 +1,123 @@
+/**
+ * The bus on Redis Streams (scaled mode).
+ *
+ * Key layout. Every key starts with the configured prefix; the `{…}` part is a Redis Cluster hash
+ * tag, so one stream (and everything a command touches at once) always lives in one slot:
+ *
+ *   `${prefix}:ticks:{n}`      stream — tick shard n (0 ≤ n < shards); field `d`; XADD MAXLEN ~ tickMaxLen
+ *   `${prefix}:work:{name}`    stream — work stream `name`; field `d`; never trimmed by length: `ack`
+ *                              deletes what it acknowledges, so a work stream is meant for exactly
+ *                              one consumer group (a second group would lose entries the first acked)
+ *   `${prefix}:control`        stream — control messages as JSON in field `d`; XADD MAXLEN ~ controlMaxLen
+ *   `${prefix}:kv:{key}`       hash — the fields of one key/value entry
+ *   `${prefix}:lease:{name}`   string — the holder of lease `name`, expiring with PX
+ *   `${prefix}:sessions:{group}` sorted set — session slots of `group`: member = slot id, score =
+ *                              expiry (epoch ms, Redis's own clock, so edges' clocks need not agree)
+ *
+ * Connections: see `connection.ts`.
+ */
+import { failureReason, UnreachableError } from '../../reach.js';
+import type { Bus, BusHealth, WorkStream } from '../types.js';
+import {
+  bootStrategy,
+  Children,
+  type Client,
+  connectionName,
+  newClient,
+  shutdown,
+  supervise,
+} from './connection.js';
+import { RedisControlChannel } from './control.js';
+import { RedisKeyValues } from './key-values.js';
+import { RedisLeases } from './leases.js';
+import type { RedisBusOptions } from './options.js';
+import { RedisSessionSlots } from './session-slots.js';
+import { RedisTickStreams } from './ticks.js';
+import { RedisWorkStream } from './work.js';
+
+const HEALTH_TIMEOUT_MS = 1_000;
+
+class RedisBus implements Bus {
+  readonly kind = 'redis';
+  readonly ticks: RedisTickStreams;
+  readonly control: RedisControlChannel;
+  readonly kv: RedisKeyValues;
+  readonly leases: RedisLeases;
+  readonly sessions: RedisSessionSlots;
+  readonly #main: Client;
+  readonly #options: RedisBusOptions;
+  readonly #children = new Children();
+  readonly #work = new Map<string, RedisWorkStream>();
+
+  constructor(main: Client, options: RedisBusOptions) {
+    this.#main = main;
+    this.#options = options;
+    this.ticks = new RedisTickStreams(main, options, this.#children);
+    this.control = new RedisControlChannel(main, options, this.#children);
+    this.kv = new RedisKeyValues(main, options.prefix);
+    this.leases = new RedisLeases(main, options.prefix);
+    this.sessions = new RedisSessionSlots(main, options.prefix);
+  }
+
+  work(name: string): WorkStream {
+    let stream = this.#work.get(name);
+    if (stream === undefined) {
+      stream = new RedisWorkStream(
+        this.#main,
+        name,
+        this.#options.prefix,
+        this.#children,
+        this.#options.logger,
+      );
+      this.#work.set(name, stream);
+    }
+    return stream;
+  }
+
+  async health(): Promise<BusHealth> {
+    if (!this.#main.isReady) return { ok: false, reason: 'redis is not connected' };
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`redis did not answer PING within ${HEALTH_TIMEOUT_MS} ms`)),
+        HEALTH_TIMEOUT_MS,
+      );
+    });
+    try {
+      await Promise.race([this.#main.ping(), timeout]);
+      return { ok: true };
+    } catch (err) {
+      return { ok: false, reason: err instanceof Error ? err.message : String(err) };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#children.closeAll();
+    await shutdown(this.#main);
+  }
+}
+
+/**
+ * Connects the shared connection, retrying for `connectRetryMs` until Redis answers: in a scaled
+ * deployment Redis may start a little after the hub. Past that, an `UnreachableError` says so
+ * (an operator needs to hear it; a hang with the port closed tells nobody anything).
+ */
+export async function openRedisBus(options: RedisBusOptions): Promise<Bus> {
+  const boot = bootStrategy(options.connectRetryMs);
+  const main = supervise(
+    newClient(options.url, connectionName(`${options.prefix}:bus`), boot.strategy),
+    'bus',
+    options.logger,
+  );
+  const started = Date.now();
+  try {
+    await main.connect();
+  } catch (err) {
+    main.destroy();
+    throw new UnreachableError({ what: 'Redis', url: options.url }, Date.now() - started, failureReason(err));
+  }
+  boot.connected();
+  return new RedisBus(main, options);
+}

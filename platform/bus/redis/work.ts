@@ -1,0 +1,199 @@
+/**
+ * Work streams on Redis: stream `${prefix}:work:{name}`, payload in field `d`, read by a consumer
+ * group. Never trimmed by length: `ack` deletes what it acknowledges, so a work stream is meant for
+ * exactly one consumer group (a second group would lose entries the first acked).
+ */
+import { ErrorReply } from 'redis';
+import type { Logger } from '../../logger.js';
+import type { BusEntry, WorkConsumer, WorkStream } from '../types.js';
+import { BUFFERS, type Children, type Client, connectionName, readFailed, supervise } from './connection.js';
+import type { RawEntry, RawStreams } from './streams.js';
+
+type RawAutoClaim = [cursor: Buffer, entries: RawEntry[], deleted?: Buffer[]];
+
+function toEntries(raw: readonly RawEntry[], out: BusEntry[]): void {
+  for (const [id, fields] of raw) {
+    const payload = fields?.[1];
+    if (payload !== undefined) out.push({ id: id.toString(), payload });
+  }
+}
+
+/** Creates `group` at the start of `key` (and the stream, if missing); an existing group is kept. */
+async function createGroup(client: Client, key: string, group: string): Promise<void> {
+  try {
+    await client.xGroupCreate(key, group, '0', { MKSTREAM: true });
+  } catch (err) {
+    if (!(err instanceof ErrorReply && err.message.startsWith('BUSYGROUP'))) throw err;
+  }
+}
+
+function isNoGroup(err: unknown): boolean {
+  return err instanceof ErrorReply && err.message.startsWith('NOGROUP');
+}
+
+class RedisWorkConsumer implements WorkConsumer {
+  readonly #main: Client;
+  readonly #conn: Client;
+  readonly #connecting: Promise<unknown>;
+  readonly #key: string;
+  readonly #group: string;
+  readonly #consumer: string;
+  readonly #logger: Logger;
+  readonly #onClose: () => void;
+  #closed = false;
+
+  constructor(
+    main: Client,
+    key: string,
+    group: string,
+    consumer: string,
+    logger: Logger,
+    onClose: () => void,
+  ) {
+    this.#main = main;
+    this.#key = key;
+    this.#group = group;
+    this.#consumer = consumer;
+    this.#logger = logger;
+    this.#onClose = onClose;
+    const name = connectionName(`${key}:${group}:${consumer}`);
+    this.#conn = supervise(main.duplicate({ name }), 'work-consumer', logger);
+    this.#connecting = this.#conn.connect();
+    // read() awaits it and reports the failure; until then it must not count as unhandled.
+    this.#connecting.catch(() => undefined);
+  }
+
+  async read({ count, blockMs }: { count: number; blockMs: number }): Promise<BusEntry[]> {
+    if (this.#closed) return [];
+    const args = ['XREADGROUP', 'GROUP', this.#group, this.#consumer, 'COUNT', String(count)];
+    if (blockMs > 0) args.push('BLOCK', String(blockMs));
+    args.push('STREAMS', this.#key, '>');
+    try {
+      await this.#connecting;
+      const reply = await this.#conn.sendCommand<RawStreams>(args, { typeMapping: BUFFERS });
+      const out: BusEntry[] = [];
+      for (const [, entries] of reply ?? []) toEntries(entries, out);
+      return out;
+    } catch (err) {
+      if (this.#closed) return [];
+      if (isNoGroup(err)) {
+        await this.#recreateGroup(err);
+        return [];
+      }
+      if (err instanceof ErrorReply) throw err;
+      // Anything delivered on the lost connection stays pending and is recovered by claimStale.
+      readFailed(this.#main, this.#logger, err, 'work read failed, resuming after reconnect');
+      return [];
+    }
+  }
+
+  async ack(ids: readonly string[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    const [acked] = await this.#main
+      .multi()
+      .xAck(this.#key, this.#group, [...ids])
+      .xDel(this.#key, [...ids])
+      .execTyped();
+    return acked;
+  }
+
+  async claimStale({ minIdleMs, count }: { minIdleMs: number; count: number }): Promise<BusEntry[]> {
+    const out: BusEntry[] = [];
+    if (count < 1) return out;
+    let cursor = '0-0';
+    do {
+      let reply: RawAutoClaim;
+      try {
+        reply = await this.#main.sendCommand<RawAutoClaim>(
+          [
+            'XAUTOCLAIM',
+            this.#key,
+            this.#group,
+            this.#consumer,
+            String(minIdleMs),
+            cursor,
+            'COUNT',
+            String(count - out.length),
+          ],
+          { typeMapping: BUFFERS },
+        );
+      } catch (err) {
+        if (!isNoGroup(err)) throw err;
+        await this.#recreateGroup(err);
+        return out;
+      }
+      const [next, entries] = reply;
+      toEntries(entries, out);
+      cursor = next.toString();
+    } while (out.length < count && cursor !== '0-0');
+    return out;
+  }
+
+  /**
+   * The group is gone, with the pending entries it tracked: Redis restarted without persistence or
+   * failed over to an empty replica. Recreated from the stream's first entry, since acknowledged
+   * entries are deleted and whatever the stream holds now was never processed.
+   */
+  async #recreateGroup(err: unknown): Promise<void> {
+    this.#logger.error(
+      { err, group: this.#group },
+      'consumer group lost with the data Redis held; recreating it',
+    );
+    await createGroup(this.#main, this.#key, this.#group);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#onClose();
+    this.#conn.destroy();
+  }
+}
+
+export class RedisWorkStream implements WorkStream {
+  readonly name: string;
+  readonly #main: Client;
+  readonly #key: string;
+  readonly #children: Children;
+  readonly #logger: Logger;
+
+  constructor(main: Client, name: string, prefix: string, children: Children, logger: Logger) {
+    this.name = name;
+    this.#main = main;
+    this.#key = `${prefix}:work:{${name}}`;
+    this.#children = children;
+    this.#logger = logger;
+  }
+
+  async add(payloads: ReadonlyArray<Buffer | string>): Promise<string[]> {
+    if (payloads.length === 0) return [];
+    const pipeline = this.#main.multi();
+    for (const payload of payloads) pipeline.xAdd(this.#key, '*', { d: payload });
+    return pipeline.execAsPipelineTyped();
+  }
+
+  ensureGroup(group: string): Promise<void> {
+    return createGroup(this.#main, this.#key, group);
+  }
+
+  consumer(group: string, consumer: string): WorkConsumer {
+    const child: RedisWorkConsumer = new RedisWorkConsumer(
+      this.#main,
+      this.#key,
+      group,
+      consumer,
+      this.#logger,
+      () => this.#children.remove(child),
+    );
+    return this.#children.add(child);
+  }
+
+  async pendingCount(group: string): Promise<number> {
+    const summary = await this.#main.xPending(this.#key, group);
+    return summary.pending;
+  }
+
+  length(): Promise<number> {
+    return this.#main.xLen(this.#key);
+  }
+}
