@@ -1,8 +1,16 @@
 /**
  * Who gets a product's data in real time, at one instant, and why not (DESIGN rule 2). The one
- * place the rule lives: the admin API, the edge cache and distribution all call `decide`.
+ * place the rule lives: the admin API, the edge cache and distribution all call `decide`, and the
+ * entitlement history (`history.ts`) evaluates the conditions it can date, `grantCovers` and
+ * `agreementOnFile`, over the past.
  */
-import { grantEnd, type ProductTerms, type UserSnapshot } from './snapshot.js';
+import {
+  type AgreementFact,
+  type GrantSpan,
+  grantEnd,
+  type ProductTerms,
+  type UserSnapshot,
+} from './snapshot.js';
 
 /**
  * Every reason a user may not have real time, in the order they are reported. `no_grant`,
@@ -69,30 +77,43 @@ function ordered(reasons: Set<Reason>): Reason[] {
   return [...reasons].sort((a, b) => (ORDER.get(a) ?? 0) - (ORDER.get(b) ?? 0));
 }
 
-function grantReason(user: UserSnapshot, product: string, at: number): Reason | undefined {
+/** The grant condition: a grant for `product` is in effect at `at` (started, not ended, not revoked). */
+export function grantCovers(grants: readonly GrantSpan[], product: string, at: number): boolean {
+  return grants.some((grant) => grant.product === product && grant.validFrom <= at && at < grantEnd(grant));
+}
+
+/**
+ * The agreement condition: the licensor's subscriber agreement was accepted at or before `at`, in
+ * `version` when one is given, in any version when not.
+ */
+export function agreementOnFile(
+  agreements: readonly AgreementFact[],
+  licensor: string,
+  at: number,
+  version?: string,
+): boolean {
+  return agreements.some(
+    (agreement) =>
+      agreement.licensor === licensor &&
+      agreement.acceptedAt <= at &&
+      (version === undefined || agreement.version === version),
+  );
+}
+
+/** Why no grant for `product` covers `at`: none yet in effect, or all of them over. */
+function missingGrantReason(user: UserSnapshot, product: string, at: number): Reason {
   let startsLater = false;
   let lastEnd: { end: number; byValidity: boolean } | undefined;
   for (const grant of user.grants) {
     if (grant.product !== product) continue;
     const end = grantEnd(grant);
     if (end <= grant.validFrom) continue;
-    if (grant.validFrom <= at && at < end) return undefined;
     if (grant.validFrom > at) startsLater = true;
     else if (!lastEnd || end > lastEnd.end) lastEnd = { end, byValidity: grant.validTo === end };
   }
   if (startsLater) return 'grant_not_started';
   // A grant ended by revocation reads as no grant: the user was not promised it would last.
   return lastEnd?.byValidity ? 'grant_expired' : 'no_grant';
-}
-
-function agreementReason(user: UserSnapshot, product: ProductTerms, at: number): Reason | undefined {
-  let older = false;
-  for (const agreement of user.agreements) {
-    if (agreement.licensor !== product.licensor || agreement.acceptedAt > at) continue;
-    if (agreement.version === product.agreementVersion) return undefined;
-    older = true;
-  }
-  return older ? 'agreement_outdated' : 'agreement_missing';
 }
 
 /**
@@ -115,10 +136,12 @@ export function decide(
   if (user.status === 'closed') reasons.add('closed');
   if (user.status === 'suspended') reasons.add('suspended');
   if (user.delinquent) reasons.add('delinquent');
-  const grant = grantReason(user, product.id, at);
-  if (grant) reasons.add(grant);
-  const agreement = agreementReason(user, product, at);
-  if (agreement) reasons.add(agreement);
+  if (!grantCovers(user.grants, product.id, at)) reasons.add(missingGrantReason(user, product.id, at));
+  if (!agreementOnFile(user.agreements, product.licensor, at, product.agreementVersion)) {
+    // Another version on file means the user agreed once and must agree to the new terms.
+    const older = agreementOnFile(user.agreements, product.licensor, at);
+    reasons.add(older ? 'agreement_outdated' : 'agreement_missing');
+  }
   if (options.sessions !== undefined && options.sessions > user.sessionLimit) reasons.add('session_limit');
   if (options.verified === false) reasons.add('unverified');
 

@@ -1,6 +1,7 @@
 /**
  * Entitlements: who may see what, now, and why. Users, categories, subscriber agreements,
- * real-time grants, user and operator tokens, the decision, the change feed and the edge cache.
+ * real-time grants, user and operator tokens, the decision, the entitlement history (who could
+ * receive a product in real time during a window), the change feed and the edge cache.
  * docs/entitlements.md describes the model and the admin API.
  */
 export { type EnsureAdminOptions, type EnsureAdminResult, ensureAdminOperator } from './bootstrap.js';
@@ -23,9 +24,11 @@ export {
   recordChanges,
 } from './changes.js';
 export {
+  agreementOnFile,
   type DecideOptions,
   type Decision,
   decide,
+  grantCovers,
   type Mode,
   REASON_TEXT,
   REASONS,
@@ -40,7 +43,13 @@ export {
   NotFoundError,
 } from './errors.js';
 export type { GrantRecord } from './grants.js';
-export { type Interval, realtimeIntervals, usersEntitledAt } from './history.js';
+export { type HistoryFacts, type Interval, openIntervals } from './history.js';
+export {
+  categoriesForMonth,
+  type HistoryFilter,
+  type RealtimeHistory,
+  realtimeOpenIntervals,
+} from './history-store.js';
 export { operatorAuth, requirePermission, requireRole } from './http/auth.js';
 export { openApiDocument } from './http/openapi.js';
 export { BODY_LIMIT_BYTES, type EntitlementRoutesDeps, entitlementRoutes } from './http/routes.js';

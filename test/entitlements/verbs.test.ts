@@ -14,13 +14,12 @@ import {
   issueToken,
   NotFoundError,
   productTerms,
-  realtimeIntervals,
+  realtimeOpenIntervals,
   revoke,
   revokeOperator,
   revokeToken,
   setDelinquent,
   setStatus,
-  usersEntitledAt,
 } from '../../entitlements/index.js';
 import { readSnapshots } from '../../entitlements/store.js';
 import { hashToken } from '../../entitlements/tokens.js';
@@ -198,16 +197,22 @@ forEachDb((_engine, getDb) => {
     expect(decide(user, terms.get('CTA_A'), T0).reasons).toContain('no_grant');
   });
 
-  it('answers who held a real-time grant at an instant, and over which intervals', async () => {
+  it('answers when real time was open: a grant covering the instant and the agreement on file', async () => {
     const db = getDb();
-    for (const id of ['h1', 'h2', 'h3', 'h4']) await newUser(db, id);
+    for (const id of ['h1', 'h2', 'h3', 'h4', 'h5']) await newUser(db, id);
     const put = (userId: string, at: number, validFrom?: number, validTo?: number) =>
       run(db, ADMIN, at, (ctx) =>
         grant({ ctx: { ...ctx, catalog }, input: { userId, product: 'UTP', validFrom, validTo } }),
       );
+    const agree = (userId: string, at: number) =>
+      run(db, COMPLIANCE, at, (ctx) =>
+        acceptAgreement({ ctx: { ...ctx, catalog }, input: { userId, product: 'UTP' } }),
+      );
+    for (const id of ['h1', 'h3', 'h4']) await agree(id, T0 - 2 * DAY);
     await put('h1', T0 - DAY);
     await put('h1', T0 - HOUR, undefined, T0 + HOUR);
     await put('h2', T0 - DAY, T0 + HOUR, T0 + DAY);
+    await agree('h2', T0 + 2 * HOUR);
     await put('h3', T0 - DAY);
     await run(db, ADMIN, T0 - HOUR, (ctx) =>
       revoke({ ctx: { ...ctx, catalog }, input: { userId: 'h3', product: 'UTP' } }),
@@ -216,31 +221,39 @@ forEachDb((_engine, getDb) => {
     await run(db, ADMIN, T0 + 2 * HOUR, (ctx) =>
       setStatus({ ctx, input: { userId: 'h4', status: 'closed', reason: 'account closed' } }),
     );
+    // Granted, never agreed: never open.
+    await put('h5', T0 - DAY);
+    // No history of delinquency or suspension: neither is subtracted.
+    await run(db, STRIPE, T0, (ctx) =>
+      setDelinquent({ ctx, input: { userId: 'h1', delinquent: true, reason: 'evt_1' } }),
+    );
+    await run(db, ADMIN, T0, (ctx) =>
+      setStatus({ ctx, input: { userId: 'h2', status: 'suspended', reason: 'x' } }),
+    );
 
-    expect(await usersEntitledAt(db, 'UTP', T0 - DAY - 1)).toEqual([]);
-    expect(await usersEntitledAt(db, 'UTP', T0 - 2 * HOUR)).toEqual(['h1', 'h3', 'h4']);
-    expect(await usersEntitledAt(db, 'UTP', T0)).toEqual(['h1', 'h4']);
-    expect(await usersEntitledAt(db, 'UTP', T0 + HOUR)).toEqual(['h2', 'h4']);
-    expect(await usersEntitledAt(db, 'UTP', T0 + 2 * HOUR)).toEqual(['h2']);
-    expect(await usersEntitledAt(db, 'UTP', T0 + DAY)).toEqual([]);
-    expect(await usersEntitledAt(db, 'NOT_A_PRODUCT', T0)).toEqual([]);
+    const window = { from: T0 - 2 * DAY, to: T0 + DAY };
+    expect(await realtimeOpenIntervals(db, catalog, window)).toEqual([
+      { userId: 'h1', product: 'UTP', intervals: [{ from: T0 - DAY, to: T0 + HOUR }] },
+      { userId: 'h2', product: 'UTP', intervals: [{ from: T0 + 2 * HOUR, to: T0 + DAY }] },
+      { userId: 'h3', product: 'UTP', intervals: [{ from: T0 - DAY, to: T0 - HOUR }] },
+      { userId: 'h4', product: 'UTP', intervals: [{ from: T0 - DAY, to: T0 + 2 * HOUR }] },
+    ]);
+    expect(
+      await realtimeOpenIntervals(db, catalog, { from: T0, to: T0 + 30 * 60_000 }, { users: ['h1'] }),
+    ).toEqual([{ userId: 'h1', product: 'UTP', intervals: [{ from: T0, to: T0 + 30 * 60_000 }] }]);
+    expect(await realtimeOpenIntervals(db, catalog, window, { products: ['CTA_A'] })).toEqual([]);
+    expect(await realtimeOpenIntervals(db, catalog, { from: T0 + DAY, to: T0 })).toEqual([]);
 
-    expect(await realtimeIntervals(db, 'h1', 'UTP', T0 - 2 * DAY, T0 + DAY)).toEqual([
-      { from: T0 - DAY, to: T0 + HOUR },
-    ]);
-    expect(await realtimeIntervals(db, 'h1', 'UTP', T0, T0 + 30 * 60_000)).toEqual([
-      { from: T0, to: T0 + 30 * 60_000 },
-    ]);
-    expect(await realtimeIntervals(db, 'h2', 'UTP', T0 - 2 * DAY, T0 + DAY)).toEqual([
-      { from: T0 + HOUR, to: T0 + DAY },
-    ]);
-    expect(await realtimeIntervals(db, 'h3', 'UTP', T0 - 2 * DAY, T0 + DAY)).toEqual([
-      { from: T0 - DAY, to: T0 - HOUR },
-    ]);
-    expect(await realtimeIntervals(db, 'h4', 'UTP', T0 - 2 * DAY, T0 + DAY)).toEqual([
-      { from: T0 - DAY, to: T0 + 2 * HOUR },
-    ]);
-    expect(await realtimeIntervals(db, 'h4', 'UTP', T0 + DAY, T0)).toEqual([]);
+    const openAt = async (at: number) =>
+      (await realtimeOpenIntervals(db, catalog, { from: at, to: at + 1 }, { products: ['UTP'] })).map(
+        (history) => history.userId,
+      );
+    expect(await openAt(T0 - DAY - 1)).toEqual([]);
+    expect(await openAt(T0 - 2 * HOUR)).toEqual(['h1', 'h3', 'h4']);
+    expect(await openAt(T0)).toEqual(['h1', 'h4']);
+    expect(await openAt(T0 + HOUR)).toEqual(['h4']);
+    expect(await openAt(T0 + 2 * HOUR)).toEqual(['h2']);
+    expect(await openAt(T0 + DAY)).toEqual([]);
   });
 
   it('records attestations, the latest one winning, answers kept literally', async () => {

@@ -1,0 +1,138 @@
+/**
+ * The questions about the past, answered from the database: the grants and agreements
+ * `openIntervals` is evaluated over, and the attestations a month's category comes from. A few
+ * queries whatever the number of users; what they read is only ever appended to or ended, never
+ * rewritten, so a past window's answer stays the same.
+ */
+import type { Catalog, Category } from '../config/index.js';
+import type { Queryable } from '../platform/db/index.js';
+import { categoryForMonth, monthBounds } from './category.js';
+import { type Interval, openIntervals } from './history.js';
+import { type AgreementFact, type AttestationFact, type GrantSpan, productTerms } from './snapshot.js';
+
+/** When real time for one product was open to one user. */
+export interface RealtimeHistory {
+  userId: string;
+  product: string;
+  /** Disjoint, sorted, never empty. */
+  intervals: Interval[];
+}
+
+export interface HistoryFilter {
+  /** Only these users; every user when omitted. */
+  users?: readonly string[];
+  /** Only these products of the catalog; every product when omitted. */
+  products?: readonly string[];
+}
+
+/** End of a grant row's effect in SQL; an open-ended grant ends at the largest int8. */
+const GRANT_END = 'coalesce(least(valid_to, revoked_at), 9223372036854775807)';
+
+interface Facts {
+  grants: GrantSpan[];
+  agreements: AgreementFact[];
+}
+
+/**
+ * Every (user, product) to whom real time was open at some instant of `window`, with the
+ * intervals, sorted by user, then product (code-point order). Pairs never open are left out.
+ */
+export async function realtimeOpenIntervals(
+  q: Queryable,
+  catalog: Catalog,
+  window: Interval,
+  filter: HistoryFilter = {},
+): Promise<RealtimeHistory[]> {
+  if (window.to <= window.from) return [];
+  const products = [...productTerms(catalog).values()]
+    .filter((product) => filter.products?.includes(product.id) ?? true)
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const grants = await q.query<{
+    user_id: string;
+    product: string;
+    valid_from: number;
+    valid_to: number | null;
+    revoked_at: number | null;
+  }>(
+    `select user_id, product, valid_from, valid_to, revoked_at from grants
+      where product = any($1::text[]) and valid_from < $3 and ${GRANT_END} > $2
+        and ($4::text[] is null or user_id = any($4::text[]))
+      order by user_id, id`,
+    [products.map((product) => product.id), window.from, window.to, filter.users ?? null],
+  );
+  const facts = new Map<string, Facts>();
+  for (const row of grants.rows) {
+    let user = facts.get(row.user_id);
+    if (!user) {
+      user = { grants: [], agreements: [] };
+      facts.set(row.user_id, user);
+    }
+    user.grants.push({
+      product: row.product,
+      validFrom: row.valid_from,
+      validTo: row.valid_to,
+      revokedAt: row.revoked_at,
+    });
+  }
+  if (facts.size === 0) return [];
+
+  // Agreements accepted before the window are on file in it: only the window's end bounds them.
+  const agreements = await q.query<{
+    user_id: string;
+    licensor: string;
+    version: string;
+    accepted_at: number;
+  }>(
+    `select user_id, licensor, version, accepted_at from agreements
+      where user_id = any($1::text[]) and licensor = any($2::text[]) and accepted_at < $3
+      order by user_id, id`,
+    [[...facts.keys()], [...new Set(products.map((product) => product.licensor))], window.to],
+  );
+  for (const row of agreements.rows) {
+    facts
+      .get(row.user_id)
+      ?.agreements.push({ licensor: row.licensor, version: row.version, acceptedAt: row.accepted_at });
+  }
+
+  const result: RealtimeHistory[] = [];
+  for (const userId of [...facts.keys()].sort()) {
+    const user = facts.get(userId)!;
+    for (const product of products) {
+      const intervals = openIntervals(user, product, window);
+      if (intervals.length > 0) result.push({ userId, product: product.id, intervals });
+    }
+  }
+  return result;
+}
+
+/**
+ * The category of each of `userIds` for `month` (`YYYY-MM`), from the attestations made before it
+ * ends (`categoryForMonth`); a user with none, or with no user row, is professional.
+ */
+export async function categoriesForMonth(
+  q: Queryable,
+  userIds: readonly string[],
+  month: string,
+): Promise<Map<string, Category>> {
+  const { end } = monthBounds(month);
+  const { rows } = await q.query<{ user_id: string; status: Category; at: number }>(
+    `select user_id, status, at from attestations
+      where user_id = any($1::text[]) and at < $2 order by user_id, at, id`,
+    [userIds, end],
+  );
+  const attestations = new Map<string, AttestationFact[]>();
+  for (const row of rows) {
+    let list = attestations.get(row.user_id);
+    if (!list) {
+      list = [];
+      attestations.set(row.user_id, list);
+    }
+    list.push({ status: row.status, at: row.at });
+  }
+  return new Map(
+    userIds.map((userId) => [
+      userId,
+      categoryForMonth({ attestations: attestations.get(userId) ?? [] }, month),
+    ]),
+  );
+}
