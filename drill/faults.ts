@@ -6,6 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'redis';
 import WebSocket from 'ws';
+import { holdTableLock, type TableLock } from '../testing/index.js';
 import type { AdminClient } from './admin.js';
 import {
   type DrillClient,
@@ -466,24 +467,12 @@ export async function lockEntitlementTables(
   const client = ctx.clients.find((c) => c.user === victim.user);
   if (client === undefined) throw new Error(`${victim.user} has no client`);
   const db = await topology.openDb();
-  let release: () => void = () => undefined;
-  const released = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  let locked: () => void = () => undefined;
-  const isLocked = new Promise<void>((resolve) => {
-    locked = resolve;
-  });
-  const holder = db.transaction(async (tx) => {
-    await tx.query('lock table attestations, agreements, user_tokens in access exclusive mode');
-    locked();
-    await released;
-  });
   let releasedAt = 0;
   let sentAt = 0;
   let ackAt = 0;
+  let lock: TableLock | undefined;
   try {
-    await Promise.race([isLocked, holder]);
+    lock = await holdTableLock(db, 'attestations, agreements, user_tokens');
     fault.at = Date.now();
     sentAt = fault.at;
     const status = await ctx.admin.revokeOnce(victim.user, victim.product).catch((e: Error) => e.message);
@@ -501,8 +490,7 @@ export async function lockEntitlementTables(
       );
     await sleep(Math.max(0, fault.at + holdMs - Date.now()));
   } finally {
-    release();
-    await holder.catch((e: Error) => fault.failures.push(`the drill's lock failed: ${e.message}`));
+    await lock?.release().catch((e: Error) => fault.failures.push(`the drill's lock failed: ${e.message}`));
     releasedAt = Date.now();
     await db.close();
   }
