@@ -6,6 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'redis';
 import WebSocket from 'ws';
+import { holdTableLock, type TableLock } from '../testing/index.js';
 import type { AdminClient } from './admin.js';
 import {
   type DrillClient,
@@ -62,11 +63,16 @@ export interface FaultRecord {
   settled?: Promise<void>;
   /** Set by the SIGTERM fault: which edge stopped cleanly, from the signal to its exit. */
   terminatedEdge?: { index: number; signalledAt: number; exitedAt: number };
+  /** Set by the edge kill: which edge was SIGKILLed (at `at`). */
+  killedEdge?: { index: number };
   /**
-   * Entitlement changes committed in this span may be told late by design (an edge cannot apply
-   * them; the user is `unverified` meanwhile): the live-change latency check lists them apart.
+   * Entitlement changes committed in this span may be told late by design (the change feed cannot
+   * carry them, or no edge can apply them and the user is `unverified` meanwhile): the live-change
+   * latency check lists them apart.
    */
   changesHeldBack?: { from: number; to: number; why: string };
+  /** A note that needs every client's whole log: written once the clients have closed. */
+  afterwards?: () => string;
 }
 
 function record(name: string): FaultRecord {
@@ -466,24 +472,12 @@ export async function lockEntitlementTables(
   const client = ctx.clients.find((c) => c.user === victim.user);
   if (client === undefined) throw new Error(`${victim.user} has no client`);
   const db = await topology.openDb();
-  let release: () => void = () => undefined;
-  const released = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  let locked: () => void = () => undefined;
-  const isLocked = new Promise<void>((resolve) => {
-    locked = resolve;
-  });
-  const holder = db.transaction(async (tx) => {
-    await tx.query('lock table attestations, agreements, user_tokens in access exclusive mode');
-    locked();
-    await released;
-  });
   let releasedAt = 0;
   let sentAt = 0;
   let ackAt = 0;
+  let lock: TableLock | undefined;
   try {
-    await Promise.race([isLocked, holder]);
+    lock = await holdTableLock(db, 'attestations, agreements, user_tokens');
     fault.at = Date.now();
     sentAt = fault.at;
     const status = await ctx.admin.revokeOnce(victim.user, victim.product).catch((e: Error) => e.message);
@@ -501,8 +495,7 @@ export async function lockEntitlementTables(
       );
     await sleep(Math.max(0, fault.at + holdMs - Date.now()));
   } finally {
-    release();
-    await holder.catch((e: Error) => fault.failures.push(`the drill's lock failed: ${e.message}`));
+    await lock?.release().catch((e: Error) => fault.failures.push(`the drill's lock failed: ${e.message}`));
     releasedAt = Date.now();
     await db.close();
   }
@@ -610,11 +603,7 @@ export async function terminateEdgeAndMeter(
  * While it is down, `victim` loses real time for `product`: the change feed cannot carry that
  * revocation, so it shows whether edges learn it before the ticks held up in the outage flow.
  */
-export async function restartRedis(
-  ctx: DrillContext,
-  downMs: number,
-  victim: { user: string; product: string },
-): Promise<FaultRecord> {
+export async function restartRedis(ctx: DrillContext, downMs: number, victim: Victim): Promise<FaultRecord> {
   const { topology } = ctx;
   const fault = record('Redis restarted');
   const edges = topology.edges.filter((e) => e.running);
@@ -648,7 +637,36 @@ export async function restartRedis(
     `down ${upAt - killedAt} ms; edge spools held up to ${maxSpool} usage events, then drained; ${reconnects} client sockets dropped`,
   );
   if (reconnects > 0) fault.failures.push(`${reconnects} client sockets dropped while Redis was down`);
+  fault.changesHeldBack = {
+    from: fault.at,
+    to: fault.at + (fault.recoveryMs ?? 30_000),
+    why: 'Redis down: the change feed cannot carry it; told when the bus returned',
+  };
+  fault.afterwards = () => redisVictimNote(ctx, victim, fault);
   return fault;
+}
+
+/**
+ * What the user revoked during the Redis outage saw: when it was told, and its last real-time
+ * event of the product. The leak check judges it; this says it in words.
+ */
+function redisVictimNote(ctx: DrillContext, victim: Victim, fault: FaultRecord): string {
+  const client = ctx.clients.find((c) => c.user === victim.user);
+  if (client === undefined) return `${victim.user} has no client`;
+  const told = client.modeChanges.find(
+    (m) =>
+      m.at >= fault.at &&
+      m.mode === 'delayed' &&
+      ctx.symbolProduct.get(m.channel.slice(2)) === victim.product,
+  );
+  const product = ctx.productIds.indexOf(victim.product);
+  let last = 0;
+  for (let i = 0; i < client.log.length; i += LOG_FIELDS) {
+    if (client.log[i + F_PRODUCT] === product && client.log[i + F_MODE] === REALTIME)
+      last = Math.max(last, client.log[i + F_RECV] as number);
+  }
+  const since = (at: number) => `${at - fault.at} ms after Redis was killed`;
+  return `${victim.user} was ${told ? `told ${victim.product} is delayed ${since(told.at)}` : `never told ${victim.product} is delayed`}; its last real-time ${victim.product} event came ${last >= fault.at ? since(last) : 'before the kill'}`;
 }
 
 /** SIGKILLs an edge; its clients fail over to the other one. */
@@ -658,6 +676,7 @@ export async function killEdge(ctx: DrillContext, index: number): Promise<FaultR
   const edge = topology.edges[index];
   if (edge === undefined) throw new Error(`no edge ${index}`);
   const moved = ctx.clients.filter((c) => c.current?.edge === index && c.ready);
+  fault.killedEdge = { index };
   fault.at = Date.now();
   await edge.kill('SIGKILL');
   const back = await until(() => moved.every((c) => c.current?.edge !== index && c.ready), 30_000, 10);
@@ -696,58 +715,4 @@ export async function hostile(ctx: DrillContext, edgeIndex: number, token: strin
   if (flowing === undefined) fault.failures.push('real-time data stopped after the hostile traffic');
   fault.recoveryMs = 0;
   return fault;
-}
-
-/** One live entitlement change and when the affected client was told. */
-export interface Flip {
-  user: string;
-  product: string;
-  kind: 'grant' | 'revoke';
-  sentAt: number;
-  /** When the admin API answered: the change was committed by then. */
-  ackAt: number;
-}
-
-/**
- * Grants and revokes real time for the flipper users, one change every `everyMs`, until stopped.
- * Runs through every other fault, so a revocation also lands while Redis is down or an edge dies.
- */
-export function flipEntitlements(
-  admin: AdminClient,
-  flippers: ReadonlyArray<{ user: string; product: string }>,
-  everyMs: number,
-): { flips: Flip[]; errors: string[]; stop: () => Promise<void> } {
-  const flips: Flip[] = [];
-  const errors: string[] = [];
-  const granted = new Set<string>();
-  let running = true;
-  const loop = (async () => {
-    for (let i = 0; running && flippers.length > 0; i++) {
-      const { user, product } = flippers[i % flippers.length] as { user: string; product: string };
-      const key = `${user} ${product}`;
-      const kind = granted.has(key) ? 'revoke' : 'grant';
-      const sentAt = Date.now();
-      try {
-        if (kind === 'grant') {
-          await admin.grant(user, product);
-          granted.add(key);
-        } else {
-          await admin.revoke(user, product);
-          granted.delete(key);
-        }
-        flips.push({ user, product, kind, sentAt, ackAt: Date.now() });
-      } catch (error) {
-        errors.push(`${kind} ${key}: ${(error as Error).message}`);
-      }
-      await sleep(everyMs);
-    }
-  })();
-  return {
-    flips,
-    errors,
-    async stop() {
-      running = false;
-      await loop;
-    },
-  };
 }

@@ -11,7 +11,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Hub } from '../../app/hub.js';
 import { DrillRedis } from '../../drill/topology.js';
 import { ChangeRelay, revoke } from '../../entitlements/index.js';
-import { ENGINES, type Engine, holdTableLock, openTestDb, type TestDb } from '../helpers/db.js';
+import { holdTableLock } from '../../testing/index.js';
+import { ENGINES, type Engine, openTestDb, type TestDb } from '../helpers/db.js';
 import { cleanupRedisPrefix, uniqueName } from '../helpers/services.js';
 import {
   ADMIN,

@@ -12,7 +12,8 @@ import {
 } from '../../entitlements/index.js';
 import { type Bus, type ControlMessage, openBus } from '../../platform/bus/index.js';
 import type { Db } from '../../platform/db/index.js';
-import { forEachDb, holdTableLock, openTestDb, type TestDb } from '../helpers/db.js';
+import { holdTableLock } from '../../testing/index.js';
+import { forEachDb, openTestDb, type TestDb } from '../helpers/db.js';
 import { ADMIN, testCatalog } from './fixtures.js';
 
 const catalog = testCatalog();

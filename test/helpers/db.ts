@@ -79,31 +79,3 @@ export function forEachDb(
     });
   });
 }
-
-/**
- * Takes `lock table <tables> in access exclusive mode` in a transaction of `db` and holds it until
- * `release()` resolves the returned promise: what a superuser, a long migration or a stuck batch
- * does to the tables a test's code reads. Resolves once the lock is held.
- */
-export async function holdTableLock(db: Db, tables: string): Promise<{ release: () => Promise<void> }> {
-  let release: () => void = () => undefined;
-  const released = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  let locked: () => void = () => undefined;
-  const isLocked = new Promise<void>((resolve) => {
-    locked = resolve;
-  });
-  const holder = db.transaction(async (tx) => {
-    await tx.query(`lock table ${tables} in access exclusive mode`);
-    locked();
-    await released;
-  });
-  await Promise.race([isLocked, holder]);
-  return {
-    release: async () => {
-      release();
-      await holder;
-    },
-  };
-}
