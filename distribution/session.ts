@@ -1,27 +1,21 @@
 /**
  * One client connection on `/stocks`: the protocol conversation (auth, subscribe, unsubscribe),
  * the subscriptions and their mode per product, decided once and re-decided only when the user's
- * entitlements change, the session slot, and the send path with its real-time guard.
+ * entitlements change, the session slot, and the send path with its real-time guard. What it
+ * tells the client is worded in `statuses.ts`; what a subscribe may take is planned in
+ * `subscriptions.ts`.
  */
 import { randomUUID } from 'node:crypto';
 import type { RawData, WebSocket } from 'ws';
-import { nextTransition, REASON_TEXT, type Reason } from '../entitlements/index.js';
-import { type ChannelSpec, parseChannel, WILDCARD } from './channels.js';
+import { nextTransition, type Reason } from '../entitlements/index.js';
+import { type ChannelSpec, WILDCARD } from './channels.js';
 import type { SymbolDirectory } from './directory.js';
 import type { EntitlementView } from './entitlement-view.js';
 import type { FanoutMember } from './fanout.js';
 import { MeterCounts, type Metering } from './metering.js';
 import type { EdgeStats } from './metrics.js';
 import type { EdgeOptions } from './options.js';
-import {
-  delayWords,
-  type ModeCode,
-  modeCode,
-  modeName,
-  NONE,
-  type ProductTable,
-  REALTIME,
-} from './products.js';
+import { type ModeCode, modeCode, NONE, type ProductTable, REALTIME } from './products.js';
 import {
   AUTH_SUCCESS,
   AUTH_TIMEOUT,
@@ -31,12 +25,31 @@ import {
   frame,
   parseClientMessage,
   type StatusMessage,
-  status,
 } from './protocol.js';
 import { authKey, type Bucket, type KeyedLimiter, take } from './rate-limit.js';
 import type { Group, Router } from './routing.js';
 import type { SlotHolder, SlotKeeper } from './session-slots.js';
 import { Conflation, type EventTable, verdict } from './slow-consumer.js';
+import {
+  ALREADY_AUTHENTICATED,
+  AUTH_FAILED,
+  AUTH_RATE_LIMITED,
+  invalidChannels,
+  MESSAGES_ABUSED,
+  type ModeReport,
+  modeChanged,
+  modeReport,
+  NOT_AUTHENTICATED,
+  SLOW_CLIENT,
+  sessionLimit,
+  subscribed,
+  symbolLimit,
+  TOKEN_REVOKED,
+  tooManyChannels,
+  tooManyMessages,
+  unsubscribed,
+} from './statuses.js';
+import { INVALID, OVER_LIMIT, planSubscribe, planUnsubscribe } from './subscriptions.js';
 
 /** What a session needs from the edge it runs on. */
 export interface SessionHost {
@@ -75,14 +88,6 @@ const NO_SUBSCRIPTIONS: ReadonlyMap<string, ChannelSpec> = new Map();
 
 /** Reports already made in one pass over many subscriptions, by product index (-1: every product). */
 type ReportMemo = Map<number, ModeReport>;
-
-/** A subscription's mode as a client is told it. */
-interface ModeReport {
-  mode: 'realtime' | 'delayed' | 'refused' | 'mixed';
-  fields: Record<string, unknown>;
-  /** In words, e.g. `real time` or `delayed by 15 minutes: There is no real-time subscription…`. */
-  words: string;
-}
 
 export class Session implements FanoutMember, SlotHolder {
   readonly id = randomUUID();
@@ -136,9 +141,7 @@ export class Session implements FanoutMember, SlotHolder {
   entitlementsChanged(): void {
     if (this.#state !== OPEN) return;
     if (this.#host.view.authenticate(this.#token)?.userId !== this.userId) {
-      this.#send([
-        errorStatus('not_authenticated', 'Your API token was revoked; connect again with a valid one.'),
-      ]);
+      this.#send([TOKEN_REVOKED]);
       this.#end(CLOSE.policy, 'token revoked', 'revoked');
       return;
     }
@@ -220,16 +223,11 @@ export class Session implements FanoutMember, SlotHolder {
     if (!take(this.#bucket, options.messageRate, options.messageBurst, host.now())) {
       host.stats.refuse('message_rate');
       if (++this.#violations > options.messageAbuseLimit) {
-        this.#send([errorStatus('too_many_messages', 'Too many messages; the connection is closed.')]);
+        this.#send([MESSAGES_ABUSED]);
         this.#end(CLOSE.policy, 'too many messages', 'message_rate');
         return;
       }
-      this.#send([
-        errorStatus(
-          'too_many_messages',
-          `Too many messages: at most ${options.messageRate} a second (bursts of ${options.messageBurst}); this one was ignored.`,
-        ),
-      ]);
+      this.#send([tooManyMessages(options.messageRate, options.messageBurst)]);
       return;
     }
     const text = Buffer.isBuffer(data)
@@ -258,24 +256,13 @@ export class Session implements FanoutMember, SlotHolder {
     if (this.#state === CLOSED) return;
     if (message.action === 'auth') return this.#auth(message.token);
     if (this.#state !== OPEN) {
-      this.#send([
-        errorStatus(
-          'not_authenticated',
-          'Not authenticated: send {"action":"auth","params":"<your API token>"} first.',
-        ),
-      ]);
+      this.#send([NOT_AUTHENTICATED]);
       return;
     }
     const most = this.#host.options.maxChannelsPerMessage;
     if (message.params.length > most) {
       this.#host.stats.refuse('too_many_channels');
-      this.#send([
-        errorStatus(
-          'invalid_syntax',
-          `This ${message.action} lists ${message.params.length} channels, more than the ${most} one message may list; nothing was done. Send them in several messages.`,
-          { count: message.params.length },
-        ),
-      ]);
+      this.#send([tooManyChannels(message.action, message.params.length, most)]);
       return;
     }
     if (message.action === 'subscribe') return this.#subscribe(message.params);
@@ -285,19 +272,14 @@ export class Session implements FanoutMember, SlotHolder {
   async #auth(token: string): Promise<void> {
     const host = this.#host;
     if (this.#state !== AWAITING_AUTH) {
-      this.#send([errorStatus('already_authenticated', 'This connection is already authenticated.')]);
+      this.#send([ALREADY_AUTHENTICATED]);
       return;
     }
     const now = host.now();
     const key = authKey(this.address, token);
     if (!host.authLimiter.allows(key, now)) {
       host.stats.refuse('auth_rate_limited');
-      this.#send([
-        status(
-          'auth_failed',
-          'Too many failed authentication attempts from your address with this token; wait a minute and retry.',
-        ),
-      ]);
+      this.#send([AUTH_RATE_LIMITED]);
       this.#end(CLOSE.policy, 'too many authentication attempts', 'auth_failed');
       return;
     }
@@ -305,7 +287,7 @@ export class Session implements FanoutMember, SlotHolder {
     if (principal === undefined) {
       host.authLimiter.spend(key, now);
       host.stats.refuse('auth_failed');
-      this.#send([status('auth_failed', 'authentication failed')]);
+      this.#send([AUTH_FAILED]);
       this.#end(CLOSE.policy, 'authentication failed', 'auth_failed');
       return;
     }
@@ -325,7 +307,7 @@ export class Session implements FanoutMember, SlotHolder {
     // the token is checked again before the session opens.
     if (host.view.authenticate(token)?.userId !== principal.userId) {
       host.stats.refuse('auth_failed');
-      this.#send([status('auth_failed', 'authentication failed')]);
+      this.#send([AUTH_FAILED]);
       this.#end(CLOSE.policy, 'authentication failed', 'auth_failed');
       return;
     }
@@ -343,105 +325,54 @@ export class Session implements FanoutMember, SlotHolder {
     if (this.#state !== OPEN) return;
     if (!this.slotHeld) {
       host.stats.refuse('session_limit');
-      const limit = host.sessionLimit(this.userId);
-      this.#send([
-        errorStatus(
-          'session_limit',
-          `This account already has ${limit} session${limit === 1 ? '' : 's'} open, its limit: this connection gets delayed data only, and real time once another session closes.`,
-        ),
-      ]);
+      this.#send([sessionLimit(host.sessionLimit(this.userId))]);
     }
   }
 
   /**
-   * Decides every channel before anything is looked up: invalid ones and those beyond the symbol
-   * limit are refused (all of a kind in one status, where the first of them was), and only the
-   * new symbols that fit are looked up, together. The work per message is bounded by
-   * `maxChannelsPerMessage` and the lookups by `maxSymbols`, whatever the client sends.
+   * Takes the channels `planSubscribe` accepts, looking up their new symbols before replying: the
+   * mode a channel is reported in depends on its symbol's product.
    */
   async #subscribe(params: readonly string[]): Promise<void> {
     const host = this.#host;
-    const subscriptions = this.#subscriptions ?? NO_SUBSCRIPTIONS;
-    const symbols = new Set<string>();
-    for (const spec of subscriptions.values()) symbols.add(spec.sym);
     const max = host.options.maxSymbols;
-    const accepted: ChannelSpec[] = [];
-    const invalid: string[] = [];
-    const overLimit: string[] = [];
-    const lookups: string[] = [];
-    const order: Array<ChannelSpec | typeof INVALID | typeof OVER_LIMIT> = [];
-    for (const param of params) {
-      const spec = parseChannel(param);
-      if (spec === undefined) {
-        if (invalid.length === 0) order.push(INVALID);
-        invalid.push(param.slice(0, 40));
-      } else if (subscriptions.has(param) || symbols.has(spec.sym) || symbols.size < max) {
-        if (!symbols.has(spec.sym) && spec.sym !== WILDCARD) lookups.push(spec.sym);
-        symbols.add(spec.sym);
-        accepted.push(spec);
-        order.push(spec);
-      } else {
-        if (overLimit.length === 0) order.push(OVER_LIMIT);
-        overLimit.push(param);
-      }
-    }
-    await host.directory.resolve(lookups);
+    const plan = planSubscribe(this.#subscriptions ?? NO_SUBSCRIPTIONS, params, max);
+    await host.directory.resolve(plan.lookups);
     if (this.#state !== OPEN) return;
     this.#subscriptions ??= new Map();
-    for (const spec of accepted) this.#subscriptions.set(spec.param, spec);
+    for (const spec of plan.accepted) this.#subscriptions.set(spec.param, spec);
     host.router.place(this, this.#subscriptions, this.modes);
     const memo: ReportMemo = new Map();
-    const replies = order.map((entry) => {
+    const replies = plan.replies.map((entry) => {
       if (entry === INVALID) {
         host.stats.refuse('invalid_channel');
-        return invalidChannels(invalid);
+        return invalidChannels(plan.invalid);
       }
       if (entry === OVER_LIMIT) {
         host.stats.refuse('symbol_limit');
-        return symbolLimit(overLimit, max);
+        return symbolLimit(plan.overLimit, max);
       }
-      return this.#subscribed(entry, memo);
+      const report = this.#report(entry, memo);
+      if (report.mode !== 'realtime') {
+        const reason = report.fields.reason;
+        host.stats.refuse(typeof reason === 'string' ? reason : 'mixed');
+      }
+      return subscribed(entry.param, report);
     });
     this.#send(replies);
   }
 
   #unsubscribe(params: readonly string[]): void {
     const host = this.#host;
-    const invalid: string[] = [];
-    const replies: Array<StatusMessage | typeof INVALID> = [];
-    for (const param of params) {
-      if (parseChannel(param) === undefined) {
-        if (invalid.length === 0) replies.push(INVALID);
-        invalid.push(param.slice(0, 40));
-        continue;
-      }
-      this.#subscriptions?.delete(param);
-      replies.push(status('success', `unsubscribed to: ${param}`));
-    }
-    if (invalid.length > 0) host.stats.refuse('invalid_channel');
+    const plan = planUnsubscribe(params);
+    const replies = plan.replies.map((entry) => {
+      if (entry === INVALID) return invalidChannels(plan.invalid);
+      this.#subscriptions?.delete(entry);
+      return unsubscribed(entry);
+    });
+    if (plan.invalid.length > 0) host.stats.refuse('invalid_channel');
     host.router.place(this, this.#subscriptions ?? NO_SUBSCRIPTIONS, this.modes);
-    this.#send(replies.map((reply) => (reply === INVALID ? invalidChannels(invalid) : reply)));
-  }
-
-  #subscribed(spec: ChannelSpec, memo: ReportMemo): StatusMessage {
-    const report = this.#report(spec, memo);
-    if (report.mode !== 'realtime') {
-      const reason = report.fields.reason;
-      this.#host.stats.refuse(typeof reason === 'string' ? reason : 'mixed');
-    }
-    if (report.mode === 'refused') {
-      return errorStatus(
-        'insufficient_entitlement',
-        `Not entitled to ${spec.param}: ${report.words} You stay subscribed and get data once that changes.`,
-        { params: spec.param, ...report.fields },
-      );
-    }
-    const message = `subscribed to: ${spec.param}`;
-    return status(
-      'success',
-      report.mode === 'realtime' ? message : `${message} (${report.words})`,
-      report.fields,
-    );
+    this.#send(replies);
   }
 
   /**
@@ -482,10 +413,7 @@ export class Session implements FanoutMember, SlotHolder {
     const memo: ReportMemo = new Map();
     for (const spec of this.#subscriptions?.values() ?? []) {
       if (!this.#productsOf(spec).some((p) => changed[p])) continue;
-      const report = this.#report(spec, memo);
-      statuses.push(
-        status('mode', `${spec.param} is now ${report.words}`, { params: spec.param, ...report.fields }),
-      );
+      statuses.push(modeChanged(spec.param, this.#report(spec, memo)));
     }
     if (statuses.length > 0) this.#send(statuses);
   }
@@ -506,37 +434,11 @@ export class Session implements FanoutMember, SlotHolder {
     const key = known ?? -1;
     let report = memo.get(key);
     if (report === undefined) {
-      report = this.#reportFor(known === undefined ? this.modes.map((_, p) => p) : [known]);
+      const products = known === undefined ? this.modes.map((_, p) => p) : [known];
+      report = modeReport(products, this.modes, this.#reasons, this.#host.products.list);
       memo.set(key, report);
     }
     return report;
-  }
-
-  #reportFor(products: readonly number[]): ModeReport {
-    const host = this.#host;
-    const first = products[0] as number;
-    const same = products.every((p) => this.modes[p] === this.modes[first]);
-    if (same) return this.#single(products);
-    const perProduct: Record<string, unknown> = {};
-    const parts: string[] = [];
-    for (const p of products) {
-      const report = this.#single([p]);
-      perProduct[(host.products.list[p] as { id: string }).id] = { mode: report.mode, ...report.fields };
-      parts.push(`${(host.products.list[p] as { id: string }).id}: ${report.words}`);
-    }
-    return { mode: 'mixed', fields: { mode: 'mixed', products: perProduct }, words: parts.join('; ') };
-  }
-
-  /** The mode of products that share one. */
-  #single(products: readonly number[]): ModeReport {
-    const code = this.modes[products[0] as number] as ModeCode;
-    const mode = modeName(code);
-    if (code === REALTIME) return { mode, fields: { mode }, words: 'real time' };
-    const reasons = [...new Set(products.flatMap((p) => this.#reasons[p] ?? []))];
-    const text = reasons.map((reason) => REASON_TEXT[reason]).join(' ');
-    const delay = Math.max(...products.map((p) => this.#host.products.list[p]?.delayMs ?? 0));
-    const words = code === NONE ? `refused: ${text}` : `delayed by ${delayWords(delay)}: ${text}`;
-    return { mode, fields: { mode, reason: reasons[0], reasons }, words };
   }
 
   #authTimeout(): void {
@@ -614,40 +516,4 @@ export class Session implements FanoutMember, SlotHolder {
   get endReason(): string {
     return this.#endReason;
   }
-}
-
-const INVALID = 0;
-const OVER_LIMIT = 1;
-
-const SLOW_CLIENT = frame([
-  errorStatus(
-    'slow_client',
-    'Your connection did not read data fast enough and is closed. Subscribe to fewer symbols or read faster.',
-  ),
-]);
-
-const CHANNEL_SYNTAX = 'write TYPE.SYMBOL, such as T.AAPL, Q.MSFT or Q.* (types T, Q, A, AM)';
-
-/** One status for every param of a message that is not a channel (each shown up to 40 characters). */
-function invalidChannels(params: readonly string[]): StatusMessage {
-  const [first] = params as [string];
-  if (params.length === 1) {
-    return errorStatus('invalid_syntax', `${first} is not a channel: ${CHANNEL_SYNTAX}.`, { params: first });
-  }
-  return errorStatus(
-    'invalid_syntax',
-    `${params.length} params are not channels (${first}, …): ${CHANNEL_SYNTAX}.`,
-    { params: params.join(','), count: params.length },
-  );
-}
-
-/** One status for every channel of a message refused for the connection's symbol limit. */
-function symbolLimit(params: readonly string[], max: number): StatusMessage {
-  const [first] = params as [string];
-  const what = params.length === 1 ? first : `${params.length} channels (${first}, …)`;
-  return errorStatus(
-    'symbol_limit',
-    `Not subscribed to ${what}: this connection already has ${max} symbols, the most allowed (a * counts as one). Unsubscribe from some first.`,
-    params.length === 1 ? { params: first } : { params: params.join(','), count: params.length },
-  );
 }

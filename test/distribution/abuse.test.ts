@@ -7,30 +7,25 @@
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Hub } from '../../app/hub.js';
 import { issueToken, revokeToken } from '../../entitlements/index.js';
 import type { Bus, SessionSlots } from '../../platform/bus/index.js';
 import { PrivateRedis } from '../helpers/private-redis.js';
-import { uniqueName } from '../helpers/services.js';
+import { type DistributionFixture, distributionFixture } from './fixture.js';
 import {
   Client,
-  closeClients,
   makeUser,
+  metric,
   publish,
   quote,
   run,
-  setLastValues,
-  startEdgeHub,
   type TestUser,
   until,
   waitForToken,
 } from './helpers.js';
 
-const schema = uniqueName('t_dist_abuse');
 const BUFFER_MAX = 512 * 1024;
 let redis: PrivateRedis;
-let hub: Hub;
-let port: number;
+let fx: DistributionFixture;
 let pro: TestUser;
 let delayedOnly: TestUser;
 
@@ -66,9 +61,8 @@ function withHeldSlots(bus: Bus): Bus {
 
 beforeAll(async () => {
   redis = await PrivateRedis.start();
-  hub = await startEdgeHub({
-    prefix: 'abuse',
-    schema,
+  fx = await distributionFixture({
+    name: 'abuse',
     env: { REDIS_URL: redis.url },
     bus: withHeldSlots,
     options: {
@@ -81,19 +75,14 @@ beforeAll(async () => {
       authBurst: 20,
       authRate: 0.01,
     },
+    lastValues: [quote('VIC', 1)],
   });
-  port = hub.port;
-  pro = await makeUser(hub, 'abuse-pro', { realtime: ['CTA_A', 'CTA_B', 'UTP'] });
-  delayedOnly = await makeUser(hub, 'abuse-free');
-  await setLastValues(hub.ctx.bus, [quote('VIC', 1)]);
-  await waitForToken(port, pro.token);
-  await waitForToken(port, delayedOnly.token);
+  pro = await fx.user('abuse-pro', { realtime: ['CTA_A', 'CTA_B', 'UTP'] });
+  delayedOnly = await fx.user('abuse-free');
 });
 
 afterAll(async () => {
-  await closeClients();
-  await hub?.stop();
-  await hub?.ctx.db.query(`drop schema if exists "${schema}" cascade`).catch(() => undefined);
+  await fx?.close();
   await redis?.stop();
 });
 
@@ -101,12 +90,6 @@ afterAll(async () => {
 async function lookups(): Promise<number> {
   const calls = await redis.commandCalls();
   return (calls.get('hget') ?? 0) + (calls.get('hmget') ?? 0);
-}
-
-async function metric(name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line === undefined ? 0 : Number(line.split(' ')[1]);
 }
 
 const channels = (prefix: string, count: number) =>
@@ -119,9 +102,9 @@ function replies(client: Client): Array<Record<string, unknown>> {
 
 describe('subscribe work is bounded', () => {
   it('answers a subscribe of 8 000 unknown symbols with one status, without a lookup, while others keep receiving', async () => {
-    const victim = await Client.authenticated(port, pro.token);
+    const victim = await Client.authenticated(fx.port, pro.token);
     expect((await victim.subscribe('Q.VIC'))[0]).toMatchObject({ mode: 'realtime' });
-    const attacker = await Client.authenticated(port, delayedOnly.token);
+    const attacker = await Client.authenticated(fx.port, delayedOnly.token);
     const before = await lookups();
     attacker.send({ action: 'subscribe', params: channels('U', 8_000) });
     const answer = await attacker.waitFor((m) => m.status === 'error');
@@ -131,14 +114,14 @@ describe('subscribe work is bounded', () => {
     await attacker.subscribe('Q.VIC');
     expect(replies(attacker)).toHaveLength(2);
     const sent = quote('VIC', 1);
-    await publish(hub.ctx.bus, [sent]);
+    await publish(fx.bus, [sent]);
     expect(await victim.waitFor((m) => m.ev === 'Q' && m.q === sent.q)).toMatchObject({ sym: 'VIC' });
     victim.close();
     attacker.close();
   });
 
   it('refuses every channel beyond the symbol limit in one 405 and looks the rest up in one round trip', async () => {
-    const client = await Client.authenticated(port, delayedOnly.token);
+    const client = await Client.authenticated(fx.port, delayedOnly.token);
     let before = await lookups();
     const first = await client.subscribe(channels('A', 600));
     expect(first.every((s) => s.status === 'success')).toBe(true);
@@ -161,24 +144,24 @@ describe('subscribe work is bounded', () => {
 
 describe('replies a client never reads', () => {
   it('close a client that spams subscribes without reading with 407, the edge holding at most its buffer bound', async () => {
-    const client = await Client.authenticated(port, delayedOnly.token);
+    const client = await Client.authenticated(fx.port, delayedOnly.token);
     const params = channels('R', 100);
     await client.subscribe(params);
     const socket = (client.ws as unknown as { _socket: Socket })._socket;
     socket.pause();
-    const closesBefore = await metric('mdhub_edge_slow_consumer_closes_total');
+    const closesBefore = await metric(fx.port, 'mdhub_edge_slow_consumer_closes_total');
     let most = 0;
     for (let n = 0; n < 600; n++) {
       client.send({ action: 'subscribe', params });
       if (n % 25 === 0) {
         await sleep(5);
-        most = Math.max(most, await metric('mdhub_edge_client_queued_bytes'));
+        most = Math.max(most, await metric(fx.port, 'mdhub_edge_client_queued_bytes'));
       }
     }
     await until(
       async () => {
-        most = Math.max(most, await metric('mdhub_edge_client_queued_bytes'));
-        return (await metric('mdhub_edge_slow_consumer_closes_total')) > closesBefore;
+        most = Math.max(most, await metric(fx.port, 'mdhub_edge_client_queued_bytes'));
+        return (await metric(fx.port, 'mdhub_edge_slow_consumer_closes_total')) > closesBefore;
       },
       'the client to be closed as slow',
       20_000,
@@ -196,14 +179,14 @@ describe('behind a trusted proxy', () => {
   it('20 bad tokens from one client address do not lock out a valid token from another, on the socket and on REST', async () => {
     const attacker = { 'x-forwarded-for': '198.51.100.66, 127.0.0.1' };
     for (let n = 0; n < 20; n++) {
-      const client = await Client.connect(port, attacker);
+      const client = await Client.connect(fx.port, attacker);
       client.send({ action: 'auth', params: `mdu_badguess${n}` });
       expect(await client.waitFor((m) => m.status === 'auth_failed')).toMatchObject({
         message: 'authentication failed',
       });
       await client.waitClosed();
     }
-    const locked = await Client.connect(port, attacker);
+    const locked = await Client.connect(fx.port, attacker);
     locked.send({ action: 'auth', params: 'mdu_badguess20' });
     expect(String((await locked.waitFor((m) => m.status === 'auth_failed')).message)).toContain(
       'Too many failed authentication attempts',
@@ -212,10 +195,9 @@ describe('behind a trusted proxy', () => {
 
     // A user of its own, so no slot of `pro`'s sockets in earlier tests counts against it: a REST
     // request counts as one more session of the user.
-    const proxied = await makeUser(hub, 'abuse-proxied', { realtime: ['CTA_A', 'CTA_B', 'UTP'] });
-    await waitForToken(port, proxied.token);
+    const proxied = await fx.user('abuse-proxied', { realtime: ['CTA_A', 'CTA_B', 'UTP'] });
     const rest = (apiKey: string, forwardedFor: string) =>
-      fetch(`http://127.0.0.1:${port}/v1/last/quote/VIC?apiKey=${apiKey}`, {
+      fetch(`http://127.0.0.1:${fx.port}/v1/last/quote/VIC?apiKey=${apiKey}`, {
         headers: { 'x-forwarded-for': forwardedFor },
       });
     for (let n = 0; n < 20; n++) expect((await rest(`mdu_restbad${n}`, '198.51.100.67')).status).toBe(401);
@@ -224,7 +206,7 @@ describe('behind a trusted proxy', () => {
     expect(ok.status).toBe(200);
     expect(await ok.json()).toMatchObject({ mode: 'realtime' });
 
-    const user = await Client.authenticated(port, proxied.token, { 'x-forwarded-for': '198.51.100.7' });
+    const user = await Client.authenticated(fx.port, proxied.token, { 'x-forwarded-for': '198.51.100.7' });
     expect((await user.subscribe('Q.VIC'))[0]).toMatchObject({ mode: 'realtime' });
     user.close();
   });
@@ -232,9 +214,9 @@ describe('behind a trusted proxy', () => {
   it('caps the sockets one client address holds before authenticating, others unaffected', async () => {
     const crowd = { 'x-forwarded-for': '203.0.113.5' };
     // A burst of fresh sockets (clients failing over at once) is admitted, up to ten times the cap.
-    const waiting = await Promise.all(Array.from({ length: 30 }, () => Client.connect(port, crowd)));
+    const waiting = await Promise.all(Array.from({ length: 30 }, () => Client.connect(fx.port, crowd)));
     expect(waiting.filter((c) => c.closed !== undefined)).toEqual([]);
-    const refused = new Client(port, crowd);
+    const refused = new Client(fx.port, crowd);
     const error = await refused.waitFor((m) => m.status === 'error');
     expect(error).toMatchObject({ code: 429 });
     expect(String(error.message)).toContain('30 connections waiting to authenticate');
@@ -242,13 +224,13 @@ describe('behind a trusted proxy', () => {
 
     // Once the oldest has waited a second, the next socket takes its place instead of being refused.
     await new Promise((resolve) => setTimeout(resolve, 1_100));
-    const next = await Client.connect(port, crowd);
+    const next = await Client.connect(fx.port, crowd);
     const oldest = waiting[0] as Client;
     expect(await oldest.waitFor((m) => m.status === 'error')).toMatchObject({ code: 429 });
     expect((await oldest.waitClosed()).code).toBe(1008);
     expect(next.closed).toBeUndefined();
 
-    const other = await Client.authenticated(port, pro.token, { 'x-forwarded-for': '203.0.113.6' });
+    const other = await Client.authenticated(fx.port, pro.token, { 'x-forwarded-for': '203.0.113.6' });
     other.close();
     (waiting[1] as Client).send({ action: 'auth', params: pro.token });
     await (waiting[1] as Client).waitFor((m) => m.status === 'auth_success');
@@ -258,21 +240,21 @@ describe('behind a trusted proxy', () => {
 
 describe('a token revoked while its session authenticates', () => {
   it('yields no authenticated session', async () => {
-    const user = await makeUser(hub, 'abuse-midauth', { realtime: ['CTA_A'] });
-    const issued = await run(hub, (ctx) => issueToken({ ctx, input: { userId: user.id } }));
-    await waitForToken(port, issued.token);
+    const user = await makeUser(fx.hub, 'abuse-midauth', { realtime: ['CTA_A'] });
+    const issued = await run(fx.hub, (ctx) => issueToken({ ctx, input: { userId: user.id } }));
+    await waitForToken(fx.port, issued.token);
     let release: () => void = () => undefined;
     hold = new Promise((resolve) => {
       release = resolve;
     });
-    const client = await Client.connect(port);
+    const client = await Client.connect(fx.port);
     const heldBefore = heldCalls;
     client.send({ action: 'auth', params: issued.token });
     try {
       await until(() => heldCalls > heldBefore, 'the authentication to take a session slot');
-      await run(hub, (ctx) => revokeToken({ ctx, input: { userId: user.id, tokenId: issued.id } }));
+      await run(fx.hub, (ctx) => revokeToken({ ctx, input: { userId: user.id, tokenId: issued.id } }));
       await until(async () => {
-        const res = await fetch(`http://127.0.0.1:${port}/v1/last/quote/VIC?apiKey=${issued.token}`);
+        const res = await fetch(`http://127.0.0.1:${fx.port}/v1/last/quote/VIC?apiKey=${issued.token}`);
         return res.status === 401;
       }, 'the edge to learn of the revocation');
     } finally {

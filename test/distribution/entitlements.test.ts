@@ -1,60 +1,47 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Hub } from '../../app/hub.js';
-import { cleanupRedisPrefix, uniqueName } from '../helpers/services.js';
+import { type DistributionFixture, distributionFixture } from './fixture.js';
 import {
   Client,
   closeAccount,
-  closeClients,
   grantRealtime,
-  makeUser,
   quote,
   type Received,
   revokeGrant,
-  setLastValues,
-  startEdgeHub,
   ticker,
   until,
-  waitForToken,
 } from './helpers.js';
 
 const DELAY_MS = 800;
-const prefix = uniqueName('dist_ent');
-const schema = uniqueName('t_dist_ent');
-let hub: Hub;
-let port: number;
+let fx: DistributionFixture;
 
 beforeAll(async () => {
-  hub = await startEdgeHub({ prefix, schema, delayMs: DELAY_MS, options: { delayIntervalMs: 50 } });
-  port = hub.port;
-  await setLastValues(hub.ctx.bus, [quote('IBM', 1), quote('GE', 1), quote('MSFT', 3), quote('XOM', 1)]);
+  fx = await distributionFixture({
+    name: 'ent',
+    delayMs: DELAY_MS,
+    options: { delayIntervalMs: 50 },
+    lastValues: [quote('IBM', 1), quote('GE', 1), quote('MSFT', 3), quote('XOM', 1)],
+  });
 });
 
-afterAll(async () => {
-  await closeClients();
-  await hub?.stop();
-  await hub?.ctx.db.query(`drop schema if exists "${schema}" cascade`).catch(() => undefined);
-  await cleanupRedisPrefix(prefix);
-});
+afterAll(() => fx?.close());
 
 /** Events received no earlier than vendor time + delay, i.e. delayed ones. */
 const delayed = (r: Received) => r.at >= (r.message.t as number) + DELAY_MS;
 
 describe('entitlements at the edge', () => {
   it('a licensed user gets real time; an unlicensed one gets delayed events, never before t + delay', async () => {
-    const pro = await makeUser(hub, 'ent-pro', { realtime: ['CTA_A'] });
-    const visitor = await makeUser(hub, 'ent-visitor');
-    await waitForToken(port, pro.token);
-    await waitForToken(port, visitor.token);
-    const realtime = await Client.authenticated(port, pro.token);
-    const late = await Client.authenticated(port, visitor.token);
+    const pro = await fx.user('ent-pro', { realtime: ['CTA_A'] });
+    const visitor = await fx.user('ent-visitor');
+    const realtime = await Client.authenticated(fx.port, pro.token);
+    const late = await Client.authenticated(fx.port, visitor.token);
     expect((await realtime.subscribe('Q.IBM'))[0]).toMatchObject({ status: 'success', mode: 'realtime' });
     const status = (await late.subscribe('Q.IBM'))[0];
     expect(status).toMatchObject({ status: 'success', mode: 'delayed', reason: 'no_grant' });
     expect(String(status?.message)).toContain('delayed by 800 ms');
     expect(String(status?.message)).toContain('There is no real-time subscription to this product.');
 
-    const feed = ticker(hub.ctx.bus, [['IBM', 1]], 10);
+    const feed = ticker(fx.bus, [['IBM', 1]], 10);
     await sleep(600);
     await feed.stop();
     await until(() => late.events('Q').length >= 10, 'delayed quotes', 5_000);
@@ -72,13 +59,12 @@ describe('entitlements at the edge', () => {
   });
 
   it('a revoked user is downgraded to delayed, told why, and gets no real-time event after', async () => {
-    const user = await makeUser(hub, 'ent-revoked', { realtime: ['CTA_A'] });
-    await waitForToken(port, user.token);
-    const client = await Client.authenticated(port, user.token);
+    const user = await fx.user('ent-revoked', { realtime: ['CTA_A'] });
+    const client = await Client.authenticated(fx.port, user.token);
     expect((await client.subscribe('Q.GE'))[0]).toMatchObject({ mode: 'realtime' });
-    const feed = ticker(hub.ctx.bus, [['GE', 1]], 10);
+    const feed = ticker(fx.bus, [['GE', 1]], 10);
     await until(() => client.events('Q').length > 5, 'real-time quotes');
-    await revokeGrant(hub, user.id, 'CTA_A');
+    await revokeGrant(fx.hub, user.id, 'CTA_A');
     const change = await client.waitFor((m) => m.status === 'mode');
     const announcedAt = client.received.find((r) => r.message === change)?.at as number;
     expect(change).toMatchObject({
@@ -98,17 +84,16 @@ describe('entitlements at the edge', () => {
   });
 
   it('a grant given while connected upgrades the subscription to real time', async () => {
-    const user = await makeUser(hub, 'ent-upgraded');
-    await waitForToken(port, user.token);
-    const client = await Client.authenticated(port, user.token);
+    const user = await fx.user('ent-upgraded');
+    const client = await Client.authenticated(fx.port, user.token);
     expect((await client.subscribe('Q.MSFT'))[0]).toMatchObject({ mode: 'delayed', reason: 'no_grant' });
     const { run } = await import('./helpers.js');
     const { acceptAgreement } = await import('../../entitlements/index.js');
-    await run(hub, (ctx) => acceptAgreement({ ctx, input: { userId: user.id, product: 'UTP' } }));
-    await grantRealtime(hub, user.id, 'UTP');
+    await run(fx.hub, (ctx) => acceptAgreement({ ctx, input: { userId: user.id, product: 'UTP' } }));
+    await grantRealtime(fx.hub, user.id, 'UTP');
     const change = await client.waitFor((m) => m.status === 'mode' && m.mode === 'realtime');
     expect(change).toMatchObject({ params: 'Q.MSFT', message: 'Q.MSFT is now real time' });
-    const feed = ticker(hub.ctx.bus, [['MSFT', 3]], 10);
+    const feed = ticker(fx.bus, [['MSFT', 3]], 10);
     await until(() => client.events('Q').some((r) => !delayed(r)), 'a real-time quote');
     await feed.stop();
     client.close();
@@ -116,11 +101,10 @@ describe('entitlements at the edge', () => {
 
   it('a grant ending at an instant stops real time at that instant', async () => {
     const endsAt = Date.now() + 1_500;
-    const user = await makeUser(hub, 'ent-expiring', { realtime: ['CTA_A'], validTo: endsAt });
-    await waitForToken(port, user.token);
-    const client = await Client.authenticated(port, user.token);
+    const user = await fx.user('ent-expiring', { realtime: ['CTA_A'], validTo: endsAt });
+    const client = await Client.authenticated(fx.port, user.token);
     expect((await client.subscribe('Q.XOM'))[0]).toMatchObject({ mode: 'realtime' });
-    const feed = ticker(hub.ctx.bus, [['XOM', 1]], 5);
+    const feed = ticker(fx.bus, [['XOM', 1]], 5);
     const change = await client.waitFor((m) => m.status === 'mode', 4_000);
     expect(change).toMatchObject({ params: 'Q.XOM', mode: 'delayed', reason: 'grant_expired' });
     await sleep(DELAY_MS + 300);
@@ -135,9 +119,8 @@ describe('entitlements at the edge', () => {
   });
 
   it('a wildcard spanning products reports the mode of each product and delivers each accordingly', async () => {
-    const user = await makeUser(hub, 'ent-mixed', { realtime: ['CTA_A'] });
-    await waitForToken(port, user.token);
-    const client = await Client.authenticated(port, user.token);
+    const user = await fx.user('ent-mixed', { realtime: ['CTA_A'] });
+    const client = await Client.authenticated(fx.port, user.token);
     const [wild] = await client.subscribe('Q.*');
     expect(wild).toMatchObject({
       status: 'success',
@@ -150,7 +133,7 @@ describe('entitlements at the edge', () => {
     });
     expect(String(wild?.message)).toContain('CTA_A: real time; CTA_B: delayed by 800 ms');
     const feed = ticker(
-      hub.ctx.bus,
+      fx.bus,
       [
         ['IBM', 1],
         ['MSFT', 3],
@@ -168,19 +151,18 @@ describe('entitlements at the edge', () => {
   });
 
   it('a closed account is refused with 409 and gets nothing', async () => {
-    const user = await makeUser(hub, 'ent-closed', { realtime: ['CTA_A'] });
-    await waitForToken(port, user.token);
-    const client = await Client.authenticated(port, user.token);
+    const user = await fx.user('ent-closed', { realtime: ['CTA_A'] });
+    const client = await Client.authenticated(fx.port, user.token);
     expect((await client.subscribe('Q.IBM'))[0]).toMatchObject({ mode: 'realtime' });
-    await closeAccount(hub, user.id);
+    await closeAccount(fx.hub, user.id);
     expect(await client.waitFor((m) => m.status === 'mode', 1_000)).toMatchObject({
       mode: 'refused',
       reason: 'closed',
     });
-    const second = await Client.authenticated(port, user.token);
+    const second = await Client.authenticated(fx.port, user.token);
     const [refused] = await second.subscribe('Q.IBM');
     expect(refused).toMatchObject({ status: 'error', code: 409, mode: 'refused', reason: 'closed' });
-    const feed = ticker(hub.ctx.bus, [['IBM', 1]], 10);
+    const feed = ticker(fx.bus, [['IBM', 1]], 10);
     await sleep(DELAY_MS + 300);
     await feed.stop();
     expect(second.events()).toEqual([]);

@@ -35,6 +35,7 @@ import {
 import type { Actor, VerbContext } from '../../platform/actor.js';
 import { type Bus, shardOf } from '../../platform/bus/index.js';
 import { silentLogger } from '../../platform/logger.js';
+import { parseUsageEvent, type UsageEvent } from '../../usage/index.js';
 import { POSTGRES_URL, REDIS_URL } from '../helpers/services.js';
 
 export const ADMIN: Actor = { type: 'operator', id: 'test-admin', role: 'admin' };
@@ -133,6 +134,28 @@ export function grantRealtime(hub: Hub, userId: string, product: string, validTo
 
 export function closeAccount(hub: Hub, userId: string): Promise<unknown> {
   return run(hub, (ctx) => setStatus({ ctx, input: { userId, status: 'closed', reason: 'test' } }));
+}
+
+/** The usage events on the bus that `group` has not read yet, parsed by the published schema. */
+export async function readUsage(bus: Bus, group: string): Promise<UsageEvent[]> {
+  const stream = bus.work('usage');
+  await stream.ensureGroup(group);
+  const consumer = stream.consumer(group, 'reader');
+  const events: UsageEvent[] = [];
+  for (;;) {
+    const entries = await consumer.read({ count: 1_000, blockMs: 0 });
+    if (entries.length === 0) break;
+    events.push(...entries.map((entry) => parseUsageEvent(entry.payload)));
+  }
+  await consumer.close();
+  return events;
+}
+
+/** A counter or gauge without labels on the edge's `/metrics`, 0 when it is not there. */
+export async function metric(port: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? 0 : Number(line.split(' ')[1]);
 }
 
 /** Waits until the edge's entitlement cache knows the token (the change feed is asynchronous). */

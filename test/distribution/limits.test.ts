@@ -1,58 +1,30 @@
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Hub } from '../../app/hub.js';
-import { cleanupRedisPrefix, uniqueName } from '../helpers/services.js';
-import {
-  Client,
-  closeClients,
-  makeUser,
-  publish,
-  quote,
-  setLastValues,
-  startEdgeHub,
-  type TestUser,
-  waitForToken,
-} from './helpers.js';
+import { type DistributionFixture, distributionFixture } from './fixture.js';
+import { Client, metric, publish, quote, type TestUser } from './helpers.js';
 
-const prefix = uniqueName('dist_limits');
-const schema = uniqueName('t_dist_limits');
-let hub: Hub;
-let port: number;
+let fx: DistributionFixture;
 let pro: TestUser;
 
 beforeAll(async () => {
-  hub = await startEdgeHub({
-    prefix,
-    schema,
+  fx = await distributionFixture({
+    name: 'limits',
     options: {
       maxSymbols: 3,
       bufferHighBytes: 64 * 1024,
       conflateForMs: 300,
     },
+    lastValues: [quote('AAA', 1), quote('BBB', 2)],
   });
-  port = hub.port;
-  pro = await makeUser(hub, 'limits-pro', { realtime: ['CTA_A', 'CTA_B', 'UTP'] });
-  await setLastValues(hub.ctx.bus, [quote('AAA', 1), quote('BBB', 2)]);
-  await waitForToken(port, pro.token);
+  pro = await fx.user('limits-pro', { realtime: ['CTA_A', 'CTA_B', 'UTP'] });
 });
 
-afterAll(async () => {
-  await closeClients();
-  await hub?.stop();
-  await hub?.ctx.db.query(`drop schema if exists "${schema}" cascade`).catch(() => undefined);
-  await cleanupRedisPrefix(prefix);
-});
-
-async function metric(name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line === undefined ? 0 : Number(line.split(' ')[1]);
-}
+afterAll(() => fx?.close());
 
 describe('limits', () => {
   it('refuses symbols beyond the per-connection limit with 405, counting T.X and Q.X once and * as one', async () => {
-    const client = await Client.authenticated(port, pro.token);
+    const client = await Client.authenticated(fx.port, pro.token);
     const statuses = await client.subscribe('Q.AAA,T.AAA,Q.BBB,Q.*,Q.CCC,T.BBB');
     expect(statuses.map((s) => s.code ?? s.status)).toEqual([
       'success',
@@ -68,11 +40,10 @@ describe('limits', () => {
   });
 
   it('a user over the session limit gets 406 and delayed data, and real time once another session closes', async () => {
-    const user = await makeUser(hub, 'limits-single', { realtime: ['CTA_A'], sessionLimit: 1 });
-    await waitForToken(port, user.token);
-    const first = await Client.authenticated(port, user.token);
+    const user = await fx.user('limits-single', { realtime: ['CTA_A'], sessionLimit: 1 });
+    const first = await Client.authenticated(fx.port, user.token);
     expect((await first.subscribe('Q.AAA'))[0]).toMatchObject({ mode: 'realtime' });
-    const second = await Client.authenticated(port, user.token);
+    const second = await Client.authenticated(fx.port, user.token);
     const limited = await second.waitFor((m) => m.code === 406);
     expect(String(limited.message)).toContain('1 session open');
     expect((await second.subscribe('Q.AAA'))[0]).toMatchObject({ mode: 'delayed', reason: 'session_limit' });
@@ -85,24 +56,24 @@ describe('limits', () => {
   });
 
   it('closes a client that stops reading with 407 while a normal client keeps receiving', async () => {
-    const slow = await Client.authenticated(port, pro.token);
-    const normal = await Client.authenticated(port, pro.token);
+    const slow = await Client.authenticated(fx.port, pro.token);
+    const normal = await Client.authenticated(fx.port, pro.token);
     await slow.subscribe('Q.*');
     await normal.subscribe('Q.*');
     (slow.ws as unknown as { _socket: Socket })._socket.pause();
-    const closesBefore = await metric('mdhub_edge_slow_consumer_closes_total');
+    const closesBefore = await metric(fx.port, 'mdhub_edge_slow_consumer_closes_total');
     const symbols = Array.from({ length: 400 }, (_, n) => `S${n}`);
     const deadline = Date.now() + 20_000;
-    while ((await metric('mdhub_edge_slow_consumer_closes_total')) === closesBefore) {
+    while ((await metric(fx.port, 'mdhub_edge_slow_consumer_closes_total')) === closesBefore) {
       if (Date.now() > deadline) throw new Error('the slow client was never closed');
       await publish(
-        hub.ctx.bus,
+        fx.bus,
         symbols.map((sym) => quote(sym, 1)),
       );
       await sleep(5);
     }
     const last = quote('LAST', 2);
-    await publish(hub.ctx.bus, [last]);
+    await publish(fx.bus, [last]);
     await normal.waitFor((m) => m.ev === 'Q' && m.q === last.q);
     expect(normal.closed).toBeUndefined();
     (slow.ws as unknown as { _socket: Socket })._socket.resume();
@@ -114,23 +85,12 @@ describe('limits', () => {
 });
 
 describe('authentication attempts', () => {
-  const strictPrefix = uniqueName('dist_auth');
-  const strictSchema = uniqueName('t_dist_auth');
-  let strict: Hub | undefined;
+  let strict: DistributionFixture | undefined;
 
-  afterAll(async () => {
-    await closeClients();
-    await strict?.stop();
-    await strict?.ctx.db.query(`drop schema if exists "${strictSchema}" cascade`).catch(() => undefined);
-    await cleanupRedisPrefix(strictPrefix);
-  });
+  afterAll(() => strict?.close());
 
   it('are rate-limited per address and token prefix after repeated failures, on the socket and on REST', async () => {
-    strict = await startEdgeHub({
-      prefix: strictPrefix,
-      schema: strictSchema,
-      options: { authBurst: 3, authRate: 0.01 },
-    });
+    strict = await distributionFixture({ name: 'auth', options: { authBurst: 3, authRate: 0.01 } });
     for (let n = 0; n < 3; n++) {
       const client = await Client.connect(strict.port);
       client.send({ action: 'auth', params: 'mdu_wrong' });

@@ -1,66 +1,39 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Hub } from '../../app/hub.js';
-import { parseUsageEvent, type UsageEvent } from '../../usage/index.js';
-import { cleanupRedisPrefix, uniqueName } from '../helpers/services.js';
-import {
-  Client,
-  closeClients,
-  makeUser,
-  publish,
-  quote,
-  setLastValues,
-  startEdgeHub,
-  until,
-  waitForToken,
-} from './helpers.js';
+import type { UsageEvent } from '../../usage/index.js';
+import { type DistributionFixture, distributionFixture } from './fixture.js';
+import { Client, publish, quote, readUsage, until } from './helpers.js';
 
-const prefix = uniqueName('dist_meter');
-const schema = uniqueName('t_dist_meter');
-let hub: Hub;
-let port: number;
+let fx: DistributionFixture;
 const seen: UsageEvent[] = [];
 
-/** Everything on the usage stream so far, parsed by the published schema. */
+/** Everything on the usage stream so far. */
 async function usage(): Promise<UsageEvent[]> {
-  const stream = hub.ctx.bus.work('usage');
-  await stream.ensureGroup('meter-test');
-  const consumer = stream.consumer('meter-test', 'reader');
-  for (;;) {
-    const entries = await consumer.read({ count: 1_000, blockMs: 0 });
-    if (entries.length === 0) break;
-    seen.push(...entries.map((entry) => parseUsageEvent(entry.payload)));
-  }
-  await consumer.close();
+  seen.push(...(await readUsage(fx.bus, 'meter-test')));
   return seen;
 }
 
 beforeAll(async () => {
-  hub = await startEdgeHub({ prefix, schema, options: { usageFlushMs: 300 } });
-  port = hub.port;
-  await setLastValues(hub.ctx.bus, [quote('AAA', 1)]);
+  fx = await distributionFixture({
+    name: 'meter',
+    options: { usageFlushMs: 300 },
+    lastValues: [quote('AAA', 1)],
+  });
 });
 
-afterAll(async () => {
-  await closeClients();
-  await hub?.stop();
-  await hub?.ctx.db.query(`drop schema if exists "${schema}" cascade`).catch(() => undefined);
-  await cleanupRedisPrefix(prefix);
-});
+afterAll(() => fx?.close());
 
 describe('display metering', () => {
   it('emits one first access per (user, product, day) and flushes counts equal to what clients received', async () => {
-    const user = await makeUser(hub, 'meter-pro', { realtime: ['CTA_A'], deviceId: 'desk-7' });
-    const visitor = await makeUser(hub, 'meter-visitor');
-    await waitForToken(port, user.token);
-    await waitForToken(port, visitor.token);
-    const a = await Client.authenticated(port, user.token);
-    const b = await Client.authenticated(port, user.token);
-    const delayed = await Client.authenticated(port, visitor.token);
+    const user = await fx.user('meter-pro', { realtime: ['CTA_A'], deviceId: 'desk-7' });
+    const visitor = await fx.user('meter-visitor');
+    const a = await Client.authenticated(fx.port, user.token);
+    const b = await Client.authenticated(fx.port, user.token);
+    const delayed = await Client.authenticated(fx.port, visitor.token);
     for (const client of [a, b, delayed]) await client.subscribe('Q.AAA');
     for (let round = 0; round < 3; round++) {
       await publish(
-        hub.ctx.bus,
+        fx.bus,
         Array.from({ length: 5 }, () => quote('AAA', 1)),
       );
       await sleep(20);
@@ -73,7 +46,7 @@ describe('display metering', () => {
     await until(async () => (await usage()).some((e) => e.kind === 'deliveries'), 'a periodic flush');
     a.close();
     await a.waitClosed();
-    await publish(hub.ctx.bus, [quote('AAA', 1), quote('AAA', 1)]);
+    await publish(fx.bus, [quote('AAA', 1), quote('AAA', 1)]);
     await until(() => b.events('Q').length === 17, 'more quotes at the open session');
     b.close();
     delayed.close();
@@ -116,11 +89,10 @@ describe('display metering', () => {
   });
 
   it('names a first access by (user, product, day) alone, so every edge and restart names it the same', async () => {
-    const user = await makeUser(hub, 'meter-again', { realtime: ['CTA_A'] });
-    await waitForToken(port, user.token);
-    const first = await Client.authenticated(port, user.token);
+    const user = await fx.user('meter-again', { realtime: ['CTA_A'] });
+    const first = await Client.authenticated(fx.port, user.token);
     await first.subscribe('Q.AAA');
-    await publish(hub.ctx.bus, [quote('AAA', 1)]);
+    await publish(fx.bus, [quote('AAA', 1)]);
     await first.waitFor((m) => m.ev === 'Q');
     first.close();
     await until(

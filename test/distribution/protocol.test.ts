@@ -1,19 +1,7 @@
 import { websocketClient } from '@polygon.io/client-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Hub } from '../../app/hub.js';
-import { cleanupRedisPrefix, uniqueName } from '../helpers/services.js';
-import {
-  Client,
-  closeClients,
-  makeUser,
-  publish,
-  quote,
-  setLastValues,
-  startEdgeHub,
-  type TestUser,
-  until,
-  waitForToken,
-} from './helpers.js';
+import { type DistributionFixture, distributionFixture } from './fixture.js';
+import { Client, publish, quote, type TestUser, until } from './helpers.js';
 
 /** The part of the `websocket` package's W3C client an app uses. */
 interface W3CSocket {
@@ -24,30 +12,23 @@ interface W3CSocket {
   close(): void;
 }
 
-const prefix = uniqueName('dist_protocol');
-const schema = uniqueName('t_dist_protocol');
-let hub: Hub;
-let port: number;
+let fx: DistributionFixture;
 let licensed: TestUser;
 
 beforeAll(async () => {
-  hub = await startEdgeHub({ prefix, schema, options: { authTimeoutMs: 300 } });
-  port = hub.port;
-  licensed = await makeUser(hub, 'polly', { realtime: ['CTA_A', 'CTA_B', 'UTP'] });
-  await setLastValues(hub.ctx.bus, [quote('AAPL', 3)]);
-  await waitForToken(port, licensed.token);
+  fx = await distributionFixture({
+    name: 'protocol',
+    options: { authTimeoutMs: 300 },
+    lastValues: [quote('AAPL', 3)],
+  });
+  licensed = await fx.user('polly', { realtime: ['CTA_A', 'CTA_B', 'UTP'] });
 });
 
-afterAll(async () => {
-  await closeClients();
-  await hub?.stop();
-  await hub?.ctx.db.query(`drop schema if exists "${schema}" cascade`).catch(() => undefined);
-  await cleanupRedisPrefix(prefix);
-});
+afterAll(() => fx?.close());
 
 describe('an app built on @polygon.io/client-js', () => {
   it('authenticates, subscribes and receives Polygon-shaped quotes, unchanged', async () => {
-    const socket = websocketClient(licensed.token, `ws://127.0.0.1:${port}`).stocks() as W3CSocket;
+    const socket = websocketClient(licensed.token, `ws://127.0.0.1:${fx.port}`).stocks() as W3CSocket;
     const messages: Array<Record<string, unknown>> = [];
     socket.onmessage = (event) => {
       const list = JSON.parse(String(event.data)) as Array<Record<string, unknown>>;
@@ -65,7 +46,7 @@ describe('an app built on @polygon.io/client-js', () => {
         { ev: 'status', status: 'success', message: 'subscribed to: Q.AAPL', mode: 'realtime' },
       ]);
       const sent = quote('AAPL', 3);
-      await publish(hub.ctx.bus, [sent]);
+      await publish(fx.bus, [sent]);
       await until(() => messages.some((m) => m.ev === 'Q'), 'a quote');
       const received = messages.find((m) => m.ev === 'Q');
       expect(received).toEqual({
@@ -89,7 +70,7 @@ describe('an app built on @polygon.io/client-js', () => {
 
 describe('/stocks protocol', () => {
   it('says connected on open and auth_failed (then closes) for a bad token', async () => {
-    const client = await Client.connect(port);
+    const client = await Client.connect(fx.port);
     client.send({ action: 'auth', params: 'mdu_not-a-real-token' });
     expect(await client.waitFor((m) => m.status === 'auth_failed')).toMatchObject({
       ev: 'status',
@@ -99,13 +80,13 @@ describe('/stocks protocol', () => {
   });
 
   it('says auth_timeout and closes when no auth arrives in time', async () => {
-    const client = await Client.connect(port);
+    const client = await Client.connect(fx.port);
     expect(await client.waitFor((m) => m.status === 'auth_timeout')).toMatchObject({ ev: 'status' });
     expect((await client.waitClosed()).code).toBe(1008);
   });
 
   it('answers bad JSON, unknown actions and subscribing before auth with errors, keeping the socket', async () => {
-    const client = await Client.connect(port);
+    const client = await Client.connect(fx.port);
     client.send('{not json');
     const bad = await client.waitFor((m) => m.status === 'error');
     expect(bad).toMatchObject({ code: 400 });
@@ -124,7 +105,7 @@ describe('/stocks protocol', () => {
   });
 
   it('answers an invalid channel with an error and subscribes the valid ones', async () => {
-    const client = await Client.authenticated(port, licensed.token);
+    const client = await Client.authenticated(fx.port, licensed.token);
     const statuses = await client.subscribe('Q.AAPL,quote-of-the-day,T.*');
     expect(statuses[0]).toMatchObject({
       status: 'success',
@@ -141,13 +122,13 @@ describe('/stocks protocol', () => {
   });
 
   it('closes with 1009 on a message larger than the limit', async () => {
-    const client = await Client.connect(port);
+    const client = await Client.connect(fx.port);
     client.send({ action: 'subscribe', params: `Q.${'A'.repeat(70_000)}` });
     expect((await client.waitClosed()).code).toBe(1009);
   });
 
   it('answers a flood of messages with 429 errors, then closes an abusive client', async () => {
-    const client = await Client.authenticated(port, licensed.token);
+    const client = await Client.authenticated(fx.port, licensed.token);
     for (let n = 0; n < 120; n++) client.send({ action: 'unsubscribe', params: 'Q.ZZZZ' });
     await client.waitFor((m) => m.code === 429);
     expect((await client.waitClosed()).code).toBe(1008);
@@ -156,20 +137,22 @@ describe('/stocks protocol', () => {
 
 describe('embedded hub (in-process bus, PGlite)', () => {
   it('serves /stocks with nothing installed', async () => {
-    const embedded = await startEdgeHub({ prefix: '', schema: '', embedded: true });
+    const embedded = await distributionFixture({
+      name: 'embedded',
+      embedded: true,
+      lastValues: [quote('AAPL', 3)],
+    });
     try {
-      const user = await makeUser(embedded, 'embedded-user', { realtime: ['UTP'] });
-      await setLastValues(embedded.ctx.bus, [quote('AAPL', 3)]);
-      await waitForToken(embedded.port, user.token);
+      const user = await embedded.user('embedded-user', { realtime: ['UTP'] });
       const client = await Client.authenticated(embedded.port, user.token);
       expect((await client.subscribe('Q.AAPL'))[0]).toMatchObject({ mode: 'realtime' });
       const sent = quote('AAPL', 3);
-      await publish(embedded.ctx.bus, [sent]);
+      await publish(embedded.bus, [sent]);
       expect(await client.waitFor((m) => m.ev === 'Q')).toMatchObject({ sym: 'AAPL', q: sent.q });
       client.close();
       await client.waitClosed();
     } finally {
-      await embedded.stop();
+      await embedded.close();
     }
   });
 });

@@ -5,23 +5,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Hub } from '../../app/hub.js';
-import { parseUsageEvent, type UsageEvent } from '../../usage/index.js';
-import { cleanupRedisPrefix, uniqueName } from '../helpers/services.js';
-import {
-  Client,
-  closeClients,
-  makeUser,
-  quote,
-  setLastValues,
-  startEdgeHub,
-  until,
-  waitForToken,
-} from './helpers.js';
+import type { UsageEvent } from '../../usage/index.js';
+import { type DistributionFixture, distributionFixture } from './fixture.js';
+import { Client, quote, readUsage, until } from './helpers.js';
 
 const DELAY_MS = 600;
-const prefix = uniqueName('dist_rest_limits');
-const schema = uniqueName('t_dist_rest_limits');
 /** Two edges on one bus and one database, as in the scaled mode. */
+let fx: DistributionFixture;
 let edge: Hub;
 let other: Hub;
 
@@ -42,46 +32,29 @@ async function last(hub: Hub, token: string, sym = 'AAA'): Promise<Snapshot> {
   };
 }
 
-async function queryEvents(hub: Hub, user: string): Promise<UsageEvent[]> {
-  const stream = hub.ctx.bus.work('usage');
-  await stream.ensureGroup('rest-limits-test');
-  const consumer = stream.consumer('rest-limits-test', 'reader');
-  const seen: UsageEvent[] = [];
-  for (;;) {
-    const entries = await consumer.read({ count: 1_000, blockMs: 0 });
-    if (entries.length === 0) break;
-    seen.push(...entries.map((entry) => parseUsageEvent(entry.payload)));
-  }
-  await consumer.close();
+async function queryEvents(user: string): Promise<UsageEvent[]> {
+  const seen = await readUsage(fx.bus, 'rest-limits-test');
   return seen.filter((event) => event.kind === 'query' && event.user === user);
 }
 
 beforeAll(async () => {
-  const options = { restRate: 1, restBurst: 5 };
-  edge = await startEdgeHub({ prefix, schema, delayMs: DELAY_MS, options, env: { MDHUB_EDGE_ID: 'rest-a' } });
-  other = await startEdgeHub({
-    prefix,
-    schema,
+  fx = await distributionFixture({
+    name: 'rest_limits',
     delayMs: DELAY_MS,
-    options,
-    env: { MDHUB_EDGE_ID: 'rest-b' },
+    options: { restRate: 1, restBurst: 5 },
+    env: { MDHUB_EDGE_ID: 'rest-a' },
+    // Old enough to be served delayed, so a downgraded answer is a 200 with the reason.
+    lastValues: [quote('AAA', 1, Date.now() - DELAY_MS - 5_000)],
   });
-  // Old enough to be served delayed, so a downgraded answer is a 200 with the reason.
-  await setLastValues(edge.ctx.bus, [quote('AAA', 1, Date.now() - DELAY_MS - 5_000)]);
+  edge = fx.hub;
+  other = await fx.edge({ env: { MDHUB_EDGE_ID: 'rest-b' } });
 });
 
-afterAll(async () => {
-  await closeClients();
-  await edge?.stop();
-  await other?.stop();
-  await edge?.ctx.db.query(`drop schema if exists "${schema}" cascade`).catch(() => undefined);
-  await cleanupRedisPrefix(prefix);
-});
+afterAll(() => fx?.close());
 
 describe('REST and the concurrent-session limit', () => {
   it('answers delayed with session_limit to a user whose socket is downgraded by the limit', async () => {
-    const user = await makeUser(edge, 'rl-downgraded', { realtime: ['CTA_A'], sessionLimit: 1 });
-    await waitForToken(edge.port, user.token);
+    const user = await fx.user('rl-downgraded', { realtime: ['CTA_A'], sessionLimit: 1 });
     expect((await last(edge, user.token)).body).toMatchObject({ status: 'OK', mode: 'realtime' });
     const first = await Client.authenticated(edge.port, user.token);
     const second = await Client.authenticated(edge.port, user.token);
@@ -99,9 +72,7 @@ describe('REST and the concurrent-session limit', () => {
   });
 
   it('answers delayed with session_limit when the user’s sockets on another edge hold every slot', async () => {
-    const user = await makeUser(edge, 'rl-elsewhere', { realtime: ['CTA_A'], sessionLimit: 1 });
-    await waitForToken(edge.port, user.token);
-    await waitForToken(other.port, user.token);
+    const user = await fx.user('rl-elsewhere', { realtime: ['CTA_A'], sessionLimit: 1 });
     const socket = await Client.authenticated(other.port, user.token);
     expect((await socket.subscribe('Q.AAA'))[0]).toMatchObject({ mode: 'realtime' });
 
@@ -112,12 +83,11 @@ describe('REST and the concurrent-session limit', () => {
   });
 
   it('gives real time to a request from the device whose socket holds the slot', async () => {
-    const user = await makeUser(edge, 'rl-device', {
+    const user = await fx.user('rl-device', {
       realtime: ['CTA_A'],
       sessionLimit: 1,
       deviceId: 'tablet-1',
     });
-    await waitForToken(edge.port, user.token);
     const socket = await Client.authenticated(edge.port, user.token);
     expect((await socket.subscribe('Q.AAA'))[0]).toMatchObject({ mode: 'realtime' });
 
@@ -130,8 +100,7 @@ describe('REST and the concurrent-session limit', () => {
 
 describe('REST request rate per token', () => {
   it('answers 429 with Retry-After beyond the burst, and meters only the answered requests', async () => {
-    const user = await makeUser(edge, 'rl-burst', { realtime: ['CTA_A'] });
-    await waitForToken(edge.port, user.token);
+    const user = await fx.user('rl-burst', { realtime: ['CTA_A'] });
     const answers: Snapshot[] = [];
     for (let i = 0; i < 30; i++) answers.push(await last(edge, user.token));
 
@@ -152,7 +121,7 @@ describe('REST request rate per token', () => {
     // Query events reach the bus through the edge's spool: gathered until the served ones are in.
     const metered: UsageEvent[] = [];
     await until(async () => {
-      metered.push(...(await queryEvents(edge, user.id)));
+      metered.push(...(await queryEvents(user.id)));
       return metered.length >= served.length;
     }, 'the query events');
     expect(metered.length).toBe(served.length);
@@ -160,8 +129,7 @@ describe('REST request rate per token', () => {
   });
 
   it('limits each token on its own', async () => {
-    const calm = await makeUser(edge, 'rl-calm', { realtime: ['CTA_A'] });
-    await waitForToken(edge.port, calm.token);
+    const calm = await fx.user('rl-calm', { realtime: ['CTA_A'] });
     expect((await last(edge, calm.token)).status).toBe(200);
   });
 });

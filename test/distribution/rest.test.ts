@@ -1,65 +1,39 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Hub } from '../../app/hub.js';
-import { parseUsageEvent, type UsageEvent } from '../../usage/index.js';
-import { cleanupRedisPrefix, uniqueName } from '../helpers/services.js';
+import { type DistributionFixture, distributionFixture } from './fixture.js';
 import {
   closeAccount,
-  makeUser,
   publish,
   quote,
+  readUsage,
   setLastValues,
-  startEdgeHub,
   type TestUser,
   trade,
   until,
-  waitForToken,
 } from './helpers.js';
 
 const DELAY_MS = 600;
-const prefix = uniqueName('dist_rest');
-const schema = uniqueName('t_dist_rest');
-let hub: Hub;
+let fx: DistributionFixture;
 let base: string;
 let pro: TestUser;
 let visitor: TestUser;
 /** Snapshots the closed account got while its closure was still on its way to the edge. */
 let answeredBeforeClosing = 0;
 
-async function usage(): Promise<UsageEvent[]> {
-  const stream = hub.ctx.bus.work('usage');
-  await stream.ensureGroup('rest-test');
-  const consumer = stream.consumer('rest-test', 'reader');
-  const seen: UsageEvent[] = [];
-  for (;;) {
-    const entries = await consumer.read({ count: 1_000, blockMs: 0 });
-    if (entries.length === 0) break;
-    seen.push(...entries.map((entry) => parseUsageEvent(entry.payload)));
-  }
-  await consumer.close();
-  return seen;
-}
-
 beforeAll(async () => {
-  hub = await startEdgeHub({ prefix, schema, delayMs: DELAY_MS, options: { delayIntervalMs: 50 } });
-  base = `http://127.0.0.1:${hub.port}`;
-  pro = await makeUser(hub, 'rest-pro', { realtime: ['UTP'], deviceId: 'phone-1' });
-  visitor = await makeUser(hub, 'rest-visitor');
-  await waitForToken(hub.port, pro.token);
-  await waitForToken(hub.port, visitor.token);
+  fx = await distributionFixture({ name: 'rest', delayMs: DELAY_MS, options: { delayIntervalMs: 50 } });
+  base = `http://127.0.0.1:${fx.port}`;
+  pro = await fx.user('rest-pro', { realtime: ['UTP'], deviceId: 'phone-1' });
+  visitor = await fx.user('rest-visitor');
 });
 
-afterAll(async () => {
-  await hub?.stop();
-  await hub?.ctx.db.query(`drop schema if exists "${schema}" cascade`).catch(() => undefined);
-  await cleanupRedisPrefix(prefix);
-});
+afterAll(() => fx?.close());
 
 describe('REST last quote and trade', () => {
   it('gives a licensed user the live value, with the token as Bearer or ?apiKey=', async () => {
     const live = quote('NVDA', 3, Date.now(), 420);
     const lastTrade = trade('NVDA', 3, Date.now(), 421);
-    await setLastValues(hub.ctx.bus, [live, lastTrade]);
+    await setLastValues(fx.bus, [live, lastTrade]);
     const res = await fetch(`${base}/v1/last/quote/NVDA`, {
       headers: { authorization: `Bearer ${pro.token}` },
     });
@@ -80,12 +54,12 @@ describe('REST last quote and trade', () => {
 
   it('gives a delayed user the value as of now − delay, never the live one', async () => {
     const old = quote('AMD', 3, Date.now(), 150);
-    await publish(hub.ctx.bus, [old]);
-    await setLastValues(hub.ctx.bus, [old]);
+    await publish(fx.bus, [old]);
+    await setLastValues(fx.bus, [old]);
     await sleep(50);
     const fresh = quote('AMD', 3, Date.now(), 160);
-    await publish(hub.ctx.bus, [fresh]);
-    await setLastValues(hub.ctx.bus, [fresh]);
+    await publish(fx.bus, [fresh]);
+    await setLastValues(fx.bus, [fresh]);
     const early = await fetch(`${base}/v1/last/quote/AMD?apiKey=${visitor.token}`);
     expect(early.status).toBe(404);
     expect(((await early.json()) as { error: { code: string } }).error.code).toBe('no_delayed_value');
@@ -123,9 +97,8 @@ describe('REST last quote and trade', () => {
   });
 
   it('refuses a closed account with 403 and the reasons', async () => {
-    const closed = await makeUser(hub, 'rest-closed', { realtime: ['UTP'] });
-    await waitForToken(hub.port, closed.token);
-    await closeAccount(hub, closed.id);
+    const closed = await fx.user('rest-closed', { realtime: ['UTP'] });
+    await closeAccount(fx.hub, closed.id);
     await until(async () => {
       const res = await fetch(`${base}/v1/last/quote/NVDA?apiKey=${closed.token}`);
       if (res.status === 200) answeredBeforeClosing++;
@@ -141,7 +114,7 @@ describe('REST last quote and trade', () => {
   });
 
   it('meters every answered snapshot as a query event, and only those', async () => {
-    const events = (await usage()).filter((event) => event.kind === 'query');
+    const events = (await readUsage(fx.bus, 'rest-test')).filter((event) => event.kind === 'query');
     const byUser = (user: string) => events.filter((event) => event.user === user);
     expect(byUser('rest-pro').length).toBe(2);
     expect(byUser('rest-pro')[0]).toMatchObject({

@@ -13,32 +13,20 @@ import { DrillRedis } from '../../drill/topology.js';
 import { ChangeRelay, revoke } from '../../entitlements/index.js';
 import { holdTableLock } from '../../testing/index.js';
 import { ENGINES, type Engine, openTestDb, type TestDb } from '../helpers/db.js';
-import { cleanupRedisPrefix, uniqueName } from '../helpers/services.js';
-import {
-  ADMIN,
-  Client,
-  closeClients,
-  makeUser,
-  quote,
-  revokeGrant,
-  setLastValues,
-  startEdgeHub,
-  until,
-  waitForToken,
-} from './helpers.js';
+import { type DistributionFixture, distributionFixture } from './fixture.js';
+import { ADMIN, Client, quote, revokeGrant, until } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mdhub-revocation-'));
 let redis: DrillRedis;
-const hubs: Hub[] = [];
+const fixtures: DistributionFixture[] = [];
 const stops: Array<() => Promise<void>> = [];
 
 beforeAll(async () => {
   redis = await DrillRedis.start(dir, 'none');
 }, 30_000);
 afterEach(async () => {
-  await closeClients();
   for (const stop of stops.splice(0).reverse()) await stop();
-  for (const hub of hubs.splice(0)) await hub.stop();
+  for (const fx of fixtures.splice(0)) await fx.close();
 });
 afterAll(async () => {
   await redis?.child.stop();
@@ -67,34 +55,27 @@ async function unpublished(hub: Hub): Promise<number> {
   return rows[0]?.n ?? 0;
 }
 
-async function edgeOn(engine: Engine, verifyMs: number): Promise<Hub> {
-  const hub = await startEdgeHub({
-    prefix: uniqueName('dist_revoke'),
-    schema: uniqueName('t_dist_revoke'),
+async function edgeOn(engine: Engine, verifyMs: number): Promise<DistributionFixture> {
+  const fx = await distributionFixture({
+    name: 'revoke',
     env: {
       REDIS_URL: redis.url,
       MDHUB_ENTITLEMENT_VERIFY_MS: String(verifyMs),
       ...(engine === 'pglite' ? { DATABASE_URL: '', MDHUB_DATA_DIR: mkdtempSync(join(dir, 'data-')) } : {}),
     },
+    lastValues: [quote('AAA', 1)],
   });
-  hubs.push(hub);
-  if (hub.ctx.db.kind === 'postgres') {
-    const schema = (await hub.ctx.db.query<{ s: string }>('select current_schema() as s')).rows[0]?.s;
-    stops.push(async () => {
-      await hub.ctx.db.query(`drop schema if exists "${schema}" cascade`).catch(() => undefined);
-    });
-  }
-  await setLastValues(hub.ctx.bus, [quote('AAA', 1)]);
-  return hub;
+  fixtures.push(fx);
+  return fx;
 }
 
 /** A user streaming Q.AAA in real time, and the revocation committed while Redis refuses writes. */
 async function revokedWhilePublishFails(
-  hub: Hub,
+  fx: DistributionFixture,
   userId: string,
 ): Promise<{ token: string; client: Client }> {
-  const user = await makeUser(hub, userId, { realtime: ['CTA_A'] });
-  await waitForToken(hub.port, user.token);
+  const hub = fx.hub;
+  const user = await fx.user(userId, { realtime: ['CTA_A'] });
   const client = await Client.authenticated(hub.port, user.token);
   expect((await client.subscribe('Q.AAA'))[0]).toMatchObject({ mode: 'realtime' });
   await refusingWrites(async () => {
@@ -113,8 +94,9 @@ async function expectRevokedEverywhere(hub: Hub, open: Client, token: string): P
 describe.each(ENGINES)('%s: a revocation whose notice could not be published', (engine) => {
   it('reaches the open session and new ones through the relay once Redis takes writes again', async () => {
     // Verification far slower than the test: only the relay can tell this edge.
-    const hub = await edgeOn(engine, 60_000);
-    const { token, client } = await revokedWhilePublishFails(hub, 'relayed');
+    const fx = await edgeOn(engine, 60_000);
+    const hub = fx.hub;
+    const { token, client } = await revokedWhilePublishFails(fx, 'relayed');
     const relay = new ChangeRelay({ db: hub.ctx.db, control: hub.ctx.bus.control, sweepMs: 100 });
     stops.push(() => relay.stop());
     relay.start();
@@ -123,8 +105,9 @@ describe.each(ENGINES)('%s: a revocation whose notice could not be published', (
   }, 120_000);
 
   it('reaches the open session and new ones through the edge verification, with no relay at all', async () => {
-    const hub = await edgeOn(engine, 100);
-    const { token, client } = await revokedWhilePublishFails(hub, 'polled');
+    const fx = await edgeOn(engine, 100);
+    const hub = fx.hub;
+    const { token, client } = await revokedWhilePublishFails(fx, 'polled');
     await expectRevokedEverywhere(hub, client, token);
     expect(await unpublished(hub)).toBe(1);
   }, 120_000);
@@ -137,21 +120,18 @@ describe('postgres: a revocation notice the edge cannot apply', () => {
   });
 
   it('makes the user unverified, with no real time on open or new sessions, until the tables unlock', async () => {
-    const prefix = uniqueName('dist_lock');
-    const schema = uniqueName('t_dist_lock');
-    const hub = await startEdgeHub({ prefix, schema, env: { MDHUB_ENTITLEMENT_VERIFY_MS: '100' } });
-    hubs.push(hub);
-    stops.push(async () => {
-      await hub.ctx.db.query(`drop schema if exists "${schema}" cascade`).catch(() => undefined);
-      await cleanupRedisPrefix(prefix);
+    const fx = await distributionFixture({
+      name: 'lock',
+      env: { MDHUB_ENTITLEMENT_VERIFY_MS: '100' },
+      lastValues: [quote('AAA', 1)],
     });
-    await setLastValues(hub.ctx.bus, [quote('AAA', 1)]);
-    const user = await makeUser(hub, 'locked-out', { realtime: ['CTA_A'] });
-    await waitForToken(hub.port, user.token);
+    fixtures.push(fx);
+    const hub = fx.hub;
+    const user = await fx.user('locked-out', { realtime: ['CTA_A'] });
     const client = await Client.authenticated(hub.port, user.token);
     expect((await client.subscribe('Q.AAA'))[0]).toMatchObject({ mode: 'realtime' });
 
-    locker = await openTestDb('postgres', { schema, migrated: false });
+    locker = await openTestDb('postgres', { schema: fx.schema, migrated: false });
     // Tables the edge reads a user from and the revocation does not write, so it still commits.
     const lock = await holdTableLock(locker.db, 'attestations, agreements, user_tokens');
     try {

@@ -6,58 +6,37 @@ import { type Hub, startHub } from '../../app/hub.js';
 import { createEdgeStarter } from '../../app/roles.js';
 import { loadCatalog, parseEnv } from '../../config/index.js';
 import { silentLogger } from '../../platform/logger.js';
-import { parseUsageEvent, type UsageEvent } from '../../usage/index.js';
 import { cleanupRedisPrefix, POSTGRES_URL, REDIS_URL, uniqueName } from '../helpers/services.js';
+import { type DistributionFixture, distributionFixture } from './fixture.js';
 import {
   Client,
-  closeClients,
   makeUser,
   publish,
   quote,
+  readUsage,
   setLastValues,
-  startEdgeHub,
   TEST_OPTIONS,
   until,
   waitForToken,
 } from './helpers.js';
 
-const prefix = uniqueName('dist_scaled');
-const schema = uniqueName('t_dist_scaled');
-const hubs: Hub[] = [];
-
-async function usage(hub: Hub, group: string): Promise<UsageEvent[]> {
-  const stream = hub.ctx.bus.work('usage');
-  await stream.ensureGroup(group);
-  const consumer = stream.consumer(group, 'reader');
-  const out: UsageEvent[] = [];
-  for (;;) {
-    const entries = await consumer.read({ count: 1_000, blockMs: 0 });
-    if (entries.length === 0) break;
-    out.push(...entries.map((entry) => parseUsageEvent(entry.payload)));
-  }
-  await consumer.close();
-  return out;
-}
+let fx: DistributionFixture;
 
 beforeAll(async () => {
-  hubs.push(await startEdgeHub({ prefix, schema, env: { MDHUB_EDGE_ID: 'edge-one' } }));
-  hubs.push(await startEdgeHub({ prefix, schema, env: { MDHUB_EDGE_ID: 'edge-two' } }));
-  await setLastValues((hubs[0] as Hub).ctx.bus, [quote('AAA', 1)]);
+  fx = await distributionFixture({
+    name: 'scaled',
+    env: { MDHUB_EDGE_ID: 'edge-one' },
+    lastValues: [quote('AAA', 1)],
+  });
+  await fx.edge({ env: { MDHUB_EDGE_ID: 'edge-two' } });
 });
 
-afterAll(async () => {
-  await closeClients();
-  for (const hub of hubs) await hub.stop();
-  await hubs[0]?.ctx.db.query(`drop schema if exists "${schema}" cascade`).catch(() => undefined);
-  await cleanupRedisPrefix(prefix);
-});
+afterAll(() => fx?.close());
 
 describe('two edges on one Redis', () => {
   it('both deliver every tick, and each meters its own sessions under its edge id', async () => {
-    const [one, two] = hubs as [Hub, Hub];
-    const user = await makeUser(one, 'scaled-pro', { realtime: ['CTA_A'] });
-    await waitForToken(one.port, user.token);
-    await waitForToken(two.port, user.token);
+    const [one, two] = fx.hubs as [Hub, Hub];
+    const user = await fx.user('scaled-pro', { realtime: ['CTA_A'] });
     const onOne = await Client.authenticated(one.port, user.token);
     const onTwo = await Client.authenticated(two.port, user.token);
     await onOne.subscribe('Q.AAA');
@@ -72,10 +51,11 @@ describe('two edges on one Redis', () => {
     onOne.close();
     onTwo.close();
     await until(
-      async () => (await usage(one, 'scaled-a')).filter((e) => e.kind === 'session_close').length === 2,
+      async () =>
+        (await readUsage(fx.bus, 'scaled-a')).filter((e) => e.kind === 'session_close').length === 2,
       'both sessions closed',
     );
-    const events = (await usage(one, 'scaled-b')).filter((e) => e.user === 'scaled-pro');
+    const events = (await readUsage(fx.bus, 'scaled-b')).filter((e) => e.user === 'scaled-pro');
     const opens = events
       .filter((e) => e.kind === 'session_open')
       .map((e) => e.edge)
@@ -89,10 +69,8 @@ describe('two edges on one Redis', () => {
   });
 
   it('counts a user on two edges as two sessions: over the limit gets 406 on the other edge', async () => {
-    const [one, two] = hubs as [Hub, Hub];
-    const user = await makeUser(one, 'scaled-single', { realtime: ['CTA_A'], sessionLimit: 1 });
-    await waitForToken(one.port, user.token);
-    await waitForToken(two.port, user.token);
+    const [one, two] = fx.hubs as [Hub, Hub];
+    const user = await fx.user('scaled-single', { realtime: ['CTA_A'], sessionLimit: 1 });
     const first = await Client.authenticated(one.port, user.token);
     expect((await first.subscribe('Q.AAA'))[0]).toMatchObject({ mode: 'realtime' });
     const second = await Client.authenticated(two.port, user.token);
@@ -105,18 +83,15 @@ describe('two edges on one Redis', () => {
 
 describe('a fresh edge', () => {
   it('fills its delay line from the bus, so delayed clients get what was published before it started', async () => {
-    const [one] = hubs as [Hub];
+    const [one] = fx.hubs as [Hub];
     const visitor = await makeUser(one, 'scaled-visitor');
     const before = quote('AAA', 1, Date.now(), 123);
     await publish(one.ctx.bus, [before]);
-    const fresh = await startEdgeHub({
-      prefix,
-      schema,
+    const fresh = await fx.edge({
       delayMs: 1_500,
       options: { delayIntervalMs: 50 },
       env: { MDHUB_EDGE_ID: 'edge-fresh' },
     });
-    hubs.push(fresh);
     await waitForToken(fresh.port, visitor.token);
     const client = await Client.authenticated(fresh.port, visitor.token);
     expect((await client.subscribe('Q.AAA'))[0]).toMatchObject({ mode: 'delayed' });
@@ -164,7 +139,7 @@ describe('edge shutdown', () => {
       await until(() => client.events('Q').length === 2, 'quotes');
       await edge.stop();
       expect((await client.waitClosed()).code).toBe(1001);
-      const events = (await usage(hub, 'stop-test')).filter((e) => e.user === 'stopping');
+      const events = (await readUsage(hub.ctx.bus, 'stop-test')).filter((e) => e.user === 'stopping');
       expect(events.map((e) => e.kind).sort()).toEqual([
         'deliveries',
         'first_access',

@@ -1,0 +1,177 @@
+/**
+ * What a session tells its client, in words: the mode of a subscription (real time, delayed with
+ * the reasons, refused, or mixed across the products a wildcard may carry), the statuses for
+ * subscribe, unsubscribe and mode changes, and every refusal. Plain functions from a decision to
+ * the status objects the client protocol puts on the wire, so the words are tested as they are
+ * sent; the session only picks which one applies.
+ */
+import type { Product } from '../config/index.js';
+import { REASON_TEXT, type Reason } from '../entitlements/index.js';
+import { delayWords, type ModeCode, modeName, NONE, REALTIME } from './products.js';
+import { errorStatus, frame, type StatusMessage, status } from './protocol.js';
+
+/** A subscription's mode as a client is told it. */
+export interface ModeReport {
+  mode: 'realtime' | 'delayed' | 'refused' | 'mixed';
+  /** The fields its statuses carry: `mode`, and `reason`/`reasons` or `products`. */
+  fields: Record<string, unknown>;
+  /** In words, e.g. `real time` or `delayed by 15 minutes: There is no real-time subscription…`. */
+  words: string;
+}
+
+/** What a report needs of a product. */
+export type ReportedProduct = Pick<Product, 'id' | 'delayMs'>;
+
+/**
+ * The mode of a channel that may carry the products at `indices`, from the session's decision per
+ * product index (`modes`, and `reasons` where a mode is not real time). Products that differ are
+ * reported one by one, as `mixed`.
+ */
+export function modeReport(
+  indices: readonly number[],
+  modes: readonly ModeCode[],
+  reasons: ReadonlyArray<readonly Reason[]>,
+  products: readonly ReportedProduct[],
+): ModeReport {
+  const first = indices[0] as number;
+  if (indices.every((p) => modes[p] === modes[first])) return sameMode(indices, modes, reasons, products);
+  const perProduct: Record<string, unknown> = {};
+  const parts: string[] = [];
+  for (const p of indices) {
+    const report = sameMode([p], modes, reasons, products);
+    const id = (products[p] as ReportedProduct).id;
+    perProduct[id] = { mode: report.mode, ...report.fields };
+    parts.push(`${id}: ${report.words}`);
+  }
+  return { mode: 'mixed', fields: { mode: 'mixed', products: perProduct }, words: parts.join('; ') };
+}
+
+/** The mode of products that share one; a delay in words is the longest of theirs. */
+function sameMode(
+  indices: readonly number[],
+  modes: readonly ModeCode[],
+  reasons: ReadonlyArray<readonly Reason[]>,
+  products: readonly ReportedProduct[],
+): ModeReport {
+  const code = modes[indices[0] as number] as ModeCode;
+  const mode = modeName(code);
+  if (code === REALTIME) return { mode, fields: { mode }, words: 'real time' };
+  const all = [...new Set(indices.flatMap((p) => reasons[p] ?? []))];
+  const text = all.map((reason) => REASON_TEXT[reason]).join(' ');
+  const delay = Math.max(...indices.map((p) => products[p]?.delayMs ?? 0));
+  const words = code === NONE ? `refused: ${text}` : `delayed by ${delayWords(delay)}: ${text}`;
+  return { mode, fields: { mode, reason: all[0], reasons: all }, words };
+}
+
+/** The answer to subscribing to `param`: success with its mode, or 409 when it is refused. */
+export function subscribed(param: string, report: ModeReport): StatusMessage {
+  if (report.mode === 'refused') {
+    return errorStatus(
+      'insufficient_entitlement',
+      `Not entitled to ${param}: ${report.words} You stay subscribed and get data once that changes.`,
+      { params: param, ...report.fields },
+    );
+  }
+  const message = `subscribed to: ${param}`;
+  return status(
+    'success',
+    report.mode === 'realtime' ? message : `${message} (${report.words})`,
+    report.fields,
+  );
+}
+
+/** A live change of a subscription's mode or of its reasons. */
+export function modeChanged(param: string, report: ModeReport): StatusMessage {
+  return status('mode', `${param} is now ${report.words}`, { params: param, ...report.fields });
+}
+
+export function unsubscribed(param: string): StatusMessage {
+  return status('success', `unsubscribed to: ${param}`);
+}
+
+const CHANNEL_SYNTAX = 'write TYPE.SYMBOL, such as T.AAPL, Q.MSFT or Q.* (types T, Q, A, AM)';
+
+/** One status for every param of a message that is not a channel (each shown up to 40 characters). */
+export function invalidChannels(params: readonly string[]): StatusMessage {
+  const [first] = params as [string];
+  if (params.length === 1) {
+    return errorStatus('invalid_syntax', `${first} is not a channel: ${CHANNEL_SYNTAX}.`, { params: first });
+  }
+  return errorStatus(
+    'invalid_syntax',
+    `${params.length} params are not channels (${first}, …): ${CHANNEL_SYNTAX}.`,
+    { params: params.join(','), count: params.length },
+  );
+}
+
+/** One status for every channel of a message refused for the connection's symbol limit. */
+export function symbolLimit(params: readonly string[], max: number): StatusMessage {
+  const [first] = params as [string];
+  const what = params.length === 1 ? first : `${params.length} channels (${first}, …)`;
+  return errorStatus(
+    'symbol_limit',
+    `Not subscribed to ${what}: this connection already has ${max} symbols, the most allowed (a * counts as one). Unsubscribe from some first.`,
+    params.length === 1 ? { params: first } : { params: params.join(','), count: params.length },
+  );
+}
+
+/** A subscribe or unsubscribe listing more channels than one message may. */
+export function tooManyChannels(action: string, count: number, most: number): StatusMessage {
+  return errorStatus(
+    'invalid_syntax',
+    `This ${action} lists ${count} channels, more than the ${most} one message may list; nothing was done. Send them in several messages.`,
+    { count },
+  );
+}
+
+/** A session opened past the user's concurrent-session limit: delayed only, for now. */
+export function sessionLimit(limit: number): StatusMessage {
+  return errorStatus(
+    'session_limit',
+    `This account already has ${limit} session${limit === 1 ? '' : 's'} open, its limit: this connection gets delayed data only, and real time once another session closes.`,
+  );
+}
+
+/** A message over the connection's rate, ignored. */
+export function tooManyMessages(rate: number, burst: number): StatusMessage {
+  return errorStatus(
+    'too_many_messages',
+    `Too many messages: at most ${rate} a second (bursts of ${burst}); this one was ignored.`,
+  );
+}
+
+/** Past the rate too often: the connection is closed. */
+export const MESSAGES_ABUSED = errorStatus(
+  'too_many_messages',
+  'Too many messages; the connection is closed.',
+);
+
+export const NOT_AUTHENTICATED = errorStatus(
+  'not_authenticated',
+  'Not authenticated: send {"action":"auth","params":"<your API token>"} first.',
+);
+
+export const ALREADY_AUTHENTICATED = errorStatus(
+  'already_authenticated',
+  'This connection is already authenticated.',
+);
+
+export const AUTH_FAILED = status('auth_failed', 'authentication failed');
+
+export const AUTH_RATE_LIMITED = status(
+  'auth_failed',
+  'Too many failed authentication attempts from your address with this token; wait a minute and retry.',
+);
+
+export const TOKEN_REVOKED = errorStatus(
+  'not_authenticated',
+  'Your API token was revoked; connect again with a valid one.',
+);
+
+/** The one frame sent past a slow client's bound, encoded once. */
+export const SLOW_CLIENT = frame([
+  errorStatus(
+    'slow_client',
+    'Your connection did not read data fast enough and is closed. Subscribe to fewer symbols or read faster.',
+  ),
+]);
