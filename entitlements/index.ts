@@ -32,13 +32,7 @@ export {
   type Reason,
   reasonWords,
 } from './decide.js';
-export {
-  ConflictError,
-  EntitlementError,
-  ForbiddenError,
-  InvalidInputError,
-  NotFoundError,
-} from './errors.js';
+export { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from './errors.js';
 export type { GrantRecord } from './grants.js';
 export { type Interval, realtimeIntervals, usersEntitledAt } from './history.js';
 export { operatorAuth, requirePermission, requireRole } from './http/auth.js';
