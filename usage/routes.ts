@@ -7,7 +7,6 @@ import { DomainError } from '../platform/errors.js';
 import type { AppEnv } from '../platform/http/app.js';
 import { generateUsageReport, REPORT_ACTOR } from './generate.js';
 import { MONTH_PATTERN } from './month.js';
-import { ReportError } from './report.js';
 import { REPORT_FORMATS } from './report-format.js';
 
 export interface ReportRoutesDeps {
@@ -44,18 +43,11 @@ export function reportRoutes(deps: ReportRoutesDeps): Hono<AppEnv> {
       throw new DomainError('invalid', 'invalid_query', describeIssues(parsed.error), { details: issues });
     }
     const { month, format, detail } = parsed.data;
-    let generated: Awaited<ReturnType<typeof generateUsageReport>>;
-    try {
-      generated = await generateUsageReport(deps.db, deps.catalog, month, {
-        format,
-        detail: detail === '1',
-        actor: c.get('actor') ?? REPORT_ACTOR,
-      });
-    } catch (error) {
-      if (error instanceof ReportError)
-        throw new DomainError('unprocessable', 'report_unavailable', error.message);
-      throw error;
-    }
+    const generated = await generateUsageReport(deps.db, deps.catalog, month, {
+      format,
+      detail: detail === '1',
+      actor: c.get('actor') ?? REPORT_ACTOR,
+    });
     return c.body(generated.body, 200, {
       'content-type': generated.contentType,
       'x-report-sha256': generated.sha256,
