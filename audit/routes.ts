@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import type { Db } from '../platform/db/index.js';
+import { DomainError } from '../platform/errors.js';
 import type { AppEnv } from '../platform/http/app.js';
-import { ApiError } from '../platform/http/errors.js';
 import { recordJson } from './chain.js';
 import { takeCheckpoint } from './checkpoint.js';
 import { type CheckpointOptions, loadCheckpointKey } from './checkpoint-key.js';
@@ -15,9 +15,9 @@ export interface AuditRoutesOptions {
   checkpointIntervalMs?: number;
 }
 
-function invalidQuery(error: Parameters<typeof describeIssues>[0]): ApiError {
+function invalidQuery(error: Parameters<typeof describeIssues>[0]): DomainError {
   const issues = error.issues.map((issue) => ({ param: issue.path.join('.'), message: issue.message }));
-  return new ApiError(400, 'invalid_query', describeIssues(error), issues);
+  return new DomainError('invalid', 'invalid_query', describeIssues(error), { details: issues });
 }
 
 /**
@@ -67,12 +67,15 @@ export function auditRoutes(db: Db, options: AuditRoutesOptions = {}): Hono<AppE
   // Signs the head now with the hub's own key, as the periodic checkpoints do.
   app.post('/audit/checkpoint', async (c) => {
     const checkpoints = options.checkpoints;
-    if (!checkpoints) throw new ApiError(404, 'not_found', 'audit checkpoints are not configured');
+    if (!checkpoints) throw new DomainError('not_found', 'not_found', 'audit checkpoints are not configured');
     const key = await loadCheckpointKey(checkpoints, { create: true });
-    if (!key) throw new ApiError(500, 'checkpoint_key', 'the audit checkpoint key could not be created');
+    if (!key)
+      throw new DomainError('internal', 'checkpoint_key', 'the audit checkpoint key could not be created');
     const result = await takeCheckpoint(db, checkpoints, { key });
     if (!result.ok)
-      throw new ApiError(409, 'checkpoint_refused', `${result.message} (${result.reason})`, result);
+      throw new DomainError('conflict', 'checkpoint_refused', `${result.message} (${result.reason})`, {
+        details: result,
+      });
     return c.json({ latest: result.latest ?? null, file: result.file, undelivered: result.undelivered });
   });
 

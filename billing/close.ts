@@ -15,6 +15,7 @@ import { appendAudit } from '../audit/index.js';
 import { type Catalog, type Category, type Micros, parseMicros } from '../config/index.js';
 import type { Actor } from '../platform/actor.js';
 import type { Db, Queryable } from '../platform/db/index.js';
+import { DomainError } from '../platform/errors.js';
 import { buildUsageReport, parseUsageMonth, readMonthlyUsage } from '../usage/index.js';
 import { chargeIdentifier, MICROS_PER_UNIT } from './identifier.js';
 import { type BillingMonth, parseBillingMonth } from './month.js';
@@ -33,8 +34,13 @@ export interface Billable {
   eventName: string;
 }
 
-export class BillingError extends Error {
+/** A month billing cannot answer for: malformed, not over yet, or without a price in force. */
+export class BillingError extends DomainError {
   override name = 'BillingError';
+
+  constructor(message: string) {
+    super('unprocessable', 'billing_unavailable', message);
+  }
 }
 
 export const BILLING_ACTOR: Actor = { type: 'system', id: 'billing' };

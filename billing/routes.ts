@@ -3,8 +3,8 @@ import { z } from 'zod';
 import type { Catalog } from '../config/index.js';
 import { requirePermission } from '../entitlements/index.js';
 import type { Db } from '../platform/db/index.js';
+import { DomainError } from '../platform/errors.js';
 import type { AppEnv } from '../platform/http/app.js';
-import { ApiError } from '../platform/http/errors.js';
 import type { Prices } from './prices.js';
 import type { PaymentProvider } from './provider.js';
 import { reconcile, reconciliationCsv, reconciliationJson } from './reconcile.js';
@@ -32,7 +32,7 @@ export function reconciliationRoutes(deps: ReconciliationRoutesDeps): Hono<AppEn
     const parsed = querySchema.safeParse(c.req.query());
     if (!parsed.success) {
       const message = parsed.error.issues.map((issue) => issue.message).join('; ');
-      throw new ApiError(400, 'invalid_query', message);
+      throw new DomainError('invalid', 'invalid_query', message);
     }
     const { month, format } = parsed.data;
     const result = await reconcile(deps.db, {

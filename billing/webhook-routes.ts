@@ -4,8 +4,8 @@ import Stripe from 'stripe';
 import { ChangeRelay } from '../entitlements/index.js';
 import type { Bus } from '../platform/bus/index.js';
 import type { Db } from '../platform/db/index.js';
+import { DomainError } from '../platform/errors.js';
 import type { AppEnv } from '../platform/http/app.js';
-import { ApiError } from '../platform/http/errors.js';
 import type { Logger } from '../platform/logger.js';
 import type { BillingMetrics } from './metrics.js';
 import { handleStripeEvent, parseStripeEvent } from './webhook.js';
@@ -60,19 +60,24 @@ export function stripeWebhookRoutes(deps: StripeWebhookDeps): Hono<AppEnv> {
     bodyLimit({
       maxSize: BODY_LIMIT_BYTES,
       onError: () => {
-        throw new ApiError(413, 'payload_too_large', `webhook body is larger than ${BODY_LIMIT_BYTES} bytes`);
+        throw new DomainError(
+          'too_large',
+          'payload_too_large',
+          `webhook body is larger than ${BODY_LIMIT_BYTES} bytes`,
+        );
       },
     }),
     async (c) => {
       if (!deps.webhookSecret) {
-        throw new ApiError(
-          503,
+        throw new DomainError(
+          'unavailable',
           'billing_not_configured',
           'STRIPE_WEBHOOK_SECRET is not set; webhooks are not accepted',
         );
       }
       const signature = c.req.header('stripe-signature');
-      if (!signature) throw new ApiError(400, 'invalid_signature', 'the Stripe-Signature header is missing');
+      if (!signature)
+        throw new DomainError('invalid', 'invalid_signature', 'the Stripe-Signature header is missing');
       const raw = Buffer.from(await c.req.arrayBuffer());
       const at = now();
       let verified: unknown;
@@ -88,8 +93,8 @@ export function stripeWebhookRoutes(deps: StripeWebhookDeps): Hono<AppEnv> {
       } catch (error) {
         const expired = /tolerance/i.test((error as Error).message);
         deps.metrics?.webhooks.inc({ type: 'unverified', outcome: expired ? 'expired' : 'bad_signature' });
-        throw new ApiError(
-          400,
+        throw new DomainError(
+          'invalid',
           'invalid_signature',
           expired
             ? `the signature is older than ${SIGNATURE_TOLERANCE_S} s; a replayed or delayed delivery is refused`
@@ -99,15 +104,19 @@ export function stripeWebhookRoutes(deps: StripeWebhookDeps): Hono<AppEnv> {
       const t = signedAt(signature);
       if (t === undefined || t * 1000 - at > SIGNATURE_FUTURE_SKEW_S * 1000) {
         deps.metrics?.webhooks.inc({ type: 'unverified', outcome: 'future' });
-        throw new ApiError(
-          400,
+        throw new DomainError(
+          'invalid',
           'invalid_signature',
           `the signature is dated more than ${SIGNATURE_FUTURE_SKEW_S} s ahead of this server's clock; it is refused`,
         );
       }
       const event = parseStripeEvent(verified);
       if (!event)
-        throw new ApiError(400, 'invalid_event', 'the event lacks an id, type, created time or data object');
+        throw new DomainError(
+          'invalid',
+          'invalid_event',
+          'the event lacks an id, type, created time or data object',
+        );
       const result = await handleStripeEvent(deps.db, event, { at, graceMs: deps.graceMs });
       if (result.changed.length > 0) await changes.flush();
       deps.metrics?.webhooks.inc({ type: event.type, outcome: result.outcome });

@@ -16,9 +16,9 @@ import { Hono } from 'hono';
 import { REASON_TEXT } from '../entitlements/index.js';
 import { readLastValue } from '../ingest/index.js';
 import type { Bus } from '../platform/bus/index.js';
+import { DomainError } from '../platform/errors.js';
 import type { AppEnv } from '../platform/http/app.js';
 import { type ClientAddresses, requestClientAddress } from '../platform/http/client-address.js';
-import { ApiError } from '../platform/http/errors.js';
 import { isSymbol, typeIndex } from './channels.js';
 import type { DelayLines } from './delay-line.js';
 import type { EntitlementView, Principal } from './entitlement-view.js';
@@ -69,8 +69,8 @@ export function restRoutes(deps: RestDeps): Hono<AppEnv> {
     const key = authKey(requestClientAddress(c, deps.addresses), token);
     if (!deps.authLimiter.allows(key, now)) {
       deps.stats.refuse('auth_rate_limited');
-      throw new ApiError(
-        429,
+      throw new DomainError(
+        'rate_limited',
         'too_many_attempts',
         'Too many failed authentication attempts; wait a minute and retry.',
       );
@@ -79,8 +79,8 @@ export function restRoutes(deps: RestDeps): Hono<AppEnv> {
     if (token === undefined || principal === undefined) {
       deps.authLimiter.spend(key, now);
       deps.stats.refuse('auth_failed');
-      throw new ApiError(
-        401,
+      throw new DomainError(
+        'unauthenticated',
         'unauthorized',
         'A valid API token is required: send it as "Authorization: Bearer <token>" or ?apiKey=<token>.',
       );
@@ -89,17 +89,16 @@ export function restRoutes(deps: RestDeps): Hono<AppEnv> {
     if (waitMs > 0) {
       deps.stats.refuse('rest_rate_limited');
       const seconds = Math.max(1, Math.ceil(waitMs / 1000));
-      throw new ApiError(
-        429,
+      throw new DomainError(
+        'rate_limited',
         'rate_limited',
         `Too many requests with this token; retry in ${seconds} s.`,
-        undefined,
-        { 'retry-after': String(seconds) },
+        { retryAfterS: seconds },
       );
     }
     if (!isSymbol(sym)) {
-      throw new ApiError(
-        400,
+      throw new DomainError(
+        'invalid',
         'invalid_symbol',
         `${JSON.stringify(sym.slice(0, 40))} is not a symbol, such as AAPL or BRK.A.`,
       );
@@ -109,7 +108,7 @@ export function restRoutes(deps: RestDeps): Hono<AppEnv> {
     const product = live === null ? -1 : (deps.products.byTape[live.z] ?? -1);
     const terms = deps.products.list[product];
     if (live === null || terms === undefined) {
-      throw new ApiError(404, 'unknown_symbol', `There is no ${noun} for ${sym}.`);
+      throw new DomainError('not_found', 'unknown_symbol', `There is no ${noun} for ${sym}.`);
     }
     let decision = deps.view.decide(principal.userId, terms.id, now);
     if (decision.mode === 'realtime') {
@@ -119,13 +118,21 @@ export function restRoutes(deps: RestDeps): Hono<AppEnv> {
     const words = decision.reasons.map((reason) => REASON_TEXT[reason]).join(' ');
     if (decision.mode === 'refused') {
       deps.stats.refuse(decision.reasons[0] ?? 'refused');
-      throw new ApiError(403, 'insufficient_entitlement', `Not entitled to ${terms.id} data: ${words}`, {
-        product: terms.id,
-        reasons: decision.reasons,
-      });
+      throw new DomainError(
+        'forbidden',
+        'insufficient_entitlement',
+        `Not entitled to ${terms.id} data: ${words}`,
+        {
+          details: { product: terms.id, reasons: decision.reasons },
+        },
+      );
     }
     if (deps.spool.full) {
-      throw new ApiError(503, 'metering_unavailable', 'Usage metering is backed up; retry shortly.');
+      throw new DomainError(
+        'unavailable',
+        'metering_unavailable',
+        'Usage metering is backed up; retry shortly.',
+      );
     }
     let results: unknown = live;
     if (decision.mode === 'delayed') {
@@ -134,8 +141,8 @@ export function restRoutes(deps: RestDeps): Hono<AppEnv> {
       if (released !== undefined && (!liveOldEnough || released.t >= live.t)) {
         results = JSON.parse(released.buf.toString('utf8', 0, released.len));
       } else if (!liveOldEnough) {
-        throw new ApiError(
-          404,
+        throw new DomainError(
+          'not_found',
           'no_delayed_value',
           `No ${noun} for ${sym} is ${delayWords(terms.delayMs)} old yet, and delayed data is all this account may see: ${words}`,
         );

@@ -1,36 +1,38 @@
-/**
- * The failures a verb reports; the HTTP layer maps each kind to one status (404, 409, 400, 403)
- * and keeps the machine `code` and the message.
- */
-export abstract class EntitlementError extends Error {
-  abstract readonly kind: 'not_found' | 'conflict' | 'invalid' | 'forbidden';
+import { DomainError } from '../platform/errors.js';
 
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
+// The verbs' failures by kind, so a verb reads `new ConflictError(code, message)`; the transports
+// see only the DomainError.
+
+export class NotFoundError extends DomainError {
+  override name = 'NotFoundError';
+
+  constructor(code: string, message: string) {
+    super('not_found', code, message);
   }
 }
 
-export class NotFoundError extends EntitlementError {
-  override name = 'NotFoundError';
-  readonly kind = 'not_found';
-}
-
-export class ConflictError extends EntitlementError {
+export class ConflictError extends DomainError {
   override name = 'ConflictError';
-  readonly kind = 'conflict';
+
+  constructor(code: string, message: string) {
+    super('conflict', code, message);
+  }
 }
 
-export class InvalidInputError extends EntitlementError {
+export class InvalidInputError extends DomainError {
   override name = 'InvalidInputError';
-  readonly kind = 'invalid';
+
+  constructor(code: string, message: string) {
+    super('invalid', code, message);
+  }
 }
 
-export class ForbiddenError extends EntitlementError {
+export class ForbiddenError extends DomainError {
   override name = 'ForbiddenError';
-  readonly kind = 'forbidden';
+
+  constructor(code: string, message: string) {
+    super('forbidden', code, message);
+  }
 }
 
 export function unknownUser(userId: string): NotFoundError {

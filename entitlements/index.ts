@@ -35,13 +35,7 @@ export {
   type Reason,
   reasonWords,
 } from './decide.js';
-export {
-  ConflictError,
-  EntitlementError,
-  ForbiddenError,
-  InvalidInputError,
-  NotFoundError,
-} from './errors.js';
+export { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from './errors.js';
 export type { GrantRecord } from './grants.js';
 export { type HistoryFacts, type Interval, openIntervals } from './history.js';
 export {

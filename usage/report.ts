@@ -12,6 +12,7 @@ import {
   type Micros,
   type Product,
 } from '../config/index.js';
+import { DomainError } from '../platform/errors.js';
 import type { UsageMonth } from './month.js';
 import { compareText, type DeviceUsage, firstRealtime, lastRealtime, type MonthlyUsage } from './monthly.js';
 
@@ -67,8 +68,13 @@ export interface UsageReport {
   details?: DetailRow[];
 }
 
-export class ReportError extends Error {
+/** A month the report cannot be built for: malformed, no fee schedule in force, or a fee overflowing. */
+export class ReportError extends DomainError {
   override name = 'ReportError';
+
+  constructor(message: string) {
+    super('unprocessable', 'report_unavailable', message);
+  }
 }
 
 interface Subscriber {

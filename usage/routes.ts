@@ -3,11 +3,10 @@ import { z } from 'zod';
 import { describeIssues } from '../audit/index.js';
 import type { Catalog } from '../config/index.js';
 import type { Db } from '../platform/db/index.js';
+import { DomainError } from '../platform/errors.js';
 import type { AppEnv } from '../platform/http/app.js';
-import { ApiError } from '../platform/http/errors.js';
 import { generateUsageReport, REPORT_ACTOR } from './generate.js';
 import { MONTH_PATTERN } from './month.js';
-import { ReportError } from './report.js';
 import { REPORT_FORMATS } from './report-format.js';
 
 export interface ReportRoutesDeps {
@@ -41,20 +40,14 @@ export function reportRoutes(deps: ReportRoutesDeps): Hono<AppEnv> {
         param: issue.path.join('.'),
         message: issue.message,
       }));
-      throw new ApiError(400, 'invalid_query', describeIssues(parsed.error), issues);
+      throw new DomainError('invalid', 'invalid_query', describeIssues(parsed.error), { details: issues });
     }
     const { month, format, detail } = parsed.data;
-    let generated: Awaited<ReturnType<typeof generateUsageReport>>;
-    try {
-      generated = await generateUsageReport(deps.db, deps.catalog, month, {
-        format,
-        detail: detail === '1',
-        actor: c.get('actor') ?? REPORT_ACTOR,
-      });
-    } catch (error) {
-      if (error instanceof ReportError) throw new ApiError(422, 'report_unavailable', error.message);
-      throw error;
-    }
+    const generated = await generateUsageReport(deps.db, deps.catalog, month, {
+      format,
+      detail: detail === '1',
+      actor: c.get('actor') ?? REPORT_ACTOR,
+    });
     return c.body(generated.body, 200, {
       'content-type': generated.contentType,
       'x-report-sha256': generated.sha256,

@@ -3,8 +3,8 @@ import { z } from 'zod';
 import type { Catalog } from '../config/index.js';
 import { requirePermission } from '../entitlements/index.js';
 import type { Queryable } from '../platform/db/index.js';
+import { DomainError } from '../platform/errors.js';
 import type { AppEnv } from '../platform/http/app.js';
-import { ApiError } from '../platform/http/errors.js';
 import { parseUsageMonth, readDailyUsage } from '../usage/index.js';
 
 export interface DailyUsageRoutesDeps {
@@ -28,7 +28,11 @@ export function dailyUsageRoutes(deps: DailyUsageRoutesDeps): Hono<AppEnv> {
     const parsed = querySchema.safeParse(c.req.query());
     const month = parsed.success ? parseUsageMonth(parsed.data.month) : undefined;
     if (month === undefined) {
-      throw new ApiError(400, 'invalid_query', 'month must be written YYYY-MM, and is the only parameter');
+      throw new DomainError(
+        'invalid',
+        'invalid_query',
+        'month must be written YYYY-MM, and is the only parameter',
+      );
     }
     return c.json(await readDailyUsage(deps.db, deps.catalog, month));
   });

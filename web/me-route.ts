@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { can, PERMISSIONS, type Permission } from '../entitlements/index.js';
+import { DomainError } from '../platform/errors.js';
 import type { AppEnv } from '../platform/http/app.js';
-import { ApiError } from '../platform/http/errors.js';
 
 export interface Me {
   id: string;
@@ -19,7 +19,11 @@ export function meRoutes(): Hono<AppEnv> {
   app.get('/me', (c) => {
     const actor = c.get('actor');
     if (actor?.type !== 'operator') {
-      throw new ApiError(401, 'unauthorized', 'an operator token is required: Authorization: Bearer <token>');
+      throw new DomainError(
+        'unauthenticated',
+        'unauthorized',
+        'an operator token is required: Authorization: Bearer <token>',
+      );
     }
     const permissions = (Object.keys(PERMISSIONS) as Permission[]).filter((p) => can(actor, p));
     const me: Me = { id: actor.id, role: actor.role, permissions };

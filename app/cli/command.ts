@@ -1,6 +1,11 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 
-/** A failure the CLI reports as one line and a non-zero exit status, without a stack trace. */
+/**
+ * A failure the command itself decides, reported as one line and an exit status without a stack:
+ * a bad command line (2), or a refusal of its own (no tables yet, a hub holding the data
+ * directory, an audit log that does not verify: 1). It stays apart from `DomainError` because an
+ * exit status is the CLI's own vocabulary, and no module throws it.
+ */
 export class CliError extends Error {
   override name = 'CliError';
 

@@ -1,4 +1,5 @@
 import { ConfigError } from '../../config/index.js';
+import { DomainError } from '../../platform/errors.js';
 import { auditCommand } from './audit.js';
 import { CliError, type Command, parseCommandArgs } from './command.js';
 import { migrateCommand } from './migrate.js';
@@ -33,7 +34,9 @@ variable; see the README.`;
 
 /**
  * Runs the CLI and resolves to the exit status. Failures print one line, `mdhub: <reason>`, on
- * stderr; only an unexpected error prints its stack.
+ * stderr; only an unexpected error prints its stack. This is the CLI's one error mapping: a
+ * module's `DomainError`, whatever its kind, and a configuration error exit 1; 2 means a bad
+ * command line, which only the CLI's own `CliError` reports.
  */
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -51,7 +54,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     return await command.run(values, positionals);
   } catch (error) {
-    if (error instanceof CliError || error instanceof ConfigError) {
+    if (error instanceof CliError || error instanceof DomainError || error instanceof ConfigError) {
       process.stderr.write(`mdhub: ${error.message}\n`);
       return error instanceof CliError ? error.exitCode : 1;
     }

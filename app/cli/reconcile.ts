@@ -1,6 +1,5 @@
 import { writeFile } from 'node:fs/promises';
 import {
-  BillingError,
   loadPrices,
   parseBillingMonth,
   type Reconciliation,
@@ -77,9 +76,6 @@ MDHUB_OPERATOR_TOKEN or MDHUB_ADMIN_TOKEN; without a token it is refused.`,
       );
       await write(await reconcile(db, { catalog, prices, month, provider: paymentProvider(env) }));
       return 0;
-    } catch (error) {
-      if (error instanceof BillingError) throw new CliError(error.message);
-      throw error;
     } finally {
       await db.close();
     }

@@ -3,7 +3,6 @@ import {
   generateUsageReport,
   parseUsageMonth,
   REPORT_FORMATS,
-  ReportError,
   type ReportFormat,
 } from '../../usage/index.js';
 import { CliError, type Command } from './command.js';
@@ -93,9 +92,6 @@ the command always reads the database itself.`,
       await write(generated.body);
       done(generated.sha256, generated.auditSeq);
       return 0;
-    } catch (error) {
-      if (error instanceof ReportError) throw new CliError(error.message);
-      throw error;
     } finally {
       await db.close();
     }

@@ -2,17 +2,21 @@ import { timingSafeEqual } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import type { OperatorRole } from '../../platform/actor.js';
 import type { Queryable } from '../../platform/db/index.js';
+import { DomainError } from '../../platform/errors.js';
 import type { AppEnv } from '../../platform/http/app.js';
 import { ClientAddresses, requestClientAddress } from '../../platform/http/client-address.js';
-import { ApiError } from '../../platform/http/errors.js';
 import { type Permission, rolesFor } from '../permissions.js';
 import { hashToken } from '../tokens.js';
 import { AuthFailureLimiter, type AuthLimiterOptions } from './auth-limiter.js';
 
 const BEARER = /^Bearer ([\x21-\x7e]{1,512})$/i;
 
-function unauthorized(): ApiError {
-  return new ApiError(401, 'unauthorized', 'an operator token is required: Authorization: Bearer <token>');
+function unauthorized(): DomainError {
+  return new DomainError(
+    'unauthenticated',
+    'unauthorized',
+    'an operator token is required: Authorization: Bearer <token>',
+  );
 }
 
 export interface OperatorAuthOptions {
@@ -36,11 +40,11 @@ export function operatorAuth(db: Queryable, options: OperatorAuthOptions = {}): 
     const address = requestClientAddress(c, addresses);
     const wait = limiter.retryAfter(address);
     if (wait > 0) {
-      c.header('retry-after', String(wait));
-      throw new ApiError(
-        429,
+      throw new DomainError(
+        'rate_limited',
         'too_many_failures',
         `too many failed operator authentications from this address; try again in ${wait} s`,
+        { retryAfterS: wait },
       );
     }
     const match = BEARER.exec(c.req.header('authorization') ?? '');
@@ -68,7 +72,7 @@ export function requireRole(...roles: OperatorRole[]): MiddlewareHandler<AppEnv>
     const actor = c.get('actor');
     if (!actor) throw unauthorized();
     if (actor.type !== 'operator' || !roles.includes(actor.role)) {
-      throw new ApiError(403, 'forbidden', `this needs one of the roles: ${roles.join(', ')}`);
+      throw new DomainError('forbidden', 'forbidden', `this needs one of the roles: ${roles.join(', ')}`);
     }
     await next();
   };

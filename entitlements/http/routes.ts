@@ -5,10 +5,9 @@ import type { Catalog } from '../../config/index.js';
 import type { VerbContext } from '../../platform/actor.js';
 import type { Bus } from '../../platform/bus/index.js';
 import type { Db } from '../../platform/db/index.js';
+import { DomainError } from '../../platform/errors.js';
 import type { AppEnv } from '../../platform/http/app.js';
-import { ApiError } from '../../platform/http/errors.js';
 import type { Logger } from '../../platform/logger.js';
-import { EntitlementError } from '../errors.js';
 import { ChangeRelay } from '../relay.js';
 import { productTerms } from '../snapshot.js';
 import { acceptAgreement } from '../verbs/accept-agreement.js';
@@ -44,20 +43,14 @@ export interface EntitlementRoutesDeps {
 /** Request bodies are small JSON documents; anything larger is refused before it is read whole. */
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
-const STATUS = { not_found: 404, conflict: 409, invalid: 400, forbidden: 403 } as const;
-
-function toApiError(err: unknown): unknown {
-  return err instanceof EntitlementError ? new ApiError(STATUS[err.kind], err.code, err.message) : err;
-}
-
 function toEpochMs(value: number | string | undefined): number | undefined {
   return typeof value === 'string' ? Date.parse(value) : value;
 }
 
 /**
  * The entitlements admin API, to mount at `/admin` behind `operatorAuth`. Each handler validates,
- * runs one verb in one transaction (its audit record and change-outbox rows inside it), flushes
- * the change relay after the commit and maps domain errors to the error envelope.
+ * runs one verb in one transaction (its audit record and change-outbox rows inside it) and flushes
+ * the change relay after the commit; a verb's DomainError reaches the app's one error mapping.
  */
 export function entitlementRoutes(deps: EntitlementRoutesDeps): OpenAPIHono<AppEnv> {
   const { db, bus, catalog, logger } = deps;
@@ -68,14 +61,9 @@ export function entitlementRoutes(deps: EntitlementRoutesDeps): OpenAPIHono<AppE
 
   async function run<T>(c: Context<AppEnv>, verb: (ctx: VerbContext) => Promise<VerbOutcome<T>>): Promise<T> {
     const actor = c.get('actor');
-    if (!actor) throw new ApiError(401, 'unauthorized', 'an operator token is required');
+    if (!actor) throw new DomainError('unauthenticated', 'unauthorized', 'an operator token is required');
     const at = now();
-    let outcome: VerbOutcome<T>;
-    try {
-      outcome = await db.transaction((tx) => verb({ actor, tx, at }));
-    } catch (err) {
-      throw toApiError(err);
-    }
+    const outcome = await db.transaction((tx) => verb({ actor, tx, at }));
     if (outcome.changed.length > 0) await changes.flush();
     return outcome.value;
   }
@@ -88,7 +76,7 @@ export function entitlementRoutes(deps: EntitlementRoutesDeps): OpenAPIHono<AppE
         message: issue.message,
       }));
       const summary = issues.map((issue) => `${issue.path || '(body)'}: ${issue.message}`).join('; ');
-      throw new ApiError(400, 'invalid_request', summary, issues);
+      throw new DomainError('invalid', 'invalid_request', summary, { details: issues });
     },
   });
 
@@ -97,7 +85,11 @@ export function entitlementRoutes(deps: EntitlementRoutesDeps): OpenAPIHono<AppE
     bodyLimit({
       maxSize: BODY_LIMIT_BYTES,
       onError: () => {
-        throw new ApiError(413, 'payload_too_large', `request body is larger than ${BODY_LIMIT_BYTES} bytes`);
+        throw new DomainError(
+          'too_large',
+          'payload_too_large',
+          `request body is larger than ${BODY_LIMIT_BYTES} bytes`,
+        );
       },
     }),
   );
@@ -114,11 +106,7 @@ export function entitlementRoutes(deps: EntitlementRoutesDeps): OpenAPIHono<AppE
 
   app.openapi(api.getUserRoute, async (c) => {
     const { id } = c.req.valid('param');
-    try {
-      return c.json(await userDetail(db, id, views()), 200);
-    } catch (err) {
-      throw toApiError(err);
-    }
+    return c.json(await userDetail(db, id, views()), 200);
   });
 
   app.openapi(api.attestRoute, async (c) => {

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { Actor } from '../actor.js';
+import { DomainError } from '../errors.js';
 import type { HealthChecks } from '../health.js';
 import type { Logger } from '../logger.js';
 import type { Registry } from '../metrics.js';
-import { ApiError, errorBody } from './errors.js';
+import { errorBody, errorHeaders, HTTP_STATUS } from './errors.js';
 
 /** Variables every request carries through the middleware chain. */
 export interface AppEnv {
@@ -25,6 +26,13 @@ export interface CreateAppOptions {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** What a bug is answered with: its own message could leak internals, so it never leaves. */
+const UNEXPECTED = new DomainError('internal', 'internal', 'internal error; quote the request id');
+
+function answer(c: Context<AppEnv>, error: DomainError, requestId: string): Response {
+  return c.json(errorBody(error, requestId), HTTP_STATUS[error.kind], errorHeaders(error));
+}
 
 /**
  * The hub's HTTP surface: health, readiness and metrics on every process, whatever its roles;
@@ -58,28 +66,25 @@ export function createApp({ logger, metrics, health }: CreateAppOptions): App {
   });
 
   app.notFound((c) =>
-    c.json(
-      errorBody(
-        new ApiError(404, 'not_found', `no route for ${c.req.method} ${c.req.path}`),
-        c.get('requestId'),
-      ),
-      404,
+    answer(
+      c,
+      new DomainError('not_found', 'not_found', `no route for ${c.req.method} ${c.req.path}`),
+      c.get('requestId'),
     ),
   );
 
   app.onError((error, c) => {
     const requestId = c.get('requestId') ?? randomUUID();
-    if (error instanceof ApiError) return c.json(errorBody(error, requestId), error.status, error.headers);
+    if (error instanceof DomainError) return answer(c, error, requestId);
+    // Hono's own refusals (a body over a limit, a malformed body its validators reject) carry
+    // any status, not a kind, so they are answered with theirs.
     if (error instanceof HTTPException) {
       const code = error.status === 413 ? 'payload_too_large' : 'http_error';
       const message = error.status === 413 ? 'request body is too large' : error.message || 'request refused';
-      return c.json(errorBody(new ApiError(error.status, code, message), requestId), error.status);
+      return c.json(errorBody({ code, message }, requestId), error.status);
     }
     logger.error({ err: error, requestId, path: c.req.path }, 'unhandled error in HTTP handler');
-    return c.json(
-      errorBody(new ApiError(500, 'internal', 'internal error; quote the request id'), requestId),
-      500,
-    );
+    return answer(c, UNEXPECTED, requestId);
   });
 
   return app;

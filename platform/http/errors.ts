@@ -1,30 +1,35 @@
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { DomainError, ErrorKind } from '../errors.js';
 
-/**
- * The one error type the HTTP layer knows how to answer with: a status, a machine code and a
- * message a person understands. Rendered as `{"error":{"code","message","requestId"}}`.
- */
-export class ApiError extends Error {
-  override name = 'ApiError';
-
-  constructor(
-    readonly status: ContentfulStatusCode,
-    readonly code: string,
-    message: string,
-    readonly details?: unknown,
-    /** Response headers that go with it, such as `Retry-After`. */
-    readonly headers?: Record<string, string>,
-  ) {
-    super(message);
-  }
-}
+/** The one place a `DomainError`'s kind becomes an HTTP status. */
+export const HTTP_STATUS: Readonly<Record<ErrorKind, ContentfulStatusCode>> = {
+  invalid: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  too_large: 413,
+  unprocessable: 422,
+  rate_limited: 429,
+  internal: 500,
+  unavailable: 503,
+};
 
 export interface ErrorBody {
   error: { code: string; message: string; requestId: string; details?: unknown };
 }
 
-export function errorBody(error: ApiError, requestId: string): ErrorBody {
+/** The envelope `{"error":{"code","message","requestId"}}`, with `details` when there are some. */
+export function errorBody(
+  error: Pick<DomainError, 'code' | 'message' | 'details'>,
+  requestId: string,
+): ErrorBody {
   const body: ErrorBody = { error: { code: error.code, message: error.message, requestId } };
   if (error.details !== undefined) body.error.details = error.details;
   return body;
+}
+
+/** The response headers that go with `error`: `Retry-After` when it says when to try again. */
+export function errorHeaders(error: DomainError): Record<string, string> | undefined {
+  return error.retryAfterS === undefined ? undefined : { 'retry-after': String(error.retryAfterS) };
 }

@@ -2,9 +2,9 @@ import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
+import { DomainError, type ErrorKind } from '../../platform/errors.js';
 import { HealthChecks } from '../../platform/health.js';
 import { createApp } from '../../platform/http/app.js';
-import { ApiError } from '../../platform/http/errors.js';
 import { type HttpLimits, type HttpServer, listen } from '../../platform/http/server.js';
 import { silentLogger } from '../../platform/logger.js';
 import { createMetricsRegistry } from '../../platform/metrics.js';
@@ -56,10 +56,10 @@ describe('HTTP app', () => {
     expect(await res.text()).toMatch(/^mdhub_process_cpu_user_seconds_total /m);
   });
 
-  it('answers unknown routes and thrown ApiErrors with the error envelope and request id', async () => {
+  it('answers unknown routes and thrown DomainErrors with the error envelope and request id', async () => {
     const a = app();
     a.get('/boom', () => {
-      throw new ApiError(409, 'conflict', 'already there');
+      throw new DomainError('conflict', 'conflict', 'already there');
     });
     const missing = await a.request('/nope', { headers: { 'x-request-id': 'req-1' } });
     expect(missing.status).toBe(404);
@@ -71,6 +71,45 @@ describe('HTTP app', () => {
     const body = (await boom.json()) as { error: Record<string, string> };
     expect(body.error).toMatchObject({ code: 'conflict', message: 'already there' });
     expect(body.error.requestId).toBe(boom.headers.get('x-request-id'));
+  });
+
+  it('answers each kind with its status, keeping the code, message, details and Retry-After', async () => {
+    const statuses: Record<ErrorKind, number> = {
+      invalid: 400,
+      unauthenticated: 401,
+      forbidden: 403,
+      not_found: 404,
+      conflict: 409,
+      too_large: 413,
+      unprocessable: 422,
+      rate_limited: 429,
+      internal: 500,
+      unavailable: 503,
+    };
+    const a = app();
+    a.get('/kind/:kind', (c) => {
+      throw new DomainError(c.req.param('kind') as ErrorKind, 'some_code', 'a message');
+    });
+    a.get('/slow-down', () => {
+      throw new DomainError('rate_limited', 'rate_limited', 'retry in 7 s', {
+        details: { limit: 5 },
+        retryAfterS: 7,
+      });
+    });
+    for (const [kind, status] of Object.entries(statuses)) {
+      const res = await a.request(`/kind/${kind}`, { headers: { 'x-request-id': 'req-2' } });
+      expect(res.status).toBe(status);
+      expect(res.headers.get('retry-after')).toBeNull();
+      expect(await res.json()).toEqual({
+        error: { code: 'some_code', message: 'a message', requestId: 'req-2' },
+      });
+    }
+    const limited = await a.request('/slow-down', { headers: { 'x-request-id': 'req-3' } });
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('retry-after')).toBe('7');
+    expect(await limited.json()).toEqual({
+      error: { code: 'rate_limited', message: 'retry in 7 s', requestId: 'req-3', details: { limit: 5 } },
+    });
   });
 
   it('hides an unexpected error behind a 500 that names the request id', async () => {

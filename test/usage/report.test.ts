@@ -313,9 +313,15 @@ forEachDb((_engine, getDb) => {
     );
   });
 
-  it('refuses a month no fee schedule covers, naming the product', async () => {
-    await expect(generateUsageReport(getDb(), catalog, '2023-12')).rejects.toThrow(
-      'catalog test-2026.1 has no fee schedule for CTA_A in force on 2023-12-01',
-    );
+  it('refuses a month no fee schedule covers, naming the product, with 422 report_unavailable', async () => {
+    const message = 'catalog test-2026.1 has no fee schedule for CTA_A in force on 2023-12-01';
+    await expect(generateUsageReport(getDb(), catalog, '2023-12')).rejects.toThrow(message);
+    const res = await adminApp(getDb()).request('/admin/reports/usage?month=2023-12', {
+      headers: { 'x-request-id': 'req-uncovered' },
+    });
+    expect(res.status).toBe(422);
+    expect(await res.json()).toEqual({
+      error: { code: 'report_unavailable', message, requestId: 'req-uncovered' },
+    });
   });
 });
