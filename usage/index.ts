@@ -1,8 +1,10 @@
 /**
  * Usage: what was displayed, counted exactly. The usage event contract the edges emit, the meter
  * that commits those events into the ledger (idempotently, by event id), dead letters, the session
- * sweeper, monthly usage per (user, product) and the exchange usage reports built from it.
- * docs/usage-reports.md describes the ledger, the reports and their formats.
+ * sweeper, monthly usage per (user, product) and the exchange usage reports built from it: the
+ * report itself, each licensor's summary and detail files (validated as the licensor would), and
+ * the unused entitlements finance reads. docs/usage-reports.md describes the ledger, the reports
+ * and their formats.
  */
 export { type DailySubscribers, type DailyUsage, readDailyUsage } from './daily.js';
 export { type DeadLetter, recordDeadLetters } from './dead-letters.js';
@@ -17,13 +19,32 @@ export {
   sessionCloseEvent,
   sessionOpenEvent,
   USAGE_EVENT_VERSION,
+  USAGE_KINDS,
   USAGE_STREAM,
   type UsageEvent,
   type UsageEventKind,
+  type UsageKind,
   usageEventSchema,
 } from './event.js';
 export { type GeneratedReport, type GenerateOptions, generateUsageReport, REPORT_ACTOR } from './generate.js';
 export { deviceKey, EDGE_LOST, type LedgerWrite, writeLedger } from './ledger.js';
+export {
+  buildLicensorFiles,
+  type LicensorDetailRow,
+  type LicensorFiles,
+  type LicensorSummaryRow,
+  type SubscriberContact,
+} from './licensor-file.js';
+export {
+  DETAIL_COLUMNS,
+  formatLicensorFile,
+  type LicensorFileKind,
+  licensorCsv,
+  licensorJson,
+  SUMMARY_COLUMNS,
+} from './licensor-format.js';
+export { type GeneratedLicensorFile, generateLicensorFile } from './licensor-generate.js';
+export { LicensorFileError, type LicensorProblem, validateLicensorFiles } from './licensor-validate.js';
 export { METER_GROUP, type Meter, type MeterOptions, runMeter } from './meter.js';
 export { parseUsageMonth, type UsageMonth, utcDay } from './month.js';
 export { type DeviceUsage, type MonthlyUsage, readMonthlyUsage } from './monthly.js';
@@ -46,3 +67,5 @@ export {
 } from './report-format.js';
 export { type ReportRoutesDeps, reportRoutes } from './routes.js';
 export { type SessionSweeper, type SessionSweeperOptions, startSessionSweeper } from './session-sweeper.js';
+export { readUnusedEntitlements, type UnusedEntitlement, type UnusedReport } from './unused.js';
+export { formatUnused, unusedCsv } from './unused-format.js';
