@@ -12,6 +12,7 @@ export {
   attestationExpiry,
   categoryAt,
   categoryForMonth,
+  categoryWhileCounted,
   monthBounds,
 } from './category.js';
 export {
@@ -45,6 +46,7 @@ export {
 export type { GrantRecord } from './grants.js';
 export { type HistoryFacts, type Interval, openIntervals } from './history.js';
 export {
+  type CountedFor,
   categoriesForMonth,
   type HistoryFilter,
   type RealtimeHistory,
