@@ -1,9 +1,9 @@
 /**
  * Professional or non-professional (DESIGN rule 3): everyone is professional until a
  * non-professional attestation is on file and less than 12 months old; the latest attestation
- * wins. For a product's month, a user is professional if professional at some instant at which
- * they counted for the product (`categoryWhileCounted`): being professional only while nothing
- * was open to them does not make them professional.
+ * (by the instant it took effect) wins. For a product's month, a user is professional if
+ * professional at some instant at which they counted for the product (`categoryWhileCounted`):
+ * being professional only while nothing was open to them does not make them professional.
  */
 import type { Category } from '../config/index.js';
 import type { Interval } from './history.js';

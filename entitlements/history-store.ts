@@ -1,8 +1,9 @@
 /**
  * The questions about the past, answered from the database: the grants and agreements
  * `openIntervals` is evaluated over, and the attestations a month's category comes from. A few
- * queries whatever the number of users; what they read is only ever appended to or ended, never
- * rewritten, so a past window's answer stays the same.
+ * queries whatever the number of users. What they read is only ever appended to or ended, and
+ * read by effect date: a past window's answer changes only by a correction (an attestation
+ * recorded late, a grant or revocation backdated), which the audit log records.
  */
 import type { Catalog, Category } from '../config/index.js';
 import type { Queryable } from '../platform/db/index.js';
@@ -117,7 +118,7 @@ export interface CountedFor {
 
 /**
  * The category of each of `counted` for `month` (`YYYY-MM`), in the same order
- * (`categoryWhileCounted`), from the attestations made before the month ends; a user with
+ * (`categoryWhileCounted`), from the attestations in effect before the month ends; a user with
  * none, or with no user row, is professional.
  */
 export async function categoriesForMonth(
@@ -128,8 +129,9 @@ export async function categoriesForMonth(
   const { end } = monthBounds(month);
   const userIds = [...new Set(counted.map((entry) => entry.userId))];
   const { rows } = await q.query<{ user_id: string; status: Category; at: number }>(
-    `select user_id, status, at from attestations
-      where user_id = any($1::text[]) and at < $2 order by user_id, at, id`,
+    `select user_id, status, coalesce(effective_from, at) as at from attestations
+      where user_id = any($1::text[]) and coalesce(effective_from, at) < $2
+      order by user_id, coalesce(effective_from, at), id`,
     [userIds, end],
   );
   const attestations = new Map<string, AttestationFact[]>();

@@ -3,7 +3,7 @@
  * at some instant, and what their devices did — read from the daily ledger, with the category and
  * the entitlement asked of entitlements (`categoriesForMonth`, `realtimeOpenIntervals`). Their
  * history is append-only, so the answer for a past month never changes unless a late usage event
- * for it arrives.
+ * or a correction with an effect date in it arrives.
  *
  * The category is judged at the instants the user counted for the product (DESIGN rule 3):
  * - on the `accessed` basis, while they received real time. The ledger keeps, per (user, device,

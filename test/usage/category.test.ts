@@ -3,7 +3,7 @@
  * month only if professional at an instant at which they counted for it — while real time was
  * open to them (basis `entitled`) or while they received it (basis `accessed`, and on `entitled`
  * too when the ledger shows more than the grants). Histories are made with the entitlement verbs,
- * and usage with the ledger's own writer. October 2026, script catalog:
+ * corrections included, and usage with the ledger's own writer. October 2026, script catalog:
  * CTA_A and CTA_B per user on the entitled basis, UTP per device on the accessed basis.
  */
 import fc from 'fast-check';
@@ -41,23 +41,23 @@ const SUPPORT: Actor = { type: 'operator', id: 'sam', role: 'support' };
 type Step = [at: number, actor: Actor, step: (ctx: CatalogContext) => Promise<VerbOutcome<unknown>>];
 
 const create = (at: number, id: string): Step => [at, SUPPORT, (ctx) => createUser({ ctx, input: { id } })];
-const nonPro = (at: number, userId: string): Step => [
+const nonPro = (at: number, userId: string, correction?: { effectiveFrom: number; reason: string }): Step => [
   at,
   COMPLIANCE,
-  (ctx) => attest({ ctx, input: { userId, status: 'non_professional' } }),
+  (ctx) => attest({ ctx, input: { userId, status: 'non_professional', ...correction } }),
 ];
-const entitle = (at: number, userId: string, product: string): Step => [
+const entitle = (at: number, userId: string, product: string, validFrom?: number, reason?: string): Step => [
   at,
   ADMIN,
   async (ctx) => {
     await acceptAgreement({ ctx, input: { userId, product } });
-    return grant({ ctx, input: { userId, product } });
+    return grant({ ctx, input: { userId, product, validFrom, reason } });
   },
 ];
-const take = (at: number, userId: string, product: string): Step => [
+const take = (at: number, userId: string, product: string, effectiveAt?: number, reason?: string): Step => [
   at,
   ADMIN,
-  (ctx) => revoke({ ctx, input: { userId, product } }),
+  (ctx) => revoke({ ctx, input: { userId, product, effectiveAt, reason } }),
 ];
 
 let n = 0;
@@ -159,6 +159,29 @@ forEachDb((_engine, getDb) => {
       // Only delayed data: counted at no instant.
       create(oct(2), 'delayed'),
       nonPro(oct(5), 'delayed'),
+      // Corrections. An attestation filed on the 20th as effective from the 1st, before the grant on the 2nd.
+      create(oct(1), 'late'),
+      entitle(oct(2), 'late', 'CTA_A'),
+      nonPro(oct(20), 'late', { effectiveFrom: oct(1), reason: 'questionnaire received on the 1st' }),
+      // The same filed on the 20th without a correction: professional from the 2nd to the 20th.
+      create(oct(1), 'late2'),
+      entitle(oct(2), 'late2', 'CTA_A'),
+      nonPro(oct(20), 'late2'),
+      // A revocation entered on the 20th that really happened on 30 September.
+      create(Date.UTC(2026, 8, 1), 'gone'),
+      entitle(Date.UTC(2026, 8, 1), 'gone', 'CTA_A'),
+      nonPro(oct(5), 'gone'),
+      take(oct(20), 'gone', 'CTA_A', Date.UTC(2026, 8, 30), 'cancelled by phone on 30 September'),
+      // A grant entered on the 20th that really started on the 2nd, before the attestation on the 3rd
+      // (the agreement was on file from the 1st).
+      create(oct(1), 'backdated'),
+      [
+        oct(1),
+        COMPLIANCE,
+        (ctx) => acceptAgreement({ ctx, input: { userId: 'backdated', product: 'CTA_A' } }),
+      ],
+      nonPro(oct(3), 'backdated'),
+      entitle(oct(20), 'backdated', 'CTA_A', oct(2), 'subscribed by phone on the 2nd'),
     ]);
     await db.transaction((tx) =>
       writeLedger(tx, [
@@ -220,7 +243,22 @@ forEachDb((_engine, getDb) => {
     expect(report.details?.some((d) => d.user === 'delayed')).toBe(false);
   });
 
-  it('agrees with categoryAt at every change boundary of random histories', async () => {
+  it('reads corrections by their effect dates', async () => {
+    expect(await categories()).toMatchObject({
+      'late/CTA_A': 'non_professional',
+      'late2/CTA_A': 'professional',
+      'backdated/CTA_A': 'professional',
+    });
+    const usage = await readMonthlyUsage(getDb(), catalog, bounds);
+    // Revoked as of 30 September: nothing was open to them in October, though it was until the 20th.
+    expect(usage.find((u) => u.userId === 'gone')).toBeUndefined();
+    const september = await readMonthlyUsage(getDb(), catalog, parseUsageMonth('2026-09')!);
+    expect(september.filter((u) => u.userId === 'gone')).toMatchObject([
+      { product: 'CTA_A', entitled: true, category: 'professional' },
+    ]);
+  });
+
+  it('agrees with categoryAt at every change boundary of random histories, corrections included', async () => {
     const db = getDb();
     const created = Date.UTC(2025, 8, 1);
     const instant = (from: number, to: number) => fc.integer({ min: from, max: to });
@@ -229,6 +267,7 @@ forEachDb((_engine, getDb) => {
         fc.record({
           at: instant(Date.UTC(2025, 8, 15), oct(31)),
           status: fc.constantFrom('professional' as const, 'non_professional' as const),
+          lateBy: fc.option(instant(1, 40 * 86_400_000)),
         }),
         { maxLength: 3 },
       ),
@@ -242,10 +281,16 @@ forEachDb((_engine, getDb) => {
           create(created, userId),
           [created, COMPLIANCE, (ctx) => acceptAgreement({ ctx, input: { userId, product: 'CTA_A' } })],
         ];
-        const facts: AttestationFact[] = [];
+        const facts: Array<AttestationFact & { entered: number }> = [];
         for (const a of attestations) {
-          steps.push([a.at, COMPLIANCE, (ctx) => attest({ ctx, input: { userId, status: a.status } })]);
-          facts.push({ status: a.status, at: a.at });
+          const effectiveFrom = a.lateBy === null ? a.at : Math.max(created, a.at - a.lateBy);
+          const correction = a.lateBy === null ? {} : { effectiveFrom, reason: 'filed late' };
+          steps.push([
+            a.at,
+            COMPLIANCE,
+            (ctx) => attest({ ctx, input: { userId, status: a.status, ...correction } }),
+          ]);
+          facts.push({ status: a.status, at: effectiveFrom, entered: a.at });
         }
         // Toggles alternate: grant, revoke, grant, …
         const sorted = [...toggles].sort((a, b) => a - b);
@@ -258,7 +303,7 @@ forEachDb((_engine, getDb) => {
         });
         await play(db, steps);
 
-        const user = { attestations: [...facts].sort((a, b) => a.at - b.at) };
+        const user = { attestations: [...facts].sort((a, b) => a.at - b.at || a.entered - b.entered) };
         const openAt = (at: number) => sorted.filter((t) => t <= at).length % 2 === 1;
         const boundaries = [bounds.start, ...sorted, ...facts.flatMap((f) => [f.at, attestationExpiry(f.at)])]
           .filter((b) => b >= bounds.start && b < bounds.end)
