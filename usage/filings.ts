@@ -75,23 +75,7 @@ export async function fileReport({ ctx, input }: { ctx: ReportContext; input: Fi
     details: { filing: id, month: month.month, licensor, catalogVersion: ctx.catalog.version, files },
     at: ctx.at,
   });
-  await insertFiling(
-    ctx.tx,
-    id,
-    {
-      month: month.month,
-      licensor,
-      replaces: null,
-      catalogVersion: ctx.catalog.version,
-      filedAt: ctx.at,
-      filedBy: ctx.actor,
-      reason: null,
-      deltaJson: null,
-      auditSeq: record.seq,
-    },
-    content.files,
-  );
-  return {
+  const filing: Filing = {
     id,
     month: month.month,
     licensor,
@@ -104,6 +88,8 @@ export async function fileReport({ ctx, input }: { ctx: ReportContext; input: Fi
     auditSeq: record.seq,
     files,
   };
+  await insertFiling(ctx.tx, id, { ...filing, deltaJson: null }, content.files);
+  return filing;
 }
 
 /** A filing as listed: where it stands in its chain, and whether the live report still matches it. */
