@@ -6,13 +6,17 @@ import { ForbiddenError } from './errors.js';
  * signed webhooks by actor type. Least privilege: compliance and finance read; compliance also
  * records attestations and agreements (it verifies professional status and collects the exchange
  * agreements); support onboards users and manages their tokens but never changes what a user is
- * entitled to; only admin grants, changes account status and manages operators.
+ * entitled to; only admin grants, changes account status and manages operators. A correction (an
+ * effect date in the past: an attestation recorded late, a grant or revocation backdated) needs
+ * `corrections.record` on top of the change's own permission, so it stays with admin and
+ * compliance, and compliance still backdates no grant, since it may not grant at all.
  */
 export const PERMISSIONS = {
   'users.read': ['admin', 'compliance', 'finance', 'support'],
   'users.create': ['admin', 'support'],
   'attestations.record': ['admin', 'compliance'],
   'agreements.record': ['admin', 'compliance'],
+  'corrections.record': ['admin', 'compliance'],
   'grants.change': ['admin'],
   'tokens.manage': ['admin', 'support'],
   'status.change': ['admin'],

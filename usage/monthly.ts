@@ -3,10 +3,21 @@
  * at some instant, and what their devices did — read from the daily ledger, with the category and
  * the entitlement asked of entitlements (`categoriesForMonth`, `realtimeOpenIntervals`). Their
  * history is append-only, so the answer for a past month never changes unless a late usage event
- * for it arrives.
+ * or a correction with an effect date in it arrives.
+ *
+ * The category is judged at the instants the user counted for the product (DESIGN rule 3):
+ * - on the `accessed` basis, while they received real time. The ledger keeps, per (user, device,
+ *   product, day), the first and last real-time access of the day; they received it at both and
+ *   possibly anywhere between, so each such day contributes `[first, last]` (when in doubt,
+ *   count: professional at any instant of it makes them professional);
+ * - on the `entitled` basis, while real time was open to them (`realtimeOpenIntervals`) and also
+ *   while they received it, since the ledger outranks the grant history there too.
+ * Who counted at no instant (only delayed data or delayed snapshots, or entitled to an `accessed`
+ * product they never received) is not a subscriber; their category is the month's
+ * (`categoryForMonth`: professional at any instant of it).
  */
 import type { Catalog, Category } from '../config/index.js';
-import { categoriesForMonth, realtimeOpenIntervals } from '../entitlements/index.js';
+import { categoriesForMonth, type Interval, realtimeOpenIntervals } from '../entitlements/index.js';
 import type { Queryable } from '../platform/db/index.js';
 import type { UsageMonth } from './month.js';
 
@@ -16,6 +27,11 @@ export interface DeviceUsage {
   /** First and last real-time access (delivery or real-time snapshot), epoch ms; null when none. */
   firstRealtimeAt: number | null;
   lastRealtimeAt: number | null;
+  /**
+   * Each day with real-time access as `[first, last]` of that day, written half-open
+   * (`to` = last + 1), in day order.
+   */
+  realtimeSpans: Interval[];
   deliveries: number;
   queries: number;
   realtimeQueries: number;
@@ -60,6 +76,8 @@ interface DailyRow {
   device_id: string;
   first: number | null;
   last: number | null;
+  span_firsts: number[];
+  span_lasts: number[];
   deliveries: number;
   queries: number;
   realtime_queries: number;
@@ -68,6 +86,9 @@ interface DailyRow {
 async function dailyUsage(q: Queryable, catalog: Catalog, month: UsageMonth): Promise<DailyRow[]> {
   const { rows } = await q.query<DailyRow>(
     `select product, user_id, device_id, min(first_realtime_at) as first, max(last_realtime_at) as last,
+        coalesce(array_agg(first_realtime_at order by day) filter (where first_realtime_at is not null), '{}') as span_firsts,
+        coalesce(array_agg(coalesce(last_realtime_at, first_realtime_at) order by day)
+          filter (where first_realtime_at is not null), '{}') as span_lasts,
         sum(deliveries)::int8 as deliveries, sum(queries)::int8 as queries,
         sum(realtime_queries)::int8 as realtime_queries
       from usage_daily
@@ -82,6 +103,18 @@ function pairKey(userId: string, product: string): string {
   return `${userId}\u0000${product}`;
 }
 
+/** When the user counted for the product, per its basis (see the header). */
+function countedIntervals(
+  catalog: Catalog,
+  usage: MonthlyUsage,
+  open: readonly Interval[] | undefined,
+): Interval[] {
+  const received = usage.devices.flatMap((device) => device.realtimeSpans);
+  return catalog.products.get(usage.product)?.basis === 'accessed'
+    ? received
+    : [...(open ?? []), ...received];
+}
+
 /**
  * Every (user, product) of the catalog with real time open at some instant of the month or any
  * usage in it, sorted by product, then user; devices sorted by id. A user with usage but no user row (which the
@@ -93,7 +126,9 @@ export async function readMonthlyUsage(
   month: UsageMonth,
 ): Promise<MonthlyUsage[]> {
   const open = await realtimeOpenIntervals(q, catalog, { from: month.start, to: month.end });
-  const entitled = new Set(open.map((history) => pairKey(history.userId, history.product)));
+  const openIntervals = new Map(
+    open.map((history) => [pairKey(history.userId, history.product), history.intervals]),
+  );
   const daily = await dailyUsage(q, catalog, month);
 
   const pairs = new Map<string, MonthlyUsage>();
@@ -105,7 +140,7 @@ export async function readMonthlyUsage(
         userId,
         product,
         category: 'professional',
-        entitled: entitled.has(key),
+        entitled: openIntervals.has(key),
         accessed: false,
         devices: [],
       };
@@ -113,7 +148,7 @@ export async function readMonthlyUsage(
     }
     return usage;
   };
-  for (const key of entitled) {
+  for (const key of openIntervals.keys()) {
     const [userId, product] = key.split('\u0000') as [string, string];
     pair(userId, product);
   }
@@ -124,17 +159,24 @@ export async function readMonthlyUsage(
       deviceId: row.device_id,
       firstRealtimeAt: row.first,
       lastRealtimeAt: row.last,
+      realtimeSpans: row.span_firsts.map((first, day) => ({ from: first, to: row.span_lasts[day]! + 1 })),
       deliveries: row.deliveries,
       queries: row.queries,
       realtimeQueries: row.realtime_queries,
     });
   }
 
-  const users = [...new Set([...pairs.values()].map((usage) => usage.userId))];
-  const categories = await categoriesForMonth(q, users, month.month);
   const result = [...pairs.values()];
-  for (const usage of result) {
-    usage.category = categories.get(usage.userId)!;
+  const categories = await categoriesForMonth(
+    q,
+    month.month,
+    result.map((usage) => ({
+      userId: usage.userId,
+      intervals: countedIntervals(catalog, usage, openIntervals.get(pairKey(usage.userId, usage.product))),
+    })),
+  );
+  for (const [index, usage] of result.entries()) {
+    usage.category = categories[index]!;
     usage.devices.sort((a, b) => compareText(a.deviceId, b.deviceId));
   }
   return result.sort((a, b) => compareText(a.product, b.product) || compareText(a.userId, b.userId));
