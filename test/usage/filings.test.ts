@@ -1,13 +1,13 @@
 /**
  * Filings of the scripted March (ledger-script.ts): refused while the month is open, the exact
- * bytes kept append-only and audited, a late usage event and a late-entered agreement drifting
+ * bytes kept append-only and audited, a late usage event and a late-recorded attestation drifting
  * the month (the list, the gauge and the diff say so, naming the subscriber and why), and
  * amendments carrying their delta, chained filing → amendment → amendment.
  */
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../audit/index.js';
-import { acceptAgreement } from '../../entitlements/index.js';
+import { attest } from '../../entitlements/index.js';
 import type { Actor } from '../../platform/actor.js';
 import type { Db } from '../../platform/db/index.js';
 import { createMetricsRegistry, type Registry } from '../../platform/metrics.js';
@@ -63,20 +63,36 @@ const DAVE_UTP: DetailRow = {
   fee: '1.000000',
 };
 
-const FRANK_CTA_A: DetailRow = {
-  product: 'CTA_A',
-  category: 'professional',
-  user: 'frank',
-  device: null,
-  basis: 'entitled',
-  entitled: true,
-  accessed: false,
-  firstAccess: null,
-  lastAccess: null,
-  devices: 0,
-  queries: 0,
-  fee: '45.000000',
-};
+const BOB_CTA: DetailRow[] = [
+  {
+    product: 'CTA_A',
+    category: 'professional',
+    user: 'bob',
+    device: null,
+    basis: 'entitled',
+    entitled: true,
+    accessed: true,
+    firstAccess: '2026-03-03T09:00:00.000Z',
+    lastAccess: '2026-03-03T09:09:59.000Z',
+    devices: 1,
+    queries: 0,
+    fee: '45.000000',
+  },
+  {
+    product: 'CTA_B',
+    category: 'professional',
+    user: 'bob',
+    device: null,
+    basis: 'entitled',
+    entitled: true,
+    accessed: false,
+    firstAccess: null,
+    lastAccess: null,
+    devices: 0,
+    queries: 0,
+    fee: '13.650000',
+  },
+];
 
 function file(db: Db, at: number, input: { month: string; licensor?: string }, actor: Actor = COMPLIANCE) {
   return db.transaction((tx) => fileReport({ ctx: { actor, tx, at, catalog }, input }));
@@ -397,11 +413,14 @@ forEachDb((_engine, getDb) => {
 
     it('explains a change by an entitlement correction entered after the filing, and chains a second amendment', async () => {
       const db = getDb();
-      // frank's CTA agreement, found on paper and entered with the day it was signed.
+      // bob's non-professional questionnaire, signed in February, found and entered in April.
+      const entered = t('2026-04-05T08:00:00Z');
+      const effective = t('2026-02-25T00:00:00Z');
+      const reason = 'questionnaire signed 2026-02-25, filed late';
       await db.transaction((tx) =>
-        acceptAgreement({
-          ctx: { actor: COMPLIANCE, tx, at: t('2026-03-15T00:00:00Z'), catalog },
-          input: { userId: 'frank', product: 'CTA_A' },
+        attest({
+          ctx: { actor: COMPLIANCE, tx, at: entered },
+          input: { userId: 'bob', status: 'non_professional', effectiveFrom: effective, reason },
         }),
       );
       await watch.refresh();
@@ -411,34 +430,48 @@ forEachDb((_engine, getDb) => {
       const diff = await diffMonth(db, catalog, { month: '2026-03' });
       expect(diff.filing.id).toBe(first.id);
       expect(
-        diff.rows.map((r) => [r.product, r.category, r.before?.subscribers, r.after?.subscribers]),
-      ).toEqual([['CTA_A', 'professional', 2, 3]]);
-      expect(diff.subscribers).toEqual([
-        {
-          product: 'CTA_A',
-          user: 'frank',
-          device: null,
-          change: 'added',
-          before: null,
-          after: FRANK_CTA_A,
-          lateEvents: [],
-          corrections: [
-            {
-              seq: expect.any(Number),
-              action: 'agreement.accept',
-              enteredAt: t('2026-03-15T00:00:00Z'),
-              by: COMPLIANCE,
-              effectiveAt: t('2026-03-15T00:00:00Z'),
-              product: 'CTA_A',
-              reason: null,
-            },
-          ],
-        },
+        diff.rows.map((r) => [
+          r.product,
+          r.category,
+          r.before?.subscribers,
+          r.after?.subscribers,
+          r.after?.fee,
+        ]),
+      ).toEqual([
+        ['CTA_A', 'non_professional', 1, 2, '10.500000'],
+        ['CTA_A', 'professional', 2, 1, '45.000000'],
+        ['CTA_B', 'non_professional', 2, 3, '1.300000'],
+        ['CTA_B', 'professional', 2, 1, '13.650000'],
       ]);
+      const correction = {
+        seq: expect.any(Number),
+        action: 'attestation.record',
+        enteredAt: entered,
+        by: COMPLIANCE,
+        effectiveAt: effective,
+        product: null,
+        reason,
+      };
+      expect(diff.subscribers).toEqual(
+        BOB_CTA.map((before) => ({
+          product: before.product,
+          user: 'bob',
+          device: null,
+          change: 'changed',
+          before,
+          after: {
+            ...before,
+            category: 'non_professional',
+            fee: before.product === 'CTA_A' ? '5.250000' : '0.000000',
+          },
+          lateEvents: [],
+          corrections: [correction],
+        })),
+      );
 
       const second = await amend(db, LATE_RECEIVED + 7_200_000, {
         filingId: first.id,
-        reason: "frank's agreement",
+        reason: "bob's late questionnaire",
       });
       expect(second.replaces).toBe(first.id);
       const list = await listFilings(db, catalog, { month: '2026-03', at: LATE_RECEIVED });
