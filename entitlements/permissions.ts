@@ -23,6 +23,8 @@ export const PERMISSIONS = {
   'delinquency.set': ['admin', 'system', 'webhook'],
   'operators.manage': ['admin', 'system'],
   'reports.read': ['admin', 'compliance', 'finance'],
+  // Filing a month with the exchanges, and amending a filing, is compliance's; finance only reads.
+  'reports.file': ['admin', 'compliance', 'system'],
   'audit.read': ['admin', 'compliance', 'finance'],
   'audit.checkpoint': ['admin', 'compliance'],
 } as const satisfies Record<string, ReadonlyArray<OperatorRole | 'system' | 'webhook'>>;
