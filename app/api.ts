@@ -21,7 +21,7 @@ import {
   requirePermission,
 } from '../entitlements/index.js';
 import { ClientAddresses } from '../platform/http/client-address.js';
-import { reportRoutes } from '../usage/index.js';
+import { filingRoutes, reportRoutes, startDriftWatch } from '../usage/index.js';
 import { mountWeb } from '../web/index.js';
 import type { HubContext, RoleStarter, RunningRole } from './hub.js';
 import { checkpointOptions, paymentProvider } from './options.js';
@@ -29,7 +29,8 @@ import { checkpointOptions, paymentProvider } from './options.js';
 /**
  * The `api` role: the admin API behind operator tokens, with each route group's permission
  * stated here in one place; the Stripe webhook (authenticated by its signature instead); the
- * billing worker and the periodic audit checkpoints; the quote board and the operator console.
+ * billing worker, the periodic audit checkpoints and the filings' drift watch; the quote board
+ * and the operator console.
  * Every entitlement change made here goes through one change relay, which also sweeps the outbox
  * for what a failed publish or a crashed api process left unpublished.
  */
@@ -65,6 +66,7 @@ export const startApi: RoleStarter = async (ctx) => {
   for (const path of ['/admin/audit', '/admin/audit/*']) app.use(path, requirePermission('audit.read'));
   app.use('/admin/audit/checkpoint', requirePermission('audit.checkpoint'));
   app.use('/admin/reports/*', requirePermission('reports.read'));
+  app.on('POST', ['/admin/reports/filings', '/admin/reports/filings/*'], requirePermission('reports.file'));
   app.route(
     '/admin',
     entitlementRoutes({ db, bus, changes, catalog, defaultSessionLimit: env.MDHUB_SESSION_LIMIT, logger }),
@@ -77,6 +79,8 @@ export const startApi: RoleStarter = async (ctx) => {
     }),
   );
   app.route('/admin', reportRoutes({ db, catalog }));
+  const drift = startDriftWatch({ db, catalog, metrics: ctx.metrics, logger });
+  app.route('/admin', filingRoutes({ db, catalog, drift }));
   app.route(
     '/admin',
     reconciliationRoutes({
@@ -89,7 +93,7 @@ export const startApi: RoleStarter = async (ctx) => {
 
   mountWeb(ctx);
 
-  const running: RunningRole[] = [changes, checkpointer, await startBillingWorker(ctx, changes)];
+  const running: RunningRole[] = [changes, checkpointer, drift, await startBillingWorker(ctx, changes)];
   return {
     async stop() {
       for (const role of running.reverse()) await role.stop();

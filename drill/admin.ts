@@ -19,11 +19,12 @@ export class AdminClient {
     await this.#call('POST', '/admin/users', { id });
     // Everyone is professional until a non-professional attestation is on file.
     if (category === 'non_professional') {
-      this.attestedAt.set(id, Date.now());
       await this.#call('POST', `/admin/users/${id}/attestations`, {
         status: 'non_professional',
         answers: { drill: true },
       });
+      // After the answer: the hub's own instant is no later, so "on file by then" is safe to judge.
+      this.attestedAt.set(id, Date.now());
     }
   }
 
@@ -58,12 +59,14 @@ export class AdminClient {
   }
 
   /**
-   * The category a monthly report must give: professional at any instant of the month makes the
-   * month professional (DESIGN rule 3), and a user is professional until the attestation is filed.
+   * The category a monthly report must give (DESIGN rule 3): professional if professional at any
+   * instant at which the user counted for the product. The drill's attestations never expire or
+   * change, so that is: non-professional when attested by the first instant the user counted
+   * (`firstCounted`, entitled or receiving real time); otherwise professional.
    */
-  categoryForMonth(user: string, monthStart: number): Category {
+  categoryWhenCounted(user: string, firstCounted: number): Category {
     const at = this.attestedAt.get(user);
-    return at !== undefined && at <= monthStart ? 'non_professional' : 'professional';
+    return at !== undefined && at <= firstCounted ? 'non_professional' : 'professional';
   }
 
   async get(path: string): Promise<unknown> {

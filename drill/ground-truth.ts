@@ -143,6 +143,18 @@ export class EntitlementHistory {
     );
   }
 
+  /** The first instant in [from, to) at which `user` held a grant for `product` and its agreement. */
+  firstEntitled(user: string, product: string, from: number, to: number): number | undefined {
+    const agreed = this.#agreements.get(`${user} ${this.#licensor.get(product)}`);
+    if (agreed === undefined) return undefined;
+    let first: number | undefined;
+    for (const g of this.#spans.get(`${user} ${product}`) ?? []) {
+      const start = Math.max(g.from, agreed, from);
+      if (start < Math.min(g.to, to) && (first === undefined || start < first)) first = start;
+    }
+    return first;
+  }
+
   describe(user: string, product: string): string {
     return JSON.stringify(this.#spans.get(`${user} ${product}`) ?? []);
   }
@@ -364,10 +376,13 @@ export function compareReport(
   productIds: readonly string[],
   month: { start: number; end: number },
 ): ReportComparison {
-  const accessed = new Set<string>();
-  for (const key of truth.firstRealtime.keys()) {
+  // The first real-time delivery per (user, product), over the month's days.
+  const accessed = new Map<string, number>();
+  for (const [key, at] of truth.firstRealtime) {
     const [user, product] = key.split(' ');
-    accessed.add(`${user} ${product}`);
+    const pair = `${user} ${product}`;
+    if (at >= month.start && at < month.end && !((accessed.get(pair) ?? Number.POSITIVE_INFINITY) <= at))
+      accessed.set(pair, at);
   }
   const expected = new Map<string, ReportDetail>();
   for (const user of users) {
@@ -375,7 +390,11 @@ export function compareReport(
       const entitled = history.entitledDuring(user, product, month.start, month.end);
       const didAccess = accessed.has(`${user} ${product}`);
       if (!entitled && !didAccess) continue;
-      const category = admin.categoryForMonth(user, month.start);
+      const counted = Math.min(
+        history.firstEntitled(user, product, month.start, month.end) ?? Number.POSITIVE_INFINITY,
+        accessed.get(`${user} ${product}`) ?? Number.POSITIVE_INFINITY,
+      );
+      const category = admin.categoryWhenCounted(user, counted);
       expected.set(`${user} ${product}`, { product, category, user, entitled, accessed: didAccess });
     }
   }

@@ -7,8 +7,9 @@
  * it reads the change head, one indexed row, and reloads the users of any change it has not
  * applied, so a notice lost between commit and edge is caught within an interval. Real time is
  * withheld (`unverified`) rather than served on a copy that may be stale:
- * - from a user whose known change is not applied within `verifyIntervalMs` of learning of it
- *   (the reload fails or hangs), until a reload that includes it is in;
+ * - from a user whose known change is not applied within `verifyIntervalMs` of the change's own
+ *   instant (the reload fails or hangs, or the change was learned late), until a reload that
+ *   includes it is in;
  * - from everyone while no head read has succeeded for `2 × verifyIntervalMs` (the database is
  *   unreachable or locked), until one does;
  * - from everyone from the moment the feed drops until a full reload that began after the drop.
@@ -216,18 +217,29 @@ export class EntitlementCache {
   }
 
   #onMessage(message: ControlMessage): void {
-    if (isEntitlementsChanged(message)) this.#learn(message.userId, message.seq ?? Number.POSITIVE_INFINITY);
+    if (isEntitlementsChanged(message))
+      this.#learn(message.userId, message.seq ?? Number.POSITIVE_INFINITY, message.at);
   }
 
-  /** A change for `userId` is committed: reload the user, and withhold real time if that lags. */
-  #learn(userId: string, seq: number): void {
+  /**
+   * A change for `userId` made at `at` is committed: reload the user, and withhold real time if
+   * that is not done within `verifyIntervalMs` of the change itself — not of learning of it, which
+   * a slow head read or a late feed message can put close to or past that. A change learned too
+   * late withholds real time at once.
+   */
+  #learn(userId: string, seq: number, at?: number): void {
     if (this.#stopped || seq <= (this.#appliedSeq.get(userId) ?? this.#fullHead)) return;
     const pending = this.#pending.get(userId);
     if (pending) pending.seq = Math.max(pending.seq, seq);
     else {
-      const overdue = setTimeout(() => this.#markOverdue(userId), this.#verifyIntervalMs);
+      const left =
+        at === undefined
+          ? this.#verifyIntervalMs
+          : Math.min(this.#verifyIntervalMs, at + this.#verifyIntervalMs - this.#now());
+      const overdue = setTimeout(() => this.#markOverdue(userId), Math.max(0, left));
       overdue.unref();
       this.#pending.set(userId, { seq, overdue });
+      if (left <= 0) this.#markOverdue(userId);
     }
     this.#reloadUser(userId);
   }
@@ -283,7 +295,7 @@ export class EntitlementCache {
     if (this.#stopped) return;
     if (rows && rows.length === behind) {
       this.#head = Math.max(this.#head, head);
-      for (const row of rows) this.#learn(row.userId, row.seq);
+      for (const row of rows) this.#learn(row.userId, row.seq, row.at);
       return;
     }
     // Too far behind, changes pruned before this edge saw them, or a head that went backwards (a
@@ -300,10 +312,13 @@ export class EntitlementCache {
   /** A head read that started at `at` succeeded: the cache is fresh until `at + 2 × interval`. */
   #verifiedAt(at: number): void {
     clearTimeout(this.#stale);
-    this.#stale = setTimeout(
-      () => this.#goStale(),
-      Math.max(0, at + 2 * this.#verifyIntervalMs - this.#now()),
-    );
+    const left = at + 2 * this.#verifyIntervalMs - this.#now();
+    // A read that took longer than the bound proves nothing about now: stay (or go) stale.
+    if (left <= 0) {
+      this.#goStale();
+      return;
+    }
+    this.#stale = setTimeout(() => this.#goStale(), left);
     this.#stale.unref();
     if (this.#fresh) return;
     this.#fresh = true;

@@ -1,9 +1,12 @@
 /**
  * Professional or non-professional (DESIGN rule 3): everyone is professional until a
  * non-professional attestation is on file and less than 12 months old; the latest attestation
- * wins. For a month, professional at any instant makes the whole month professional.
+ * (by the instant it took effect) wins. For a product's month, a user is professional if
+ * professional at some instant at which they counted for the product (`categoryWhileCounted`):
+ * being professional only while nothing was open to them does not make them professional.
  */
 import type { Category } from '../config/index.js';
+import type { Interval } from './history.js';
 import type { AttestationFact } from './snapshot.js';
 
 export const ATTESTATION_VALID_MONTHS = 12;
@@ -58,21 +61,46 @@ export function categoryAt(user: { attestations: readonly AttestationFact[] }, a
 }
 
 /**
- * The category only changes at an attestation or an expiry, so checking the month's first
- * instant and every such change inside the month covers every instant of it.
+ * Whether the user is professional at some instant of `span`. The category only changes at an
+ * attestation or an expiry, so checking the span's first instant and every such change inside it
+ * covers every instant of it.
  */
+function professionalDuring(user: { attestations: readonly AttestationFact[] }, span: Interval): boolean {
+  if (span.to <= span.from) return false;
+  if (categoryAt(user, span.from) === 'professional') return true;
+  for (const attestation of user.attestations) {
+    for (const instant of [attestation.at, attestationExpiry(attestation.at)]) {
+      if (instant > span.from && instant < span.to && categoryAt(user, instant) === 'professional')
+        return true;
+    }
+  }
+  return false;
+}
+
+/** Professional if professional at any instant of the UTC month. */
 export function categoryForMonth(
   user: { attestations: readonly AttestationFact[] },
   month: string,
 ): Category {
   const { start, end } = monthBounds(month);
-  const instants = [start];
-  for (const attestation of user.attestations) {
-    for (const instant of [attestation.at, attestationExpiry(attestation.at)]) {
-      if (instant > start && instant < end) instants.push(instant);
-    }
-  }
-  return instants.some((instant) => categoryAt(user, instant) === 'professional')
-    ? 'professional'
-    : 'non_professional';
+  return professionalDuring(user, { from: start, to: end }) ? 'professional' : 'non_professional';
+}
+
+/**
+ * The category of a product's month (DESIGN rule 3): professional if professional at some instant
+ * of `counted`, the intervals of the month during which the user counted for the product (real
+ * time open to them, or received); parts outside the month are ignored. A user who counted at no
+ * instant of the month is not a subscriber, and keeps `categoryForMonth`'s answer.
+ */
+export function categoryWhileCounted(
+  user: { attestations: readonly AttestationFact[] },
+  month: string,
+  counted: readonly Interval[],
+): Category {
+  const { start, end } = monthBounds(month);
+  const spans = counted
+    .map((span) => ({ from: Math.max(span.from, start), to: Math.min(span.to, end) }))
+    .filter((span) => span.from < span.to);
+  if (spans.length === 0) return categoryForMonth(user, month);
+  return spans.some((span) => professionalDuring(user, span)) ? 'professional' : 'non_professional';
 }

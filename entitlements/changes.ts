@@ -16,13 +16,16 @@ export interface EntitlementsChanged extends ControlMessage {
   userId: string;
   /** The change's seq in `entitlement_changes`; absent from publishers older than the outbox. */
   seq?: number;
+  /** The change's instant (the verb's `at`), from which an edge's time to apply it runs. */
+  at?: number;
 }
 
 export function isEntitlementsChanged(message: ControlMessage): message is EntitlementsChanged {
   return (
     message.type === ENTITLEMENTS_CHANGED &&
     typeof message.userId === 'string' &&
-    (message.seq === undefined || typeof message.seq === 'number')
+    (message.seq === undefined || typeof message.seq === 'number') &&
+    (message.at === undefined || typeof message.at === 'number')
   );
 }
 
@@ -70,15 +73,17 @@ export async function readChangeHead(db: Db | Tx): Promise<number> {
 export interface ChangeRow {
   seq: number;
   userId: string;
+  /** The change's instant (the verb's `at`). */
+  at: number;
 }
 
 /** The changes with `after < seq <= upTo`, in seq order; fewer than `upTo - after` when pruned. */
 export async function changesBetween(db: Db, after: number, upTo: number): Promise<ChangeRow[]> {
-  const { rows } = await db.query<{ seq: number; user_id: string }>(
-    'select seq, user_id from entitlement_changes where seq > $1 and seq <= $2 order by seq',
+  const { rows } = await db.query<{ seq: number; user_id: string; at: number }>(
+    'select seq, user_id, at from entitlement_changes where seq > $1 and seq <= $2 order by seq',
     [after, upTo],
   );
-  return rows.map((row) => ({ seq: row.seq, userId: row.user_id }));
+  return rows.map((row) => ({ seq: row.seq, userId: row.user_id, at: row.at }));
 }
 
 /**
@@ -93,14 +98,19 @@ export async function publishBatch(
   at: number,
   limit: number,
 ): Promise<{ published: number; more: boolean }> {
-  const { rows } = await db.query<{ seq: number; user_id: string }>(
-    'select seq, user_id from entitlement_changes where published_at is null order by seq limit $1',
+  const { rows } = await db.query<{ seq: number; user_id: string; at: number }>(
+    'select seq, user_id, at from entitlement_changes where published_at is null order by seq limit $1',
     [limit],
   );
   const sent: number[] = [];
   try {
     for (const row of rows) {
-      const message: EntitlementsChanged = { type: ENTITLEMENTS_CHANGED, userId: row.user_id, seq: row.seq };
+      const message: EntitlementsChanged = {
+        type: ENTITLEMENTS_CHANGED,
+        userId: row.user_id,
+        seq: row.seq,
+        at: row.at,
+      };
       await control.publish(message);
       sent.push(row.seq);
     }

@@ -1,4 +1,8 @@
-/** A grant row as the admin API and the audit log show it. */
+/**
+ * A grant row as the admin API and the audit log show it. `validFrom` and `revokedAt` are effect
+ * dates; `createdAt` and `revocationEnteredAt` are when the grant and its revocation were entered
+ * (later than the effect dates only for a backdated correction).
+ */
 export interface GrantRecord {
   id: number;
   product: string;
@@ -8,6 +12,7 @@ export interface GrantRecord {
   createdBy: string;
   revokedAt: number | null;
   revokedBy: string | null;
+  revocationEnteredAt: number | null;
   supersededBy: number | null;
 }
 
@@ -20,11 +25,12 @@ export interface GrantRow {
   created_by: string;
   revoked_at: number | null;
   revoked_by: string | null;
+  revocation_entered_at: number | null;
   superseded_by: number | null;
 }
 
 export const GRANT_COLUMNS =
-  'id, product, valid_from, valid_to, created_at, created_by, revoked_at, revoked_by, superseded_by';
+  'id, product, valid_from, valid_to, created_at, created_by, revoked_at, revoked_by, revocation_entered_at, superseded_by';
 
 export function toGrantRecord(row: GrantRow): GrantRecord {
   return {
@@ -36,6 +42,7 @@ export function toGrantRecord(row: GrantRow): GrantRecord {
     createdBy: row.created_by,
     revokedAt: row.revoked_at,
     revokedBy: row.revoked_by,
+    revocationEnteredAt: row.revocation_entered_at ?? row.revoked_at,
     supersededBy: row.superseded_by,
   };
 }

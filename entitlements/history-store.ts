@@ -1,12 +1,13 @@
 /**
  * The questions about the past, answered from the database: the grants and agreements
  * `openIntervals` is evaluated over, and the attestations a month's category comes from. A few
- * queries whatever the number of users; what they read is only ever appended to or ended, never
- * rewritten, so a past window's answer stays the same.
+ * queries whatever the number of users. What they read is only ever appended to or ended, and
+ * read by effect date: a past window's answer changes only by a correction (an attestation
+ * recorded late, a grant or revocation backdated), which the audit log records.
  */
 import type { Catalog, Category } from '../config/index.js';
 import type { Queryable } from '../platform/db/index.js';
-import { categoryForMonth, monthBounds } from './category.js';
+import { categoryWhileCounted, monthBounds } from './category.js';
 import { type Interval, openIntervals } from './history.js';
 import { type AgreementFact, type AttestationFact, type GrantSpan, productTerms } from './snapshot.js';
 
@@ -105,19 +106,32 @@ export async function realtimeOpenIntervals(
   return result;
 }
 
+/** When one user counted for one product during a month: the instants the category is judged at. */
+export interface CountedFor {
+  userId: string;
+  /**
+   * Where real time was open to them or they received it (any order, may overlap); empty when
+   * they counted at no instant.
+   */
+  intervals: readonly Interval[];
+}
+
 /**
- * The category of each of `userIds` for `month` (`YYYY-MM`), from the attestations made before it
- * ends (`categoryForMonth`); a user with none, or with no user row, is professional.
+ * The category of each of `counted` for `month` (`YYYY-MM`), in the same order
+ * (`categoryWhileCounted`), from the attestations in effect before the month ends; a user with
+ * none, or with no user row, is professional.
  */
 export async function categoriesForMonth(
   q: Queryable,
-  userIds: readonly string[],
   month: string,
-): Promise<Map<string, Category>> {
+  counted: readonly CountedFor[],
+): Promise<Category[]> {
   const { end } = monthBounds(month);
+  const userIds = [...new Set(counted.map((entry) => entry.userId))];
   const { rows } = await q.query<{ user_id: string; status: Category; at: number }>(
-    `select user_id, status, at from attestations
-      where user_id = any($1::text[]) and at < $2 order by user_id, at, id`,
+    `select user_id, status, coalesce(effective_from, at) as at from attestations
+      where user_id = any($1::text[]) and coalesce(effective_from, at) < $2
+      order by user_id, coalesce(effective_from, at), id`,
     [userIds, end],
   );
   const attestations = new Map<string, AttestationFact[]>();
@@ -129,10 +143,7 @@ export async function categoriesForMonth(
     }
     list.push({ status: row.status, at: row.at });
   }
-  return new Map(
-    userIds.map((userId) => [
-      userId,
-      categoryForMonth({ attestations: attestations.get(userId) ?? [] }, month),
-    ]),
+  return counted.map((entry) =>
+    categoryWhileCounted({ attestations: attestations.get(entry.userId) ?? [] }, month, entry.intervals),
   );
 }

@@ -12,6 +12,7 @@ export {
   attestationExpiry,
   categoryAt,
   categoryForMonth,
+  categoryWhileCounted,
   monthBounds,
 } from './category.js';
 export {
@@ -40,6 +41,7 @@ export { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from 
 export type { GrantRecord } from './grants.js';
 export { type HistoryFacts, type Interval, openIntervals } from './history.js';
 export {
+  type CountedFor,
   categoriesForMonth,
   type HistoryFilter,
   type RealtimeHistory,

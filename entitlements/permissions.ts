@@ -6,19 +6,25 @@ import { ForbiddenError } from './errors.js';
  * signed webhooks by actor type. Least privilege: compliance and finance read; compliance also
  * records attestations and agreements (it verifies professional status and collects the exchange
  * agreements); support onboards users and manages their tokens but never changes what a user is
- * entitled to; only admin grants, changes account status and manages operators.
+ * entitled to; only admin grants, changes account status and manages operators. A correction (an
+ * effect date in the past: an attestation recorded late, a grant or revocation backdated) needs
+ * `corrections.record` on top of the change's own permission, so it stays with admin and
+ * compliance, and compliance still backdates no grant, since it may not grant at all.
  */
 export const PERMISSIONS = {
   'users.read': ['admin', 'compliance', 'finance', 'support'],
   'users.create': ['admin', 'support'],
   'attestations.record': ['admin', 'compliance'],
   'agreements.record': ['admin', 'compliance'],
+  'corrections.record': ['admin', 'compliance'],
   'grants.change': ['admin'],
   'tokens.manage': ['admin', 'support'],
   'status.change': ['admin'],
   'delinquency.set': ['admin', 'system', 'webhook'],
   'operators.manage': ['admin', 'system'],
   'reports.read': ['admin', 'compliance', 'finance'],
+  // Filing a month with the exchanges, and amending a filing, is compliance's; finance only reads.
+  'reports.file': ['admin', 'compliance', 'system'],
   'audit.read': ['admin', 'compliance', 'finance'],
   'audit.checkpoint': ['admin', 'compliance'],
 } as const satisfies Record<string, ReadonlyArray<OperatorRole | 'system' | 'webhook'>>;

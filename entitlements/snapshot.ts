@@ -13,6 +13,10 @@ export interface GrantSpan {
 
 export interface AttestationFact {
   status: Category;
+  /**
+   * When the status took effect: its effect date when it was recorded late (a correction), else
+   * when it was recorded. The 12 months of a non-professional status run from here.
+   */
   at: number;
 }
 
@@ -24,7 +28,7 @@ export interface AgreementFact {
 
 /**
  * Everything the decision needs to know about one user, as plain data: what the edge cache holds
- * per user and what `decide` reads. Attestations are in the order they were made (oldest first).
+ * per user and what `decide` reads. Attestations are in the order they took effect (oldest first).
  */
 export interface UserSnapshot {
   id: string;

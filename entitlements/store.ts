@@ -56,7 +56,8 @@ export async function readSnapshots(
     byUser.params,
   );
   const attestations = await q.query<{ user_id: string; status: Category; at: number }>(
-    `select user_id, status, at from attestations where ${byUser.where} order by user_id, at, id`,
+    `select user_id, status, coalesce(effective_from, at) as at from attestations where ${byUser.where}
+      order by user_id, coalesce(effective_from, at), id`,
     byUser.params,
   );
   const agreements = await q.query<{

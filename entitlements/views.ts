@@ -36,7 +36,8 @@ export interface UserSummary {
 export interface UserDetail extends UserSummary {
   grants: GrantRecord[];
   agreements: Array<{ licensor: string; version: string; acceptedAt: number }>;
-  attestations: Array<{ id: number; status: Category; answers: unknown; at: number }>;
+  /** In the order they took effect; `at` is when each was recorded, `effectiveFrom` when it took effect. */
+  attestations: Array<{ id: number; status: Category; answers: unknown; at: number; effectiveFrom: number }>;
   tokens: Array<{
     id: string;
     deviceId: string | null;
@@ -123,8 +124,15 @@ export async function userDetail(db: Queryable, userId: string, options: ViewOpt
     'select licensor, version, accepted_at from agreements where user_id = $1 order by id',
     [userId],
   );
-  const attestations = await db.query<{ id: number; status: Category; answers: string | null; at: number }>(
-    'select id, status, answers, at from attestations where user_id = $1 order by at, id',
+  const attestations = await db.query<{
+    id: number;
+    status: Category;
+    answers: string | null;
+    at: number;
+    effective_from: number;
+  }>(
+    `select id, status, answers, at, coalesce(effective_from, at) as effective_from from attestations
+      where user_id = $1 order by coalesce(effective_from, at), id`,
     [userId],
   );
   const tokens = await db.query<{
@@ -150,6 +158,7 @@ export async function userDetail(db: Queryable, userId: string, options: ViewOpt
       status: a.status,
       answers: a.answers === null ? null : (JSON.parse(a.answers) as unknown),
       at: a.at,
+      effectiveFrom: a.effective_from,
     })),
     tokens: tokens.rows.map((t) => ({
       id: t.id,

@@ -1,14 +1,34 @@
 /**
  * Usage: what was displayed, counted exactly. The usage event contract the edges emit, the meter
  * that commits those events into the ledger (idempotently, by event id), dead letters, the session
- * sweeper, monthly usage per (user, product) and the exchange usage reports built from it: the
- * report itself, each licensor's summary and detail files (validated as the licensor would), and
- * the unused entitlements finance reads. docs/usage-reports.md describes the ledger, the reports
- * and their formats.
+ * sweeper, monthly usage per (user, product), the exchange usage reports built from it — the
+ * report itself, each licensor's summary and detail files (validated as the licensor would), the
+ * unused entitlements finance reads — and their filings: frozen bytes, drift from late usage and
+ * corrections, amendments. docs/usage-reports.md describes the ledger, the reports, their formats
+ * and the filings.
  */
+export { type AmendInput, type Amendment, type AmendmentDelta, amendFiling, MAX_REASON } from './amend.js';
 export { type DailySubscribers, type DailyUsage, readDailyUsage } from './daily.js';
 export { type DeadLetter, recordDeadLetters } from './dead-letters.js';
 export { type Decoded, decodeUsageEntry } from './decode.js';
+export {
+  type Change,
+  type Correction,
+  compareReports,
+  diffMonth,
+  type FilingDiff,
+  type LateEvent,
+  type ReportDelta,
+  type RowChange,
+  type SubscriberChange,
+} from './drift.js';
+export {
+  type ChainDrift,
+  type DriftState,
+  type DriftWatch,
+  type DriftWatchOptions,
+  startDriftWatch,
+} from './drift-watch.js';
 export {
   dayNumber,
   dayString,
@@ -26,8 +46,21 @@ export {
   type UsageKind,
   usageEventSchema,
 } from './event.js';
+export { FILING_FILES, type FilingFile } from './filing-files.js';
+export { type FilingRoutesDeps, filingRoutes } from './filing-routes.js';
+export { scopeWords } from './filing-scope.js';
+export type { Filing } from './filing-store.js';
+export {
+  type FileInput,
+  type FilingList,
+  fileReport,
+  type ListedFiling,
+  listFilings,
+  type ReportContext,
+  readFiledFile,
+} from './filings.js';
 export { type GeneratedReport, type GenerateOptions, generateUsageReport, REPORT_ACTOR } from './generate.js';
-export { deviceKey, EDGE_LOST, type LedgerWrite, writeLedger } from './ledger.js';
+export { deviceKey, EDGE_LOST, type LedgerWrite, type LedgerWriteOptions, writeLedger } from './ledger.js';
 export {
   buildLicensorFiles,
   type LicensorDetailRow,

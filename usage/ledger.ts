@@ -2,16 +2,25 @@
  * Writing usage events into the ledger (migrations/0004_ledger.sql), idempotently: an event's id
  * goes into `usage_events_seen` in the same transaction as what it adds to the ledger, so a
  * redelivered, replayed or duplicated event adds nothing the second time, whichever meter sees it.
+ * An event for a month already filed is counted all the same, and marked late (late.ts).
  */
 
 import type { Tx } from '../platform/db/index.js';
 import type { UsageEvent, UsageKind } from './event.js';
+import { type CountedUsage, markLate } from './late.js';
 
 export interface LedgerWrite {
   /** Events counted by this call. */
   counted: UsageEvent[];
   /** Events already counted before (or twice in this batch), ignored. */
   duplicates: number;
+  /** Counted events whose month already had a filing (recorded in `usage_late`). */
+  late: number;
+}
+
+export interface LedgerWriteOptions {
+  /** When the ledger receives the events, epoch ms, as `usage_late` records it (default now). */
+  receivedAt?: number;
 }
 
 /** What one event adds to a (product, day, user, device, usage) row. */
@@ -254,11 +263,15 @@ async function writeDaily(tx: Tx, deltas: ReadonlyMap<string, DailyDelta>): Prom
  * events on the bus: a crash before the commit leaves them to be redelivered, one after it leaves
  * them to be recognised as seen.
  */
-export async function writeLedger(tx: Tx, events: readonly UsageEvent[]): Promise<LedgerWrite> {
+export async function writeLedger(
+  tx: Tx,
+  events: readonly UsageEvent[],
+  options: LedgerWriteOptions = {},
+): Promise<LedgerWrite> {
   const byId = new Map<string, UsageEvent>();
   for (const event of events) if (!byId.has(event.id)) byId.set(event.id, event);
   const unique = sortedValues(byId);
-  if (unique.length === 0) return { counted: [], duplicates: events.length };
+  if (unique.length === 0) return { counted: [], duplicates: events.length, late: 0 };
 
   const seen = await tx.query<{ id: string }>(
     `insert into usage_events_seen (id, at) select * from unnest($1::text[], $2::int8[])
@@ -270,8 +283,11 @@ export async function writeLedger(tx: Tx, events: readonly UsageEvent[]): Promis
 
   const deltas = new Map<string, DailyDelta>();
   const touches = new Map<string, SessionTouch>();
+  const usage: CountedUsage[] = [];
   for (const event of counted) {
     if (event.kind === 'session_open' || event.kind === 'session_close') continue;
+    const { id, kind, product, user, day, at } = event;
+    usage.push({ id, kind, product, user, deviceId: deviceKey(event.device), day, at });
     const delta = addToDaily(deltas, event);
     if (event.kind !== 'query') {
       const key = [event.edge, event.session, delta.product, delta.day, delta.userId, delta.deviceId].join(
@@ -280,8 +296,10 @@ export async function writeLedger(tx: Tx, events: readonly UsageEvent[]): Promis
       touches.set(key, { edge: event.edge, session: event.session, delta });
     }
   }
+  // First, so its lock on a month being filed is taken before any ledger row lock.
+  const late = await markLate(tx, usage, options.receivedAt ?? Date.now());
   await writeSessions(tx, sessionRows(counted));
   await countSessionDays(tx, touches);
   await writeDaily(tx, deltas);
-  return { counted, duplicates: events.length - counted.length };
+  return { counted, duplicates: events.length - counted.length, late };
 }

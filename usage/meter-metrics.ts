@@ -4,6 +4,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 export interface MeterMetrics {
   events: Counter<'kind'>;
   duplicates: Counter;
+  late: Counter;
   deadLetters: Counter;
   batches: Counter;
   batchFailures: Counter;
@@ -36,6 +37,16 @@ export function meterMetrics(registry: Registry): MeterMetrics {
         new Counter({
           name: 'mdhub_meter_duplicates_total',
           help: 'Usage events seen again (redelivered, replayed or duplicated) and not counted twice',
+          registers,
+        }),
+    ),
+    late: once(
+      registry,
+      'mdhub_meter_late_total',
+      () =>
+        new Counter({
+          name: 'mdhub_meter_late_total',
+          help: 'Usage events counted after their month was filed, kept in usage_late',
           registers,
         }),
     ),

@@ -193,6 +193,7 @@ class MeterLoop implements Meter {
     });
     for (const event of write.counted) this.#metrics.events.inc({ kind: event.kind });
     this.#metrics.duplicates.inc(write.duplicates);
+    this.#metrics.late.inc(write.late);
     this.#metrics.deadLetters.inc(deadLetters.length);
     for (const letter of deadLetters) {
       this.#logger.warn({ entryId: letter.entryId, reason: letter.reason }, 'usage entry dead-lettered');

@@ -4,8 +4,20 @@
  * category and the entitlement asked of entitlements (`categoriesForMonth`,
  * `realtimeOpenIntervals`, `tokenUsagesDuring`). A person's display use and their applications'
  * non-display use are two entries, the second under the category `non_display`. Their history is
- * append-only, so the answer for a past month never changes unless a late usage event for it
- * arrives.
+ * append-only, so the answer for a past month never changes unless a late usage event or a
+ * correction with an effect date in it arrives.
+ *
+ * The category is judged at the instants the user counted for the product (DESIGN rule 3):
+ * - on the `accessed` basis, while they received real time. The ledger keeps, per (user, device,
+ *   product, day), the first and last real-time access of the day; they received it at both and
+ *   possibly anywhere between, so each such day contributes `[first, last]` (when in doubt,
+ *   count: professional at any instant of it makes them professional);
+ * - on the `entitled` basis, while real time was open to them (`realtimeOpenIntervals`) and also
+ *   while they received it, since the ledger outranks the grant history there too.
+ * Who counted at no instant (only delayed data or delayed snapshots, or entitled to an `accessed`
+ * product they never received) is not a subscriber; their category is the month's
+ * (`categoryForMonth`: professional at any instant of it). An application's use is `non_display`,
+ * whatever the person's category.
  */
 import type { Catalog, ReportCategory } from '../config/index.js';
 import {
@@ -24,6 +36,11 @@ export interface DeviceUsage {
   /** First and last real-time access (delivery or real-time snapshot), epoch ms; null when none. */
   firstRealtimeAt: number | null;
   lastRealtimeAt: number | null;
+  /**
+   * Each day with real-time access as `[first, last]` of that day, written half-open
+   * (`to` = last + 1), in day order.
+   */
+  realtimeSpans: Interval[];
   deliveries: number;
   queries: number;
   realtimeQueries: number;
@@ -76,6 +93,8 @@ interface DailyRow {
   usage: UsageKind;
   first: number | null;
   last: number | null;
+  span_firsts: number[];
+  span_lasts: number[];
   deliveries: number;
   queries: number;
   realtime_queries: number;
@@ -84,6 +103,9 @@ interface DailyRow {
 async function dailyUsage(q: Queryable, catalog: Catalog, month: UsageMonth): Promise<DailyRow[]> {
   const { rows } = await q.query<DailyRow>(
     `select product, user_id, device_id, usage, min(first_realtime_at) as first, max(last_realtime_at) as last,
+        coalesce(array_agg(first_realtime_at order by day) filter (where first_realtime_at is not null), '{}') as span_firsts,
+        coalesce(array_agg(coalesce(last_realtime_at, first_realtime_at) order by day)
+          filter (where first_realtime_at is not null), '{}') as span_lasts,
         sum(deliveries)::int8 as deliveries, sum(queries)::int8 as queries,
         sum(realtime_queries)::int8 as realtime_queries
       from usage_daily
@@ -99,6 +121,17 @@ function pairKey(userId: string, product: string): string {
 }
 
 /**
+ * When the user counted for the product, per its basis (see the header). Real time open counts
+ * only for a use it was open to: not for display when all the user's tokens were an application's.
+ */
+function countedIntervals(catalog: Catalog, usage: MonthlyUsage): Interval[] {
+  const received = usage.devices.flatMap((device) => device.realtimeSpans);
+  return catalog.products.get(usage.product)?.basis === 'accessed' || !usage.entitled
+    ? received
+    : [...usage.open, ...received];
+}
+
+/**
  * Every (user, product, use) of the catalog with real time open for that use at some instant of
  * the month or any usage of it, sorted by product, then user, then category; devices sorted by id.
  * A user with usage but no user row (which the entitlements never allow) counts as professional.
@@ -110,7 +143,7 @@ export async function readMonthlyUsage(
 ): Promise<MonthlyUsage[]> {
   const window = { from: month.start, to: month.end };
   const open = await realtimeOpenIntervals(q, catalog, window);
-  const opened = new Map(
+  const openIntervals = new Map(
     open.map((history) => [pairKey(history.userId, history.product), history.intervals]),
   );
   const tokens = await tokenUsagesDuring(q, [...new Set(open.map((history) => history.userId))], window);
@@ -118,7 +151,7 @@ export async function readMonthlyUsage(
 
   // A user holding no token at all during the month counts as display: when in doubt, count.
   const entitledFor = (userId: string, product: string, kind: UsageKind): boolean => {
-    if (!opened.has(pairKey(userId, product))) return false;
+    if (!openIntervals.has(pairKey(userId, product))) return false;
     const held = tokens.get(userId);
     return kind === 'non_display' ? held?.has('non_display') === true : !held || held.has('display');
   };
@@ -134,7 +167,7 @@ export async function readMonthlyUsage(
         entitled: entitledFor(userId, product, kind),
         accessed: false,
         devices: [],
-        open: opened.get(pairKey(userId, product)) ?? [],
+        open: openIntervals.get(pairKey(userId, product)) ?? [],
       };
       pairs.set(key, usage);
     }
@@ -150,6 +183,7 @@ export async function readMonthlyUsage(
       deviceId: row.device_id,
       firstRealtimeAt: row.first,
       lastRealtimeAt: row.last,
+      realtimeSpans: row.span_firsts.map((first, day) => ({ from: first, to: row.span_lasts[day]! + 1 })),
       deliveries: row.deliveries,
       queries: row.queries,
       realtimeQueries: row.realtime_queries,
@@ -158,9 +192,12 @@ export async function readMonthlyUsage(
 
   const result = [...pairs.values()];
   const display = result.filter((usage) => usage.category !== 'non_display');
-  const users = [...new Set(display.map((usage) => usage.userId))];
-  const categories = await categoriesForMonth(q, users, month.month);
-  for (const usage of display) usage.category = categories.get(usage.userId)!;
+  const categories = await categoriesForMonth(
+    q,
+    month.month,
+    display.map((usage) => ({ userId: usage.userId, intervals: countedIntervals(catalog, usage) })),
+  );
+  for (const [index, usage] of display.entries()) usage.category = categories[index]!;
   for (const usage of result) usage.devices.sort((a, b) => compareText(a.deviceId, b.deviceId));
   return result.sort(
     (a, b) =>

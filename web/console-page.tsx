@@ -23,6 +23,12 @@ export function ConsolePage() {
           hint="The token stays in this browser tab only and is sent as an Authorization header, never in an address."
         />
         <div id="console" hidden>
+          <div id="drift-banner" class="banner" role="alert" hidden>
+            <p id="drift-text" />
+            <button id="drift-show" type="button" class="quiet">
+              Show the month
+            </button>
+          </div>
           <nav aria-label="Sections" class="sections">
             <a href="#users" data-permission="users.read">
               Users
@@ -202,6 +208,58 @@ function ReportSection() {
         <figcaption>Real-time subscribers per day, by product</figcaption>
         <div id="chart" />
       </figure>
+      <FilingsPart />
+    </section>
+  );
+}
+
+/**
+ * The month's filings with the exchanges: each chain (filing → amendment) and whether the report
+ * regenerated now still matches it; filing and amending need `reports.file`.
+ */
+function FilingsPart() {
+  return (
+    <section id="filings" aria-labelledby="filings-title">
+      <h3 id="filings-title">Filings of this month</h3>
+      <p id="filings-status" class="hint" role="status" />
+      <table id="filing-list" class="grid">
+        <caption class="visually-hidden">
+          Every filing and amendment of the month, oldest first, and whether the live report still matches it.
+        </caption>
+        <thead>
+          <tr>
+            <th scope="col">#</th>
+            <th scope="col">Kind</th>
+            <th scope="col">Licensors</th>
+            <th scope="col">Filed</th>
+            <th scope="col">By</th>
+            <th scope="col">Live report</th>
+          </tr>
+        </thead>
+        <tbody id="filing-rows" />
+      </table>
+      <div data-permission="reports.file" hidden>
+        <button id="file-month" type="button">
+          File this month
+        </button>
+      </div>
+      <button id="show-diff" type="button" hidden>
+        Show what changed since the filing
+      </button>
+      <div id="diff" hidden>
+        <p id="diff-summary" />
+        <h4>Rows</h4>
+        <ul id="diff-rows" />
+        <h4>Subscribers</h4>
+        <ul id="diff-subscribers" />
+      </div>
+      <div data-permission="reports.file" hidden>
+        <form id="amend-form" class="inline" hidden>
+          <label for="amend-reason">Why the filing is amended</label>
+          <input id="amend-reason" name="reason" required maxlength={2000} autocomplete="off" />
+          <button type="submit">File an amendment</button>
+        </form>
+      </div>
     </section>
   );
 }

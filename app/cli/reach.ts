@@ -19,11 +19,15 @@ export type Reach = { db: ConfiguredDb; hub?: undefined } | { db?: undefined; hu
 /** A running hub's admin API, as one command uses it. */
 export interface HubApi {
   readonly holder: LockHolder;
-  /** Sends the request; a non-2xx answer becomes a `CliError` carrying the API's message. */
+  /**
+   * Sends the request, with `body` as JSON when given; a non-2xx answer becomes a `CliError`
+   * carrying the API's message.
+   */
   request(
     method: 'GET' | 'POST',
     path: string,
     query?: Record<string, string | undefined>,
+    body?: unknown,
   ): Promise<Response>;
 }
 
@@ -72,13 +76,19 @@ function hubApi(env: Env, locked: DataDirLockedError): HubApi {
     );
   return {
     holder,
-    async request(method, path, query = {}) {
+    async request(method, path, query = {}, body = undefined) {
       const target = new URL(path, url);
       for (const [key, value] of Object.entries(query))
         if (value !== undefined) target.searchParams.set(key, value);
+      const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+      if (body !== undefined) headers['content-type'] = 'application/json';
       let response: Response;
       try {
-        response = await fetch(target, { method, headers: { authorization: `Bearer ${token}` } });
+        response = await fetch(target, {
+          method,
+          headers,
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
       } catch (error) {
         throw new CliError(`${held} but its admin API at ${url} did not answer (${describe(error)})`);
       }

@@ -18,8 +18,6 @@ import { reachDatabase } from './reach.js';
  * whole list, and renders it with the same code, so the bytes are the same either way.
  */
 export async function reportUnused(values: Record<string, string | boolean | undefined>): Promise<number> {
-  for (const flag of ['detail', 'licensor'] as const)
-    if (values[flag] !== undefined) throw new CliError(`--${flag} is not an option of 'report unused'`, 2);
   const month = values.month;
   if (typeof month !== 'string')
     throw new CliError('--month YYYY-MM is required (see mdhub report --help)', 2);

@@ -81,7 +81,10 @@ export const updateContactRoute = createRoute({
 export const attestRoute = createRoute({
   method: 'post',
   path: '/users/{id}/attestations',
-  ...guarded('attestations.record', 'Record a professional / non-professional attestation'),
+  ...guarded(
+    'attestations.record',
+    'Record a professional / non-professional attestation, now or (a correction) as of when it took effect',
+  ),
   request: { params: s.userParams, body: body(s.attestationBody) },
   responses: { 201: json(s.attestation, 'The attestation, recorded'), ...errors(404, 409, 413) },
 });
@@ -101,7 +104,10 @@ export const agreementRoute = createRoute({
 export const grantRoute = createRoute({
   method: 'put',
   path: '/users/{id}/entitlements/{product}',
-  ...guarded('grants.change', 'Grant real time for a product, replacing the current grant'),
+  ...guarded(
+    'grants.change',
+    'Grant real time for a product, replacing the current grant; with `reason`, backdated to `validFrom`',
+  ),
   request: { params: s.productParams, body: body(s.grantBody) },
   responses: {
     200: json(s.grantResult, 'The new grant and the grants it replaced'),
@@ -112,8 +118,11 @@ export const grantRoute = createRoute({
 export const revokeRoute = createRoute({
   method: 'delete',
   path: '/users/{id}/entitlements/{product}',
-  ...guarded('grants.change', 'End real time for a product now'),
-  request: { params: s.productParams },
+  ...guarded(
+    'grants.change',
+    'End real time for a product now; with `effectiveAt` and `reason`, recorded as ended then',
+  ),
+  request: { params: s.productParams, query: s.revokeQuery },
   responses: {
     200: json(s.revokeResult, 'The grants ended (none when there was nothing to end)'),
     ...errors(404),

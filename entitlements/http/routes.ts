@@ -118,8 +118,9 @@ export function entitlementRoutes(deps: EntitlementRoutesDeps): OpenAPIHono<AppE
 
   app.openapi(api.attestRoute, async (c) => {
     const { id } = c.req.valid('param');
-    const { status, answers } = c.req.valid('json');
-    return c.json(await run(c, (ctx) => attest({ ctx, input: { userId: id, status, answers } })), 201);
+    const { status, answers, effectiveFrom, reason } = c.req.valid('json');
+    const input = { userId: id, status, answers, effectiveFrom: toEpochMs(effectiveFrom), reason };
+    return c.json(await run(c, (ctx) => attest({ ctx, input })), 201);
   });
 
   app.openapi(api.agreementRoute, async (c) => {
@@ -139,16 +140,16 @@ export function entitlementRoutes(deps: EntitlementRoutesDeps): OpenAPIHono<AppE
       product,
       validFrom: toEpochMs(body.validFrom),
       validTo: toEpochMs(body.validTo),
+      reason: body.reason,
     };
     return c.json(await run(c, (ctx) => grant({ ctx: { ...ctx, catalog }, input })), 200);
   });
 
   app.openapi(api.revokeRoute, async (c) => {
     const { id, product } = c.req.valid('param');
-    return c.json(
-      await run(c, (ctx) => revoke({ ctx: { ...ctx, catalog }, input: { userId: id, product } })),
-      200,
-    );
+    const { effectiveAt, reason } = c.req.valid('query');
+    const input = { userId: id, product, effectiveAt: toEpochMs(effectiveAt), reason };
+    return c.json(await run(c, (ctx) => revoke({ ctx: { ...ctx, catalog }, input })), 200);
   });
 
   app.openapi(api.issueTokenRoute, async (c) => {

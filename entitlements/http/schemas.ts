@@ -90,6 +90,12 @@ export const createUserBody = z
   })
   .strict();
 
+/** Why a change was made, kept in the audit log; required for a correction. */
+const reason = text(500).openapi({
+  description: 'Why, kept in the audit log; required for a correction (an effect date in the past)',
+  example: 'questionnaire received 2026-10-02, entered late',
+});
+
 export const contactBody = z
   .object({
     email: z.email().max(320).nullable().optional(),
@@ -109,6 +115,11 @@ export const attestationBody = z
       .refine(storableJson, { message: 'must not contain unpaired surrogates' })
       .optional()
       .openapi({ description: 'The questionnaire as answered, kept as evidence' }),
+    effectiveFrom: instant.optional().openapi({
+      description:
+        'When the status really took effect, for an attestation recorded late: not in the future, not before the user was created; needs `reason`; admin and compliance only',
+    }),
+    reason: reason.optional(),
   })
   .strict();
 
@@ -117,10 +128,30 @@ export const agreementBody = z.object({ product: productId }).strict();
 export const grantBody = z
   .object({
     realtime: z.literal(true),
-    validFrom: instant.optional(),
+    validFrom: instant.optional().openapi({
+      description:
+        'Omitted or in the past, the grant starts now; in the past with `reason`, a grant backdated to when it really started (not before the user was created)',
+    }),
     validTo: instant.optional(),
+    reason: reason.optional(),
   })
   .strict();
+
+/** An instant in a query string: digits are epoch milliseconds, else an ISO 8601 date-time. */
+const instantParam = z
+  .union([z.coerce.number().int().min(0).max(8_640_000_000_000_000), z.iso.datetime({ offset: true })])
+  .openapi({
+    description: 'UTC epoch milliseconds, or an ISO 8601 date-time',
+    example: '2026-10-01T00:00:00Z',
+  });
+
+export const revokeQuery = z.object({
+  effectiveAt: instantParam.optional().openapi({
+    description:
+      'When real time really ended, for a revocation entered late: not in the future, not before the user was created; needs `reason`; admin only',
+  }),
+  reason: reason.optional(),
+});
 
 export const tokenBody = z.object({ deviceId: text(80).optional(), usage: tokenUsage.optional() }).strict();
 
@@ -172,6 +203,9 @@ export const grantRecord = z
     createdBy: z.string(),
     revokedAt: epochMs.nullable(),
     revokedBy: z.string().nullable(),
+    revocationEnteredAt: epochMs.nullable().openapi({
+      description: 'When the revocation was entered; later than `revokedAt` for a backdated one',
+    }),
     supersededBy: z.number().int().nullable(),
   })
   .openapi('Grant');
@@ -181,7 +215,13 @@ export const userDetail = userSummary
     grants: z.array(grantRecord),
     agreements: z.array(z.object({ licensor: z.string(), version: z.string(), acceptedAt: epochMs })),
     attestations: z.array(
-      z.object({ id: z.number().int(), status: category, answers: z.unknown(), at: epochMs }),
+      z.object({
+        id: z.number().int(),
+        status: category,
+        answers: z.unknown(),
+        at: epochMs,
+        effectiveFrom: epochMs,
+      }),
     ),
     tokens: z.array(
       z.object({
@@ -222,7 +262,13 @@ export const contact = z
   .openapi('Contact');
 
 export const attestation = z
-  .object({ id: z.number().int(), status: category, at: epochMs, expiresAt: epochMs.nullable() })
+  .object({
+    id: z.number().int(),
+    status: category,
+    at: epochMs.openapi({ description: 'When it was recorded' }),
+    effectiveFrom: epochMs.openapi({ description: 'When it took effect: `at`, or the effect date given' }),
+    expiresAt: epochMs.nullable(),
+  })
   .openapi('Attestation');
 
 export const agreementAcceptance = z

@@ -10,14 +10,21 @@ import {
 } from '../grants.js';
 import { authorize } from '../permissions.js';
 import { actorRef, type CatalogContext, lockOpenUser, userSubject, type VerbOutcome } from './common.js';
+import { checkCorrection, reasonOnly } from './correction.js';
 
 export interface GrantInput {
   userId: string;
   product: string;
-  /** Epoch ms; omitted or in the past, the grant starts now: a grant never rewrites the past. */
+  /**
+   * Epoch ms; omitted, the grant starts now. In the past it starts now too — a grant never
+   * rewrites the past — unless `reason` is given: then it is a grant backdated to when it really
+   * started (a correction: admin only, not before the user existed).
+   */
   validFrom?: number;
   /** Epoch ms, exclusive; omitted, the grant is open-ended. */
   validTo?: number;
+  /** Why; kept in the audit log. With a `validFrom` in the past, it makes the grant a correction. */
+  reason?: string;
 }
 
 export interface GrantResult {
@@ -29,7 +36,8 @@ export interface GrantResult {
 /**
  * Gives the user real time for one product over `[validFrom, validTo)`. The product's grants
  * still to have an effect are ended now and point at this one: history is appended to, never
- * rewritten, so the grants in force at any past instant can still be read back.
+ * rewritten, so the grants in force at any past instant can still be read back. A backdated grant
+ * that has ended already (`validTo` not after now) is history only: it replaces nothing.
  */
 export async function grant({
   ctx,
@@ -40,8 +48,13 @@ export async function grant({
 }): Promise<VerbOutcome<GrantResult>> {
   authorize(ctx.actor, 'grants.change');
   if (!ctx.catalog.products.has(input.product)) throw unknownProduct(input.product);
-  await lockOpenUser(ctx.tx, input.userId);
-  const validFrom = Math.max(input.validFrom ?? ctx.at, ctx.at);
+  const user = await lockOpenUser(ctx.tx, input.userId);
+  const backdatedFrom =
+    input.reason !== undefined && input.validFrom !== undefined && input.validFrom < ctx.at
+      ? input.validFrom
+      : undefined;
+  if (backdatedFrom !== undefined) checkCorrection(ctx, user, 'validFrom', backdatedFrom, input.reason);
+  const validFrom = backdatedFrom ?? Math.max(input.validFrom ?? ctx.at, ctx.at);
   const validTo = input.validTo ?? null;
   if (validTo !== null && validTo <= validFrom) {
     throw new InvalidInputError(
@@ -56,12 +69,15 @@ export async function grant({
     [input.userId, input.product, validFrom, validTo, ctx.at, by],
   );
   const created = toGrantRecord(inserted.rows[0]!);
-  const ended = await ctx.tx.query<GrantRow>(
-    `update grants set revoked_at = $3, revoked_by = $4, superseded_by = $5
-      where user_id = $1 and product = $2 and id <> $5 and ${openGrantCondition('$3')}
-      returning ${GRANT_COLUMNS}`,
-    [input.userId, input.product, ctx.at, by, created.id],
-  );
+  const current = validTo === null || validTo > ctx.at;
+  const ended = current
+    ? await ctx.tx.query<GrantRow>(
+        `update grants set revoked_at = $3, revoked_by = $4, superseded_by = $5
+          where user_id = $1 and product = $2 and id <> $5 and ${openGrantCondition('$3')}
+          returning ${GRANT_COLUMNS}`,
+        [input.userId, input.product, ctx.at, by, created.id],
+      )
+    : { rows: [] };
   const superseded = ended.rows.map(toGrantRecord).sort((a, b) => a.id - b.id);
   await appendAudit(ctx.tx, {
     actor: ctx.actor,
@@ -72,11 +88,17 @@ export async function grant({
         ...record,
         revokedAt: null,
         revokedBy: null,
+        revocationEnteredAt: null,
         supersededBy: null,
       })),
     },
     after: { grant: created, superseded: superseded.map((record) => record.id) },
-    details: { product: input.product },
+    details: {
+      product: input.product,
+      ...(backdatedFrom === undefined
+        ? reasonOnly(input.reason)
+        : { reason: input.reason, effectiveFrom: backdatedFrom }),
+    },
     at: ctx.at,
   });
   return {

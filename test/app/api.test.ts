@@ -110,6 +110,36 @@ describe('api role', () => {
     expect((await call('/admin/reports/reconciliation?month=2026-10', support)).status).toBe(403);
   });
 
+  it('lets compliance file a month and finance read the filings, refusing support and finance to file', async () => {
+    const compliance = await operatorToken('c3', 'compliance');
+    const finance = await operatorToken('f3', 'finance');
+    const support = await operatorToken('s3', 'support');
+    const month = { month: '2025-06' };
+    const refused = await call('/admin/reports/filings', finance, { method: 'POST', body: month });
+    expect(refused.status).toBe(403);
+    expect(await refused.json()).toMatchObject({
+      error: { code: 'forbidden', message: 'this needs one of the roles: admin, compliance' },
+    });
+    expect((await call('/admin/reports/filings', support, { method: 'POST', body: month })).status).toBe(403);
+    const filed = await call('/admin/reports/filings', compliance, { method: 'POST', body: month });
+    expect(filed.status).toBe(201);
+    const { id } = (await filed.json()) as { id: number };
+    const amend = { method: 'POST', body: { reason: 'test' } };
+    expect((await call(`/admin/reports/filings/${id}/amendments`, finance, amend)).status).toBe(403);
+    expect((await call(`/admin/reports/filings/${id}/amendments`, compliance, amend)).status).toBe(409);
+    const list = await call('/admin/reports/filings?month=2025-06', finance);
+    expect(list.status).toBe(200);
+    expect(await list.json()).toMatchObject({ filings: [{ id, matchesLive: true }] });
+    expect((await call(`/admin/reports/filings/${id}?format=csv&detail=1`, finance)).status).toBe(200);
+    expect((await call('/admin/reports/filings', support)).status).toBe(403);
+    const drift = await call('/admin/reports/drift', finance);
+    expect(await drift.json()).toMatchObject({
+      chains: [{ month: '2025-06', licensor: null, filing: id, drifted: false }],
+    });
+    const metrics = await (await call('/metrics', undefined)).text();
+    expect(metrics).toContain('mdhub_report_drift{month="2025-06",licensor="all"} 0');
+  });
+
   it('answers the Stripe webhook with 503 while no signing secret is configured', async () => {
     const res = await call('/webhooks/stripe', undefined, { method: 'POST', body: { id: 'evt_1' } });
     expect(res.status).toBe(503);

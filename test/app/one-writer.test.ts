@@ -125,6 +125,46 @@ describe('commands beside a running embedded hub', { timeout: 2 * SLOW }, () => 
     expect(JSON.parse(lines[0] as string)).toMatchObject({ seq: 1 });
   });
 
+  it('mdhub report file, filings, diff and amend go through the admin API', async () => {
+    const auth = { headers: { authorization: `Bearer ${TOKEN}` } };
+    const filed = await runCli(['report', 'file', '--month', MONTH], env);
+    expect(filed.stderr).toBe('');
+    expect(filed.code).toBe(0);
+    const id = Number(/^filing (\d+): 2026-03, all licensors, /.exec(filed.stdout)?.[1]);
+    expect(filed.stdout).toMatch(/ by operator admin \(admin\), audit record \d+\n/);
+
+    const json = await runCli(['report', 'filings', '--month', MONTH, '--json'], env);
+    const api = (await (await fetch(`${base}/admin/reports/filings?month=${MONTH}`, auth)).json()) as {
+      filings: unknown[];
+    };
+    expect((JSON.parse(json.stdout) as { filings: unknown[] }).filings).toEqual(api.filings);
+    expect(api.filings).toEqual([expect.objectContaining({ id, matchesLive: true, replacedBy: null })]);
+
+    const bytes = await runCli(
+      ['report', 'filings', '--id', String(id), '--format', 'json', '--detail'],
+      env,
+    );
+    const stored = await fetch(`${base}/admin/reports/filings/${id}?format=json&detail=1`, auth);
+    expect(bytes.stdout).toBe(await stored.text());
+    expect(bytes.stderr).toBe(`filing ${id}: sha256 ${stored.headers.get('x-report-sha256')}\n`);
+
+    const diff = await runCli(['report', 'diff', '--month', MONTH], env);
+    expect(diff.stdout).toMatch(
+      /^2026-03 \(all licensors\): the live report still matches filing \d+, filed \S+, byte for byte\n$/,
+    );
+
+    const amend = await runCli(['report', 'amend', '--month', MONTH, '--reason', 'nothing changed'], env);
+    expect(amend.code).toBe(1);
+    expect(amend.stderr).toBe(
+      `mdhub: the live report of 2026-03 (all licensors) is still byte for byte filing ${id}: there is nothing to amend\n`,
+    );
+    const twice = await runCli(['report', 'file', '--month', MONTH], env);
+    expect(twice.code).toBe(1);
+    expect(twice.stderr).toBe(
+      `mdhub: 2026-03 (all licensors) was filed already (filing ${id}); file an amendment to it instead\n`,
+    );
+  });
+
   it('mdhub report usage gives the API bytes, and its audit record survives the hub stopping', async () => {
     const cli = await runCli(['report', 'usage', '--month', MONTH, '--format', 'csv', '--detail'], env);
     expect(cli.code, cli.stderr).toBe(0);

@@ -349,6 +349,125 @@ forEachDb((_engine, getDb) => {
     });
   });
 
+  describe('corrections', () => {
+    const late = new Date(T0 - 2 * DAY).toISOString();
+
+    it('records a late attestation with its effect date and reason, for admin and compliance', async () => {
+      clock = T0 - 3 * DAY;
+      await createUser('corr-a');
+      clock = T0 + HOUR;
+      const made = await call('POST', `${user('corr-a')}/attestations`, {
+        token: tokens.compliance,
+        body: { status: 'non_professional', effectiveFrom: late, reason: 'form dated two days ago' },
+      });
+      expect(made).toMatchObject({ status: 201, body: { at: T0 + HOUR, effectiveFrom: T0 - 2 * DAY } });
+      const detail = await call('GET', user('corr-a'));
+      expect(detail.body).toMatchObject({
+        category: 'non_professional',
+        attestations: [{ at: T0 + HOUR, effectiveFrom: T0 - 2 * DAY, status: 'non_professional' }],
+      });
+      await settle();
+      expect(messages).toEqual([
+        { type: 'entitlements.changed', userId: 'corr-a', seq: expect.any(Number) },
+        { type: 'entitlements.changed', userId: 'corr-a', seq: expect.any(Number) },
+      ]);
+      const [record] = (await auditOf(getDb(), 'user:corr-a')).filter(
+        (r) => r.action === 'attestation.record',
+      );
+      expect(record).toMatchObject({
+        actor_id: 'op-compliance',
+        details: { reason: 'form dated two days ago', effectiveFrom: T0 - 2 * DAY },
+      });
+    });
+
+    it('refuses a late attestation without a reason, before the user existed, in the future, or from finance and support', async () => {
+      await createUser('corr-b');
+      const attest = (body: unknown, token = ADMIN_TOKEN) =>
+        call('POST', `${user('corr-b')}/attestations`, { token, body });
+      expect(await attest({ status: 'non_professional', effectiveFrom: late })).toMatchObject({
+        status: 400,
+        body: { error: { code: 'reason_required' } },
+      });
+      expect(
+        await attest({ status: 'non_professional', effectiveFrom: T0 - 1, reason: 'before the user' }),
+      ).toMatchObject({ status: 400, body: { error: { code: 'effective_date_before_user' } } });
+      expect(
+        await attest({ status: 'non_professional', effectiveFrom: T0 + DAY, reason: 'tomorrow' }),
+      ).toMatchObject({ status: 400, body: { error: { code: 'effective_date_in_future' } } });
+      expect(await attest({ status: 'non_professional', effectiveFrom: late, reason: '' })).toMatchObject({
+        status: 400,
+        body: { error: { code: 'invalid_request' } },
+      });
+      for (const role of ['finance', 'support'] as const) {
+        const res = await attest(
+          { status: 'non_professional', effectiveFrom: T0, reason: 'x' },
+          tokens[role],
+        );
+        expect(res.status, role).toBe(403);
+      }
+      expect((await call('GET', user('corr-b'))).body).toMatchObject({ attestations: [] });
+    });
+
+    it('backdates a grant with a reason; compliance may not', async () => {
+      clock = T0 - 3 * DAY;
+      await createUser('corr-c');
+      clock = T0;
+      const body = { realtime: true, validFrom: late, reason: 'signed up by phone' };
+      const refused = await call('PUT', `${user('corr-c')}/entitlements/CTA_A`, {
+        token: tokens.compliance,
+        body,
+      });
+      expect(refused.status).toBe(403);
+      const made = await call('PUT', `${user('corr-c')}/entitlements/CTA_A`, { body });
+      expect(made).toMatchObject({
+        status: 200,
+        body: { grant: { validFrom: T0 - 2 * DAY, createdAt: T0 } },
+      });
+    });
+
+    it('backdates a revocation given as query parameters, and keeps the plain DELETE as it was', async () => {
+      clock = T0 - 3 * DAY;
+      await createUser('corr-d');
+      await call('PUT', `${user('corr-d')}/entitlements/CTA_A`, { body: { realtime: true } });
+      await call('PUT', `${user('corr-d')}/entitlements/CTA_B`, { body: { realtime: true } });
+      clock = T0;
+      const path = `${user('corr-d')}/entitlements/CTA_A`;
+      const query = (effectiveAt: string, reason?: string) =>
+        `${path}?effectiveAt=${encodeURIComponent(effectiveAt)}${reason === undefined ? '' : `&reason=${encodeURIComponent(reason)}`}`;
+      expect(await call('DELETE', query(late))).toMatchObject({
+        status: 400,
+        body: { error: { code: 'reason_required' } },
+      });
+      expect(
+        (await call('DELETE', query(late, 'closed by phone'), { token: tokens.compliance })).status,
+      ).toBe(403);
+      expect(await call('DELETE', query('yesterday', 'x'))).toMatchObject({
+        status: 400,
+        body: { error: { code: 'invalid_request' } },
+      });
+      const revoked = await call('DELETE', query(String(T0 - 2 * DAY), 'closed by phone'));
+      expect(revoked).toMatchObject({
+        status: 200,
+        body: { revoked: [{ revokedAt: T0 - 2 * DAY, revocationEnteredAt: T0 }] },
+      });
+      const plain = await call('DELETE', `${user('corr-d')}/entitlements/CTA_B`);
+      expect(plain).toMatchObject({
+        status: 200,
+        body: { revoked: [{ revokedAt: T0, revocationEnteredAt: T0 }] },
+      });
+      const detail = await call('GET', user('corr-d'));
+      for (const product of ['CTA_A', 'CTA_B']) {
+        expect(detail.body?.decisions?.[product]?.mode).toBe('delayed');
+        expect(detail.body?.decisions?.[product]?.reasons).toContain('no_grant');
+      }
+      const [record] = (await auditOf(getDb(), 'user:corr-d')).filter((r) => r.action === 'grant.revoke');
+      expect(record).toMatchObject({
+        actor_id: 'admin',
+        details: { product: 'CTA_A', reason: 'closed by phone', effectiveAt: T0 - 2 * DAY },
+      });
+    });
+  });
+
   describe('errors', () => {
     it('answers 404 for unknown users and products', async () => {
       await createUser('erin');

@@ -3,6 +3,7 @@ import {
   acceptAgreement,
   ChangeRelay,
   createUser,
+  ENTITLEMENTS_CHANGED,
   EntitlementCache,
   grant,
   publishChanges,
@@ -265,5 +266,41 @@ describe('postgres: a cache that cannot verify', () => {
       () => stuck.every((id) => edge.decide(id, 'CTA_A', Date.now()).reasons.join() === 'no_grant'),
       'every revocation applied',
     );
+  });
+
+  it('withholds real time at once from a user whose change is learned after its own time to apply has run out', async () => {
+    await cache?.stop();
+    const db = testDb.db;
+    await entitledUser(db, 'learned-late');
+    // An interval long enough that only the change's own instant can explain a prompt withholding.
+    const edge = new EntitlementCache({
+      db,
+      control: bus.control,
+      catalog,
+      defaultSessionLimit: 2,
+      verifyIntervalMs: 5_000,
+    });
+    cache = edge;
+    await edge.start();
+    expect(edge.decide('learned-late', 'CTA_A', Date.now()).mode).toBe('realtime');
+
+    // The reload cannot finish, and the notice arrives long after the change it announces.
+    const lock = await holdTableLock(locker.db, 'attestations, agreements, user_tokens');
+    try {
+      const late: ControlMessage = {
+        type: ENTITLEMENTS_CHANGED,
+        userId: 'learned-late',
+        seq: Number.MAX_SAFE_INTEGER,
+        at: Date.now() - 10_000,
+      };
+      await bus.control.publish(late);
+      await until(
+        () => edge.decide('learned-late', 'CTA_A', Date.now()).reasons.includes('unverified'),
+        'withheld at once',
+        2_000,
+      );
+    } finally {
+      await lock.release();
+    }
   });
 });

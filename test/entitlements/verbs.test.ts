@@ -113,7 +113,13 @@ forEachDb((_engine, getDb) => {
       grant({ ctx: { ...ctx, catalog }, input: { userId: 'g1', product: 'CTA_A', validTo: T0 + DAY } }),
     );
     expect(second.superseded).toEqual([
-      { ...first.grant, revokedAt: T0, revokedBy: 'operator:root', supersededBy: second.grant.id },
+      {
+        ...first.grant,
+        revokedAt: T0,
+        revokedBy: 'operator:root',
+        revocationEnteredAt: T0,
+        supersededBy: second.grant.id,
+      },
     ]);
     const { rows } = await db.query<{ id: number; revoked_at: number | null }>(
       'select id, revoked_at from grants where user_id = $1 order by id',

@@ -1,7 +1,7 @@
 /**
  * The operator console in a real browser against a real hub: a revocation reaching an open quote
- * board, the usage report as a table, a chart and a CSV file, reconciliation, the audit log, and
- * what each operator role is shown.
+ * board, the usage report as a table, a chart and a CSV file, reconciliation, the audit log, what
+ * each operator role is shown, and a month filed, drifted by late usage and amended.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -258,6 +258,63 @@ describe.skipIf(!HAVE_CHROMIUM)('operator console (/console)', () => {
       headers: { authorization: `Bearer ${financeToken}` },
     });
     expect(refused.status).toBe(403);
+    await context.close();
+  });
+
+  it('compliance files the month, sees the drift banner after late usage, the change and why, and amends it', async () => {
+    const complianceToken = await makeOperator(web, 'cathy', 'compliance');
+    const context = await newContext(browser);
+    await context.clock.setFixedTime(new Date('2024-02-15T12:00:00Z'));
+    const page = await context.newPage();
+    await signIn(page, complianceToken);
+    const status = page.locator('#filings-status');
+    await eventually(() => status.textContent()).toBe(`${month} is not filed yet.`);
+
+    await page.getByRole('button', { name: 'File this month' }).click();
+    const dialog = page.getByRole('dialog');
+    expect(await dialog.textContent()).toContain(`File the ${month} usage report of all licensors?`);
+    await dialog.getByRole('button', { name: `File ${month}` }).click();
+    await eventually(() => status.textContent()).toMatch(new RegExp(`^Filed ${month} as filing \\d+\\.$`));
+    const filed = page.locator('#filing-rows tr');
+    expect(await filed.count()).toBe(1);
+    expect(await filed.locator('td.live').textContent()).toBe('matches');
+    expect(await page.getByRole('button', { name: 'File this month' }).isHidden()).toBe(true);
+    expect(await page.locator('#drift-banner').isHidden()).toBe(true);
+
+    // A meter catching up: real-time use on a day of the filed month, counted now.
+    await seedRealtimeUse(web, 'CTA_B', `${month}-10`, ['lou']);
+    await page.reload();
+    const banner = page.locator('#drift-banner');
+    await eventually(() => banner.isVisible()).toBe(true);
+    expect(await banner.textContent()).toMatch(
+      new RegExp(`A filed month has drifted: ${month} \\(all licensors, filing \\d+\\)`),
+    );
+    await eventually(() => filed.locator('td.live').textContent()).toBe('differs');
+
+    await page.getByRole('button', { name: 'Show what changed since the filing' }).click();
+    const lou = page.locator('#diff-subscribers li[data-user="lou"]');
+    await eventually(() => lou.count()).toBe(1);
+    expect(await lou.textContent()).toContain(
+      `late event seed-CTA_B-${month}-10-lou (first_access on ${month}-10`,
+    );
+    expect(
+      await page.locator('#diff-rows li[data-product="CTA_B"][data-category="professional"]').textContent(),
+    ).toContain('subscribers 3 → 4');
+
+    await page.getByLabel('Why the filing is amended').fill('lou caught up late');
+    await page.getByRole('button', { name: 'File an amendment' }).click();
+    await eventually(() => status.textContent()).toMatch(/^Filed amendment \d+ of filing \d+\.$/);
+    expect(await page.locator('#filing-rows tr').count()).toBe(2);
+    expect(await page.locator('#filing-rows tr[data-kind="amendment"] td.live').textContent()).toBe(
+      'matches',
+    );
+    await eventually(() => banner.isHidden()).toBe(true);
+
+    const finance = await context.newPage();
+    await signIn(finance, await makeOperator(web, 'fin', 'finance'));
+    await eventually(() => finance.locator('#filing-rows tr').count()).toBe(2);
+    expect(await finance.getByRole('button', { name: 'File this month' }).isHidden()).toBe(true);
+    expect(await finance.locator('#amend-form').isHidden()).toBe(true);
     await context.close();
   });
 });

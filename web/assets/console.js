@@ -1,8 +1,9 @@
 /**
  * The operator console: users and their entitlements, grant and revoke (admin), the monthly usage
- * report with its daily chart and CSV, reconciliation mismatches, the unused entitlements and the
- * audit log. What it shows
- * follows `GET /admin/me`; the hub checks every call again whatever the page shows.
+ * report with its daily chart and CSV, its filings (file, what changed since, amend) and a banner
+ * when a filed month has drifted, reconciliation mismatches, the unused entitlements and the audit
+ * log. What it shows follows `GET /admin/me`; the hub checks every call again whatever the page
+ * shows.
  */
 import { drawDailyChart } from './chart.js';
 import { byId, currentMonth, el, fill, tokenStore, utc } from './dom.js';
@@ -35,6 +36,19 @@ const ui = {
   usageCaption: byId('usage-caption'),
   usageRows: byId('usage-rows'),
   chart: byId('chart'),
+  driftBanner: byId('drift-banner'),
+  driftText: byId('drift-text'),
+  driftShow: byId('drift-show'),
+  filingsStatus: byId('filings-status'),
+  filingRows: byId('filing-rows'),
+  fileMonth: byId('file-month'),
+  showDiff: byId('show-diff'),
+  diff: byId('diff'),
+  diffSummary: byId('diff-summary'),
+  diffRows: byId('diff-rows'),
+  diffSubscribers: byId('diff-subscribers'),
+  amendForm: byId('amend-form'),
+  amendReason: byId('amend-reason'),
   reconStatus: byId('recon-status'),
   reconRows: byId('recon-rows'),
   unusedStatus: byId('unused-status'),
@@ -49,6 +63,10 @@ const ui = {
 /** `{id, role, permissions}` of the signed-in operator. */
 let me = null;
 let openUserId = null;
+/** The latest filing of every licensor for the month shown, when there is one. */
+let latestFiling = null;
+/** The first drifted month the banner names. */
+let driftedMonth = null;
 
 class ApiFailure extends Error {
   constructor(status, code, message) {
@@ -336,6 +354,172 @@ async function downloadCsv() {
   }
 }
 
+const scope = (licensor) => (licensor === null ? 'all licensors' : licensor);
+const actorWords = (a) => `${a.type} ${a.id}${a.role ? ` (${a.role})` : ''}`;
+
+/** The month's filings, oldest first, with whether the live report still matches each. */
+async function showFilings(month) {
+  ui.filingsStatus.textContent = `Loading the filings of ${month}…`;
+  fill(ui.filingRows);
+  ui.diff.hidden = true;
+  try {
+    const list = await json(`/admin/reports/filings?${new URLSearchParams({ month })}`);
+    fill(
+      ui.filingRows,
+      list.filings.map((f) =>
+        el(
+          'tr',
+          { 'data-filing': f.id, 'data-kind': f.kind },
+          el('th', { scope: 'row' }, f.id),
+          el('td', {}, f.kind === 'amendment' ? `amendment of ${f.replaces}` : 'filing'),
+          el('td', {}, scope(f.licensor)),
+          el('td', {}, utc(f.filedAt)),
+          el('td', {}, actorWords(f.filedBy)),
+          el(
+            'td',
+            { class: 'live', 'data-state': f.matchesLive ? 'matches' : 'differs' },
+            f.replacedBy === null ? '' : `replaced by ${f.replacedBy}; `,
+            f.matchesLive ? 'matches' : 'differs',
+          ),
+        ),
+      ),
+    );
+    latestFiling = list.filings.find((f) => f.licensor === null && f.replacedBy === null) ?? null;
+    const drifted = latestFiling !== null && !latestFiling.matchesLive;
+    ui.fileMonth.hidden = latestFiling !== null;
+    ui.showDiff.hidden = !drifted;
+    ui.amendForm.hidden = !drifted;
+    ui.filingsStatus.textContent =
+      latestFiling === null
+        ? `${month} is not filed yet.`
+        : drifted
+          ? `The report regenerated now differs from filing ${latestFiling.id}: usage arrived late or an entitlement was corrected.`
+          : `Filing ${latestFiling.id} still matches the report regenerated now, byte for byte.`;
+  } catch (error) {
+    ui.filingsStatus.textContent = `Could not list the filings: ${error.message}`;
+  }
+}
+
+async function fileMonth() {
+  const month = ui.month.value;
+  const text = `File the ${month} usage report of all licensors? Its exact bytes are kept for good; a later change becomes an amendment.`;
+  if (!(await confirmAction(text, `File ${month}`))) return;
+  try {
+    const filing = await json('/admin/reports/filings', { method: 'POST', body: { month } });
+    await showFilings(month);
+    ui.filingsStatus.textContent = `Filed ${month} as filing ${filing.id}.`;
+  } catch (error) {
+    ui.filingsStatus.textContent = `Not filed: ${error.message}`;
+  }
+  await showDrift();
+}
+
+/** One change in words: `subscribers 1 → 2, fee 1.000000 → 2.000000`. */
+function changeWords(change, fields) {
+  if (change.change !== 'changed') {
+    const row = change.after ?? change.before;
+    return `${change.change}, fee ${row.fee}`;
+  }
+  return fields
+    .filter((f) => change.before[f] !== change.after[f])
+    .map((f) => `${f} ${change.before[f]} → ${change.after[f]}`)
+    .join(', ');
+}
+
+function reasonItems(s) {
+  const items = [
+    ...s.lateEvents.map((e) => `late event ${e.id} (${e.kind} on ${e.day}, received ${utc(e.receivedAt)})`),
+    ...s.corrections.map(
+      (c) =>
+        `correction ${c.action} (audit record ${c.seq}) by ${actorWords(c.by)}, entered ${utc(c.enteredAt)}, effective ${utc(c.effectiveAt)}${c.reason ? `: ${c.reason}` : ''}`,
+    ),
+  ];
+  if (items.length === 0) items.push('no late event or correction explains it');
+  return el(
+    'ul',
+    {},
+    items.map((text) => el('li', {}, text)),
+  );
+}
+
+async function showDiff() {
+  const month = ui.month.value;
+  try {
+    const diff = await json(`/admin/reports/diff?${new URLSearchParams({ month })}`);
+    ui.diff.hidden = false;
+    ui.diffSummary.textContent = diff.matches
+      ? `The live report still matches filing ${diff.filing.id}.`
+      : `Against filing ${diff.filing.id}: ${diff.rows.length} row(s) and ${diff.subscribers.length} subscriber(s) changed, ${diff.lateEvents} late event(s) since.`;
+    fill(
+      ui.diffRows,
+      diff.rows.map((r) =>
+        el(
+          'li',
+          { 'data-product': r.product, 'data-category': r.category },
+          `${r.product} ${r.category.replace('_', '-')}: `,
+          changeWords(r, ['subscribers', 'devices', 'queries', 'fee']),
+        ),
+      ),
+    );
+    fill(
+      ui.diffSubscribers,
+      diff.subscribers.map((s) =>
+        el(
+          'li',
+          { 'data-user': s.user, 'data-product': s.product },
+          `${s.product} ${(s.after ?? s.before).category.replace('_', '-')} ${s.user}${s.device ? ` (device ${s.device})` : ''}: `,
+          changeWords(s, [
+            'category',
+            'entitled',
+            'accessed',
+            'firstAccess',
+            'lastAccess',
+            'devices',
+            'queries',
+            'fee',
+          ]),
+          reasonItems(s),
+        ),
+      ),
+    );
+  } catch (error) {
+    ui.filingsStatus.textContent = `Could not compare with the filing: ${error.message}`;
+  }
+}
+
+async function amendFiling(event) {
+  event.preventDefault();
+  const month = ui.month.value;
+  const reason = ui.amendReason.value.trim();
+  if (!latestFiling || !reason) return;
+  try {
+    const path = `/admin/reports/filings/${encodeURIComponent(latestFiling.id)}/amendments`;
+    const amendment = await json(path, { method: 'POST', body: { reason } });
+    ui.amendReason.value = '';
+    await showFilings(month);
+    ui.filingsStatus.textContent = `Filed amendment ${amendment.id} of filing ${amendment.replaces}.`;
+  } catch (error) {
+    ui.filingsStatus.textContent = `Not amended: ${error.message}`;
+  }
+  await showDrift();
+}
+
+/** The banner: every filed month whose latest filing no longer matches the live report. */
+async function showDrift() {
+  try {
+    const state = await json('/admin/reports/drift');
+    const drifted = state.chains.filter((c) => c.drifted);
+    ui.driftBanner.hidden = drifted.length === 0;
+    driftedMonth = drifted[0]?.month ?? null;
+    ui.driftText.textContent = drifted.length
+      ? `A filed month has drifted: ${drifted.map((c) => `${c.month} (${scope(c.licensor)}, filing ${c.filing})`).join(', ')} no longer matches the report regenerated now.`
+      : '';
+  } catch {
+    // The banner is a convenience: the filings table says the same for the month shown.
+    ui.driftBanner.hidden = true;
+  }
+}
+
 async function showReconciliation(month) {
   ui.reconStatus.textContent = `Loading ${month}…`;
   fill(ui.reconRows);
@@ -431,7 +615,7 @@ async function verifyAudit() {
 }
 
 function showMonth(month) {
-  return Promise.all([showReport(month), showReconciliation(month), showUnused(month)]);
+  return Promise.all([showReport(month), showReconciliation(month), showUnused(month), showFilings(month)]);
 }
 
 async function signIn() {
@@ -453,7 +637,7 @@ async function signIn() {
   ui.month.value ||= currentMonth();
   const loads = [];
   if (may('users.read')) loads.push(searchUsers());
-  if (may('reports.read')) loads.push(showMonth(ui.month.value));
+  if (may('reports.read')) loads.push(showMonth(ui.month.value), showDrift());
   if (may('audit.read')) loads.push(verifyAudit());
   await Promise.all(loads);
 }
@@ -469,9 +653,20 @@ function signOut(error = '') {
   ui.who.dataset.state = 'signed-out';
   ui.who.textContent = 'Signed out';
   ui.signInError.textContent = error;
+  ui.driftBanner.hidden = true;
+  latestFiling = null;
   for (const rows of [ui.userRows, ui.decisionRows, ui.grantRows, ui.agreementRows, ui.historyRows])
     fill(rows);
-  for (const rows of [ui.usageRows, ui.reconRows, ui.unusedRows, ui.chart]) fill(rows);
+  for (const rows of [
+    ui.usageRows,
+    ui.reconRows,
+    ui.unusedRows,
+    ui.chart,
+    ui.filingRows,
+    ui.diffRows,
+    ui.diffSubscribers,
+  ])
+    fill(rows);
   ui.signInToken.focus();
 }
 
@@ -493,6 +688,15 @@ ui.monthForm.addEventListener('submit', (event) => {
   if (ui.month.value) showMonth(ui.month.value);
 });
 ui.download.addEventListener('click', downloadCsv);
+ui.fileMonth.addEventListener('click', fileMonth);
+ui.showDiff.addEventListener('click', showDiff);
+ui.amendForm.addEventListener('submit', amendFiling);
+ui.driftShow.addEventListener('click', () => {
+  if (!driftedMonth) return;
+  ui.month.value = driftedMonth;
+  showMonth(driftedMonth);
+  byId('filings').scrollIntoView();
+});
 ui.verify.addEventListener('click', verifyAudit);
 
 if (token.get()) signIn();
