@@ -69,14 +69,11 @@ export async function billableUsage(
   const byPair = new Map<string, { userId: string; product: string; category: Category; fee: Micros }>();
   for (const row of report.details ?? []) {
     const key = `${row.user}\u0000${row.product}`;
-    const pair = byPair.get(key) ?? {
-      userId: row.user,
-      product: row.product,
-      category: row.category,
-      fee: 0,
-    };
+    // An application's (non-display) use is no natural person's: it is priced as professional.
+    const category: Category = row.category === 'non_display' ? 'professional' : row.category;
+    const pair = byPair.get(key) ?? { userId: row.user, product: row.product, category, fee: 0 };
     pair.fee += parseMicros(row.fee);
-    if (row.category === 'professional') pair.category = 'professional';
+    if (category === 'professional') pair.category = 'professional';
     byPair.set(key, pair);
   }
   const billables: Billable[] = [];

@@ -8,6 +8,16 @@ import { packageRoot } from './paths.js';
 export type Category = 'professional' | 'non_professional';
 export const CATEGORIES: readonly Category[] = ['professional', 'non_professional'];
 
+/**
+ * What a usage report counts a subscriber under: a person's category, or `non_display` for the
+ * real-time use of a token issued for an application (DESIGN rule 3), never a display.
+ */
+export type ReportCategory = Category | 'non_display';
+
+/** The detail fields a licensor may require of every subscriber line of its files. */
+export const DETAIL_FIELDS = ['name', 'address'] as const;
+export type DetailField = (typeof DETAIL_FIELDS)[number];
+
 /** What one subscriber of one category pays for one product for one month. */
 export type Fee = { type: 'monthly'; amount: Micros } | { type: 'per_query'; perQuery: Micros; cap: Micros };
 
@@ -17,7 +27,12 @@ export interface FeeSchedule {
   /** The date as written in the catalog (`YYYY-MM-DD`), shown in report headers. */
   effectiveDate: string;
   source: string;
-  fees: Record<Category, Fee>;
+  /**
+   * Per category. `non_display` is optional in the catalog file and defaults to the schedule's
+   * professional fee: an application is no natural person, so never non-professional, and when in
+   * doubt the larger fee is the one that cannot under-report.
+   */
+  fees: Record<ReportCategory, Fee>;
 }
 
 export interface Product {
@@ -31,6 +46,8 @@ export interface Product {
   delayedAllowed: boolean;
   unit: 'user' | 'device';
   basis: 'entitled' | 'accessed';
+  /** The licensor's own code for this product in its usage files; undefined: none in the catalog. */
+  licensorCode: string | undefined;
   /** Sorted by `effectiveFrom`, oldest first. */
   schedules: FeeSchedule[];
 }
@@ -39,6 +56,8 @@ export interface Licensor {
   id: string;
   name: string;
   agreement: { name: string; version: string };
+  /** The detail fields every subscriber line of this licensor's detail file must have; default none. */
+  requiredDetailFields: readonly DetailField[];
 }
 
 export interface Catalog {
@@ -68,6 +87,9 @@ const catalogSchema = z
             id: z.string().regex(/^[A-Z][A-Z0-9_]{0,31}$/),
             name: z.string().min(1),
             agreement: z.object({ name: z.string().min(1), version: z.string().min(1) }).strict(),
+            requiredDetailFields: z
+              .array(z.enum(DETAIL_FIELDS, { error: `must be one of ${DETAIL_FIELDS.join(', ')}` }))
+              .default([]),
           })
           .strict(),
       )
@@ -84,6 +106,13 @@ const catalogSchema = z
             delayedAllowed: z.boolean(),
             unit: z.enum(['user', 'device']),
             basis: z.enum(['entitled', 'accessed']),
+            licensorCode: z
+              .string()
+              .regex(/^[A-Za-z0-9][A-Za-z0-9 ._/-]{0,31}$/, {
+                message:
+                  'must be 1 to 32 letters, digits, spaces or . _ / -, starting with a letter or digit',
+              })
+              .optional(),
             fees: z
               .array(
                 z
@@ -92,6 +121,7 @@ const catalogSchema = z
                     source: z.string().default(''),
                     professional: feeSchema,
                     non_professional: feeSchema,
+                    non_display: feeSchema.optional(),
                   })
                   .strict(),
               )
@@ -106,6 +136,7 @@ const catalogSchema = z
     const licensors = new Set(catalog.licensors.map((l) => l.id));
     const ids = new Set<string>();
     const tapes = new Set<number>();
+    const codes = new Set<string>();
     catalog.products.forEach((product, index) => {
       if (ids.has(product.id))
         ctx.addIssue({ code: 'custom', path: ['products', index, 'id'], message: 'is a duplicate' });
@@ -123,6 +154,17 @@ const catalogSchema = z
           path: ['products', index, 'licensor'],
           message: 'is not a listed licensor',
         });
+      if (product.licensorCode !== undefined) {
+        // One code per product in a licensor's files, or its summary would merge two products.
+        const code = `${product.licensor}\u0000${product.licensorCode}`;
+        if (codes.has(code))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['products', index, 'licensorCode'],
+            message: `is used by two products of licensor ${product.licensor}`,
+          });
+        codes.add(code);
+      }
       const dates = product.fees.map((f) => f.effectiveFrom);
       if (new Set(dates).size !== dates.length)
         ctx.addIssue({
@@ -149,7 +191,7 @@ export function parseCatalog(data: unknown, origin = 'catalog'): Catalog {
     throw new ConfigError(`invalid catalog ${origin}: ${problems.join('; ')}`);
   }
   const raw = result.data;
-  const licensors = new Map(raw.licensors.map((l) => [l.id, l]));
+  const licensors = new Map<string, Licensor>(raw.licensors.map((l) => [l.id, l]));
   const products = new Map<string, Product>();
   for (const p of raw.products) {
     const schedules = p.fees
@@ -157,7 +199,11 @@ export function parseCatalog(data: unknown, origin = 'catalog'): Catalog {
         effectiveFrom: utcDay(f.effectiveFrom),
         effectiveDate: f.effectiveFrom,
         source: f.source,
-        fees: { professional: f.professional, non_professional: f.non_professional },
+        fees: {
+          professional: f.professional,
+          non_professional: f.non_professional,
+          non_display: f.non_display ?? f.professional,
+        },
       }))
       .sort((a, b) => a.effectiveFrom - b.effectiveFrom);
     products.set(p.id, {
@@ -169,6 +215,7 @@ export function parseCatalog(data: unknown, origin = 'catalog'): Catalog {
       delayedAllowed: p.delayedAllowed,
       unit: p.unit,
       basis: p.basis,
+      licensorCode: p.licensorCode,
       schedules,
     });
   }

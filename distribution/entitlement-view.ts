@@ -3,11 +3,13 @@
  * notifications, all answered from memory. `EntitlementCache` satisfies it as it is; keeping the
  * edge to this small surface keeps the two modules free to change apart.
  */
-import type { Decision, UserSnapshot } from '../entitlements/index.js';
+import type { Decision, TokenUsage, UserSnapshot } from '../entitlements/index.js';
 
 export interface Principal {
   userId: string;
   deviceId?: string;
+  /** What the token was issued for; absent means a person's display. */
+  usage?: TokenUsage;
 }
 
 export interface EntitlementView {

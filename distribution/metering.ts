@@ -6,6 +6,7 @@
  * REST queries. Nothing here touches the database; events go to the bus through the spool.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import type { TokenUsage } from '../entitlements/index.js';
 import { dayNumber, dayString, USAGE_EVENT_VERSION, type UsageEvent } from '../usage/index.js';
 import type { ProductTable } from './products.js';
 import type { UsageSpool } from './spool.js';
@@ -31,6 +32,8 @@ export interface MeteredSession {
   readonly id: string;
   readonly userId: string;
   readonly deviceId: string | undefined;
+  /** What the session's token was issued for; undefined means a person's display. */
+  readonly usage: TokenUsage | undefined;
   readonly openedAt: number;
   readonly meter: MeterCounts;
 }
@@ -38,6 +41,7 @@ export interface MeteredSession {
 export interface QueryUsage {
   userId: string;
   deviceId: string | undefined;
+  usage: TokenUsage | undefined;
   product: number;
   symbol: string;
   type: 'Q' | 'T';
@@ -62,7 +66,7 @@ export class Metering {
   readonly #flushMs: number;
   readonly #now: () => number;
   readonly #sessions = new Set<MeteredSession>();
-  /** (user, product) pairs whose first access today was sent; today being `#day`. */
+  /** (user, product, usage) whose first access today was sent; today being `#day`. */
   readonly #accessed = new Set<string>();
   #day: number;
   #timer: NodeJS.Timeout | undefined;
@@ -91,7 +95,7 @@ export class Metering {
   opened(session: MeteredSession): void {
     this.#sessions.add(session);
     this.#emit({
-      ...this.#common(session.userId, session.deviceId, session.openedAt),
+      ...this.#common(session, session.openedAt),
       kind: 'session_open',
       session: session.id,
     });
@@ -102,7 +106,7 @@ export class Metering {
     if (!this.#sessions.delete(session)) return;
     this.#flushSession(session, at, true);
     this.#emit({
-      ...this.#common(session.userId, session.deviceId, at),
+      ...this.#common(session, at),
       kind: 'session_close',
       session: session.id,
       openedAt: session.openedAt,
@@ -133,7 +137,7 @@ export class Metering {
 
   query(usage: QueryUsage): void {
     this.#emit({
-      ...this.#common(usage.userId, usage.deviceId, usage.at),
+      ...this.#common(usage, usage.at),
       kind: 'query',
       product: this.#productId(usage.product),
       symbol: usage.symbol,
@@ -171,7 +175,7 @@ export class Metering {
       const count = meter.counts[p] as number;
       if (count === 0) continue;
       this.#emit({
-        ...this.#common(session.userId, session.deviceId, at, this.#day),
+        ...this.#common(session, at, this.#day),
         kind: 'deliveries',
         session: session.id,
         product: this.#productId(p),
@@ -185,16 +189,18 @@ export class Metering {
 
   #firstAccess(session: MeteredSession, product: number, day: number, at: number): void {
     const productId = this.#productId(product);
-    const key = JSON.stringify([session.userId, productId]);
+    // An application's first access is a use of its own: named apart from the person's, so
+    // neither hides the other. The display name is the one edges always gave it.
+    const named =
+      session.usage === 'non_display'
+        ? [session.userId, productId, dayString(day), 'non_display']
+        : [session.userId, productId, dayString(day)];
+    const key = JSON.stringify(named);
     if (this.#accessed.has(key)) return;
     this.#accessed.add(key);
-    const dayText = dayString(day);
-    const id = `fa_${createHash('sha256')
-      .update(JSON.stringify([session.userId, productId, dayText]))
-      .digest('base64url')
-      .slice(0, 32)}`;
+    const id = `fa_${createHash('sha256').update(key).digest('base64url').slice(0, 32)}`;
     this.#emit({
-      ...this.#common(session.userId, session.deviceId, at, day),
+      ...this.#common(session, at, day),
       id,
       kind: 'first_access',
       session: session.id,
@@ -206,16 +212,22 @@ export class Metering {
     return (this.#products.list[index] as { id: string }).id;
   }
 
-  #common(userId: string, deviceId: string | undefined, at: number, day = dayNumber(at)) {
-    return {
+  #common(
+    who: { userId: string; deviceId: string | undefined; usage: TokenUsage | undefined },
+    at: number,
+    day = dayNumber(at),
+  ) {
+    const common = {
       v: USAGE_EVENT_VERSION,
       id: randomUUID(),
       edge: this.#edge,
       at,
       day: dayString(day),
-      user: userId,
-      device: deviceId ?? null,
+      user: who.userId,
+      device: who.deviceId ?? null,
     } as const;
+    // Display events stay as they always were; only an application's carry the field.
+    return who.usage === 'non_display' ? { ...common, usage: 'non_display' as const } : common;
   }
 
   #emit(event: UsageEvent): void {

@@ -151,6 +151,7 @@ export function restRoutes(deps: RestDeps): Hono<AppEnv> {
     deps.metering.query({
       userId: principal.userId,
       deviceId: principal.deviceId,
+      usage: principal.usage,
       product,
       symbol: sym,
       type,

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { RawData, WebSocket } from 'ws';
-import { nextTransition, type Reason } from '../entitlements/index.js';
+import { nextTransition, type Reason, type TokenUsage } from '../entitlements/index.js';
 import { type ChannelSpec, WILDCARD } from './channels.js';
 import type { SymbolDirectory } from './directory.js';
 import type { EntitlementView } from './entitlement-view.js';
@@ -101,6 +101,7 @@ export class Session implements FanoutMember, SlotHolder {
   #token = '';
   userId = '';
   deviceId: string | undefined;
+  usage: TokenUsage | undefined;
   openedAt = 0;
   meter = NO_METER;
   slotHeld = false;
@@ -298,6 +299,7 @@ export class Session implements FanoutMember, SlotHolder {
     this.#token = token;
     this.userId = principal.userId;
     this.deviceId = principal.deviceId;
+    this.usage = principal.usage;
     await host.slots.open(this);
     if (this.#state !== AUTHENTICATING) {
       host.slots.close(this);

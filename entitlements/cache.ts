@@ -167,7 +167,7 @@ export class EntitlementCache {
   }
 
   /** The user behind a user token, or undefined for an unknown or revoked one. */
-  authenticate(token: string): { userId: string; deviceId?: string } | undefined {
+  authenticate(token: string): TokenEntry | undefined {
     if (!token.startsWith(USER_TOKEN_PREFIX)) return undefined;
     return this.#tokens.get(hashToken(token));
   }

@@ -24,6 +24,7 @@ export {
   readChangeHead,
   recordChanges,
 } from './changes.js';
+export { type UserContact, userContacts } from './contacts.js';
 export {
   agreementOnFile,
   type DecideOptions,
@@ -61,7 +62,8 @@ export {
   productTerms,
   type UserSnapshot,
 } from './snapshot.js';
-export { USER_TOKEN_PREFIX } from './tokens.js';
+export { tokenUsagesDuring } from './token-history.js';
+export { TOKEN_USAGES, type TokenUsage, USER_TOKEN_PREFIX } from './tokens.js';
 export { nextTransition } from './transitions.js';
 export { type AcceptAgreementInput, acceptAgreement } from './verbs/accept-agreement.js';
 export { type AttestInput, attest } from './verbs/attest.js';
@@ -75,3 +77,4 @@ export { revokeOperator } from './verbs/revoke-operator.js';
 export { type RevokeTokenInput, revokeToken } from './verbs/revoke-token.js';
 export { type SetDelinquentInput, setDelinquent } from './verbs/set-delinquent.js';
 export { type SetStatusInput, setStatus } from './verbs/set-status.js';
+export { type Contact, type UpdateContactInput, updateContact } from './verbs/update-contact.js';

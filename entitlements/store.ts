@@ -6,10 +6,13 @@ import type { Category } from '../config/index.js';
 import type { Db, Queryable } from '../platform/db/index.js';
 import { readChangeHead } from './changes.js';
 import type { AccountStatus, AgreementFact, AttestationFact, GrantSpan, UserSnapshot } from './snapshot.js';
+import type { TokenUsage } from './tokens.js';
 
 export interface TokenEntry {
   userId: string;
   deviceId?: string;
+  /** Set only for a token issued for an application: absent means `display`. */
+  usage?: Exclude<TokenUsage, 'display'>;
 }
 
 export interface LoadedState {
@@ -115,16 +118,21 @@ export async function readTokens(
   userIds: readonly string[] | undefined,
 ): Promise<Map<string, TokenEntry>> {
   const byUser = filter(userIds);
-  const { rows } = await q.query<{ user_id: string; token_hash: string; device_id: string | null }>(
-    `select user_id, token_hash, device_id from user_tokens where ${byUser.where} and revoked_at is null`,
+  const { rows } = await q.query<{
+    user_id: string;
+    token_hash: string;
+    device_id: string | null;
+    usage: TokenUsage;
+  }>(
+    `select user_id, token_hash, device_id, usage from user_tokens where ${byUser.where} and revoked_at is null`,
     byUser.params,
   );
   const tokens = new Map<string, TokenEntry>();
   for (const row of rows) {
-    tokens.set(
-      row.token_hash,
-      row.device_id === null ? { userId: row.user_id } : { userId: row.user_id, deviceId: row.device_id },
-    );
+    const entry: TokenEntry = { userId: row.user_id };
+    if (row.device_id !== null) entry.deviceId = row.device_id;
+    if (row.usage === 'non_display') entry.usage = 'non_display';
+    tokens.set(row.token_hash, entry);
   }
   return tokens;
 }

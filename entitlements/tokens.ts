@@ -4,6 +4,13 @@ import { createHash, randomBytes } from 'node:crypto';
 export const USER_TOKEN_PREFIX = 'mdu_';
 export const OPERATOR_TOKEN_PREFIX = 'mdo_';
 
+/**
+ * What a user token is issued for: a person viewing a display (`display`, the default), or an
+ * application using the data without one (`non_display`), whose use is reported apart.
+ */
+export const TOKEN_USAGES = ['display', 'non_display'] as const;
+export type TokenUsage = (typeof TOKEN_USAGES)[number];
+
 /** 32 random bytes, base64url, behind the prefix. Shown once; only its hash is stored. */
 export function generateToken(prefix: string): string {
   return prefix + randomBytes(32).toString('base64url');

@@ -10,6 +10,7 @@ import { unknownUser } from './errors.js';
 import { GRANT_COLUMNS, type GrantRecord, type GrantRow, toGrantRecord } from './grants.js';
 import type { AccountStatus, ProductTerms, UserSnapshot } from './snapshot.js';
 import { readSnapshots } from './store.js';
+import type { TokenUsage } from './tokens.js';
 import type { UserRow } from './verbs/common.js';
 
 export interface DecisionView {
@@ -23,6 +24,7 @@ export interface UserSummary {
   id: string;
   email: string | null;
   name: string | null;
+  address: string | null;
   status: AccountStatus;
   delinquent: boolean;
   sessionLimit: number;
@@ -36,7 +38,13 @@ export interface UserDetail extends UserSummary {
   agreements: Array<{ licensor: string; version: string; acceptedAt: number }>;
   /** In the order they took effect; `at` is when each was recorded, `effectiveFrom` when it took effect. */
   attestations: Array<{ id: number; status: Category; answers: unknown; at: number; effectiveFrom: number }>;
-  tokens: Array<{ id: string; deviceId: string | null; createdAt: number; revokedAt: number | null }>;
+  tokens: Array<{
+    id: string;
+    deviceId: string | null;
+    usage: TokenUsage;
+    createdAt: number;
+    revokedAt: number | null;
+  }>;
 }
 
 export interface ViewOptions {
@@ -45,7 +53,7 @@ export interface ViewOptions {
   at: number;
 }
 
-const USER_COLUMNS = 'id, email, name, status, billing_delinquent, session_limit, created_at';
+const USER_COLUMNS = 'id, email, name, address, status, billing_delinquent, session_limit, created_at';
 
 function summary(row: UserRow, snapshot: UserSnapshot, options: ViewOptions): UserSummary {
   const decisions: Record<string, DecisionView> = {};
@@ -57,6 +65,7 @@ function summary(row: UserRow, snapshot: UserSnapshot, options: ViewOptions): Us
     id: row.id,
     email: row.email,
     name: row.name,
+    address: row.address,
     status: row.status,
     delinquent: row.billing_delinquent,
     sessionLimit: snapshot.sessionLimit,
@@ -129,10 +138,11 @@ export async function userDetail(db: Queryable, userId: string, options: ViewOpt
   const tokens = await db.query<{
     id: string;
     device_id: string | null;
+    usage: TokenUsage;
     created_at: number;
     revoked_at: number | null;
   }>(
-    'select id, device_id, created_at, revoked_at from user_tokens where user_id = $1 order by created_at, id collate "C"',
+    'select id, device_id, usage, created_at, revoked_at from user_tokens where user_id = $1 order by created_at, id collate "C"',
     [userId],
   );
   return {
@@ -153,6 +163,7 @@ export async function userDetail(db: Queryable, userId: string, options: ViewOpt
     tokens: tokens.rows.map((t) => ({
       id: t.id,
       deviceId: t.device_id,
+      usage: t.usage,
       createdAt: t.created_at,
       revokedAt: t.revoked_at,
     })),

@@ -2,7 +2,8 @@
  * Real-time subscribers per product and UTC day, from the daily ledger (migrations/0004_ledger.sql):
  * what the console charts so compliance sees how a month's count built up. A subscriber is counted
  * on the product's unit, as the monthly report counts them: a user, or each of a user's devices
- * for `device` products; only rows with a real-time access that day count.
+ * for `device` products; only rows with a real-time access that day count, and only display use:
+ * an application's (non-display) use is no display subscriber.
  */
 import type { Catalog } from '../config/index.js';
 import type { Queryable } from '../platform/db/index.js';
@@ -28,6 +29,7 @@ export async function readDailyUsage(q: Queryable, catalog: Catalog, month: Usag
         count(distinct (user_id, device_id))::int as devices
       from usage_daily
      where day >= $1 and day < $2 and product = any($3::text[]) and first_realtime_at is not null
+       and usage = 'display'
      group by day, product
      order by day, product collate "C"`,
     [month.firstDay, month.nextFirstDay, products.map((p) => p.id)],

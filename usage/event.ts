@@ -13,11 +13,20 @@
  * - `deliveries`: real-time events delivered to one session for one product since the session's
  *   previous flush, all on `day`; the ledger sums flushes (by unique id).
  * - `query`: one REST snapshot answered.
+ *
+ * `usage` says what the token was issued for: absent for a person's display, `non_display` for an
+ * application's use without one, which the reports count apart. It was added to version 1 as an
+ * optional field: events written before it are display use. A meter must be upgraded before the
+ * edges that send it (an older meter's strict schema dead-letters an event carrying it).
  */
 import { z } from 'zod';
 
 export const USAGE_STREAM = 'usage';
 export const USAGE_EVENT_VERSION = 1;
+
+/** A person viewing a display, or an application using the data without one. */
+export const USAGE_KINDS = ['display', 'non_display'] as const;
+export type UsageKind = (typeof USAGE_KINDS)[number];
 
 // Bounds match what the admin API accepts (user ids 128, device ids 80, product ids 64), so a
 // valid event always fits the ledger's indexes and never lands in the meter's dead letters.
@@ -37,6 +46,8 @@ const common = {
   user: name(128),
   /** The device the user's token is bound to, or null. */
   device: name(80).nullable(),
+  /** Set only for a token issued for an application; absent means display. */
+  usage: z.enum(USAGE_KINDS).optional(),
 };
 
 export const sessionOpenEvent = z

@@ -6,7 +6,7 @@
  */
 
 import type { Tx } from '../platform/db/index.js';
-import type { UsageEvent } from './event.js';
+import type { UsageEvent, UsageKind } from './event.js';
 import { type CountedUsage, markLate } from './late.js';
 
 export interface LedgerWrite {
@@ -23,12 +23,13 @@ export interface LedgerWriteOptions {
   receivedAt?: number;
 }
 
-/** What one event adds to a (product, day, user, device) row. */
+/** What one event adds to a (product, day, user, device, usage) row. */
 interface DailyDelta {
   product: string;
   day: string;
   userId: string;
   deviceId: string;
+  usage: UsageKind;
   first: number | null;
   last: number | null;
   deliveries: number;
@@ -69,7 +70,8 @@ function sortedValues<T>(map: ReadonlyMap<string, T>): T[] {
 
 function addToDaily(deltas: Map<string, DailyDelta>, event: Counted): DailyDelta {
   const deviceId = deviceKey(event.device);
-  const key = [event.product, event.day, event.user, deviceId].join(SEP);
+  const usage = event.usage ?? 'display';
+  const key = [event.product, event.day, event.user, deviceId, usage].join(SEP);
   let delta = deltas.get(key);
   if (!delta) {
     delta = {
@@ -77,6 +79,7 @@ function addToDaily(deltas: Map<string, DailyDelta>, event: Counted): DailyDelta
       day: event.day,
       userId: event.user,
       deviceId,
+      usage,
       first: null,
       last: null,
       deliveries: 0,
@@ -228,11 +231,11 @@ async function writeDaily(tx: Tx, deltas: ReadonlyMap<string, DailyDelta>): Prom
   const rows = sortedValues(deltas);
   if (rows.length === 0) return;
   await tx.query(
-    `insert into usage_daily (product, day, user_id, device_id, first_realtime_at, last_realtime_at,
+    `insert into usage_daily (product, day, user_id, device_id, usage, first_realtime_at, last_realtime_at,
         deliveries, queries, realtime_queries, sessions)
-      select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[],
-        $7::int8[], $8::int8[], $9::int8[], $10::int8[])
-      on conflict (product, day, user_id, device_id) do update set
+      select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[],
+        $8::int8[], $9::int8[], $10::int8[], $11::int8[])
+      on conflict (product, day, user_id, device_id, usage) do update set
         first_realtime_at = least(usage_daily.first_realtime_at, excluded.first_realtime_at),
         last_realtime_at = greatest(usage_daily.last_realtime_at, excluded.last_realtime_at),
         deliveries = usage_daily.deliveries + excluded.deliveries,
@@ -244,6 +247,7 @@ async function writeDaily(tx: Tx, deltas: ReadonlyMap<string, DailyDelta>): Prom
       rows.map((r) => r.day),
       rows.map((r) => r.userId),
       rows.map((r) => r.deviceId),
+      rows.map((r) => r.usage),
       rows.map((r) => r.first),
       rows.map((r) => r.last),
       rows.map((r) => r.deliveries),

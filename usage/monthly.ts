@@ -1,9 +1,11 @@
 /**
- * The ledger per (user, product, month): the user's category, whether real time was open to them
- * at some instant, and what their devices did — read from the daily ledger, with the category and
- * the entitlement asked of entitlements (`categoriesForMonth`, `realtimeOpenIntervals`). Their
- * history is append-only, so the answer for a past month never changes unless a late usage event
- * or a correction with an effect date in it arrives.
+ * The ledger per (user, product, month) and use: the user's category, whether real time was open
+ * to them at some instant, and what their devices did — read from the daily ledger, with the
+ * category and the entitlement asked of entitlements (`categoriesForMonth`,
+ * `realtimeOpenIntervals`, `tokenUsagesDuring`). A person's display use and their applications'
+ * non-display use are two entries, the second under the category `non_display`. Their history is
+ * append-only, so the answer for a past month never changes unless a late usage event or a
+ * correction with an effect date in it arrives.
  *
  * The category is judged at the instants the user counted for the product (DESIGN rule 3):
  * - on the `accessed` basis, while they received real time. The ledger keeps, per (user, device,
@@ -14,11 +16,18 @@
  *   while they received it, since the ledger outranks the grant history there too.
  * Who counted at no instant (only delayed data or delayed snapshots, or entitled to an `accessed`
  * product they never received) is not a subscriber; their category is the month's
- * (`categoryForMonth`: professional at any instant of it).
+ * (`categoryForMonth`: professional at any instant of it). An application's use is `non_display`,
+ * whatever the person's category.
  */
-import type { Catalog, Category } from '../config/index.js';
-import { categoriesForMonth, type Interval, realtimeOpenIntervals } from '../entitlements/index.js';
+import type { Catalog, ReportCategory } from '../config/index.js';
+import {
+  categoriesForMonth,
+  type Interval,
+  realtimeOpenIntervals,
+  tokenUsagesDuring,
+} from '../entitlements/index.js';
 import type { Queryable } from '../platform/db/index.js';
+import { USAGE_KINDS, type UsageKind } from './event.js';
 import type { UsageMonth } from './month.js';
 
 /** What one device did with one product over the month. */
@@ -40,13 +49,20 @@ export interface DeviceUsage {
 export interface MonthlyUsage {
   userId: string;
   product: string;
-  category: Category;
-  /** Real time for the product was open to the user at some instant of the month (entitlements' history). */
+  /** The user's category for their display use; `non_display` for their applications' use. */
+  category: ReportCategory;
+  /**
+   * Real time for the product was open to the user at some instant of the month (entitlements'
+   * history), for this use: for display, unless every token the user held during the month was
+   * issued for an application; for non-display, if one of them was.
+   */
   entitled: boolean;
   /** Received real-time data (a delivery or a real-time snapshot) at least once. */
   accessed: boolean;
-  /** Every device with any ledger activity for the product in the month, by device id. */
+  /** Every device with any ledger activity of this use for the product in the month, by device id. */
   devices: DeviceUsage[];
+  /** When real time for the product was open to the user during the month, whatever the use; empty when never. */
+  open: readonly Interval[];
 }
 
 /** Code-point order, the same on every machine and locale (`localeCompare` is not). */
@@ -74,6 +90,7 @@ interface DailyRow {
   product: string;
   user_id: string;
   device_id: string;
+  usage: UsageKind;
   first: number | null;
   last: number | null;
   span_firsts: number[];
@@ -85,7 +102,7 @@ interface DailyRow {
 
 async function dailyUsage(q: Queryable, catalog: Catalog, month: UsageMonth): Promise<DailyRow[]> {
   const { rows } = await q.query<DailyRow>(
-    `select product, user_id, device_id, min(first_realtime_at) as first, max(last_realtime_at) as last,
+    `select product, user_id, device_id, usage, min(first_realtime_at) as first, max(last_realtime_at) as last,
         coalesce(array_agg(first_realtime_at order by day) filter (where first_realtime_at is not null), '{}') as span_firsts,
         coalesce(array_agg(coalesce(last_realtime_at, first_realtime_at) order by day)
           filter (where first_realtime_at is not null), '{}') as span_lasts,
@@ -93,7 +110,7 @@ async function dailyUsage(q: Queryable, catalog: Catalog, month: UsageMonth): Pr
         sum(realtime_queries)::int8 as realtime_queries
       from usage_daily
      where day >= $1 and day < $2 and product = any($3::text[])
-     group by product, user_id, device_id`,
+     group by product, user_id, device_id, usage`,
     [month.firstDay, month.nextFirstDay, [...catalog.products.keys()]],
   );
   return rows;
@@ -103,57 +120,64 @@ function pairKey(userId: string, product: string): string {
   return `${userId}\u0000${product}`;
 }
 
-/** When the user counted for the product, per its basis (see the header). */
-function countedIntervals(
-  catalog: Catalog,
-  usage: MonthlyUsage,
-  open: readonly Interval[] | undefined,
-): Interval[] {
+/**
+ * When the user counted for the product, per its basis (see the header). Real time open counts
+ * only for a use it was open to: not for display when all the user's tokens were an application's.
+ */
+function countedIntervals(catalog: Catalog, usage: MonthlyUsage): Interval[] {
   const received = usage.devices.flatMap((device) => device.realtimeSpans);
-  return catalog.products.get(usage.product)?.basis === 'accessed'
+  return catalog.products.get(usage.product)?.basis === 'accessed' || !usage.entitled
     ? received
-    : [...(open ?? []), ...received];
+    : [...usage.open, ...received];
 }
 
 /**
- * Every (user, product) of the catalog with real time open at some instant of the month or any
- * usage in it, sorted by product, then user; devices sorted by id. A user with usage but no user row (which the
- * entitlements never allow) counts as professional.
+ * Every (user, product, use) of the catalog with real time open for that use at some instant of
+ * the month or any usage of it, sorted by product, then user, then category; devices sorted by id.
+ * A user with usage but no user row (which the entitlements never allow) counts as professional.
  */
 export async function readMonthlyUsage(
   q: Queryable,
   catalog: Catalog,
   month: UsageMonth,
 ): Promise<MonthlyUsage[]> {
-  const open = await realtimeOpenIntervals(q, catalog, { from: month.start, to: month.end });
+  const window = { from: month.start, to: month.end };
+  const open = await realtimeOpenIntervals(q, catalog, window);
   const openIntervals = new Map(
     open.map((history) => [pairKey(history.userId, history.product), history.intervals]),
   );
+  const tokens = await tokenUsagesDuring(q, [...new Set(open.map((history) => history.userId))], window);
   const daily = await dailyUsage(q, catalog, month);
 
+  // A user holding no token at all during the month counts as display: when in doubt, count.
+  const entitledFor = (userId: string, product: string, kind: UsageKind): boolean => {
+    if (!openIntervals.has(pairKey(userId, product))) return false;
+    const held = tokens.get(userId);
+    return kind === 'non_display' ? held?.has('non_display') === true : !held || held.has('display');
+  };
   const pairs = new Map<string, MonthlyUsage>();
-  const pair = (userId: string, product: string): MonthlyUsage => {
-    const key = pairKey(userId, product);
+  const pair = (userId: string, product: string, kind: UsageKind): MonthlyUsage => {
+    const key = `${pairKey(userId, product)}\u0000${kind}`;
     let usage = pairs.get(key);
     if (!usage) {
       usage = {
         userId,
         product,
-        category: 'professional',
-        entitled: openIntervals.has(key),
+        category: kind === 'non_display' ? 'non_display' : 'professional',
+        entitled: entitledFor(userId, product, kind),
         accessed: false,
         devices: [],
+        open: openIntervals.get(pairKey(userId, product)) ?? [],
       };
       pairs.set(key, usage);
     }
     return usage;
   };
-  for (const key of openIntervals.keys()) {
-    const [userId, product] = key.split('\u0000') as [string, string];
-    pair(userId, product);
-  }
+  for (const history of open)
+    for (const kind of USAGE_KINDS)
+      if (entitledFor(history.userId, history.product, kind)) pair(history.userId, history.product, kind);
   for (const row of daily) {
-    const usage = pair(row.user_id, row.product);
+    const usage = pair(row.user_id, row.product, row.usage);
     if (row.first !== null) usage.accessed = true;
     usage.devices.push({
       deviceId: row.device_id,
@@ -167,17 +191,18 @@ export async function readMonthlyUsage(
   }
 
   const result = [...pairs.values()];
+  const display = result.filter((usage) => usage.category !== 'non_display');
   const categories = await categoriesForMonth(
     q,
     month.month,
-    result.map((usage) => ({
-      userId: usage.userId,
-      intervals: countedIntervals(catalog, usage, openIntervals.get(pairKey(usage.userId, usage.product))),
-    })),
+    display.map((usage) => ({ userId: usage.userId, intervals: countedIntervals(catalog, usage) })),
   );
-  for (const [index, usage] of result.entries()) {
-    usage.category = categories[index]!;
-    usage.devices.sort((a, b) => compareText(a.deviceId, b.deviceId));
-  }
-  return result.sort((a, b) => compareText(a.product, b.product) || compareText(a.userId, b.userId));
+  for (const [index, usage] of display.entries()) usage.category = categories[index]!;
+  for (const usage of result) usage.devices.sort((a, b) => compareText(a.deviceId, b.deviceId));
+  return result.sort(
+    (a, b) =>
+      compareText(a.product, b.product) ||
+      compareText(a.userId, b.userId) ||
+      compareText(a.category, b.category),
+  );
 }

@@ -40,14 +40,16 @@ export function reportCsv(report: UsageReport): string {
 
   out += `\n${line(['product', 'unit', 'basis', 'effective_from', 'category', 'fee_type', 'amount', 'per_query', 'cap', 'source'])}`;
   for (const schedule of report.feeSchedules) {
-    for (const category of ['non_professional', 'professional'] as const) {
+    for (const category of ['non_display', 'non_professional', 'professional'] as const) {
+      const fee = schedule.fees[category];
+      if (fee === undefined) continue;
       out += line([
         schedule.product,
         schedule.unit,
         schedule.basis,
         schedule.effectiveFrom,
         category,
-        ...feeCells(schedule.fees[category]),
+        ...feeCells(fee),
         schedule.source,
       ]);
     }

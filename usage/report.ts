@@ -2,6 +2,11 @@
  * The monthly exchange usage report (DESIGN rule 7) as data: who counts as a subscriber of each
  * product, per the product's unit (user or device) and basis (entitled or accessed), and what
  * each one costs under the fee schedule in force. Pure: the same ledger gives the same report.
+ *
+ * Applications' use (tokens issued `non_display`) is counted under the category `non_display`,
+ * on the same unit and basis, at the schedule's non-display fee. Its row, and its fee in the
+ * header, appear only for a product with non-display subscribers in the month: a month without
+ * any gives the same bytes as before non-display use was counted.
  */
 import {
   CATEGORIES,
@@ -11,6 +16,7 @@ import {
   formatMicros,
   type Micros,
   type Product,
+  type ReportCategory,
 } from '../config/index.js';
 import { DomainError } from '../platform/errors.js';
 import type { UsageMonth } from './month.js';
@@ -28,12 +34,13 @@ export interface ScheduleHeader {
   /** `YYYY-MM-DD`, as written in the catalog. */
   effectiveFrom: string;
   source: string;
-  fees: Record<Category, FeeText>;
+  /** Both categories of persons; `non_display` only when the product has non-display subscribers. */
+  fees: Record<Category, FeeText> & { non_display?: FeeText };
 }
 
 export interface SummaryRow {
   product: string;
-  category: Category;
+  category: ReportCategory;
   subscribers: number;
   devices: number;
   /** Real-time snapshots (REST queries) of the counted subscribers. */
@@ -45,7 +52,7 @@ export interface SummaryRow {
 /** One counted subscriber: a user, or for `device` products one device of a user. */
 export interface DetailRow {
   product: string;
-  category: Category;
+  category: ReportCategory;
   user: string;
   /** The device, for `device` products; null for `user` products, and for an entitled user never seen on any device. */
   device: string | null;
@@ -131,7 +138,6 @@ export function buildUsageReport(
   options: { detail: boolean },
 ): UsageReport {
   const products = [...catalog.products.values()].sort((a, b) => compareText(a.id, b.id));
-  const categories = [...CATEGORIES].sort(compareText);
   const feeSchedules: ScheduleHeader[] = [];
   const rows: SummaryRow[] = [];
   const details: DetailRow[] = [];
@@ -145,7 +151,7 @@ export function buildUsageReport(
         `catalog ${catalog.version} has no fee schedule for ${product.id} in force on ${month.firstDay}`,
       );
     }
-    feeSchedules.push({
+    const header: ScheduleHeader = {
       product: product.id,
       unit: product.unit,
       basis: product.basis,
@@ -155,10 +161,12 @@ export function buildUsageReport(
         professional: feeText(schedule.fees.professional),
         non_professional: feeText(schedule.fees.non_professional),
       },
-    });
+    };
+    feeSchedules.push(header);
 
-    const totals = new Map<Category, { subscribers: number; devices: number; queries: number; fee: Micros }>(
-      categories.map((category) => [category, { subscribers: 0, devices: 0, queries: 0, fee: 0 }]),
+    type Total = { subscribers: number; devices: number; queries: number; fee: Micros };
+    const totals = new Map<ReportCategory, Total>(
+      CATEGORIES.map((category) => [category, { subscribers: 0, devices: 0, queries: 0, fee: 0 }]),
     );
     const productDetails: DetailRow[] = [];
     for (const monthly of usage) {
@@ -166,7 +174,11 @@ export function buildUsageReport(
       for (const subscriber of subscribersOf(product, monthly)) {
         const queries = subscriber.devices.reduce((sum, d) => sum + d.realtimeQueries, 0);
         const fee = feeFor(schedule.fees[monthly.category], queries);
-        const total = totals.get(monthly.category)!;
+        let total = totals.get(monthly.category);
+        if (!total) {
+          total = { subscribers: 0, devices: 0, queries: 0, fee: 0 };
+          totals.set(monthly.category, total);
+        }
         total.subscribers++;
         total.devices += subscriber.devices.length;
         total.queries += queries;
@@ -189,7 +201,8 @@ export function buildUsageReport(
         }
       }
     }
-    for (const category of categories) {
+    if (totals.has('non_display')) header.fees.non_display = feeText(schedule.fees.non_display);
+    for (const category of [...totals.keys()].sort(compareText)) {
       const total = totals.get(category)!;
       rows.push({
         product: product.id,

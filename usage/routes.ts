@@ -6,8 +6,10 @@ import type { Db } from '../platform/db/index.js';
 import { DomainError } from '../platform/errors.js';
 import type { AppEnv } from '../platform/http/app.js';
 import { generateUsageReport, REPORT_ACTOR } from './generate.js';
+import { generateLicensorFile } from './licensor-generate.js';
 import { MONTH_PATTERN } from './month.js';
 import { REPORT_FORMATS } from './report-format.js';
+import { unusedRoutes } from './unused-routes.js';
 
 export interface ReportRoutesDeps {
   db: Db;
@@ -21,14 +23,17 @@ const usageQuerySchema = z.strictObject({
     .regex(MONTH_PATTERN, { message: 'must be written YYYY-MM' }),
   format: z.enum(REPORT_FORMATS, { error: 'must be json or csv' }).default('json'),
   detail: z.enum(['0', '1'], { error: 'must be 0 or 1' }).default('0'),
+  licensor: z.string().max(64).optional(),
 });
 
 /**
- * `GET /reports/usage?month=YYYY-MM&format=json|csv&detail=0|1`, to be mounted under `/admin`
- * behind operator authentication (roles admin, compliance, finance). Every call generates the
- * report afresh and records its SHA-256 in the audit log under the calling operator; the hash is
- * also sent as `x-report-sha256`, and that record's sequence as `x-audit-seq`, so the file
- * received can be matched to its audit record.
+ * `GET /reports/usage?month=YYYY-MM&format=json|csv&detail=0|1[&licensor=L]`, to be mounted under
+ * `/admin` behind operator authentication (roles admin, compliance, finance). Every call generates
+ * the report afresh and records its SHA-256 in the audit log under the calling operator; the hash
+ * is also sent as `x-report-sha256`, and that record's sequence as `x-audit-seq`, so the file
+ * received can be matched to its audit record. With `licensor`, the file is that licensor's
+ * summary (or with `detail=1` its detail file), refused with 422 `licensor_file_rejected` when the
+ * licensor would reject it. `GET /reports/unused` is mounted beside it.
  */
 export function reportRoutes(deps: ReportRoutesDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -42,12 +47,19 @@ export function reportRoutes(deps: ReportRoutesDeps): Hono<AppEnv> {
       }));
       throw new DomainError('invalid', 'invalid_query', describeIssues(parsed.error), { details: issues });
     }
-    const { month, format, detail } = parsed.data;
-    const generated = await generateUsageReport(deps.db, deps.catalog, month, {
-      format,
-      detail: detail === '1',
-      actor: c.get('actor') ?? REPORT_ACTOR,
-    });
+    const { month, format, detail, licensor } = parsed.data;
+    const options = { format, detail: detail === '1', actor: c.get('actor') ?? REPORT_ACTOR };
+    if (licensor !== undefined && !deps.catalog.licensors.has(licensor)) {
+      const known = [...deps.catalog.licensors.keys()].join(', ');
+      const message = `licensor must be one of ${known}`;
+      throw new DomainError('invalid', 'invalid_query', message, {
+        details: [{ param: 'licensor', message }],
+      });
+    }
+    const generated =
+      licensor === undefined
+        ? await generateUsageReport(deps.db, deps.catalog, month, options)
+        : await generateLicensorFile(deps.db, deps.catalog, month, licensor, options);
     return c.body(generated.body, 200, {
       'content-type': generated.contentType,
       'x-report-sha256': generated.sha256,
@@ -55,5 +67,6 @@ export function reportRoutes(deps: ReportRoutesDeps): Hono<AppEnv> {
     });
   });
 
+  app.route('/', unusedRoutes(deps));
   return app;
 }

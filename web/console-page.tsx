@@ -39,6 +39,9 @@ export function ConsolePage() {
             <a href="#reconciliation" data-permission="reports.read">
               Reconciliation
             </a>
+            <a href="#unused" data-permission="reports.read">
+              Unused entitlements
+            </a>
             <a href="#audit" data-permission="audit.read">
               Audit log
             </a>
@@ -46,6 +49,7 @@ export function ConsolePage() {
           <UsersSection />
           <ReportSection />
           <ReconciliationSection />
+          <UnusedSection />
           <AuditSection />
         </div>
         <dialog id="confirm" aria-labelledby="confirm-title" aria-describedby="confirm-text">
@@ -295,6 +299,35 @@ function ReconciliationSection() {
           </tr>
         </thead>
         <tbody id="recon-rows" />
+      </table>
+    </section>
+  );
+}
+
+/** For finance: real time open to a user at some instant of the month and never received, with its fee. */
+function UnusedSection() {
+  return (
+    <section id="unused" class="panel" aria-labelledby="unused-title" data-permission="reports.read" hidden>
+      <h2 id="unused-title">Unused entitlements</h2>
+      <p id="unused-status" class="hint" role="status" />
+      <table id="unused-list" class="grid">
+        <caption class="visually-hidden">
+          Per user and product: real time open during the month but never received, and the exchange fee it
+          cost.
+        </caption>
+        <thead>
+          <tr>
+            <th scope="col">User</th>
+            <th scope="col">Product</th>
+            <th scope="col">Category</th>
+            <th scope="col">Entitled from</th>
+            <th scope="col">Entitled until</th>
+            <th scope="col" class="num">
+              Fee (USD)
+            </th>
+          </tr>
+        </thead>
+        <tbody id="unused-rows" />
       </table>
     </section>
   );

@@ -1,4 +1,3 @@
-import { rename, writeFile } from 'node:fs/promises';
 import type { Catalog } from '../../config/index.js';
 import type { Actor } from '../../platform/actor.js';
 import type { Db, Tx } from '../../platform/db/index.js';
@@ -21,6 +20,7 @@ import {
 import { CliError } from './command.js';
 import { loadEnvironment } from './environment.js';
 import { diffText, filingListText, filingText } from './filing-text.js';
+import { writeOutput } from './output.js';
 import { type HubApi, reachDatabase } from './reach.js';
 
 export const FILING_SUBCOMMANDS = ['file', 'filings', 'diff', 'amend'] as const;
@@ -86,17 +86,6 @@ function latestOf(list: FilingList, month: string, licensor: string | null): Fil
   const latest = list.filings.find((f) => f.licensor === licensor && f.replacedBy === null);
   if (!latest) throw new CliError(`${month} (${scopeWords(licensor)}) has no filing`);
   return latest;
-}
-
-async function writeOut(body: Uint8Array, out: string | undefined): Promise<void> {
-  if (out === undefined) {
-    process.stdout.write(body);
-    return;
-  }
-  // Written beside the target and renamed, so a reader never sees half a file.
-  const partial = `${out}.partial-${process.pid}`;
-  await writeFile(partial, body);
-  await rename(partial, out);
 }
 
 /** What a subcommand yields, to print the same way whichever way it was reached. */
@@ -187,7 +176,7 @@ async function throughHub(hub: HubApi, subcommand: FilingSubcommand, a: Args): P
 
 async function print(outcome: Outcome, a: Args): Promise<void> {
   if (outcome.kind === 'bytes') {
-    await writeOut(outcome.value, a.out);
+    await writeOutput(a.out, outcome.value);
     process.stderr.write(`filing ${a.id}: sha256 ${outcome.sha256}${a.out ? `, written to ${a.out}` : ''}\n`);
     return;
   }

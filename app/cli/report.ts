@@ -1,5 +1,5 @@
-import { rename, writeFile } from 'node:fs/promises';
 import {
+  generateLicensorFile,
   generateUsageReport,
   parseUsageMonth,
   REPORT_FORMATS,
@@ -7,6 +7,7 @@ import {
 } from '../../usage/index.js';
 import { CliError, type Command } from './command.js';
 import { loadEnvironment } from './environment.js';
+import { writeOutput } from './output.js';
 import { reachDatabase } from './reach.js';
 import {
   FILING_OPTIONS,
@@ -14,17 +15,19 @@ import {
   type FilingSubcommand,
   runFilingCommand,
 } from './report-filings.js';
+import { reportUnused } from './report-unused.js';
 
-const SUBCOMMANDS = ['usage', ...FILING_SUBCOMMANDS] as const;
+const SUBCOMMANDS = ['usage', 'unused', ...FILING_SUBCOMMANDS] as const;
 type Subcommand = (typeof SUBCOMMANDS)[number];
 const OPTIONS: Record<Subcommand, readonly string[]> = {
-  usage: ['month', 'format', 'detail', 'out'],
+  usage: ['month', 'format', 'detail', 'licensor', 'out'],
+  unused: ['month', 'format', 'out'],
   ...FILING_OPTIONS,
 };
 
 export const reportCommand: Command = {
   name: 'report',
-  summary: 'generate, file, compare and amend the monthly exchange usage reports',
+  summary: 'generate, file, compare and amend the monthly usage reports; licensor files; unused entitlements',
   options: {
     month: { type: 'string' },
     format: { type: 'string' },
@@ -35,7 +38,8 @@ export const reportCommand: Command = {
     id: { type: 'string' },
     json: { type: 'boolean' },
   },
-  help: `Usage: mdhub report usage --month YYYY-MM [--format csv|json] [--detail] [--out FILE]
+  help: `Usage: mdhub report usage --month YYYY-MM [--licensor L] [--format csv|json] [--detail] [--out FILE]
+       mdhub report unused --month YYYY-MM [--format csv|json] [--out FILE]
        mdhub report file --month YYYY-MM [--licensor L] [--json]
        mdhub report filings [--month YYYY-MM] [--json]
        mdhub report filings --id N [--format csv|json] [--detail] [--out FILE]
@@ -49,6 +53,16 @@ usage     Generates the exchange usage report for a UTC calendar month from the 
           --detail adds one row per subscriber. The same ledger always gives the same bytes;
           the report's SHA-256 is written to the audit log and printed on stderr. Default
           format csv; without --out the report goes to stdout. Progress is shown on stderr.
+          --licensor L (a licensor of the catalog: CTA, UTP by default) writes that licensor's
+          own file instead: its summary (licensor product code x category: subscribers,
+          queries, fee) or, with --detail, its detail file (one line per counted subscriber:
+          id, device, name, address, category, first and last instant able to receive real
+          time, accessed yes/no, devices, queries, fee). A file the licensor would reject (a
+          required name or address missing, a product without a licensor code, totals not
+          matching the detail) is refused, naming the users to fix; nothing is written.
+unused    Lists the users to whom real time was open at some instant of the month who never
+          received any, with the exchange fee each cost: what a revocation would have saved.
+          Reads only; no audit record.
 file      Files the month: keeps the exact bytes of the report in its four renderings (JSON
           and CSV, summary and detail), their SHA-256 and the catalog version, append-only,
           with an audit record carrying the hashes. --licensor files only that licensor's
@@ -71,10 +85,10 @@ amend     Files the regenerated report as an amendment of the month's latest fil
 roles may file and amend through a hub. See docs/usage-reports.md.
 
 While a hub runs on the same embedded database (MDHUB_DATA_DIR), every subcommand runs through
-that hub's admin API (GET /admin/reports/usage, POST and GET /admin/reports/filings,
-GET /admin/reports/diff, POST /admin/reports/filings/:id/amendments) with the same output and
-the same records, using MDHUB_OPERATOR_TOKEN or MDHUB_ADMIN_TOKEN; without a token it is
-refused. With DATABASE_URL the command always reads the database itself.`,
+that hub's admin API (GET /admin/reports/usage, GET /admin/reports/unused, POST and GET
+/admin/reports/filings, GET /admin/reports/diff, POST /admin/reports/filings/:id/amendments)
+with the same output and the same records, using MDHUB_OPERATOR_TOKEN or MDHUB_ADMIN_TOKEN;
+without a token it is refused. With DATABASE_URL the command always reads the database itself.`,
 
   async run(values, positionals) {
     const [name, ...extra] = positionals;
@@ -88,6 +102,7 @@ refused. With DATABASE_URL the command always reads the database itself.`,
     );
     if (stray)
       throw new CliError(`--${stray} does not apply to 'report ${subcommand}' (see mdhub report --help)`, 2);
+    if (subcommand === 'unused') return reportUnused(values);
     if (subcommand !== 'usage') return runFilingCommand(subcommand as FilingSubcommand, values);
     const month = values.month;
     if (typeof month !== 'string')
@@ -97,21 +112,17 @@ refused. With DATABASE_URL the command always reads the database itself.`,
     if (!REPORT_FORMATS.includes(format))
       throw new CliError(`--format must be csv or json, got '${format}'`, 2);
     const out = values.out as string | undefined;
+    const licensor = values.licensor as string | undefined;
 
     const { env, catalog, logger } = loadEnvironment();
+    if (licensor !== undefined && !catalog.licensors.has(licensor))
+      throw new CliError(
+        `--licensor must be one of ${[...catalog.licensors.keys()].join(', ')}, got '${licensor}'`,
+        2,
+      );
     const started = Date.now();
     const progress = (step: string) =>
       process.stderr.write(`report ${month}: ${step} (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
-    const write = async (body: string | Uint8Array) => {
-      if (out === undefined) {
-        process.stdout.write(body);
-        return;
-      }
-      // Written beside the target and renamed, so a reader never sees half a report.
-      const partial = `${out}.partial-${process.pid}`;
-      await writeFile(partial, body);
-      await rename(partial, out);
-    };
     const done = (sha256: string, auditSeq: string | number) =>
       progress(`done: sha256 ${sha256}, audit record ${auditSeq}${out ? `, written to ${out}` : ''}`);
 
@@ -122,9 +133,10 @@ refused. With DATABASE_URL the command always reads the database itself.`,
         month,
         format,
         detail: values.detail === true ? '1' : '0',
+        licensor,
       });
       const body = new Uint8Array(await response.arrayBuffer());
-      await write(body);
+      await writeOutput(out, body);
       done(response.headers.get('x-report-sha256') ?? '?', response.headers.get('x-audit-seq') ?? '?');
       return 0;
     }
@@ -134,13 +146,17 @@ refused. With DATABASE_URL the command always reads the database itself.`,
       );
       if (!rows[0]?.table)
         throw new CliError("the database has no usage ledger yet; run 'mdhub migrate' first");
-      const generated = await generateUsageReport(db, catalog, month, {
+      const options = {
         format,
         detail: values.detail === true,
         actor: { type: 'system', id: 'cli' },
         onProgress: progress,
-      });
-      await write(generated.body);
+      } as const;
+      const generated =
+        licensor === undefined
+          ? await generateUsageReport(db, catalog, month, options)
+          : await generateLicensorFile(db, catalog, month, licensor, options);
+      await writeOutput(out, generated.body);
       done(generated.sha256, generated.auditSeq);
       return 0;
     } finally {

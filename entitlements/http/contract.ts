@@ -70,6 +70,14 @@ export const getUserRoute = createRoute({
   responses: { 200: json(s.userDetail, 'The user'), ...errors(404) },
 });
 
+export const updateContactRoute = createRoute({
+  method: 'patch',
+  path: '/users/{id}',
+  ...guarded('users.create', 'Correct a user’s email, name or postal address (null clears one)'),
+  request: { params: s.userParams, body: body(s.contactBody) },
+  responses: { 200: json(s.contact, 'The contact now'), ...errors(404, 413) },
+});
+
 export const attestRoute = createRoute({
   method: 'post',
   path: '/users/{id}/attestations',
@@ -168,6 +176,7 @@ export const ROUTES = [
   createUserRoute,
   listUsersRoute,
   getUserRoute,
+  updateContactRoute,
   attestRoute,
   agreementRoute,
   grantRoute,

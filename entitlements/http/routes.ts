@@ -21,6 +21,7 @@ import { revoke } from '../verbs/revoke.js';
 import { revokeOperator } from '../verbs/revoke-operator.js';
 import { revokeToken } from '../verbs/revoke-token.js';
 import { setStatus } from '../verbs/set-status.js';
+import { updateContact } from '../verbs/update-contact.js';
 import { listUsers, userDetail, type ViewOptions } from '../views.js';
 import * as api from './contract.js';
 
@@ -109,6 +110,12 @@ export function entitlementRoutes(deps: EntitlementRoutesDeps): OpenAPIHono<AppE
     return c.json(await userDetail(db, id, views()), 200);
   });
 
+  app.openapi(api.updateContactRoute, async (c) => {
+    const { id } = c.req.valid('param');
+    const body = c.req.valid('json');
+    return c.json(await run(c, (ctx) => updateContact({ ctx, input: { userId: id, ...body } })), 200);
+  });
+
   app.openapi(api.attestRoute, async (c) => {
     const { id } = c.req.valid('param');
     const { status, answers, effectiveFrom, reason } = c.req.valid('json');
@@ -147,8 +154,8 @@ export function entitlementRoutes(deps: EntitlementRoutesDeps): OpenAPIHono<AppE
 
   app.openapi(api.issueTokenRoute, async (c) => {
     const { id } = c.req.valid('param');
-    const { deviceId } = c.req.valid('json');
-    return c.json(await run(c, (ctx) => issueToken({ ctx, input: { userId: id, deviceId } })), 201);
+    const { deviceId, usage } = c.req.valid('json');
+    return c.json(await run(c, (ctx) => issueToken({ ctx, input: { userId: id, deviceId, usage } })), 201);
   });
 
   app.openapi(api.revokeTokenRoute, async (c) => {

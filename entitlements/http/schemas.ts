@@ -6,6 +6,7 @@ import { z } from '@hono/zod-openapi';
 import { OPERATOR_ROLES } from '../../platform/actor.js';
 import { REASONS } from '../decide.js';
 import { ACCOUNT_STATUSES } from '../snapshot.js';
+import { TOKEN_USAGES } from '../tokens.js';
 
 /** Unpaired surrogates have no UTF-8 form: the audit log could not hash them the same everywhere. */
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
@@ -35,6 +36,9 @@ function storableJson(value: unknown): boolean {
 const category = z.enum(['professional', 'non_professional']);
 const accountStatus = z.enum(ACCOUNT_STATUSES);
 const operatorRole = z.enum(OPERATOR_ROLES);
+const tokenUsage = z.enum(TOKEN_USAGES).openapi({
+  description: 'For a person viewing a display (default), or an application without one (non-display)',
+});
 const epochMs = z.number().int().openapi({ description: 'UTC epoch milliseconds' });
 
 export const userId = text(128).openapi({
@@ -79,6 +83,9 @@ export const createUserBody = z
     id: userId,
     email: z.email().max(320).optional(),
     name: text(200).optional(),
+    address: text(500)
+      .optional()
+      .openapi({ description: 'Postal address, as a licensor’s detail file names the subscriber' }),
     sessionLimit: z.number().int().min(1).max(1000).optional(),
   })
   .strict();
@@ -88,6 +95,17 @@ const reason = text(500).openapi({
   description: 'Why, kept in the audit log; required for a correction (an effect date in the past)',
   example: 'questionnaire received 2026-10-02, entered late',
 });
+
+export const contactBody = z
+  .object({
+    email: z.email().max(320).nullable().optional(),
+    name: text(200).nullable().optional(),
+    address: text(500).nullable().optional(),
+  })
+  .strict()
+  .refine((body) => Object.keys(body).length > 0, {
+    message: 'must name at least one of email, name, address',
+  });
 
 export const attestationBody = z
   .object({
@@ -135,7 +153,7 @@ export const revokeQuery = z.object({
   reason: reason.optional(),
 });
 
-export const tokenBody = z.object({ deviceId: text(80).optional() }).strict();
+export const tokenBody = z.object({ deviceId: text(80).optional(), usage: tokenUsage.optional() }).strict();
 
 export const statusBody = z.object({ status: accountStatus, reason: text(500) }).strict();
 
@@ -165,6 +183,7 @@ export const userSummary = z
     id: z.string(),
     email: z.string().nullable(),
     name: z.string().nullable(),
+    address: z.string().nullable(),
     status: accountStatus,
     delinquent: z.boolean(),
     sessionLimit: z.number().int(),
@@ -208,6 +227,7 @@ export const userDetail = userSummary
       z.object({
         id: z.string(),
         deviceId: z.string().nullable(),
+        usage: tokenUsage,
         createdAt: epochMs,
         revokedAt: epochMs.nullable(),
       }),
@@ -224,11 +244,22 @@ export const createdUser = z
     id: z.string(),
     email: z.string().nullable(),
     name: z.string().nullable(),
+    address: z.string().nullable(),
     status: z.literal('active'),
     sessionLimit: z.number().int().nullable(),
     createdAt: epochMs,
   })
   .openapi('CreatedUser');
+
+export const contact = z
+  .object({
+    id: z.string(),
+    email: z.string().nullable(),
+    name: z.string().nullable(),
+    address: z.string().nullable(),
+    changed: z.boolean(),
+  })
+  .openapi('Contact');
 
 export const attestation = z
   .object({
@@ -260,6 +291,7 @@ export const issuedToken = z
     id: z.string(),
     token: z.string().openapi({ description: 'Shown this once; only its hash is stored' }),
     deviceId: z.string().nullable(),
+    usage: tokenUsage,
     createdAt: epochMs,
   })
   .openapi('IssuedToken');

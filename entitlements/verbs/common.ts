@@ -24,6 +24,7 @@ export interface UserRow {
   id: string;
   email: string | null;
   name: string | null;
+  address: string | null;
   status: AccountStatus;
   billing_delinquent: boolean;
   session_limit: number | null;
@@ -45,7 +46,7 @@ export function userSubject(userId: string): string {
  */
 export async function lockUser(tx: Tx, userId: string): Promise<UserRow> {
   const { rows } = await tx.query<UserRow>(
-    'select id, email, name, status, billing_delinquent, session_limit, created_at from users where id = $1 for update',
+    'select id, email, name, address, status, billing_delinquent, session_limit, created_at from users where id = $1 for update',
     [userId],
   );
   const row = rows[0];

@@ -9,6 +9,8 @@ export interface CreateUserInput {
   id: string;
   email?: string;
   name?: string;
+  /** Postal address, free text: what a licensor's detail file names the subscriber by. */
+  address?: string;
   /** Concurrent sessions allowed; omitted, the deployment default applies. */
   sessionLimit?: number;
 }
@@ -17,6 +19,7 @@ export interface CreatedUser {
   id: string;
   email: string | null;
   name: string | null;
+  address: string | null;
   status: 'active';
   sessionLimit: number | null;
   createdAt: number;
@@ -36,14 +39,15 @@ export async function createUser({
     id: input.id,
     email: input.email ?? null,
     name: input.name ?? null,
+    address: input.address ?? null,
     status: 'active',
     sessionLimit: input.sessionLimit ?? null,
     createdAt: ctx.at,
   };
   const { rowCount } = await ctx.tx.query(
-    `insert into users (id, email, name, status, billing_delinquent, session_limit, created_at)
-      values ($1, $2, $3, 'active', false, $4, $5) on conflict (id) do nothing`,
-    [user.id, user.email, user.name, user.sessionLimit, user.createdAt],
+    `insert into users (id, email, name, address, status, billing_delinquent, session_limit, created_at)
+      values ($1, $2, $3, $4, 'active', false, $5, $6) on conflict (id) do nothing`,
+    [user.id, user.email, user.name, user.address, user.sessionLimit, user.createdAt],
   );
   if (rowCount === 0)
     throw new ConflictError('user_exists', `a user with id ${JSON.stringify(input.id)} exists`);

@@ -4,13 +4,15 @@ import type { Tx } from '../../platform/db/index.js';
 import { recordChanges } from '../changes.js';
 import { ForbiddenError } from '../errors.js';
 import { authorize, can } from '../permissions.js';
-import { generateToken, hashToken, newTokenId, USER_TOKEN_PREFIX } from '../tokens.js';
+import { generateToken, hashToken, newTokenId, type TokenUsage, USER_TOKEN_PREFIX } from '../tokens.js';
 import { lockOpenUser, userSubject, type VerbOutcome } from './common.js';
 
 export interface IssueTokenInput {
   userId: string;
   /** Binds the token to one device (counted per device for `device` products). */
   deviceId?: string;
+  /** For a person's display (default) or for an application without one (`non_display`). */
+  usage?: TokenUsage;
 }
 
 export interface IssuedToken {
@@ -18,6 +20,7 @@ export interface IssuedToken {
   /** The secret itself: returned this once, stored only as its SHA-256 hash. */
   token: string;
   deviceId: string | null;
+  usage: TokenUsage;
   createdAt: number;
 }
 
@@ -40,7 +43,9 @@ async function addsRealtimeDevice(tx: Tx, userId: string, deviceId: string, at: 
 /**
  * Issues a user token. A token opens what the user is entitled to and nothing more; but a token
  * for a new device of a user with real time adds a device receiving it, so an operator who may
- * not grant (support) may issue one only for a device the user already has, or none.
+ * not grant (support) may issue one only for a device the user already has, or none. A token for
+ * an application (`non_display`) opens a use with a fee of its own: only a role that may grant
+ * issues one.
  */
 export async function issueToken({
   ctx,
@@ -50,6 +55,13 @@ export async function issueToken({
   input: IssueTokenInput;
 }): Promise<VerbOutcome<IssuedToken>> {
   authorize(ctx.actor, 'tokens.manage');
+  const usage = input.usage ?? 'display';
+  if (usage === 'non_display' && !can(ctx.actor, 'grants.change')) {
+    throw new ForbiddenError(
+      'forbidden',
+      'a non-display token opens a use the licensors charge for apart; only a role that may grant can issue it',
+    );
+  }
   await lockOpenUser(ctx.tx, input.userId);
   if (
     input.deviceId !== undefined &&
@@ -65,17 +77,18 @@ export async function issueToken({
     id: newTokenId(),
     token: generateToken(USER_TOKEN_PREFIX),
     deviceId: input.deviceId ?? null,
+    usage,
     createdAt: ctx.at,
   };
   await ctx.tx.query(
-    'insert into user_tokens (id, user_id, token_hash, device_id, created_at) values ($1, $2, $3, $4, $5)',
-    [issued.id, input.userId, hashToken(issued.token), issued.deviceId, issued.createdAt],
+    'insert into user_tokens (id, user_id, token_hash, device_id, usage, created_at) values ($1, $2, $3, $4, $5, $6)',
+    [issued.id, input.userId, hashToken(issued.token), issued.deviceId, usage, issued.createdAt],
   );
   await appendAudit(ctx.tx, {
     actor: ctx.actor,
     action: 'token.issue',
     subject: userSubject(input.userId),
-    after: { tokenId: issued.id, deviceId: issued.deviceId },
+    after: { tokenId: issued.id, deviceId: issued.deviceId, usage },
     at: ctx.at,
   });
   return { value: issued, changed: await recordChanges(ctx.tx, [input.userId], ctx.at) };

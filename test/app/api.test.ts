@@ -102,7 +102,7 @@ describe('api role', () => {
     const support = await operatorToken('s2', 'support');
     const report = await call('/admin/reports/usage?month=2026-10', finance);
     expect(report.status).toBe(200);
-    expect(await report.json()).toMatchObject({ month: '2026-10', catalogVersion: '2026-11-01' });
+    expect(await report.json()).toMatchObject({ month: '2026-10', catalogVersion: '2026-12-01' });
     const csv = await call('/admin/reports/usage?month=2026-10&format=csv', finance);
     expect(csv.headers.get('content-type')).toMatch(/text\/csv/);
     expect((await call('/admin/reports/reconciliation?month=2026-10', finance)).status).toBe(200);

@@ -79,6 +79,62 @@ describe('product catalog', () => {
     expect(() => parseCatalog(orphan)).toThrow(/licensor is not a listed licensor/);
   });
 
+  it('ships each product with its licensor code, licensors requiring name and address, and a non-display fee', () => {
+    const catalog = loadCatalog();
+    expect([...catalog.products.values()].map((p) => [p.id, p.licensor, p.licensorCode])).toEqual([
+      ['CTA_A', 'CTA', 'NETWORK_A'],
+      ['CTA_B', 'CTA', 'NETWORK_B'],
+      ['UTP', 'UTP', 'UTP_L1'],
+    ]);
+    for (const licensor of catalog.licensors.values())
+      expect(licensor.requiredDetailFields).toEqual(['name', 'address']);
+    expect(catalog.scheduleAt('UTP', Date.parse('2026-03-01T00:00:00Z'))?.fees.non_display).toEqual({
+      type: 'monthly',
+      amount: 24_000_000,
+    });
+  });
+
+  it('charges non-display at the professional fee unless the schedule states its own', () => {
+    const catalog = parseCatalog(base());
+    const july = Date.parse('2026-07-01T00:00:00Z');
+    expect(catalog.scheduleAt('CTA_A', july)?.fees.non_display).toEqual({
+      type: 'monthly',
+      amount: 45_500_000,
+    });
+    const own = base();
+    Object.assign(own.products[0]!.fees[1]!, {
+      non_display: { type: 'per_query', perQuery: '0.01', cap: '30' },
+    });
+    expect(parseCatalog(own).scheduleAt('CTA_A', july)?.fees.non_display).toEqual({
+      type: 'per_query',
+      perQuery: 10_000,
+      cap: 30_000_000,
+    });
+    expect(catalog.licensors.get('CTA')?.requiredDetailFields).toEqual([]);
+    expect(catalog.products.get('CTA_A')?.licensorCode).toBeUndefined();
+  });
+
+  it('refuses a licensor code used twice by one licensor, a malformed one, an unknown detail field and a bad non-display fee', () => {
+    const twice = base();
+    twice.products.push({ ...twice.products[0]!, id: 'CTA_B', tape: 2 });
+    Object.assign(twice.products[0]!, { licensorCode: 'NET_A' });
+    Object.assign(twice.products[1]!, { licensorCode: 'NET_A' });
+    expect(() => parseCatalog(twice)).toThrow(
+      /products\.1\.licensorCode is used by two products of licensor CTA/,
+    );
+    const malformed = base();
+    Object.assign(malformed.products[0]!, { licensorCode: '=cmd' });
+    expect(() => parseCatalog(malformed)).toThrow(/products\.0\.licensorCode must be 1 to 32 letters/);
+    const field = base();
+    Object.assign(field.licensors[0]!, { requiredDetailFields: ['name', 'shoe_size'] });
+    expect(() => parseCatalog(field)).toThrow(
+      /licensors\.0\.requiredDetailFields\.1 must be one of name, address/,
+    );
+    const fee = base();
+    Object.assign(fee.products[0]!.fees[0]!, { non_display: { type: 'monthly', amount: '-1' } });
+    expect(() => parseCatalog(fee)).toThrow(/fees\.0\.non_display\.amount/);
+  });
+
   it('names an unreadable catalog file', () => {
     expect(() => loadCatalog('/nonexistent/catalog.json')).toThrow(
       /cannot read catalog \/nonexistent\/catalog\.json/,

@@ -21,6 +21,7 @@ import {
   publishChanges,
   revoke,
   setStatus,
+  type TokenUsage,
   type VerbOutcome,
 } from '../../entitlements/index.js';
 import {
@@ -111,7 +112,13 @@ export interface TestUser {
 export async function makeUser(
   hub: Hub,
   id: string,
-  setup: { realtime?: string[]; validTo?: number; sessionLimit?: number; deviceId?: string } = {},
+  setup: {
+    realtime?: string[];
+    validTo?: number;
+    sessionLimit?: number;
+    deviceId?: string;
+    usage?: TokenUsage;
+  } = {},
 ): Promise<TestUser> {
   await run(hub, (ctx) => createUser({ ctx, input: { id, sessionLimit: setup.sessionLimit } }));
   for (const product of setup.realtime ?? []) {
@@ -119,7 +126,7 @@ export async function makeUser(
     await run(hub, (ctx) => grant({ ctx, input: { userId: id, product, validTo: setup.validTo } }));
   }
   const issued = await run(hub, (ctx) =>
-    issueToken({ ctx, input: { userId: id, deviceId: setup.deviceId } }),
+    issueToken({ ctx, input: { userId: id, deviceId: setup.deviceId, usage: setup.usage } }),
   );
   return { id, token: issued.token };
 }

@@ -1,8 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { issueToken } from '../../entitlements/index.js';
 import type { UsageEvent } from '../../usage/index.js';
 import { type DistributionFixture, distributionFixture } from './fixture.js';
-import { Client, publish, quote, readUsage, until } from './helpers.js';
+import { Client, publish, quote, readUsage, run, until, waitForToken } from './helpers.js';
 
 let fx: DistributionFixture;
 const seen: UsageEvent[] = [];
@@ -86,6 +87,48 @@ describe('display metering', () => {
     ).toEqual(['client', 'client']);
     const visitorEvents = events.filter((e) => e.user === 'meter-visitor').map((e) => e.kind);
     expect(visitorEvents.sort()).toEqual(['session_close', 'session_open']);
+  });
+
+  it("tags an application's events non_display and names its first access apart from the person's", async () => {
+    const person = await fx.user('meter-both', { realtime: ['CTA_A'] });
+    const app = await run(fx.hub, (ctx) =>
+      issueToken({ ctx, input: { userId: 'meter-both', usage: 'non_display' } }),
+    );
+    await waitForToken(fx.port, app.token);
+    const display = await Client.authenticated(fx.port, person.token);
+    const machine = await Client.authenticated(fx.port, app.token);
+    for (const client of [display, machine]) await client.subscribe('Q.AAA');
+    await publish(fx.bus, [quote('AAA', 1)]);
+    await display.waitFor((m) => m.ev === 'Q');
+    await machine.waitFor((m) => m.ev === 'Q');
+    display.close();
+    machine.close();
+    await until(
+      async () =>
+        (await usage()).filter((e) => e.kind === 'session_close' && e.user === 'meter-both').length === 2,
+      'both sessions closed',
+    );
+    const mine = (await usage()).filter((e) => e.user === 'meter-both');
+    const firsts = mine.filter((e) => e.kind === 'first_access');
+    expect(firsts.map((e) => e.usage ?? 'display').sort()).toEqual(['display', 'non_display']);
+    expect(new Set(firsts.map((e) => e.id)).size).toBe(2);
+    // Every event of the application's session says so; the person's carry no usage at all.
+    const sessions = new Map(
+      mine
+        .filter((e) => e.kind === 'session_open')
+        .map((e) => [e.kind === 'session_open' && e.session, e.usage]),
+    );
+    expect([...sessions.values()].sort()).toEqual(['non_display', undefined]);
+    for (const e of mine) {
+      if (e.kind === 'query') continue;
+      expect(e.usage, e.kind).toBe(sessions.get(e.session));
+    }
+    expect(
+      mine
+        .filter((e) => e.kind === 'deliveries')
+        .map((e) => e.usage ?? 'display')
+        .sort(),
+    ).toEqual(['display', 'non_display']);
   });
 
   it('names a first access by (user, product, day) alone, so every edge and restart names it the same', async () => {

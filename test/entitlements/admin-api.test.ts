@@ -218,8 +218,8 @@ forEachDb((_engine, getDb) => {
       const detail = await call('GET', user('carol'), { token: tokens.support });
       expect(detail.body?.tokens).toEqual(
         [
-          { id: issued.body?.id, deviceId: 'phone-1', createdAt: T0, revokedAt: null },
-          { id: bare.body?.id, deviceId: null, createdAt: T0, revokedAt: null },
+          { id: issued.body?.id, deviceId: 'phone-1', usage: 'display', createdAt: T0, revokedAt: null },
+          { id: bare.body?.id, deviceId: null, usage: 'display', createdAt: T0, revokedAt: null },
         ].sort((a, b) => (String(a.id) < String(b.id) ? -1 : 1)),
       );
       expect(JSON.stringify(detail.body)).not.toContain(issued.body?.token);
@@ -229,6 +229,66 @@ forEachDb((_engine, getDb) => {
       expect(revoked).toEqual({ status: 200, body: { revoked: true } });
       const unknown = await call('DELETE', `${user('carol')}/tokens/tok_nope`, { token: tokens.support });
       expect(unknown).toMatchObject({ status: 404, body: { error: { code: 'unknown_token' } } });
+    });
+
+    it('keeps a name and postal address, and corrects them with PATCH, each change audited', async () => {
+      const created = await call('POST', '/admin/users', {
+        token: tokens.support,
+        body: { id: 'addr-1', name: 'Ann Lee', address: '1 Main St, Springfield IL 62701, US' },
+      });
+      expect(created).toMatchObject({
+        status: 201,
+        body: { name: 'Ann Lee', address: '1 Main St, Springfield IL 62701, US' },
+      });
+      const patched = await call('PATCH', user('addr-1'), {
+        token: tokens.support,
+        body: { address: '2 Elm St, Springfield IL 62702, US', email: null },
+      });
+      expect(patched).toEqual({
+        status: 200,
+        body: {
+          id: 'addr-1',
+          email: null,
+          name: 'Ann Lee',
+          address: '2 Elm St, Springfield IL 62702, US',
+          changed: true,
+        },
+      });
+      const again = await call('PATCH', user('addr-1'), { body: { name: 'Ann Lee' } });
+      expect(again.body).toMatchObject({ changed: false });
+      expect((await call('GET', user('addr-1'))).body).toMatchObject({
+        address: '2 Elm St, Springfield IL 62702, US',
+      });
+      const audit = await auditOf(getDb(), 'user:addr-1');
+      expect(audit.map((r) => r.action)).toEqual(['user.create', 'user.update']);
+      expect(audit[1]).toMatchObject({
+        actor_id: 'op-support',
+        before: { address: '1 Main St, Springfield IL 62701, US' },
+        after: { address: '2 Elm St, Springfield IL 62702, US' },
+      });
+      expect((await call('PATCH', user('addr-nobody'), { body: { name: 'x' } })).status).toBe(404);
+      expect((await call('PATCH', user('addr-1'), { body: {} })).status).toBe(400);
+    });
+
+    it('issues a token for an application (non-display) and lists what each token is for', async () => {
+      await createUser('robot');
+      const issued = await call('POST', `${user('robot')}/tokens`, { body: { usage: 'non_display' } });
+      expect(issued).toMatchObject({ status: 201, body: { usage: 'non_display', deviceId: null } });
+      const person = await call('POST', `${user('robot')}/tokens`, { body: {} });
+      expect(person).toMatchObject({ status: 201, body: { usage: 'display' } });
+      const detail = await call('GET', user('robot'));
+      const listed = (detail.body?.tokens ?? []) as Array<{ id: string; usage: string }>;
+      expect(Object.fromEntries(listed.map((t) => [t.id, t.usage]))).toEqual({
+        [String(issued.body?.id)]: 'non_display',
+        [String(person.body?.id)]: 'display',
+      });
+      const audit = await auditOf(getDb(), 'user:robot');
+      expect(audit.filter((r) => r.action === 'token.issue').map((r) => r.after)).toEqual([
+        { tokenId: issued.body?.id, deviceId: null, usage: 'non_display' },
+        { tokenId: person.body?.id, deviceId: null, usage: 'display' },
+      ]);
+      const bad = await call('POST', `${user('robot')}/tokens`, { body: { usage: 'robotic' } });
+      expect(bad).toMatchObject({ status: 400, body: { error: { code: 'invalid_request' } } });
     });
 
     it('suspends, reactivates and closes an account', async () => {
@@ -491,6 +551,7 @@ forEachDb((_engine, getDb) => {
       { method: 'POST', path: '/admin/users', body: { id: 'sec-new' }, roles: ['admin', 'support'] },
       { method: 'GET', path: '/admin/users', roles: ['admin', 'compliance', 'finance', 'support'] },
       { method: 'GET', path: '/admin/users/sec', roles: ['admin', 'compliance', 'finance', 'support'] },
+      { method: 'PATCH', path: '/admin/users/sec', body: { name: 'Sec' }, roles: ['admin', 'support'] },
       {
         method: 'POST',
         path: '/admin/users/sec/attestations',
@@ -710,6 +771,24 @@ forEachDb((_engine, getDb) => {
           .map((t) => String(t.deviceId))
           .sort(),
       ).toEqual(['null', 'rt-phone', 'rt-phone']);
+    });
+
+    it('lets only a role that may grant issue a token for an application (non-display)', async () => {
+      await createUser('sup-app');
+      const refused = await call('POST', `${user('sup-app')}/tokens`, {
+        token: tokens.support,
+        body: { usage: 'non_display' },
+      });
+      expect(refused).toMatchObject({ status: 403, body: { error: { code: 'forbidden' } } });
+      expect((await call('GET', user('sup-app'))).body?.tokens).toEqual([]);
+      expect(
+        (
+          await call('POST', `${user('sup-app')}/tokens`, {
+            token: tokens.support,
+            body: { usage: 'display' },
+          })
+        ).status,
+      ).toBe(201);
     });
 
     it('never writes a token into the audit log', async () => {

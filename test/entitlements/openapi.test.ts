@@ -14,6 +14,7 @@ describe('OpenAPI document', () => {
         'POST /admin/users',
         'GET /admin/users',
         'GET /admin/users/{id}',
+        'PATCH /admin/users/{id}',
         'POST /admin/users/{id}/attestations',
         'POST /admin/users/{id}/agreements',
         'PUT /admin/users/{id}/entitlements/{product}',

@@ -51,6 +51,7 @@ forEachDb((_engine, getDb) => {
       id: 'c1',
       email: 'c1@example.com',
       name: 'Cee One',
+      address: null,
       status: 'active',
       sessionLimit: null,
       createdAt: T0,

@@ -228,6 +228,7 @@ describe.skipIf(!HAVE_CHROMIUM)('operator console (/console)', () => {
     expect(await support.locator('#users').isVisible()).toBe(true);
     expect(await support.locator('#reports').isHidden()).toBe(true);
     expect(await support.locator('#reconciliation').isHidden()).toBe(true);
+    expect(await support.locator('#unused').isHidden()).toBe(true);
     expect(await support.locator('#audit').isHidden()).toBe(true);
     await support.getByRole('button', { name: 'Open carol' }).click();
     await eventually(() => support.locator('#decision-rows tr').count()).toBe(3);
@@ -241,6 +242,11 @@ describe.skipIf(!HAVE_CHROMIUM)('operator console (/console)', () => {
     await signIn(finance, financeToken);
     expect(await finance.locator('#reports').isVisible()).toBe(true);
     expect(await finance.locator('#audit').isVisible()).toBe(true);
+    // carol's CTA_B grant of this month has had no real time in it (her use was seeded in 2024).
+    expect(await finance.locator('#unused').isVisible()).toBe(true);
+    const unused = finance.locator('#unused-rows tr[data-user="carol"][data-product="CTA_B"]');
+    await eventually(() => unused.textContent()).toContain('13.650000');
+    expect(await finance.locator('#unused-status').textContent()).toMatch(/were never used, costing/);
     await finance.getByRole('button', { name: 'Open carol' }).click();
     await eventually(() => finance.locator('#decision-rows tr').count()).toBe(3);
     expect(await finance.locator('#decision-rows button').count()).toBe(0);

@@ -1,8 +1,9 @@
 /**
  * The operator console: users and their entitlements, grant and revoke (admin), the monthly usage
  * report with its daily chart and CSV, its filings (file, what changed since, amend) and a banner
- * when a filed month has drifted, reconciliation mismatches and the audit log. What it shows
- * follows `GET /admin/me`; the hub checks every call again whatever the page shows.
+ * when a filed month has drifted, reconciliation mismatches, the unused entitlements and the audit
+ * log. What it shows follows `GET /admin/me`; the hub checks every call again whatever the page
+ * shows.
  */
 import { drawDailyChart } from './chart.js';
 import { byId, currentMonth, el, fill, tokenStore, utc } from './dom.js';
@@ -50,6 +51,8 @@ const ui = {
   amendReason: byId('amend-reason'),
   reconStatus: byId('recon-status'),
   reconRows: byId('recon-rows'),
+  unusedStatus: byId('unused-status'),
+  unusedRows: byId('unused-rows'),
   verifyStatus: byId('verify-status'),
   verify: byId('verify'),
   confirm: byId('confirm'),
@@ -562,6 +565,40 @@ async function showReconciliation(month) {
   }
 }
 
+/** An ISO-8601 instant as the console writes times. */
+function isoUtc(iso) {
+  return utc(Date.parse(iso));
+}
+
+async function showUnused(month) {
+  ui.unusedStatus.textContent = `Loading ${month}…`;
+  fill(ui.unusedRows);
+  try {
+    const result = await json(`/admin/reports/unused?${new URLSearchParams({ month })}`);
+    fill(
+      ui.unusedRows,
+      result.rows.map((row) =>
+        el(
+          'tr',
+          { 'data-user': row.user, 'data-product': row.product, 'data-category': row.category },
+          el('th', { scope: 'row' }, row.user),
+          el('td', {}, row.product),
+          el('td', {}, row.category.replace('_', '-')),
+          el('td', {}, isoUtc(row.entitledFirst)),
+          el('td', {}, isoUtc(row.entitledLast)),
+          el('td', { class: 'num' }, row.fee),
+        ),
+      ),
+    );
+    ui.unusedStatus.textContent =
+      result.rows.length === 0
+        ? `Every entitlement open in ${result.month} was used.`
+        : `${result.rows.length} entitlement(s) open in ${result.month} were never used, costing ${result.total} USD: what revoking them in time would have saved.`;
+  } catch (error) {
+    ui.unusedStatus.textContent = `Could not load the unused entitlements: ${error.message}`;
+  }
+}
+
 async function verifyAudit() {
   ui.verifyStatus.dataset.state = 'checking';
   ui.verifyStatus.textContent = 'Verifying the audit log…';
@@ -578,7 +615,7 @@ async function verifyAudit() {
 }
 
 function showMonth(month) {
-  return Promise.all([showReport(month), showReconciliation(month), showFilings(month)]);
+  return Promise.all([showReport(month), showReconciliation(month), showUnused(month), showFilings(month)]);
 }
 
 async function signIn() {
@@ -620,7 +657,15 @@ function signOut(error = '') {
   latestFiling = null;
   for (const rows of [ui.userRows, ui.decisionRows, ui.grantRows, ui.agreementRows, ui.historyRows])
     fill(rows);
-  for (const rows of [ui.usageRows, ui.reconRows, ui.chart, ui.filingRows, ui.diffRows, ui.diffSubscribers])
+  for (const rows of [
+    ui.usageRows,
+    ui.reconRows,
+    ui.unusedRows,
+    ui.chart,
+    ui.filingRows,
+    ui.diffRows,
+    ui.diffSubscribers,
+  ])
     fill(rows);
   ui.signInToken.focus();
 }
