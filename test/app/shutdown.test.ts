@@ -10,7 +10,6 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseEnv } from '../../config/index.js';
 import { AdminClient } from '../../drill/admin.js';
 import { DrillRedis } from '../../drill/topology.js';
 import { openConfiguredDb } from '../../platform/db/index.js';

@@ -189,6 +189,7 @@ forEachDb((_engine, getDb) => {
         type: 'entitlements.changed',
         userId: 'late-payer',
         seq: expect.any(Number),
+        at: expect.any(Number),
       });
       await expect
         .poll(() => mode('late-payer'), { timeout: 1_000 })
@@ -256,6 +257,7 @@ forEachDb((_engine, getDb) => {
         type: 'entitlements.changed',
         userId: 'leaver',
         seq: expect.any(Number),
+        at: expect.any(Number),
       });
       await expect
         .poll(() => mode('leaver'), { timeout: 1_000 })

@@ -173,7 +173,12 @@ forEachDb((_engine, getDb) => {
       await call('DELETE', `${user('feed')}/entitlements/CTA_B`);
       await call('POST', '/admin/users', { body: { id: 'feed' } });
       await settle();
-      const feed = { type: 'entitlements.changed', userId: 'feed', seq: expect.any(Number) };
+      const feed = {
+        type: 'entitlements.changed',
+        userId: 'feed',
+        seq: expect.any(Number),
+        at: expect.any(Number),
+      };
       expect(messages).toEqual([feed, feed, feed]);
       const seqs = messages.map((message) => message.seq as number);
       expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
@@ -368,8 +373,8 @@ forEachDb((_engine, getDb) => {
       });
       await settle();
       expect(messages).toEqual([
-        { type: 'entitlements.changed', userId: 'corr-a', seq: expect.any(Number) },
-        { type: 'entitlements.changed', userId: 'corr-a', seq: expect.any(Number) },
+        { type: 'entitlements.changed', userId: 'corr-a', seq: expect.any(Number), at: expect.any(Number) },
+        { type: 'entitlements.changed', userId: 'corr-a', seq: expect.any(Number), at: expect.any(Number) },
       ]);
       const [record] = (await auditOf(getDb(), 'user:corr-a')).filter(
         (r) => r.action === 'attestation.record',
@@ -533,7 +538,9 @@ forEachDb((_engine, getDb) => {
           requestId: expect.any(String),
         });
       }
-      expect(messages).toEqual([{ type: 'entitlements.changed', userId: 'gina', seq: expect.any(Number) }]);
+      expect(messages).toEqual([
+        { type: 'entitlements.changed', userId: 'gina', seq: expect.any(Number), at: expect.any(Number) },
+      ]);
     });
 
     it('refuses a body that is not JSON', async () => {

@@ -3,7 +3,6 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseEnv } from '../../config/index.js';
 import { DataDirLockedError, LOCK_FILE, lockDataDir, openConfiguredDb } from '../../platform/db/index.js';
 
 /** A pid that ran and is gone. */

@@ -445,6 +445,7 @@ forEachDb((_engine, getDb) => {
       ]);
       const correction = {
         seq: expect.any(Number),
+        at: expect.any(Number),
         action: 'attestation.record',
         enteredAt: entered,
         by: COMPLIANCE,
