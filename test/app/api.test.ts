@@ -94,9 +94,7 @@ describe('api role', () => {
     expect((await call('/admin/audit/checkpoint', finance, { method: 'POST' })).status).toBe(403);
     const signed = await call('/admin/audit/checkpoint', compliance, { method: 'POST' });
     expect(signed.status).toBe(200);
-    expect(await signed.json()).toMatchObject({
-      latest: { seq: expect.any(Number), at: expect.any(Number) },
-    });
+    expect(await signed.json()).toMatchObject({ latest: { seq: expect.any(Number) } });
   });
 
   it('lets finance read the usage report and reconciliation, and keeps support out', async () => {

@@ -287,10 +287,11 @@ describe('postgres: a cache that cannot verify', () => {
     // The reload cannot finish, and the notice arrives long after the change it announces.
     const lock = await holdTableLock(locker.db, 'attestations, agreements, user_tokens');
     try {
+      await revokeUnpublished(locker.db, 'learned-late');
       const late: ControlMessage = {
         type: ENTITLEMENTS_CHANGED,
         userId: 'learned-late',
-        seq: Number.MAX_SAFE_INTEGER,
+        seq: await readChangeHead(locker.db),
         at: Date.now() - 10_000,
       };
       await bus.control.publish(late);
@@ -302,5 +303,9 @@ describe('postgres: a cache that cannot verify', () => {
     } finally {
       await lock.release();
     }
+    await until(
+      () => edge.decide('learned-late', 'CTA_A', Date.now()).reasons.join() === 'no_grant',
+      'applied',
+    );
   });
 });

@@ -445,7 +445,6 @@ forEachDb((_engine, getDb) => {
       ]);
       const correction = {
         seq: expect.any(Number),
-        at: expect.any(Number),
         action: 'attestation.record',
         enteredAt: entered,
         by: COMPLIANCE,

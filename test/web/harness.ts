@@ -156,7 +156,7 @@ export async function symbolsByTape(web: WebHub, token: string): Promise<Record<
   const found = new Map<number, string>();
   try {
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('no symbol on every tape within 10 s')), 10_000);
+      const timer = setTimeout(() => reject(new Error('no symbol on every tape within 30 s')), 30_000);
       ws.on('error', reject);
       ws.on('message', (data) => {
         for (const message of JSON.parse(String(data)) as Array<Record<string, unknown>>) {
