@@ -5,8 +5,8 @@
  * any point loses nothing (its pending entries are claimed by another meter) and counts nothing
  * twice (whatever it committed is recognised when redelivered).
  *
- * Stopping drains first: the meter reads on without waiting until the stream has nothing new for
- * it, or `drainMs` passes, so that what an edge of the same process flushed as it stopped (its
+ * Stopping drains first: the meter commits what was delivered to it and never acknowledged, then
+ * reads on without waiting until the stream has nothing new for it, or `drainMs` passes, so that what an edge of the same process flushed as it stopped (its
  * last counters, its sessions' ends) is in the ledger before the process exits — with the
  * in-process bus, nobody else would ever read it.
  */
@@ -99,6 +99,8 @@ class MeterLoop implements Meter {
   readonly #drainMs: number;
   /** Stopping: read without blocking and end once nothing is left. */
   #draining = false;
+  /** An acknowledgement failed: entries this meter committed are still pending with it. */
+  #unacknowledged = false;
   #stopping: Promise<void> | undefined;
   #stopped = false;
   #wake: (() => void) | undefined;
@@ -137,7 +139,17 @@ class MeterLoop implements Meter {
         }
         if (entries.length === 0) {
           const draining = this.#draining;
-          entries = await this.#work.read({ count: this.#batchSize, blockMs: draining ? 0 : this.#blockMs });
+          // First what this meter was given and never acknowledged: after a failed acknowledgement,
+          // and when stopping, so that it leaves nothing pending for another meter's claim to find.
+          if (draining || this.#unacknowledged) {
+            entries = await this.#work.readPending({ count: this.#batchSize });
+            if (entries.length < this.#batchSize) this.#unacknowledged = false;
+          }
+          if (entries.length === 0)
+            entries = await this.#work.read({
+              count: this.#batchSize,
+              blockMs: draining ? 0 : this.#blockMs,
+            });
           if (draining && entries.length === 0) return;
         }
         if (entries.length > 0) await this.#process(entries.map(decode));
@@ -179,8 +191,10 @@ class MeterLoop implements Meter {
     try {
       await this.#work.ack(items.map((item) => item.entry.id));
     } catch (error) {
-      // Committed but not acknowledged: redelivered later and recognised as already counted.
-      this.#logger.warn({ err: error }, 'acknowledging a committed batch failed; it will be redelivered');
+      // Committed but not acknowledged: read back and recognised as already counted.
+      this.#unacknowledged = true;
+      this.#logger.warn({ err: error }, 'acknowledging a committed batch failed; it will be read again');
+      await this.#pause();
     }
   }
 

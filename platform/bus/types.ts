@@ -60,6 +60,12 @@ export interface WorkStream {
 export interface WorkConsumer {
   /** New entries for this consumer, waiting up to `blockMs`. */
   read(options: { count: number; blockMs: number }): Promise<BusEntry[]>;
+  /**
+   * Entries already delivered to this consumer and not yet acknowledged, oldest first (XREADGROUP
+   * with id 0): what a reply lost with its connection, or a failed acknowledgement, left with it.
+   * An entry deleted while pending is dropped from the pending list, not returned.
+   */
+  readPending(options: { count: number }): Promise<BusEntry[]>;
   /** Acknowledges entries; returns how many were pending. */
   ack(ids: readonly string[]): Promise<number>;
   /** Takes over entries pending longer than `minIdleMs` with any consumer (XAUTOCLAIM). */

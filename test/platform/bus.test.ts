@@ -276,6 +276,26 @@ describe.each([
     expect((await alive.claimStale({ minIdleMs: 0, count: 2 })).map((e) => e.id)).toEqual(ids.slice(0, 2));
   });
 
+  it("readPending returns this consumer's delivered, unacknowledged entries oldest first, and no one else's", async () => {
+    const bus = await open();
+    const stream = bus.work('usage');
+    await stream.ensureGroup('meter');
+    const ids = await stream.add(['r0', 'r1', 'r2', 'r3']);
+    const mine = stream.consumer('meter', 'mine');
+    const other = stream.consumer('meter', 'other');
+    await mine.read({ count: 3, blockMs: 0 });
+    await other.read({ count: 1, blockMs: 0 });
+    expect(await mine.readPending({ count: 0 })).toEqual([]);
+    expect((await mine.readPending({ count: 2 })).map((e) => e.id)).toEqual(ids.slice(0, 2));
+    await mine.ack([ids[1]!]);
+    const left = await mine.readPending({ count: 10 });
+    expect(left.map((e) => e.id)).toEqual([ids[0], ids[2]]);
+    expect(text(left)).toEqual(['r0', 'r2']);
+    // Reading pending entries again delivers nothing new and changes nothing.
+    expect(await stream.pendingCount('meter')).toBe(3);
+    expect((await other.readPending({ count: 10 })).map((e) => e.id)).toEqual([ids[3]]);
+  });
+
   it('control messages reach every subscriber in order, even past a throwing handler', async () => {
     const bus = await open();
     const first: ControlMessage[] = [];
@@ -526,6 +546,29 @@ describe('redis bus across connection loss', () => {
       seen.push(...(await consumer.read({ count: 10, blockMs: 200 })).map((e) => e.payload.toString()));
     }
     expect(seen).toEqual(['two']);
+  });
+
+  it('a work read whose connection is killed gives back what it was delivered on the next read', async () => {
+    const { bus, prefix } = await redisBus();
+    const stream = bus.work('lost-reply');
+    await stream.ensureGroup('meters');
+    const consumer = stream.consumer('meters', 'm1');
+    await consumer.read({ count: 1, blockMs: 0 });
+    // Delivered to m1 and then lost with the reply: what a connection cut mid-read leaves pending.
+    const admin = await createClient({ url: REDIS_URL }).connect();
+    const [id] = await stream.add(['held']);
+    const [key] = await admin.keys(`${prefix}*work:{lost-reply}`);
+    await admin.sendCommand(['XREADGROUP', 'GROUP', 'meters', 'm1', 'COUNT', '1', 'STREAMS', key!, '>']);
+    await admin.close();
+    const blocked = consumer.read({ count: 10, blockMs: 10_000 });
+    await sleep(50);
+    expect(await killRedisConnections(`${key}:meters:m1`)).toBe(1);
+    expect(await within(blocked, 2_000)).toEqual([]);
+    let again: string[] = [];
+    for (let tries = 0; again.length === 0 && tries < 20; tries++) {
+      again = (await consumer.read({ count: 10, blockMs: 200 })).map((e) => e.id);
+    }
+    expect(again).toEqual([id]);
   });
 
   it('a tick reader resumes from its position after its connection is killed', async () => {

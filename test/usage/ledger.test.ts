@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createClient } from 'redis';
 import { afterEach, beforeAll, expect, it } from 'vitest';
 import { type Bus, openBus } from '../../platform/bus/index.js';
 import type { Db } from '../../platform/db/index.js';
@@ -12,6 +13,7 @@ import {
   writeLedger,
 } from '../../usage/index.js';
 import { forEachDb } from '../helpers/db.js';
+import { PrivateRedis } from '../helpers/private-redis.js';
 import { cleanupRedisPrefix, REDIS_URL, uniqueName } from '../helpers/services.js';
 import { dumpLedger, scriptEvents } from './ledger-script.js';
 
@@ -20,7 +22,7 @@ const encode = (events: readonly UsageEvent[]) => events.map((event) => JSON.str
 
 const opened: Array<{ bus: Bus; prefix: string; meters: Meter[] }> = [];
 
-async function redisBus(): Promise<{ bus: Bus; meters: Meter[] }> {
+async function redisBus(): Promise<{ bus: Bus; prefix: string; meters: Meter[] }> {
   const prefix = uniqueName('mdhub_ledger');
   const bus = await openBus({ url: REDIS_URL, prefix });
   const entry = { bus, prefix, meters: [] as Meter[] };
@@ -48,6 +50,14 @@ async function drained(bus: Bus, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while ((await stream.length()) > 0 || (await stream.pendingCount(METER_GROUP)) > 0) {
     if (Date.now() > deadline) throw new Error('the meters did not drain the usage stream in time');
+    await sleep(25);
+  }
+}
+
+async function until(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
     await sleep(25);
   }
 }
@@ -291,6 +301,67 @@ forEachDb((_engine, getDb) => {
     await drained(bus);
     expect(await dumpLedger(db)).toEqual(reference);
     expect(await counter(metrics, 'mdhub_meter_duplicates_total')).toBe(60);
+  });
+
+  it('a stopping meter commits what was delivered to it and never acknowledged, leaving nothing pending', async () => {
+    const db = getDb();
+    const { bus, prefix } = await redisBus();
+    const stream = bus.work('usage');
+    await stream.ensureGroup(METER_GROUP);
+    await stream.add(encode(EVENTS));
+    // Delivered to the meter's consumer with the reply lost: no other meter may claim them yet.
+    const admin = await createClient({ url: REDIS_URL }).connect();
+    const key = `${prefix}:work:{usage}`;
+    await admin.sendCommand([
+      'XREADGROUP',
+      'GROUP',
+      METER_GROUP,
+      'meter-x',
+      'COUNT',
+      '1000',
+      'STREAMS',
+      key,
+      '>',
+    ]);
+    await admin.close();
+    expect(await stream.pendingCount(METER_GROUP)).toBe(EVENTS.length);
+    const meter = await runMeter({
+      db,
+      bus,
+      batchSize: 50,
+      ...FAST,
+      claimMinIdleMs: 600_000,
+      consumer: 'meter-x',
+    });
+    await meter.stop();
+    expect(await stream.pendingCount(METER_GROUP)).toBe(0);
+    expect(await dumpLedger(db)).toEqual(reference);
+  });
+
+  it('acknowledges what it committed while Redis refused writes as soon as it takes them again', async () => {
+    const db = getDb();
+    const redis = await PrivateRedis.start();
+    const bus = await openBus({ url: redis.url, prefix: 'oom' });
+    const admin = await createClient({ url: redis.url }).connect();
+    let meter: Meter | undefined;
+    try {
+      const stream = bus.work('usage');
+      await stream.ensureGroup(METER_GROUP);
+      await stream.add(encode(EVENTS));
+      // Out of memory: reads and lone XACK/XDEL still work, anything in MULTI does not.
+      await admin.sendCommand(['CONFIG', 'SET', 'maxmemory', '1']);
+      meter = await runMeter({ db, bus, batchSize: 50, ...FAST, claimMinIdleMs: 600_000 });
+      await until(
+        async () => (await stream.pendingCount(METER_GROUP)) === 0 && (await stream.length()) === 0,
+      );
+      expect(await dumpLedger(db)).toEqual(reference);
+    } finally {
+      await admin.sendCommand(['CONFIG', 'SET', 'maxmemory', '0']).catch(() => undefined);
+      await admin.close();
+      await meter?.stop();
+      await bus.close();
+      await redis.stop();
+    }
   });
 
   it('gives the same ledger when a meter is stopped mid-stream and others carry on, several at once', async () => {

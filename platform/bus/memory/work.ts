@@ -39,6 +39,19 @@ class MemoryWorkConsumer implements WorkConsumer {
     );
   }
 
+  async readPending({ count }: { count: number }): Promise<BusEntry[]> {
+    const group = this.#stream.group(this.#group);
+    const mine: Array<{ position: number; entry: BusEntry }> = [];
+    for (const [id, pending] of group.pending) {
+      if (pending.consumer !== this.#consumer) continue;
+      const found = this.#stream.lookup(id);
+      if (found === undefined) group.pending.delete(id);
+      else mine.push(found);
+    }
+    mine.sort((a, b) => a.position - b.position);
+    return mine.slice(0, Math.max(0, count)).map(({ entry }) => entry);
+  }
+
   async ack(ids: readonly string[]): Promise<number> {
     const group = this.#stream.group(this.#group);
     let acked = 0;

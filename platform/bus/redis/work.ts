@@ -23,7 +23,11 @@ async function createGroup(client: Client, key: string, group: string): Promise<
   try {
     await client.xGroupCreate(key, group, '0', { MKSTREAM: true });
   } catch (err) {
-    if (!(err instanceof ErrorReply && err.message.startsWith('BUSYGROUP'))) throw err;
+    if (!(err instanceof ErrorReply)) throw err;
+    if (err.message.startsWith('BUSYGROUP')) return;
+    // Refused (out of memory, say) before Redis looked: fine if the group is there already.
+    const groups = await client.xInfoGroups(key).catch(() => []);
+    if (!groups.some((g) => String(g.name) === group)) throw err;
   }
 }
 
@@ -41,6 +45,8 @@ class RedisWorkConsumer implements WorkConsumer {
   readonly #logger: Logger;
   readonly #onClose: () => void;
   #closed = false;
+  /** A read failed with its connection: what it may have delivered is read back first. */
+  #lost = false;
 
   constructor(
     main: Client,
@@ -65,6 +71,11 @@ class RedisWorkConsumer implements WorkConsumer {
 
   async read({ count, blockMs }: { count: number; blockMs: number }): Promise<BusEntry[]> {
     if (this.#closed) return [];
+    if (this.#lost) {
+      const pending = await this.readPending({ count });
+      this.#lost = false;
+      if (pending.length > 0) return pending;
+    }
     const args = ['XREADGROUP', 'GROUP', this.#group, this.#consumer, 'COUNT', String(count)];
     if (blockMs > 0) args.push('BLOCK', String(blockMs));
     args.push('STREAMS', this.#key, '>');
@@ -81,19 +92,58 @@ class RedisWorkConsumer implements WorkConsumer {
         return [];
       }
       if (err instanceof ErrorReply) throw err;
-      // Anything delivered on the lost connection stays pending and is recovered by claimStale.
+      // Anything delivered on the lost connection stays pending with this consumer: the next read
+      // takes it back first.
+      this.#lost = true;
       readFailed(this.#main, this.#logger, err, 'work read failed, resuming after reconnect');
       return [];
     }
   }
 
+  async readPending({ count }: { count: number }): Promise<BusEntry[]> {
+    if (this.#closed || count < 1) return [];
+    const args = [
+      'XREADGROUP',
+      'GROUP',
+      this.#group,
+      this.#consumer,
+      'COUNT',
+      String(count),
+      'STREAMS',
+      this.#key,
+      '0',
+    ];
+    let reply: RawStreams;
+    try {
+      reply = await this.#main.sendCommand<RawStreams>(args, { typeMapping: BUFFERS });
+    } catch (err) {
+      if (!isNoGroup(err)) throw err;
+      await this.#recreateGroup(err);
+      return [];
+    }
+    const out: BusEntry[] = [];
+    const deleted: string[] = [];
+    for (const [, entries] of reply ?? []) {
+      toEntries(entries, out);
+      for (const [id, fields] of entries)
+        if (fields === null || fields === undefined) deleted.push(id.toString());
+    }
+    // Deleted while pending (another consumer acknowledged it after a claim): nothing to process.
+    if (deleted.length > 0) await this.#main.xAck(this.#key, this.#group, deleted);
+    return out;
+  }
+
   async ack(ids: readonly string[]): Promise<number> {
     if (ids.length === 0) return 0;
-    const [acked] = await this.#main
+    // A pipeline, not MULTI: Redis out of memory refuses every command queued in a transaction,
+    // but takes XDEL and XACK alone. Deleted first, so a failure between the two leaves an entry
+    // pending without payload, which readPending and XAUTOCLAIM drop; never an acknowledged entry
+    // that stays in the stream for ever.
+    const [, acked] = await this.#main
       .multi()
-      .xAck(this.#key, this.#group, [...ids])
       .xDel(this.#key, [...ids])
-      .execTyped();
+      .xAck(this.#key, this.#group, [...ids])
+      .execAsPipelineTyped();
     return acked;
   }
 
