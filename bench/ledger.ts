@@ -4,7 +4,7 @@ import { createClient } from 'redis';
 import { loadCatalog } from '../config/index.js';
 import { openBus } from '../platform/bus/index.js';
 import { type Db, migrate, openDb } from '../platform/db/index.js';
-import { generateUsageReport, METER_GROUP, runMeter, type UsageEvent } from '../usage/index.js';
+import { fileReport, generateLicensorFile, METER_GROUP, runMeter, type UsageEvent } from '../usage/index.js';
 import { type Figures, median, type Section } from './figures.js';
 
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -125,7 +125,9 @@ async function seedMonth(db: Db): Promise<void> {
   const series = `generate_series(1, ${USERS}) as i`;
   const before = MONTH_START - 40 * DAY_MS;
   await db.query(
-    `insert into users (id, status, billing_delinquent, created_at) select ${id}, 'active', false, ${before} from ${series}`,
+    `insert into users (id, status, billing_delinquent, created_at, name, address)
+      select ${id}, 'active', false, ${before}, 'Subscriber ' || i, i || ' Market Street, Springfield, IL 62701, US'
+        from ${series}`,
   );
   await db.query(
     `insert into attestations (user_id, status, at) select ${id}, 'non_professional', ${before} from ${series} where i % 5 < 2`,
@@ -159,7 +161,17 @@ async function seedMonth(db: Db): Promise<void> {
   await db.query('analyze');
 }
 
-/** Seconds to generate the month's detail report (CSV) for 100 000 users, monthly ledger and audit record included. */
+/** Thrown to roll a measured filing back, so each run files the same month afresh. */
+class RolledBack extends Error {}
+
+const BENCH_ACTOR = { type: 'operator', id: 'bench', role: 'compliance' } as const;
+
+/**
+ * Seconds for a compliance officer's month end on 100 000 users: filing the month (the report
+ * regenerated from the monthly ledger and the entitlement history, its four files rendered, hashed,
+ * stored and audited; rolled back after each run) and generating each licensor's detail file,
+ * validated as the licensor would and audited.
+ */
 async function reportSeconds(): Promise<number> {
   const catalog = loadCatalog();
   const { db, done } = await freshDb();
@@ -168,7 +180,20 @@ async function reportSeconds(): Promise<number> {
     await seedMonth(db);
     for (let run = 0; run < RUNS; run++) {
       const started = performance.now();
-      await generateUsageReport(db, catalog, MONTH, { format: 'csv', detail: true });
+      await db
+        .transaction(async (tx) => {
+          await fileReport({
+            ctx: { actor: BENCH_ACTOR, tx, at: Date.now(), catalog },
+            input: { month: MONTH },
+          });
+          throw new RolledBack();
+        })
+        .catch((error: unknown) => {
+          if (!(error instanceof RolledBack)) throw error;
+        });
+      for (const licensor of catalog.licensors.keys()) {
+        await generateLicensorFile(db, catalog, MONTH, licensor, { format: 'csv', detail: true });
+      }
       runs.push((performance.now() - started) / 1000);
     }
   } finally {
@@ -182,7 +207,7 @@ export const ledgerSection: Section = {
   async run(): Promise<Figures> {
     return {
       ledger_events_per_s: { value: await ledgerEventsPerSecond(), unit: 'events/s', goal: '>= 10000' },
-      report_100k_users_s: { value: await reportSeconds(), unit: 's', goal: '<= 60 s' },
+      report_100k_users_s: { value: await reportSeconds(), unit: 's', goal: '<= 30 s' },
     };
   },
 };

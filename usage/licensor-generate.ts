@@ -61,13 +61,12 @@ export async function generateLicensorFile(
 
   return db.transaction(async (tx) => {
     progress('reading the ledger and the entitlement history');
-    const usage = await readMonthlyUsage(tx, catalog, bounds);
+    // Everything in a report is per product, so reading only this licensor's is the same cut.
+    const ours = licensorCatalog(catalog, licensor);
+    const usage = await readMonthlyUsage(tx, ours, bounds);
     progress(`counting subscribers among ${usage.length} user-products`);
-    const report = buildUsageReport(catalog, bounds, usage, { detail: true });
-    const products = new Set(
-      [...catalog.products.values()].filter((p) => p.licensor === licensor).map((p) => p.id),
-    );
-    const users = [...new Set(report.details!.filter((d) => products.has(d.product)).map((d) => d.user))];
+    const report = buildUsageReport(ours, bounds, usage, { detail: true });
+    const users = [...new Set(report.details!.map((d) => d.user))];
     const files = buildLicensorFiles(catalog, licensor, report, usage, await userContacts(tx, users));
     progress(`checking the ${licensor} ${kind} as the licensor would`);
     validateLicensorFiles(catalog, files, kind);
@@ -91,4 +90,17 @@ export async function generateLicensorFile(
     });
     return { files, kind, format, body, contentType: CONTENT_TYPES[format], sha256, auditSeq: record.seq };
   });
+}
+
+/** The catalog with only `licensor`'s products: what that licensor's file is read and built from. */
+function licensorCatalog(catalog: Catalog, licensor: string): Catalog {
+  const products = new Map([...catalog.products].filter(([, product]) => product.licensor === licensor));
+  return {
+    ...catalog,
+    products,
+    productForTape: (tape) => {
+      const product = catalog.productForTape(tape);
+      return product?.licensor === licensor ? product : undefined;
+    },
+  };
 }
