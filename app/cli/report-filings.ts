@@ -10,8 +10,6 @@ import {
   type FilingList,
   fileReport,
   listFilings,
-  parseUsageMonth,
-  REPORT_FORMATS,
   type ReportContext,
   type ReportFormat,
   readFiledFile,
@@ -20,6 +18,7 @@ import {
 import { CliError } from './command.js';
 import { loadEnvironment } from './environment.js';
 import { diffText, filingListText, filingText } from './filing-text.js';
+import { formatOption, monthOption, optionalMonthOption } from './month-args.js';
 import { writeOutput } from './output.js';
 import { type HubApi, reachDatabase } from './reach.js';
 
@@ -51,11 +50,7 @@ interface Args {
 }
 
 function args(subcommand: FilingSubcommand, values: Values): Args {
-  const month = values.month as string | undefined;
-  if (month === undefined && subcommand !== 'filings')
-    throw new CliError(`--month YYYY-MM is required (see mdhub report --help)`, 2);
-  if (month !== undefined && !parseUsageMonth(month))
-    throw new CliError(`--month must be written YYYY-MM, got '${month}'`, 2);
+  const month = subcommand === 'filings' ? optionalMonthOption(values) : monthOption(values, 'report');
   const reason = values.reason as string | undefined;
   if (subcommand === 'amend' && (reason === undefined || reason.trim() === ''))
     throw new CliError('--reason "…" is required: why the filing is amended (see mdhub report --help)', 2);
@@ -66,9 +61,7 @@ function args(subcommand: FilingSubcommand, values: Values): Args {
     for (const key of ['format', 'detail', 'out'])
       if (values[key] !== undefined)
         throw new CliError(`--${key} goes with --id (see mdhub report --help)`, 2);
-  const format = (values.format ?? 'csv') as ReportFormat;
-  if (!REPORT_FORMATS.includes(format))
-    throw new CliError(`--format must be csv or json, got '${format}'`, 2);
+  const format = formatOption(values);
   return {
     month,
     licensor: values.licensor as string | undefined,

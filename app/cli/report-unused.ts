@@ -1,13 +1,7 @@
-import {
-  formatUnused,
-  parseUsageMonth,
-  REPORT_FORMATS,
-  type ReportFormat,
-  readUnusedEntitlements,
-  type UnusedReport,
-} from '../../usage/index.js';
+import { formatUnused, readUnusedEntitlements, type UnusedReport } from '../../usage/index.js';
 import { CliError } from './command.js';
 import { loadEnvironment } from './environment.js';
+import { formatOption, monthOption } from './month-args.js';
 import { writeOutput } from './output.js';
 import { reachDatabase } from './reach.js';
 
@@ -18,13 +12,8 @@ import { reachDatabase } from './reach.js';
  * whole list, and renders it with the same code, so the bytes are the same either way.
  */
 export async function reportUnused(values: Record<string, string | boolean | undefined>): Promise<number> {
-  const month = values.month;
-  if (typeof month !== 'string')
-    throw new CliError('--month YYYY-MM is required (see mdhub report --help)', 2);
-  if (!parseUsageMonth(month)) throw new CliError(`--month must be written YYYY-MM, got '${month}'`, 2);
-  const format = (values.format ?? 'csv') as ReportFormat;
-  if (!REPORT_FORMATS.includes(format))
-    throw new CliError(`--format must be csv or json, got '${format}'`, 2);
+  const month = monthOption(values, 'report');
+  const format = formatOption(values);
   const out = values.out as string | undefined;
 
   const { env, catalog, logger } = loadEnvironment();

@@ -1,12 +1,7 @@
-import {
-  generateLicensorFile,
-  generateUsageReport,
-  parseUsageMonth,
-  REPORT_FORMATS,
-  type ReportFormat,
-} from '../../usage/index.js';
+import { generateLicensorFile, generateUsageReport } from '../../usage/index.js';
 import { CliError, type Command } from './command.js';
 import { loadEnvironment } from './environment.js';
+import { formatOption, monthOption } from './month-args.js';
 import { writeOutput } from './output.js';
 import { reachDatabase } from './reach.js';
 import {
@@ -104,13 +99,8 @@ without a token it is refused. With DATABASE_URL the command always reads the da
       throw new CliError(`--${stray} does not apply to 'report ${subcommand}' (see mdhub report --help)`, 2);
     if (subcommand === 'unused') return reportUnused(values);
     if (subcommand !== 'usage') return runFilingCommand(subcommand as FilingSubcommand, values);
-    const month = values.month;
-    if (typeof month !== 'string')
-      throw new CliError('--month YYYY-MM is required (see mdhub report --help)', 2);
-    if (!parseUsageMonth(month)) throw new CliError(`--month must be written YYYY-MM, got '${month}'`, 2);
-    const format = (values.format ?? 'csv') as ReportFormat;
-    if (!REPORT_FORMATS.includes(format))
-      throw new CliError(`--format must be csv or json, got '${format}'`, 2);
+    const month = monthOption(values, 'report');
+    const format = formatOption(values);
     const out = values.out as string | undefined;
     const licensor = values.licensor as string | undefined;
 
