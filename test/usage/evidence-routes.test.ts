@@ -4,7 +4,7 @@
  * hand-out audited with the operator as actor, and the archive verifying with its own script.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { extract } from 'tar';
@@ -114,5 +114,36 @@ forEachDb((_engine, getDb) => {
     await extract({ file, cwd: into });
     const summary = script.verifyPack(join(into, 'mdhub-evidence-2026-03'));
     expect(summary[0]).toMatch(/^2026-03: filing 1, filing 2; every file as filed/);
+  });
+
+  /** Every file of a pack fetched now, by path, unpacked with the `tar` package. */
+  async function unpackNow(name: string): Promise<Map<string, string>> {
+    const body = Buffer.from(await (await get('?month=2026-03')).arrayBuffer());
+    const into = join(dir, name);
+    await mkdir(into);
+    await writeFile(join(dir, `${name}.tar.gz`), body);
+    await extract({ file: join(dir, `${name}.tar.gz`), cwd: into });
+    const root = join(into, 'mdhub-evidence-2026-03');
+    const files = new Map<string, string>();
+    for (const path of await readdir(root, { recursive: true })) {
+      if (!path.includes('.')) continue;
+      files.set(path, await readFile(join(root, path), 'utf8'));
+    }
+    return files;
+  }
+
+  it('packs the same content again, the segment grown by exactly the first hand-out', async () => {
+    const first = await unpackNow('first');
+    const second = await unpackNow('second');
+    expect([...second.keys()].sort()).toEqual([...first.keys()].sort());
+    for (const [path, text] of first) {
+      if (path.startsWith('audit/') || path === 'pack.json' || path === 'manifest.json') continue;
+      expect(second.get(path), path).toBe(text);
+    }
+    const grown = second.get('audit/segment.jsonl')!;
+    expect(grown.startsWith(first.get('audit/segment.jsonl')!)).toBe(true);
+    const added = grown.slice(first.get('audit/segment.jsonl')!.length).trimEnd().split('\n');
+    expect(added.map((line) => JSON.parse(line).action)).toEqual(['report.pack']);
+    expect(second.get('audit/checkpoints.jsonl')).toBe(first.get('audit/checkpoints.jsonl'));
   });
 });
