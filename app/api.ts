@@ -21,7 +21,7 @@ import {
   requirePermission,
 } from '../entitlements/index.js';
 import { ClientAddresses } from '../platform/http/client-address.js';
-import { filingRoutes, reportRoutes, startDriftWatch } from '../usage/index.js';
+import { evidenceRoutes, filingRoutes, reportRoutes, startDriftWatch } from '../usage/index.js';
 import { mountWeb } from '../web/index.js';
 import type { HubContext, RoleStarter, RunningRole } from './hub.js';
 import { checkpointOptions, paymentProvider } from './options.js';
@@ -65,6 +65,7 @@ export const startApi: RoleStarter = async (ctx) => {
   app.use('/admin/*', operatorAuth(db, { addresses: new ClientAddresses(env.MDHUB_TRUSTED_PROXIES) }));
   for (const path of ['/admin/audit', '/admin/audit/*']) app.use(path, requirePermission('audit.read'));
   app.use('/admin/audit/checkpoint', requirePermission('audit.checkpoint'));
+  app.use('/admin/audit/pack', requirePermission('reports.pack'));
   app.use('/admin/reports/*', requirePermission('reports.read'));
   app.on('POST', ['/admin/reports/filings', '/admin/reports/filings/*'], requirePermission('reports.file'));
   app.route(
@@ -78,6 +79,7 @@ export const startApi: RoleStarter = async (ctx) => {
       checkpointIntervalMs: env.MDHUB_AUDIT_CHECKPOINT_MS,
     }),
   );
+  app.route('/admin', evidenceRoutes({ db, checkpoints: checkpointOptions(env) }));
   app.route('/admin', reportRoutes({ db, catalog }));
   const drift = startDriftWatch({ db, catalog, metrics: ctx.metrics, logger });
   app.route('/admin', filingRoutes({ db, catalog, drift }));

@@ -48,6 +48,7 @@ export {
   streamAudit,
 } from './query.js';
 export { type AuditRoutesOptions, auditRoutes } from './routes.js';
+export { type AuditSegment, type ReadSegmentResult, readAuditSegment } from './segment.js';
 export { type VerifyOptions, type VerifyResult, verifyAudit, type WitnessReport } from './verify.js';
 export type { VerifyFailure, VerifyReason } from './walk.js';
 export { type CheckpointStore, checkpointFile, primaryStore, witnessStores } from './witness.js';

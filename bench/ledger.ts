@@ -13,12 +13,12 @@ const POSTGRES_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.
 const RUNS = 3;
 const EVENTS = 50_000;
 const USERS = 100_000;
-const MONTH = '2026-10';
+export const MONTH = '2026-10';
 const MONTH_START = Date.UTC(2026, 9, 1);
 const DAY_MS = 86_400_000;
 
 /** A fresh migrated PostgreSQL schema for one run, dropped by `done`. */
-async function freshDb(): Promise<{ db: Db; done: () => Promise<void> }> {
+export async function freshDb(): Promise<{ db: Db; done: () => Promise<void> }> {
   const schema = `bench_${randomBytes(4).toString('hex')}`;
   const db = await openDb({ url: POSTGRES_URL, schema });
   await migrate(db);
@@ -120,7 +120,7 @@ async function deleteKeys(prefix: string): Promise<void> {
  * holds CTA_A, half CTA_B, a third UTP; two in five are non-professional; seven in ten used
  * CTA_A on five days, a quarter of those on a second device, and CTA_B users made snapshots.
  */
-async function seedMonth(db: Db): Promise<void> {
+export async function seedMonth(db: Db): Promise<void> {
   const id = "'u' || lpad(i::text, 6, '0')";
   const series = `generate_series(1, ${USERS}) as i`;
   const before = MONTH_START - 40 * DAY_MS;

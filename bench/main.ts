@@ -6,6 +6,7 @@ import { distributionSection } from './distribution.js';
 import type { Figures, Section } from './figures.js';
 import { ingestSection } from './ingest.js';
 import { ledgerSection } from './ledger.js';
+import { packSection } from './pack.js';
 import { platformSection } from './platform.js';
 
 /**
@@ -17,6 +18,7 @@ const SECTIONS: readonly Section[] = [
   auditSection,
   ingestSection,
   ledgerSection,
+  packSection,
   distributionSection,
 ];
 

@@ -147,3 +147,82 @@ export async function categoriesForMonth(
     categoryWhileCounted({ attestations: attestations.get(entry.userId) ?? [] }, month, entry.intervals),
   );
 }
+
+/** A grant row as kept: effect dates (`validFrom`, `revokedAt`) and entry times, as stored. */
+export interface GrantEvidence {
+  id: number;
+  product: string;
+  validFrom: number;
+  validTo: number | null;
+  createdAt: number;
+  createdBy: string;
+  revokedAt: number | null;
+  revokedBy: string | null;
+  /** When a backdated revocation was entered; null when it was entered as it took effect. */
+  revocationEnteredAt: number | null;
+  /** The grant that replaced this one, when that is why it ended. */
+  supersededBy: number | null;
+}
+
+export interface AgreementEvidence {
+  id: number;
+  licensor: string;
+  version: string;
+  acceptedAt: number;
+}
+
+export interface AttestationEvidence {
+  id: number;
+  status: Category;
+  /** When it was entered. */
+  at: number;
+  /** When it took effect, for one recorded late; null when it took effect as it was entered. */
+  effectiveFrom: number | null;
+  /** The questionnaire, byte for byte as recorded (JSON text), or null. */
+  answers: string | null;
+}
+
+/** Everything on file that a user's real-time access and category were decided from. */
+export interface EntitlementEvidence {
+  userId: string;
+  grants: GrantEvidence[];
+  agreements: AgreementEvidence[];
+  attestations: AttestationEvidence[];
+}
+
+/**
+ * The grant, agreement and attestation rows of each of `users`, in id order (the order they were
+ * entered), users in code-point order; a user with none (or no user row) has empty lists. This is
+ * the evidence behind a month's counting, for an auditor to re-derive who was entitled and when.
+ */
+export async function entitlementEvidence(
+  q: Queryable,
+  users: readonly string[],
+): Promise<EntitlementEvidence[]> {
+  const ids = [...new Set(users)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const byUser = new Map<string, EntitlementEvidence>(
+    ids.map((userId) => [userId, { userId, grants: [], agreements: [], attestations: [] }]),
+  );
+  const grants = await q.query<GrantEvidence & { userId: string }>(
+    `select user_id as "userId", id, product, valid_from as "validFrom", valid_to as "validTo",
+        created_at as "createdAt", created_by as "createdBy", revoked_at as "revokedAt",
+        revoked_by as "revokedBy", revocation_entered_at as "revocationEnteredAt", superseded_by as "supersededBy"
+      from grants where user_id = any($1::text[]) order by id`,
+    [ids],
+  );
+  for (const { userId, ...grant } of grants.rows) byUser.get(userId)?.grants.push(grant);
+  const agreements = await q.query<AgreementEvidence & { userId: string }>(
+    `select user_id as "userId", id, licensor, version, accepted_at as "acceptedAt"
+      from agreements where user_id = any($1::text[]) order by id`,
+    [ids],
+  );
+  for (const { userId, ...agreement } of agreements.rows) byUser.get(userId)?.agreements.push(agreement);
+  const attestations = await q.query<AttestationEvidence & { userId: string }>(
+    `select user_id as "userId", id, status, at, effective_from as "effectiveFrom", answers
+      from attestations where user_id = any($1::text[]) order by id`,
+    [ids],
+  );
+  for (const { userId, ...attestation } of attestations.rows)
+    byUser.get(userId)?.attestations.push(attestation);
+  return [...byUser.values()];
+}

@@ -41,8 +41,13 @@ export { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from 
 export type { GrantRecord } from './grants.js';
 export { type HistoryFacts, type Interval, openIntervals } from './history.js';
 export {
+  type AgreementEvidence,
+  type AttestationEvidence,
   type CountedFor,
   categoriesForMonth,
+  type EntitlementEvidence,
+  entitlementEvidence,
+  type GrantEvidence,
   type HistoryFilter,
   type RealtimeHistory,
   realtimeOpenIntervals,

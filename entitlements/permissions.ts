@@ -25,6 +25,8 @@ export const PERMISSIONS = {
   'reports.read': ['admin', 'compliance', 'finance'],
   // Filing a month with the exchanges, and amending a filing, is compliance's; finance only reads.
   'reports.file': ['admin', 'compliance', 'system'],
+  // An auditor's evidence pack holds every counted user's entitlement history: compliance's too.
+  'reports.pack': ['admin', 'compliance', 'system'],
   'audit.read': ['admin', 'compliance', 'finance'],
   'audit.checkpoint': ['admin', 'compliance'],
 } as const satisfies Record<string, ReadonlyArray<OperatorRole | 'system' | 'webhook'>>;

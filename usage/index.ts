@@ -46,6 +46,14 @@ export {
   type UsageKind,
   usageEventSchema,
 } from './event.js';
+export {
+  type EvidencePack,
+  type EvidencePackOptions,
+  type PackRequest,
+  packEvidence,
+  VERIFY_SCRIPT,
+} from './evidence-pack.js';
+export { type EvidenceRoutesDeps, evidenceRoutes } from './evidence-routes.js';
 export { FILING_FILES, type FilingFile } from './filing-files.js';
 export { type FilingRoutesDeps, filingRoutes } from './filing-routes.js';
 export { scopeWords } from './filing-scope.js';

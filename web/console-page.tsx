@@ -215,7 +215,8 @@ function ReportSection() {
 
 /**
  * The month's filings with the exchanges: each chain (filing → amendment) and whether the report
- * regenerated now still matches it; filing and amending need `reports.file`.
+ * regenerated now still matches it; filing and amending need `reports.file`, the auditor's evidence
+ * pack `reports.pack`.
  */
 function FilingsPart() {
   return (
@@ -241,6 +242,11 @@ function FilingsPart() {
       <div data-permission="reports.file" hidden>
         <button id="file-month" type="button">
           File this month
+        </button>
+      </div>
+      <div data-permission="reports.pack" hidden>
+        <button id="download-pack" type="button">
+          Download evidence pack
         </button>
       </div>
       <button id="show-diff" type="button" hidden>

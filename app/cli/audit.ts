@@ -16,19 +16,22 @@ import {
 } from '../../audit/index.js';
 import type { Env } from '../../config/index.js';
 import type { Db } from '../../platform/db/index.js';
+import { type EvidencePack, packEvidence, parseUsageMonth } from '../../usage/index.js';
 import { checkpointOptions } from '../options.js';
 import { CliError, type Command } from './command.js';
 import { loadEnvironment } from './environment.js';
+import { writeOutput } from './output.js';
 import { type HubApi, reachDatabase } from './reach.js';
 
-const SUBCOMMANDS = ['verify', 'export', 'checkpoint'] as const;
+const SUBCOMMANDS = ['verify', 'export', 'checkpoint', 'pack'] as const;
 type Subcommand = (typeof SUBCOMMANDS)[number];
 type Values = Record<string, string | boolean | undefined>;
 
 export const auditCommand: Command = {
   name: 'audit',
-  summary: 'verify, export or checkpoint the tamper-evident audit log',
+  summary: "verify, export or checkpoint the tamper-evident audit log; pack a month's evidence",
   options: {
+    month: { type: 'string' },
     from: { type: 'string' },
     to: { type: 'string' },
     subject: { type: 'string' },
@@ -38,6 +41,7 @@ export const auditCommand: Command = {
   help: `Usage: mdhub audit verify [--json]
        mdhub audit export [--from TIME] [--to TIME] [--subject SUBJECT] [--out FILE]
        mdhub audit checkpoint
+       mdhub audit pack --month YYYY-MM --out FILE.tar.gz
 
 verify      Walks the whole hash chain in sequence order and checks every record's hash, every
             link to the record before, that no sequence number is missing, and that the log
@@ -58,6 +62,14 @@ checkpoint  Verifies the records since the last checkpoint, then signs the head 
             MDHUB_AUDIT_DIR/checkpoints.jsonl and the witnesses, and records it in the log.
             'mdhub start' does this within a second of a privileged change and at least every
             MDHUB_AUDIT_CHECKPOINT_MS while the log grows.
+pack        Writes the month's evidence pack for an auditor: every filing and amendment of the
+            month byte for byte, the grants, agreements and attestations of every user they
+            count, the audit log from the month's first record to the chain head, the signed
+            checkpoints over it with the public key, a manifest of SHA-256s, and verify.mjs, which
+            re-verifies all of it offline with Node alone ('node verify.mjs' in the unpacked
+            folder prints ok, or the first thing wrong). Refused for a month with no filing, and
+            while the month's last filing is not under a signed checkpoint (take one first).
+            The hand-out is recorded in the audit log with the archive's SHA-256 (docs/audit.md).
 
 The database is DATABASE_URL, or the embedded PGlite under MDHUB_DATA_DIR. Checkpoints live in
 MDHUB_AUDIT_DIR (default MDHUB_DATA_DIR/audit), signed with MDHUB_AUDIT_KEY_FILE (a PEM Ed25519
@@ -80,6 +92,7 @@ refused.`,
       verify: ['json'],
       export: ['from', 'to', 'subject', 'out'],
       checkpoint: [],
+      pack: ['month', 'out'],
     };
     const stray = Object.keys(values).find(
       (key) => values[key] !== undefined && !allowed[subcommand].includes(key),
@@ -89,9 +102,10 @@ refused.`,
 
     // Arguments are checked before the database is opened, so a typo fails fast.
     const filter = subcommand === 'export' ? exportFilter(values) : undefined;
+    const pack = subcommand === 'pack' ? packArgs(values) : undefined;
     const { env, logger } = loadEnvironment();
     const { db, hub } = await reachDatabase(env, logger, 'mdhub audit');
-    if (hub) return await throughHub(hub, subcommand, values);
+    if (hub) return pack ? await packThroughHub(hub, pack) : await throughHub(hub, subcommand, values);
     try {
       const { rows } = await db.query<{ table: string | null }>(
         "select to_regclass('audit_log')::text as table",
@@ -99,6 +113,7 @@ refused.`,
       if (!rows[0]?.table) throw new CliError("the database has no audit log yet; run 'mdhub migrate' first");
       if (subcommand === 'verify') return await verify(db, env, values);
       if (filter) return await exportRecords(db, filter, values.out as string | undefined);
+      if (pack) return await packDirect(db, env, pack);
       return await checkpoint(db, env);
     } finally {
       await db.close();
@@ -215,5 +230,67 @@ async function throughHub(hub: HubApi, subcommand: Subcommand, values: Values): 
   });
   await pipeline(body, file ? createWriteStream(file) : process.stdout);
   process.stderr.write(`exported ${count} audit records${file ? ` to ${file}` : ''}\n`);
+  return 0;
+}
+
+interface PackArgs {
+  month: string;
+  out: string;
+}
+
+function packArgs(values: Values): PackArgs {
+  const month = values.month as string | undefined;
+  if (month === undefined) throw new CliError('--month YYYY-MM is required (see mdhub audit --help)', 2);
+  if (!parseUsageMonth(month)) throw new CliError(`--month must be written YYYY-MM, got '${month}'`, 2);
+  const out = values.out as string | undefined;
+  if (out === undefined || out === '')
+    throw new CliError(
+      '--out FILE.tar.gz is required: where the pack is written (see mdhub audit --help)',
+      2,
+    );
+  return { month, out };
+}
+
+type PackFacts = Pick<EvidencePack, 'filings' | 'users' | 'firstSeq' | 'head' | 'checkpoints' | 'files'>;
+
+async function packDirect(db: Db, env: Env, args: PackArgs): Promise<number> {
+  const pack = await packEvidence(
+    db,
+    { actor: { type: 'system', id: 'cli' }, at: Date.now(), month: args.month },
+    { checkpoints: checkpointOptions(env) },
+  );
+  await writeOutput(args.out, pack.bytes);
+  return printPack(args, pack.bytes.length, pack.sha256, pack.auditSeq, pack);
+}
+
+async function packThroughHub(hub: HubApi, args: PackArgs): Promise<number> {
+  const response = await hub.request('GET', '/admin/audit/pack', { month: args.month });
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  const facts = JSON.parse(response.headers.get('x-pack-summary') ?? '{}') as PackFacts;
+  await writeOutput(args.out, bytes);
+  return printPack(
+    args,
+    bytes.length,
+    response.headers.get('x-pack-sha256') ?? '?',
+    Number(response.headers.get('x-pack-audit-seq')),
+    facts,
+  );
+}
+
+function printPack(
+  args: PackArgs,
+  bytes: number,
+  sha256: string,
+  auditSeq: number,
+  facts: PackFacts,
+): number {
+  process.stdout.write(
+    `evidence pack of ${args.month} written to ${args.out}\n` +
+      `  sha256 ${sha256}, ${bytes} bytes, ${facts.files} files\n` +
+      `  filings ${facts.filings.join(', ')}; ${facts.users} counted users\n` +
+      `  audit records ${facts.firstSeq} to ${facts.head.seq} (the chain head), ${facts.checkpoints} signed checkpoints\n` +
+      `  handed out as audit record ${auditSeq}\n` +
+      `verify it offline: tar xzf ${args.out} && node mdhub-evidence-${args.month}/verify.mjs\n`,
+  );
   return 0;
 }

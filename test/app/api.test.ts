@@ -110,7 +110,7 @@ describe('api role', () => {
     expect((await call('/admin/reports/reconciliation?month=2026-10', support)).status).toBe(403);
   });
 
-  it('lets compliance file a month and finance read the filings, refusing support and finance to file', async () => {
+  it('lets compliance file a month and pack its evidence and finance read the filings, refusing support and finance to file or pack', async () => {
     const compliance = await operatorToken('c3', 'compliance');
     const finance = await operatorToken('f3', 'finance');
     const support = await operatorToken('s3', 'support');
@@ -138,6 +138,17 @@ describe('api role', () => {
     });
     const metrics = await (await call('/metrics', undefined)).text();
     expect(metrics).toContain('mdhub_report_drift{month="2025-06",licensor="all"} 0');
+
+    // The filing was signed into a checkpoint before its POST answered, so it can be packed at once.
+    const pack = await call('/admin/audit/pack?month=2025-06', compliance);
+    expect(pack.status).toBe(200);
+    expect(pack.headers.get('content-type')).toBe('application/gzip');
+    expect(pack.headers.get('x-pack-sha256')).toMatch(/^[0-9a-f]{64}$/);
+    const packRefused = await call('/admin/audit/pack?month=2025-06', finance);
+    expect(packRefused.status).toBe(403);
+    expect(await packRefused.json()).toMatchObject({
+      error: { code: 'forbidden', message: 'this needs one of the roles: admin, compliance' },
+    });
   });
 
   it('answers the Stripe webhook with 503 while no signing secret is configured', async () => {

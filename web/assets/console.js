@@ -42,6 +42,7 @@ const ui = {
   filingsStatus: byId('filings-status'),
   filingRows: byId('filing-rows'),
   fileMonth: byId('file-month'),
+  downloadPack: byId('download-pack'),
   showDiff: byId('show-diff'),
   diff: byId('diff'),
   diffSummary: byId('diff-summary'),
@@ -400,6 +401,24 @@ async function showFilings(month) {
   }
 }
 
+/** The month's evidence pack for an auditor (a .tar.gz that re-verifies itself offline); audited by the hub. */
+async function downloadPack() {
+  const month = ui.month.value;
+  ui.filingsStatus.textContent = `Packing the evidence of ${month}…`;
+  try {
+    const response = await api(`/admin/audit/pack?${new URLSearchParams({ month })}`);
+    const url = URL.createObjectURL(await response.blob());
+    const link = el('a', { href: url, download: `mdhub-evidence-${month}.tar.gz`, hidden: true });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    ui.filingsStatus.textContent = `Downloaded the ${month} evidence pack (SHA-256 ${response.headers.get('x-pack-sha256')}); unpack it and run node verify.mjs in its folder.`;
+  } catch (error) {
+    ui.filingsStatus.textContent = `No evidence pack: ${error.message}`;
+  }
+}
+
 async function fileMonth() {
   const month = ui.month.value;
   const text = `File the ${month} usage report of all licensors? Its exact bytes are kept for good; a later change becomes an amendment.`;
@@ -689,6 +708,7 @@ ui.monthForm.addEventListener('submit', (event) => {
 });
 ui.download.addEventListener('click', downloadCsv);
 ui.fileMonth.addEventListener('click', fileMonth);
+ui.downloadPack.addEventListener('click', downloadPack);
 ui.showDiff.addEventListener('click', showDiff);
 ui.amendForm.addEventListener('submit', amendFiling);
 ui.driftShow.addEventListener('click', () => {
