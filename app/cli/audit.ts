@@ -16,10 +16,11 @@ import {
 } from '../../audit/index.js';
 import type { Env } from '../../config/index.js';
 import type { Db } from '../../platform/db/index.js';
-import { type EvidencePack, packEvidence, parseUsageMonth } from '../../usage/index.js';
+import { type EvidencePack, packEvidence } from '../../usage/index.js';
 import { checkpointOptions } from '../options.js';
 import { CliError, type Command } from './command.js';
 import { loadEnvironment } from './environment.js';
+import { monthOption } from './month-args.js';
 import { writeOutput } from './output.js';
 import { type HubApi, reachDatabase } from './reach.js';
 
@@ -239,9 +240,7 @@ interface PackArgs {
 }
 
 function packArgs(values: Values): PackArgs {
-  const month = values.month as string | undefined;
-  if (month === undefined) throw new CliError('--month YYYY-MM is required (see mdhub audit --help)', 2);
-  if (!parseUsageMonth(month)) throw new CliError(`--month must be written YYYY-MM, got '${month}'`, 2);
+  const month = monthOption(values, 'audit');
   const out = values.out as string | undefined;
   if (out === undefined || out === '')
     throw new CliError(
