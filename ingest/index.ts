@@ -27,4 +27,5 @@ export {
 export { serializeEvent } from './json.js';
 export { type LastValueType, lastValueKey, readLastValue, readLastValues } from './last-value.js';
 export { MALFORMED_REASONS, type MalformedReason } from './normalize.js';
+export { type ReferenceTicker, readSyntheticTickers, writeSyntheticTickers } from './reference.js';
 export { DROP_REASONS, type DropReason } from './stats.js';
