@@ -13,8 +13,8 @@ export {
   encodeBatch,
   type TapedEvent,
 } from './codec.js';
-export type { Aggregate, EventType, MarketEvent, Quote, Tape, Trade } from './event.js';
-export { EVENT_TYPES, vendorTime } from './event.js';
+export type { Aggregate, EventType, FeedEvent, Luld, MarketEvent, Quote, Tape, Trade } from './event.js';
+export { EVENT_TYPES, LULD_HALT, LULD_RESUME, symbolOf, vendorTime } from './event.js';
 export { FEED_STATES, type FeedState } from './feed.js';
 export {
   createIngest,
