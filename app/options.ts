@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { CheckpointOptions } from '../audit/index.js';
 import { createStripeProvider, type PaymentProvider } from '../billing/index.js';
 import type { Env } from '../config/index.js';
-import { type EdgeOptions, edgeOptions } from '../distribution/index.js';
+import { type EdgeOptions, type EdgeOverrides, edgeOptions } from '../distribution/index.js';
 import type { IngestOptions } from '../ingest/index.js';
 import type { DataSource } from '../platform/db/index.js';
 
@@ -29,7 +29,7 @@ export function ingestOptions(env: Env): Pick<IngestOptions, 'polygon' | 'synthe
 }
 
 /** The edge's settings from the environment, with `overrides` on top (tests, the bench). */
-export function edgeOptionsFromEnv(env: Env, overrides: Partial<EdgeOptions> = {}): EdgeOptions {
+export function edgeOptionsFromEnv(env: Env, overrides: EdgeOverrides = {}): EdgeOptions {
   return edgeOptions({
     edgeId: env.MDHUB_EDGE_ID,
     maxSymbols: env.MDHUB_MAX_SYMBOLS,
@@ -43,6 +43,12 @@ export function edgeOptionsFromEnv(env: Env, overrides: Partial<EdgeOptions> = {
     usageFlushMs: env.MDHUB_USAGE_FLUSH_MS,
     spool: { dir: env.MDHUB_SPOOL_DIR ?? join(env.MDHUB_DATA_DIR, 'spool'), name: env.MDHUB_EDGE_ID },
     ...overrides,
+    passthrough: {
+      url: env.POLYGON_REST_URL,
+      apiKey: env.POLYGON_API_KEY,
+      aliasSecret: env.MDHUB_EDGE_ALIAS_SECRET,
+      ...overrides.passthrough,
+    },
   });
 }
 

@@ -98,10 +98,13 @@ const schema = z.object({
   POLYGON_WS_URL: urlWith(['ws:', 'wss:'], 'WebSocket').default('wss://socket.polygon.io'),
   POLYGON_SUBSCRIPTIONS: z
     .string()
-    .regex(/^[A-Z]{1,2}\.[A-Za-z0-9.*-]+(,[A-Z]{1,2}\.[A-Za-z0-9.*-]+)*$/, {
-      message: 'must be a comma-separated list like T.*,Q.* or T.AAPL,Q.AAPL',
+    .regex(/^[A-Z]{1,4}\.[A-Za-z0-9.*-]+(,[A-Z]{1,4}\.[A-Za-z0-9.*-]+)*$/, {
+      message: 'must be a comma-separated list like T.*,Q.*,LULD.* or T.AAPL,Q.AAPL',
     })
     .default('T.*,Q.*'),
+  POLYGON_REST_URL: urlWith(['http:', 'https:'], 'HTTP').default('https://api.polygon.io'),
+  /** Derives the users' aliases sent to the vendor (X-Polygon-Edge-ID); unset: from POLYGON_API_KEY. */
+  MDHUB_EDGE_ALIAS_SECRET: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
   STRIPE_SECRET_KEY: nonEmpty.optional(),
   STRIPE_WEBHOOK_SECRET: nonEmpty.optional(),
   STRIPE_API_URL: urlWith(['http:', 'https:'], 'HTTP').optional(),
@@ -114,6 +117,7 @@ const SECRET = new Set([
   'MDHUB_ADMIN_TOKEN',
   'MDHUB_OPERATOR_TOKEN',
   'POLYGON_API_KEY',
+  'MDHUB_EDGE_ALIAS_SECRET',
   'STRIPE_SECRET_KEY',
   'STRIPE_WEBHOOK_SECRET',
   'DATABASE_URL',

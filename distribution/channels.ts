@@ -1,11 +1,12 @@
 /**
- * What a client subscribes to: a channel `TYPE.SYMBOL` (`T.AAPL`, `Q.MSFT`, `A.IBM`, `AM.SPY`),
+ * What a client subscribes to: a channel `TYPE.SYMBOL` (`T.AAPL`, `Q.MSFT`, `A.IBM`, `AM.SPY`,
+ * `LULD.TSLA` for Limit Up-Limit Down bands and halts),
  * or `TYPE.*` for every symbol of a type. Types are numbered so the hot path indexes arrays
  * instead of hashing strings.
  */
 
 /** Polygon's stocks event types, in the order of their index. */
-export const CHANNEL_TYPES = ['T', 'Q', 'A', 'AM'] as const;
+export const CHANNEL_TYPES = ['T', 'Q', 'A', 'AM', 'LULD'] as const;
 export type ChannelType = (typeof CHANNEL_TYPES)[number];
 
 export const WILDCARD = '*';
@@ -30,7 +31,8 @@ const SYMBOL = /^[A-Z0-9][A-Z0-9.-]{0,19}$/;
 export function typeIndex(type: string): number {
   if (type === 'Q') return 1;
   if (type === 'T') return 0;
-  return type === 'A' ? 2 : 3;
+  if (type === 'A') return 2;
+  return type === 'AM' ? 3 : 4;
 }
 
 /** Parses `T.AAPL` or `Q.*`; undefined when it is not a valid channel. */

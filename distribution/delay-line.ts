@@ -25,6 +25,8 @@
  * value as of now − delay.
  */
 
+import { CHANNEL_TYPES } from './channels.js';
+
 /** What a bucket holds per key; released slots are kept as the delayed last value. */
 export interface Slot {
   readonly type: number;
@@ -38,7 +40,7 @@ export interface Slot {
 const SLOT_OVERHEAD = 160;
 /** Slot buffers are rounded up so a slightly longer event of the same key fits in place. */
 const SLOT_ROUND = 32;
-const TYPES = 4;
+const TYPES = CHANNEL_TYPES.length;
 
 class Bucket {
   readonly start: number;

@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Hono } from 'hono';
+import { Hono } from 'hono';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Catalog } from '../config/index.js';
 import type { Bus } from '../platform/bus/index.js';
@@ -20,6 +20,7 @@ import { Fanout } from './fanout.js';
 import { Metering } from './metering.js';
 import { EdgeStats, registerEdgeMetrics } from './metrics.js';
 import type { EdgeOptions } from './options.js';
+import { Passthrough } from './passthrough.js';
 import { type ProductTable, productTable } from './products.js';
 import { CLOSE, CONNECTED, errorStatus, frame } from './protocol.js';
 import { KeyedLimiter } from './rate-limit.js';
@@ -73,6 +74,7 @@ export class Edge implements SessionHost {
   readonly addresses: ClientAddresses;
   readonly spool: UsageSpool;
   readonly fanout: Fanout<Session>;
+  readonly passthrough: Passthrough;
   readonly #bus: Bus;
   readonly #logger: Logger;
   readonly #now: () => number;
@@ -156,6 +158,19 @@ export class Edge implements SessionHost {
       logger: deps.logger,
       now: this.#now,
     });
+    this.passthrough = new Passthrough({
+      bus,
+      view: this.view,
+      products: this.products,
+      directory: this.directory,
+      stats: this.stats,
+      authLimiter: this.authLimiter,
+      requestLimiter: this.restLimiter,
+      addresses: this.addresses,
+      options: options.passthrough,
+      logger: deps.logger,
+      now: this.#now,
+    });
     this.#wss = new WebSocketServer({
       noServer: true,
       maxPayload: options.maxMessageBytes,
@@ -181,8 +196,15 @@ export class Edge implements SessionHost {
     this.#wss.handleUpgrade(request, socket, head, (ws) => this.#accept(ws, request));
   };
 
-  /** The REST snapshot routes, to mount on the hub's app. */
+  /** The REST routes, to mount on the hub's app: history and reference pass-through, then snapshots. */
   routes(): Hono<AppEnv> {
+    const app = new Hono<AppEnv>();
+    app.route('/', this.passthrough.routes());
+    app.route('/', this.#snapshotRoutes());
+    return app;
+  }
+
+  #snapshotRoutes(): Hono<AppEnv> {
     return restRoutes({
       bus: this.#bus,
       view: this.view,

@@ -5,6 +5,7 @@
  */
 export { Edge, type EdgeDeps } from './edge.js';
 export type { EntitlementView, Principal } from './entitlement-view.js';
-export { defaultEdgeId, type EdgeOptions, edgeOptions } from './options.js';
+export { defaultEdgeId, type EdgeOptions, type EdgeOverrides, edgeOptions } from './options.js';
+export { isHistoryRange, type PassthroughOptions } from './passthrough.js';
 export { ERROR_CODES } from './protocol.js';
 export { SpoolFile, type SpoolFileOptions } from './spool-file.js';

@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { DEFAULT_PASSTHROUGH, type PassthroughOptions } from './passthrough.js';
 
 export interface EdgeOptions {
   /** Names this edge in usage events; default `hostname-pid-random` (`MDHUB_EDGE_ID`). */
@@ -67,14 +68,25 @@ export interface EdgeOptions {
    * None (the default here; the hub always gives one): usage events wait in memory only.
    */
   spool: { dir: string; name?: string } | undefined;
+  /**
+   * History and reference pass-through to the vendor's REST API (distribution/passthrough.ts):
+   * `url` (`POLYGON_REST_URL`), `apiKey` (`POLYGON_API_KEY`; none: synthetic reference data
+   * only), `aliasSecret` (`MDHUB_EDGE_ALIAS_SECRET`), the timeout and the cache's bounds.
+   */
+  passthrough: PassthroughOptions;
 }
+
+/** Overrides of the defaults; `passthrough` may name only some of its settings. */
+export type EdgeOverrides = Omit<Partial<EdgeOptions>, 'passthrough'> & {
+  passthrough?: Partial<PassthroughOptions>;
+};
 
 export function defaultEdgeId(): string {
   return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
 }
 
 /** The defaults, with `overrides` on top; an `edgeId` left undefined gets a generated one. */
-export function edgeOptions(overrides: Partial<EdgeOptions> = {}): EdgeOptions {
+export function edgeOptions(overrides: EdgeOverrides = {}): EdgeOptions {
   const options: EdgeOptions = {
     edgeId: defaultEdgeId(),
     authTimeoutMs: 10_000,
@@ -104,6 +116,7 @@ export function edgeOptions(overrides: Partial<EdgeOptions> = {}): EdgeOptions {
     readCount: 256,
     spool: undefined,
     ...overrides,
+    passthrough: { ...DEFAULT_PASSTHROUGH, ...overrides.passthrough },
   };
   options.edgeId ??= defaultEdgeId();
   return options;

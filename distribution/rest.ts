@@ -11,24 +11,22 @@
  * needs the user within the concurrent-session limit, counted with their sockets
  * (rest-sessions.ts), so REST never answers real time to a user whose socket would be delayed.
  */
-import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { REASON_TEXT } from '../entitlements/index.js';
 import { readLastValue } from '../ingest/index.js';
 import type { Bus } from '../platform/bus/index.js';
 import { DomainError } from '../platform/errors.js';
 import type { AppEnv } from '../platform/http/app.js';
-import { type ClientAddresses, requestClientAddress } from '../platform/http/client-address.js';
 import { isSymbol, typeIndex } from './channels.js';
 import type { DelayLines } from './delay-line.js';
 import type { EntitlementView, Principal } from './entitlement-view.js';
 import type { Metering } from './metering.js';
 import type { EdgeStats } from './metrics.js';
 import { delayWords, type ProductTable } from './products.js';
-import { authKey, type KeyedLimiter } from './rate-limit.js';
+import { authenticateRest, type RestAuthDeps } from './rest-auth.js';
 import type { UsageSpool } from './spool.js';
 
-export interface RestDeps {
+export interface RestDeps extends RestAuthDeps {
   bus: Bus;
   view: EntitlementView;
   products: ProductTable;
@@ -36,26 +34,12 @@ export interface RestDeps {
   metering: Metering;
   spool: UsageSpool;
   stats: EdgeStats;
-  authLimiter: KeyedLimiter;
-  /** Requests per user token. */
-  requestLimiter: KeyedLimiter;
   /** The user's session count with this request, for the session limit; undefined: it adds none. */
   sessionsWith: (principal: Principal) => Promise<number | undefined>;
-  /** Who the client is behind a trusted proxy, for the failed-authentication limit. */
-  addresses: ClientAddresses;
   now: () => number;
 }
 
 const KINDS = { quote: 'Q', trade: 'T' } as const;
-
-function tokenOf(c: Context<AppEnv>): string | undefined {
-  const header = c.req.header('authorization');
-  if (header !== undefined) {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    return match?.[1];
-  }
-  return c.req.query('apiKey');
-}
 
 export function restRoutes(deps: RestDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -65,37 +49,7 @@ export function restRoutes(deps: RestDeps): Hono<AppEnv> {
     const noun = type === 'Q' ? 'quote' : 'trade';
     const sym = c.req.param('sym');
     const now = deps.now();
-    const token = tokenOf(c);
-    const key = authKey(requestClientAddress(c, deps.addresses), token);
-    if (!deps.authLimiter.allows(key, now)) {
-      deps.stats.refuse('auth_rate_limited');
-      throw new DomainError(
-        'rate_limited',
-        'too_many_attempts',
-        'Too many failed authentication attempts; wait a minute and retry.',
-      );
-    }
-    const principal = token === undefined ? undefined : deps.view.authenticate(token);
-    if (token === undefined || principal === undefined) {
-      deps.authLimiter.spend(key, now);
-      deps.stats.refuse('auth_failed');
-      throw new DomainError(
-        'unauthenticated',
-        'unauthorized',
-        'A valid API token is required: send it as "Authorization: Bearer <token>" or ?apiKey=<token>.',
-      );
-    }
-    const waitMs = deps.requestLimiter.take(token, now);
-    if (waitMs > 0) {
-      deps.stats.refuse('rest_rate_limited');
-      const seconds = Math.max(1, Math.ceil(waitMs / 1000));
-      throw new DomainError(
-        'rate_limited',
-        'rate_limited',
-        `Too many requests with this token; retry in ${seconds} s.`,
-        { retryAfterS: seconds },
-      );
-    }
+    const { principal } = authenticateRest(c, deps, now);
     if (!isSymbol(sym)) {
       throw new DomainError(
         'invalid',

@@ -9,25 +9,25 @@
  *   batch := version:u8 (= 1)  count:u32  event × count
  *   event := type:u8  tape:u8  symLen:u8  jsonLen:u16  t:f64  sym:ascii[symLen]  json:utf8[jsonLen]
  *
- *   type   1 T (trade), 2 Q (quote), 3 A (second bar), 4 AM (minute bar)
+ *   type   1 T (trade), 2 Q (quote), 3 A (second bar), 4 AM (minute bar), 5 LULD (price band)
  *   tape   1, 2 or 3 (Polygon `z`; for bars, the tape of the symbol's trades and quotes)
  *   t      vendor time, epoch ms (a bar's window end); f64 holds any ms timestamp exactly
  *   json   the event exactly as a Polygon client receives it, e.g. {"ev":"Q","sym":"AAPL",…}
  *
  * Fixed-size fields come first so a reader skips an event with one addition.
  */
-import { type EventType, type MarketEvent, type Tape, vendorTime } from './event.js';
+import { type EventType, type FeedEvent, symbolOf, type Tape, vendorTime } from './event.js';
 import { serializeEvent } from './json.js';
 
 const VERSION = 1;
 const BATCH_HEADER = 5;
 const EVENT_HEADER = 13;
 const MAX_JSON = 0xffff;
-const TYPE_CODES: Record<EventType, number> = { T: 1, Q: 2, A: 3, AM: 4 };
-const TYPES: ReadonlyArray<EventType | undefined> = [undefined, 'T', 'Q', 'A', 'AM'];
+const TYPE_CODES: Record<EventType, number> = { T: 1, Q: 2, A: 3, AM: 4, LULD: 5 };
+const TYPES: ReadonlyArray<EventType | undefined> = [undefined, 'T', 'Q', 'A', 'AM', 'LULD'];
 
 export interface TapedEvent {
-  event: MarketEvent;
+  event: FeedEvent;
   tape: Tape;
 }
 
@@ -59,8 +59,8 @@ export class BatchWriter {
   }
 
   /** Adds an event whose client JSON is `json` (from serializeEvent; at most 64 KiB). */
-  add(event: MarketEvent, tape: Tape, json: string): void {
-    this.append(event.ev, tape, event.sym, vendorTime(event), json);
+  add(event: FeedEvent, tape: Tape, json: string): void {
+    this.append(event.ev, tape, symbolOf(event), vendorTime(event), json);
   }
 
   /** Adds an event by its routing keys, vendor time `t` and client JSON (at most 64 KiB). */

@@ -11,9 +11,9 @@
 /** Polygon's `z` for trades and quotes: 1 Tape A (NYSE-listed), 2 Tape B, 3 Tape C (Nasdaq-listed). */
 export type Tape = 1 | 2 | 3;
 
-export type EventType = Trade['ev'] | Quote['ev'] | Aggregate['ev'];
+export type EventType = Trade['ev'] | Quote['ev'] | Aggregate['ev'] | Luld['ev'];
 
-export const EVENT_TYPES: readonly EventType[] = ['T', 'Q', 'A', 'AM'];
+export const EVENT_TYPES: readonly EventType[] = ['T', 'Q', 'A', 'AM', 'LULD'];
 
 export interface Trade {
   ev: 'T';
@@ -74,16 +74,48 @@ export interface Aggregate {
   otc?: boolean;
 }
 
+/**
+ * A Limit Up-Limit Down event: the price band a symbol may trade in (`l` to `h`), with the
+ * indicators the SIP sends with it — among them a trading pause (halt, 17) and its resumption
+ * (18). Polygon names the symbol `T` here, not `sym`. `t` is the vendor time in ms.
+ */
+export interface Luld {
+  ev: 'LULD';
+  T: string;
+  /** Limit up: the band's high price. */
+  h: number;
+  /** Limit down: the band's low price. */
+  l: number;
+  /** Indicator codes (empty when none). */
+  i: number[];
+  z: Tape;
+  t: number;
+  q: number;
+}
+
+/** The LULD indicator of a trading pause (a halt), and of trading resuming after one. */
+export const LULD_HALT = 17;
+export const LULD_RESUME = 18;
+
 export type MarketEvent = Trade | Quote | Aggregate;
+
+/** Everything the feed carries to clients: market data and LULD price bands. */
+export type FeedEvent = MarketEvent | Luld;
+
+/** The symbol of an event (`T` for LULD, `sym` for the rest). */
+export function symbolOf(event: FeedEvent): string {
+  return event.ev === 'LULD' ? event.T : event.sym;
+}
 
 /**
  * The vendor time of an event: `t` for ticks; for bars the window end, since a bar holds data up
  * to then and a delayed user must not see any of it early.
  */
-export function vendorTime(event: MarketEvent): number {
+export function vendorTime(event: FeedEvent): number {
   switch (event.ev) {
     case 'T':
     case 'Q':
+    case 'LULD':
       return event.t;
     default:
       return event.e;

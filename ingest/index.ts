@@ -13,8 +13,8 @@ export {
   encodeBatch,
   type TapedEvent,
 } from './codec.js';
-export type { Aggregate, EventType, MarketEvent, Quote, Tape, Trade } from './event.js';
-export { EVENT_TYPES, vendorTime } from './event.js';
+export type { Aggregate, EventType, FeedEvent, Luld, MarketEvent, Quote, Tape, Trade } from './event.js';
+export { EVENT_TYPES, LULD_HALT, LULD_RESUME, symbolOf, vendorTime } from './event.js';
 export { FEED_STATES, type FeedState } from './feed.js';
 export {
   createIngest,
@@ -27,4 +27,5 @@ export {
 export { serializeEvent } from './json.js';
 export { type LastValueType, lastValueKey, readLastValue, readLastValues } from './last-value.js';
 export { MALFORMED_REASONS, type MalformedReason } from './normalize.js';
+export { type ReferenceTicker, readSyntheticTickers, writeSyntheticTickers } from './reference.js';
 export { DROP_REASONS, type DropReason } from './stats.js';

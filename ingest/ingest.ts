@@ -16,6 +16,7 @@ import { LeaderLease, type LeaderLeaseOptions } from './leader.js';
 import { createIngestHistograms, registerIngestMetrics } from './metrics.js';
 import { IngestPipeline, type PipelineOptions } from './pipeline.js';
 import { PolygonFeed, type PolygonFeedOptions } from './polygon.js';
+import { writeSyntheticTickers } from './reference.js';
 import { IngestStats } from './stats.js';
 import { SyntheticFeed, SyntheticMarket } from './synthetic.js';
 
@@ -131,6 +132,11 @@ export async function createIngest(options: IngestOptions): Promise<Ingest> {
     feed = newFeed();
     pipeline.lastValues.start();
     feed.start();
+    if (market !== undefined) {
+      writeSyntheticTickers(bus, market.instruments).catch((error: unknown) =>
+        logger.warn({ err: error }, "the synthetic market's ticker list could not be stored"),
+      );
+    }
   };
   const standDown = () => {
     const current = feed;

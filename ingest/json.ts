@@ -4,7 +4,7 @@
  * walking an object. The output is byte-identical to JSON.stringify of the normalised event (same
  * key order, optional fields left out when absent), which the property tests hold it to.
  */
-import type { Aggregate, MarketEvent, Quote, Trade } from './event.js';
+import type { Aggregate, FeedEvent, Luld, Quote, Trade } from './event.js';
 
 /**
  * Symbols are checked by the normaliser to be printable ASCII without `"` or `\`, so they are
@@ -45,13 +45,19 @@ function aggregate(e: Aggregate): string {
   return e.otc === undefined ? `${out}}` : `${out},"otc":${e.otc}}`;
 }
 
+function luld(e: Luld): string {
+  return `{"ev":"LULD","T":"${e.T}","h":${e.h},"l":${e.l},"i":${integers(e.i)},"z":${e.z},"t":${e.t},"q":${e.q}}`;
+}
+
 /** The event exactly as a Polygon client receives it (one element of a data frame). */
-export function serializeEvent(event: MarketEvent): string {
+export function serializeEvent(event: FeedEvent): string {
   switch (event.ev) {
     case 'Q':
       return quote(event);
     case 'T':
       return trade(event);
+    case 'LULD':
+      return luld(event);
     default:
       return aggregate(event);
   }

@@ -9,7 +9,7 @@
  * A sink that takes client JSON (`encoded`) gets the fast path: frames the scanner (ingest/scan.ts)
  * understands whole are delivered straight from it, and only the rest are parsed here.
  */
-import type { Aggregate, EventType, MarketEvent, Quote, Tape, Trade } from './event.js';
+import type { Aggregate, EventType, FeedEvent, Luld, Quote, Tape, Trade } from './event.js';
 import { FrameScanner } from './scan.js';
 
 export const MALFORMED_REASONS = [
@@ -22,9 +22,9 @@ export const MALFORMED_REASONS = [
   'not_array',
   /** An array element that is not an object. */
   'not_object',
-  /** `ev` missing or not one of T, Q, A, AM, status. */
+  /** `ev` missing or not one of T, Q, A, AM, LULD, status. */
   'unknown_event',
-  /** `sym` missing, not a string, or empty. */
+  /** `sym` (`T` of an LULD event) missing, not a string, or empty. */
   'missing_sym',
   /** `sym` longer than 32 characters or with characters outside printable ASCII (or `"`, `\`, `,`). */
   'bad_symbol',
@@ -54,7 +54,7 @@ export type MalformedReason = (typeof MALFORMED_REASONS)[number];
 /** Where the normaliser delivers what it finds, in frame order. */
 export interface NormalizedSink {
   /** A valid event and the tape its product is licensed by. */
-  event(event: MarketEvent, tape: Tape): void;
+  event(event: FeedEvent, tape: Tape): void;
   /**
    * A valid event as its client JSON (byte-identical to serializeEvent of the event), with its
    * routing keys and vendor time (`vendorTime`). A sink with this member gets every event of the
@@ -85,6 +85,8 @@ export interface NormalizerOptions {
 const MAX_SYMBOL_LENGTH = 32;
 const MAX_TRADE_ID_LENGTH = 64;
 const MAX_CODES = 32;
+/** Epoch ms reach this in the year 33658: a time this large is in µs. */
+const MICROSECONDS_FROM = 1e15;
 
 type Result<E> = E | MalformedReason;
 
@@ -122,7 +124,7 @@ export class Normalizer {
   /** Frames the fast path took whole (the others were parsed). */
   scanned = 0;
   /** Valid events delivered, by type. */
-  readonly received: Record<EventType, number> = { T: 0, Q: 0, A: 0, AM: 0 };
+  readonly received: Record<EventType, number> = { T: 0, Q: 0, A: 0, AM: 0, LULD: 0 };
   readonly malformed: Record<MalformedReason, number> = Object.fromEntries(
     MALFORMED_REASONS.map((reason) => [reason, 0]),
   ) as Record<MalformedReason, number>;
@@ -225,6 +227,10 @@ export class Normalizer {
       this.#status(fields);
       return;
     }
+    if (ev === 'LULD') {
+      this.#luldElement(fields);
+      return;
+    }
     if (ev !== 'Q' && ev !== 'T' && ev !== 'A' && ev !== 'AM') {
       this.malformed.unknown_event++;
       return;
@@ -270,6 +276,47 @@ export class Normalizer {
     }
     this.received[ev]++;
     this.#sink.event(event, tape);
+  }
+
+  /** An LULD band: rare (a few a second market-wide), so it always takes this path, never the scanner's. */
+  #luldElement(fields: Fields): void {
+    const sym = fields.T;
+    if (typeof sym !== 'string' || sym.length === 0) {
+      this.malformed.missing_sym++;
+      return;
+    }
+    if (!isSymbol(sym)) {
+      this.malformed.bad_symbol++;
+      return;
+    }
+    const event = this.#luld(fields, sym);
+    if (typeof event === 'string') {
+      this.malformed[event]++;
+      return;
+    }
+    if (event.t > this.#latest) {
+      this.malformed.future_time++;
+      return;
+    }
+    this.received.LULD++;
+    this.#sink.event(event, event.z);
+  }
+
+  #luld(f: Fields, sym: string): Result<Luld> {
+    const { h, l, i, q } = f;
+    let { t } = f;
+    if (!isId(t) || !isId(q)) return 'wrong_type';
+    // Polygon documents `t` in ms but its own example shows µs: a µs stamp is brought to ms, so
+    // the delay line holds it for the product's delay and not for ever.
+    if (t >= MICROSECONDS_FROM) t = Math.floor(t / 1000);
+    // Polygon's documentation sends the indicators as a list, its client library types them as one number.
+    const codes = isId(i) ? [i] : i === undefined ? [] : i;
+    if (!isCodes(codes)) return 'wrong_type';
+    const bad = amount(h, 'bad_price') ?? amount(l, 'bad_price');
+    if (bad !== undefined) return bad;
+    const z = this.#tape(f.z);
+    if (typeof z === 'string') return z;
+    return { ev: 'LULD', T: sym, h: h as number, l: l as number, i: codes, z, t: t as number, q };
   }
 
   #status(fields: Fields): void {

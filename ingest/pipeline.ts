@@ -6,7 +6,7 @@
  */
 import type { Bus } from '../platform/bus/index.js';
 import type { Logger } from '../platform/logger.js';
-import { type EventType, type MarketEvent, type Tape, vendorTime } from './event.js';
+import { type EventType, type FeedEvent, symbolOf, type Tape, vendorTime } from './event.js';
 import { serializeEvent } from './json.js';
 import { LastValueCache } from './last-value.js';
 import type { IngestHistograms } from './metrics.js';
@@ -77,8 +77,8 @@ export class IngestPipeline {
         now: options.now,
       },
       {
-        event(event: MarketEvent, tape: Tape) {
-          encoded(event.ev, tape, event.sym, vendorTime(event), serializeEvent(event));
+        event(event: FeedEvent, tape: Tape) {
+          encoded(event.ev, tape, symbolOf(event), vendorTime(event), serializeEvent(event));
         },
         encoded,
         status(status: string, message: string) {

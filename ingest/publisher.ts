@@ -40,9 +40,10 @@ interface Counts {
   Q: number;
   A: number;
   AM: number;
+  LULD: number;
 }
 
-const zero = (): Counts => ({ T: 0, Q: 0, A: 0, AM: 0 });
+const zero = (): Counts => ({ T: 0, Q: 0, A: 0, AM: 0, LULD: 0 });
 
 export class Publisher {
   readonly #ticks: TickStreams;

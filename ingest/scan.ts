@@ -157,7 +157,22 @@ const BAR = layout(
   ['otc'],
 );
 
-const PACKED: Layout[] = [TRADE, QUOTE_LAYOUT, BAR];
+/** Polygon names the symbol `T` here. `i` is required: the client JSON always carries the list. */
+const LULD_LAYOUT = layout(
+  [
+    ['ev', EV],
+    ['T', SYM],
+    ['h', AMOUNT],
+    ['l', AMOUNT],
+    ['i', CODES],
+    ['z', TAPE],
+    ['t', TIME],
+    ['q', ID],
+  ],
+  [],
+);
+
+const PACKED: Layout[] = [TRADE, QUOTE_LAYOUT, BAR, LULD_LAYOUT];
 const PACKED_KEYS = PACKED.map((l) => l.names.map(packKey));
 
 const isDigit = (c: number) => c >= ZERO && c <= NINE;
@@ -231,7 +246,7 @@ export class FrameScanner {
   /** Scans the element at `open` (its `{`); the index just past it, or -1 to decline the frame. */
   #element(frame: string, open: number): number {
     const b = this.#bytes;
-    // `{"ev":"`, then T, Q, A or AM, then `"`.
+    // `{"ev":"`, then T, Q, A, AM or LULD, then `"`.
     if (
       b[open] !== OPEN_BRACE ||
       b[open + 1] !== QUOTE ||
@@ -263,6 +278,12 @@ export class FrameScanner {
         } else {
           type = 'A';
         }
+        break;
+      case 0x4c:
+        if (b[at] !== 0x55 || b[at + 1] !== 0x4c || b[at + 2] !== 0x44) return -1;
+        type = 'LULD';
+        kind = 3;
+        at += 3;
         break;
       default:
         return -1;
@@ -316,8 +337,8 @@ export class FrameScanner {
     }
     if (b[at] !== CLOSE_BRACE || (seen & fields.required) !== fields.required) return -1;
     const close = at;
-    // `"sym":"` is 7 bytes before the symbol, and the value ends with its closing quote.
-    const sym = frame.slice(starts[1]! + 7, ends[1]! - 1);
+    // `"sym":"` (`"T":"` for LULD) comes before the symbol, and the value ends with its closing quote.
+    const sym = frame.slice(starts[1]! + fields.names[1]!.length + 4, ends[1]! - 1);
     if (kind === 2) {
       const known = this.#stagedTape(sym);
       if (known === undefined) {

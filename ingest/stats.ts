@@ -14,7 +14,7 @@ export const DROP_REASONS = ['not_leader', 'backpressure', 'bus_error'] as const
 export type DropReason = (typeof DROP_REASONS)[number];
 
 export class IngestStats {
-  readonly published: Record<EventType, number> = { T: 0, Q: 0, A: 0, AM: 0 };
+  readonly published: Record<EventType, number> = { T: 0, Q: 0, A: 0, AM: 0, LULD: 0 };
   readonly dropped: Record<DropReason, number> = { not_leader: 0, backpressure: 0, bus_error: 0 };
   /** Stream entries written. */
   batches = 0;

@@ -3,7 +3,7 @@
  * Polygon-format frames (JSON text), which go through the same normaliser as the vendor's, so the
  * embedded hub exercises the real path end to end. Seeded, so tests get the same market each run.
  */
-import type { Tape } from './event.js';
+import { LULD_HALT, LULD_RESUME, type Tape } from './event.js';
 import type { Feed, FeedState, FrameHandler } from './feed.js';
 
 /** mulberry32: small, fast, and good enough for a plausible market. */
@@ -36,7 +36,16 @@ interface Instrument {
   tape: Tape;
   /** Mid price in cents, so the walk never drifts off the penny grid. */
   midCents: number;
+  /** While halted, the sequence number after which trading resumes; 0 when trading. */
+  haltedUntil: number;
 }
+
+/** One event in this many is an LULD band (about two a second at the default rate). */
+const LULD_EVERY = 997;
+/** Share of LULD events that halt their symbol (a trading pause). */
+const HALT_SHARE = 0.1;
+/** How many events a halt lasts: about 10 s at the default rate. */
+const HALT_EVENTS = 20_000;
 
 const round2 = (cents: number) => Math.round(cents) / 100;
 
@@ -54,6 +63,8 @@ export class SyntheticMarket {
   readonly #quoteShare: number;
   #sequence = 0;
   #tradeId = 0;
+  /** Halted instruments, in the order they were halted. */
+  readonly #halted: Instrument[] = [];
 
   constructor(options: SyntheticMarketOptions) {
     this.#random = random(options.seed ?? Date.now());
@@ -71,12 +82,14 @@ export class SyntheticMarket {
   /** One vendor-shaped event (a plain object, vendor field order) on a random symbol. */
   event(now: number): Record<string, unknown> {
     const rnd = this.#random;
+    if ((this.#sequence + 1) % LULD_EVERY === 0) return this.#luld(now);
     const inst = this.instruments[Math.floor(rnd() * this.instruments.length)]!;
     // A small random walk: about 2 basis points a step, never below a cent.
     inst.midCents = Math.max(1, Math.round(inst.midCents * (1 + (rnd() - 0.5) * 0.0004)));
     const venues = VENUES[inst.tape];
     const q = ++this.#sequence;
-    if (rnd() < this.#quoteShare) {
+    // A halted symbol is quoted but does not trade.
+    if (inst.haltedUntil > 0 || rnd() < this.#quoteShare) {
       const spread = 1 + Math.floor(rnd() * Math.max(1, inst.midCents / 5000));
       const bidCents = Math.max(1, inst.midCents - Math.ceil(spread / 2));
       const quote: Record<string, unknown> = {
@@ -115,6 +128,43 @@ export class SyntheticMarket {
     return trade;
   }
 
+  /**
+   * An LULD event as Polygon sends it: the band around the price (5 %, or 20 % under $3, as the
+   * LULD plan's first tier roughly has it), now and then a halt (indicator 17); a halted symbol's
+   * band comes back with its resumption (18) once its time is up.
+   */
+  #luld(now: number): Record<string, unknown> {
+    const rnd = this.#random;
+    const q = ++this.#sequence;
+    let inst: Instrument;
+    let indicators: number[] = [];
+    const due = this.#halted[0];
+    if (due !== undefined && due.haltedUntil <= q) {
+      this.#halted.shift();
+      due.haltedUntil = 0;
+      inst = due;
+      indicators = [LULD_RESUME];
+    } else {
+      inst = this.instruments[Math.floor(rnd() * this.instruments.length)]!;
+      if (inst.haltedUntil === 0 && rnd() < HALT_SHARE) {
+        inst.haltedUntil = q + HALT_EVENTS;
+        this.#halted.push(inst);
+        indicators = [LULD_HALT];
+      }
+    }
+    const band = inst.midCents < 300 ? 0.2 : 0.05;
+    return {
+      ev: 'LULD',
+      T: inst.sym,
+      h: round2(Math.ceil(inst.midCents * (1 + band))),
+      l: round2(Math.max(1, Math.floor(inst.midCents * (1 - band)))),
+      i: indicators,
+      z: inst.tape,
+      t: now,
+      q,
+    };
+  }
+
   #list(count: number): Instrument[] {
     const rnd = this.#random;
     const seen = new Set<string>();
@@ -132,7 +182,7 @@ export class SyntheticMarket {
       seen.add(sym);
       // Prices spread log-uniformly from $2 to $800.
       const midCents = Math.round(100 * Math.exp(Math.log(2) + rnd() * Math.log(400)));
-      out.push({ sym, tape, midCents });
+      out.push({ sym, tape, midCents, haltedUntil: 0 });
     }
     return out;
   }

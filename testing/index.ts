@@ -1,11 +1,16 @@
 /**
  * Fakes of the external services and helpers shared by the tests, the drill and the bench: a
- * Polygon-protocol WebSocket server, a Stripe-API server, a runner for the built CLI, and a table
+ * Polygon-protocol WebSocket server, a Polygon REST server, a Stripe-API server, a runner for the built CLI, and a table
  * lock held on purpose. Each speaks the real wire protocol, so the code under test runs unchanged
  * against it.
  */
 export { type Finished, freePort, MDHUB_BIN, runCli, spawnCli, waitForOk } from './cli.js';
 export { holdTableLock, type TableLock } from './db-locks.js';
+export {
+  FakePolygonRest,
+  type FakePolygonRestOptions,
+  type RecordedRestRequest,
+} from './polygon-rest-server.js';
 export { type FakePolygonOptions, FakePolygonServer } from './polygon-server.js';
 export {
   type FakeCustomer,

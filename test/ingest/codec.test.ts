@@ -6,6 +6,7 @@ import {
   encodeBatch,
   type MarketEvent,
   serializeEvent,
+  symbolOf,
   type Tape,
   type TapedEvent,
   vendorTime,
@@ -87,7 +88,7 @@ describe('tick batch codec', () => {
           events.map(({ event, tape }) => [
             event.ev,
             tape,
-            event.sym,
+            symbolOf(event),
             vendorTime(event),
             serializeEvent(event),
           ]),

@@ -13,7 +13,7 @@ function normaliser(options: { aggregates?: boolean; tapes?: number[]; maxFrameB
       aggregates: options.aggregates,
       maxFrameBytes: options.maxFrameBytes ?? 4096,
     },
-    { event: (event) => events.push(event), status: (status) => statuses.push(status) },
+    { event: (event) => events.push(event as MarketEvent), status: (status) => statuses.push(status) },
   );
   return { normalizer, events, statuses };
 }
@@ -28,7 +28,7 @@ describe('normaliser', () => {
     );
     expect(statuses).toEqual(['auth_success']);
     expect(events.map((e) => `${e.ev}.${e.sym}`)).toEqual(['T.AAPL', 'Q.MSFT']);
-    expect(normalizer.received).toEqual({ T: 1, Q: 1, A: 0, AM: 0 });
+    expect(normalizer.received).toEqual({ T: 1, Q: 1, A: 0, AM: 0, LULD: 0 });
     expect(normalizer.frames).toBe(1);
   });
 
@@ -39,7 +39,7 @@ describe('normaliser', () => {
     ['invalid JSON', 'invalid_json', '[{"ev":"Q",'],
     ['JSON that is not an array', 'not_array', '{"ev":"Q","sym":"AAPL"}'],
     ['an element that is not an object', 'not_object', frame(42)],
-    ['an unknown event type', 'unknown_event', frame({ ev: 'LULD', sym: 'AAPL' })],
+    ['an unknown event type', 'unknown_event', frame({ ev: 'NOI', sym: 'AAPL' })],
     ['an element without ev', 'unknown_event', frame({ sym: 'AAPL' })],
     ['an event without sym', 'missing_sym', frame(quote('AAPL', { sym: undefined }))],
     ['a numeric sym', 'missing_sym', frame(quote('AAPL', { sym: 7 }))],
@@ -101,7 +101,7 @@ describe('synthetic market', () => {
     for (let k = 0; k < 200; k++) normalizer.frame(market.frame(50, 1_700_000_000_000 + k));
     expect(Object.values(normalizer.malformed).every((n) => n === 0)).toBe(true);
     expect(events).toHaveLength(10_000);
-    const tapes = new Set(events.map((e) => (e.ev === 'T' || e.ev === 'Q' ? e.z : 0)));
+    const tapes = new Set(events.flatMap((e) => (e.ev === 'T' || e.ev === 'Q' ? [e.z] : [])));
     expect([...tapes].sort()).toEqual([1, 2, 3]);
     const quotes = events.filter((e) => e.ev === 'Q').length / events.length;
     expect(quotes).toBeGreaterThan(0.75);

@@ -210,7 +210,7 @@ const elementText = fc.oneof(
     arbitrary: fc.constantFrom(
       '{"ev":"status","status":"auth_success","message":"authenticated"}',
       '{"ev":"status","message":"no status"}',
-      '{"ev":"LULD","sym":"AAPL"}',
+      '{"ev":"NOI","sym":"AAPL"}',
       '{"sym":"AAPL"}',
       '42',
       'null',
@@ -299,7 +299,7 @@ describe('fast path', () => {
       ]),
     );
     expect(both.fast.scanned).toBe(1);
-    expect(both.fast.received).toEqual({ T: 1, Q: 1, A: 1, AM: 1 });
+    expect(both.fast.received).toEqual({ T: 1, Q: 1, A: 1, AM: 1, LULD: 0 });
     both.expectSame();
   });
 
@@ -325,7 +325,7 @@ describe('fast path', () => {
     );
     expect(both.fast.scanned).toBe(1);
     expect(both.fast.malformed.future_time).toBe(3);
-    expect(both.fast.received).toEqual({ T: 0, Q: 1, A: 0, AM: 1 });
+    expect(both.fast.received).toEqual({ T: 0, Q: 1, A: 0, AM: 1, LULD: 0 });
     both.expectSame();
   });
 

@@ -43,7 +43,7 @@ describe('embedded ingest (in-process bus, synthetic market)', () => {
     }
     const events = ticks.events.map((json) => JSON.parse(json) as { ev: string; sym: string; z: number });
     expect(new Set(events.map((e) => e.z))).toEqual(new Set([1, 2, 3]));
-    expect(new Set(events.map((e) => e.ev))).toEqual(new Set(['Q', 'T']));
+    expect(new Set(events.map((e) => e.ev))).toEqual(new Set(['Q', 'T', 'LULD']));
 
     const base = `http://127.0.0.1:${hub.port}`;
     const ready = (await (await fetch(`${base}/readyz`)).json()) as { checks: Record<string, unknown> };
