@@ -59,9 +59,7 @@ describe('pass-through on the edge role', () => {
     const sentText = JSON.stringify(vendor.requests.map((r) => ({ h: r.headers, q: [...r.query] })));
     expect(sentText).not.toContain(user.token);
     expect(sentText).not.toContain('pass-user');
-    const usage = (await readUsage(fx.bus, 'passthrough-test')).filter(
-      (event) => event.user === 'pass-user',
-    );
+    const usage = (await readUsage(fx.bus, 'passthrough-test')).filter((event) => event.user === 'pass-user');
     expect(usage).toEqual([]);
   });
 });
