@@ -57,6 +57,8 @@ export interface IngestOptions {
   now?: () => number;
   publisher?: PipelineOptions['publisher'];
   lastValueIntervalMs?: number;
+  /** Bar store write interval (default 1 000 ms). */
+  barStoreIntervalMs?: number;
 }
 
 export interface Ingest {
@@ -93,6 +95,7 @@ export async function createIngest(options: IngestOptions): Promise<Ingest> {
     onStatus: (status, message) => feed?.status(status, message),
     publisher: options.publisher,
     lastValueIntervalMs: options.lastValueIntervalMs,
+    barStoreIntervalMs: options.barStoreIntervalMs,
     maxClockSkewMs: options.maxClockSkewMs,
     now: options.now,
   });
@@ -128,15 +131,20 @@ export async function createIngest(options: IngestOptions): Promise<Ingest> {
   };
   const run = () => {
     if (stopping || feed !== undefined) return;
-    feed = newFeed();
+    const current = newFeed();
+    feed = current;
     pipeline.lastValues.start();
-    feed.start();
+    // The day's bars continue from the store before the first trade of this term is read.
+    void pipeline.startBars().then(() => {
+      if (feed === current && !stopping) current.start();
+    });
   };
   const standDown = () => {
     const current = feed;
     feed = undefined;
     pipeline.publisher.discard();
     pipeline.lastValues.discard();
+    pipeline.discardBars();
     void current?.stop();
   };
 
@@ -187,7 +195,10 @@ export async function createIngest(options: IngestOptions): Promise<Ingest> {
       const limit = new Promise<void>((resolve) => {
         timer = setTimeout(resolve, DRAIN_LIMIT_MS);
       });
-      await Promise.race([Promise.all([pipeline.publisher.drain(), pipeline.lastValues.stop()]), limit]);
+      await Promise.race([
+        Promise.all([pipeline.publisher.drain(), pipeline.lastValues.stop(), pipeline.stopBars()]),
+        limit,
+      ]);
       clearTimeout(timer);
       await lease?.stop();
       logger.info({ source }, 'ingest stopped');
