@@ -3,8 +3,17 @@
  *
  * `createIngest` (ingest/ingest.ts) runs the feed. For the edge: tick-stream payloads decode with
  * `decodeBatch` / `BatchCursor` (ingest/codec.ts documents the format); last values read with
- * `readLastValue`.
+ * `readLastValue`, today's bars and day states with `readBars` / `readBarStates`.
  */
+export {
+  type BarSpan,
+  MAX_BARS_PER_READ,
+  readBarStates,
+  readBarSymbols,
+  readBars,
+  SECOND_SLOTS,
+} from './bar-store.js';
+export { type DaySummary, daySummary, type StoredBar, type SymbolBarState } from './bars.js';
 export {
   BatchCursor,
   type BatchVisitor,
@@ -13,6 +22,7 @@ export {
   encodeBatch,
   type TapedEvent,
 } from './codec.js';
+export { TRADE_CONDITIONS } from './conditions.js';
 export type { Aggregate, EventType, FeedEvent, Luld, MarketEvent, Quote, Tape, Trade } from './event.js';
 export { EVENT_TYPES, LULD_HALT, LULD_RESUME, symbolOf, vendorTime } from './event.js';
 export { FEED_STATES, type FeedState } from './feed.js';
@@ -29,3 +39,4 @@ export { type LastValueType, lastValueKey, readLastValue, readLastValues } from 
 export { MALFORMED_REASONS, type MalformedReason } from './normalize.js';
 export { type ReferenceTicker, readSyntheticTickers, writeSyntheticTickers } from './reference.js';
 export { DROP_REASONS, type DropReason } from './stats.js';
+export { type TradingDay, tradingDayNamed, tradingDayOf } from './trading-day.js';

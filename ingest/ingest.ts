@@ -58,6 +58,8 @@ export interface IngestOptions {
   now?: () => number;
   publisher?: PipelineOptions['publisher'];
   lastValueIntervalMs?: number;
+  /** Bar store write interval (default 1 000 ms). */
+  barStoreIntervalMs?: number;
 }
 
 export interface Ingest {
@@ -94,6 +96,7 @@ export async function createIngest(options: IngestOptions): Promise<Ingest> {
     onStatus: (status, message) => feed?.status(status, message),
     publisher: options.publisher,
     lastValueIntervalMs: options.lastValueIntervalMs,
+    barStoreIntervalMs: options.barStoreIntervalMs,
     maxClockSkewMs: options.maxClockSkewMs,
     now: options.now,
   });
@@ -129,20 +132,25 @@ export async function createIngest(options: IngestOptions): Promise<Ingest> {
   };
   const run = () => {
     if (stopping || feed !== undefined) return;
-    feed = newFeed();
+    const current = newFeed();
+    feed = current;
     pipeline.lastValues.start();
-    feed.start();
     if (market !== undefined) {
       writeSyntheticTickers(bus, market.instruments).catch((error: unknown) =>
         logger.warn({ err: error }, "the synthetic market's ticker list could not be stored"),
       );
     }
+    // The day's bars continue from the store before the first trade of this term is read.
+    void pipeline.startBars().then(() => {
+      if (feed === current && !stopping) current.start();
+    });
   };
   const standDown = () => {
     const current = feed;
     feed = undefined;
     pipeline.publisher.discard();
     pipeline.lastValues.discard();
+    pipeline.discardBars();
     void current?.stop();
   };
 
@@ -193,7 +201,10 @@ export async function createIngest(options: IngestOptions): Promise<Ingest> {
       const limit = new Promise<void>((resolve) => {
         timer = setTimeout(resolve, DRAIN_LIMIT_MS);
       });
-      await Promise.race([Promise.all([pipeline.publisher.drain(), pipeline.lastValues.stop()]), limit]);
+      await Promise.race([
+        Promise.all([pipeline.publisher.drain(), pipeline.lastValues.stop(), pipeline.stopBars()]),
+        limit,
+      ]);
       clearTimeout(timer);
       await lease?.stop();
       logger.info({ source }, 'ingest stopped');

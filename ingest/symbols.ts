@@ -4,6 +4,7 @@
  * each cache.
  */
 import { shardOf } from '../platform/bus/index.js';
+import type { SymbolBars } from './bars.js';
 
 /** Which last values changed since the cache was last written. */
 export const QUOTE_CHANGED = 1;
@@ -17,6 +18,8 @@ export interface SymbolSlot {
   trade: string | undefined;
   /** QUOTE_CHANGED | TRADE_CHANGED bits not yet written to the last-value cache. */
   changed: number;
+  /** The symbol's bars being built (ingest/bars.ts), once it has traded. */
+  bars: SymbolBars | undefined;
 }
 
 export class SymbolTable {
@@ -30,7 +33,14 @@ export class SymbolTable {
   slot(sym: string): SymbolSlot {
     let slot = this.#slots.get(sym);
     if (slot === undefined) {
-      slot = { sym, shard: shardOf(sym, this.#shards), quote: undefined, trade: undefined, changed: 0 };
+      slot = {
+        sym,
+        shard: shardOf(sym, this.#shards),
+        quote: undefined,
+        trade: undefined,
+        changed: 0,
+        bars: undefined,
+      };
       this.#slots.set(sym, slot);
     }
     return slot;
