@@ -25,7 +25,10 @@ import { type ProductTable, productTable } from './products.js';
 import { CLOSE, CONNECTED, errorStatus, frame } from './protocol.js';
 import { KeyedLimiter } from './rate-limit.js';
 import { restRoutes } from './rest.js';
+import type { RestAccessDeps } from './rest-access.js';
+import { aggsRoutes } from './rest-aggs.js';
 import { sessionsWithRequest } from './rest-sessions.js';
+import { snapshotRoutes } from './rest-snapshot.js';
 import { Router } from './routing.js';
 import { Session, type SessionHost } from './session.js';
 import { SlotKeeper } from './session-slots.js';
@@ -196,16 +199,22 @@ export class Edge implements SessionHost {
     this.#wss.handleUpgrade(request, socket, head, (ws) => this.#accept(ws, request));
   };
 
-  /** The REST routes, to mount on the hub's app: history and reference pass-through, then snapshots. */
+  /**
+   * The REST routes, to mount on the hub's app: history and reference pass-through first (it hands
+   * ranges reaching today on to the hub's own bars), then last values, snapshots and today's bars.
+   */
   routes(): Hono<AppEnv> {
+    const deps = this.#restDeps();
     const app = new Hono<AppEnv>();
     app.route('/', this.passthrough.routes());
-    app.route('/', this.#snapshotRoutes());
+    app.route('/', restRoutes(deps));
+    app.route('/', snapshotRoutes(deps));
+    app.route('/', aggsRoutes({ ...deps, passthrough: this.passthrough }));
     return app;
   }
 
-  #snapshotRoutes(): Hono<AppEnv> {
-    return restRoutes({
+  #restDeps(): RestAccessDeps {
+    return {
       bus: this.#bus,
       view: this.view,
       products: this.products,
@@ -225,7 +234,7 @@ export class Edge implements SessionHost {
         }),
       addresses: this.addresses,
       now: this.#now,
-    });
+    };
   }
 
   get connections(): number {

@@ -7,7 +7,13 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { TokenUsage } from '../entitlements/index.js';
-import { dayNumber, dayString, USAGE_EVENT_VERSION, type UsageEvent } from '../usage/index.js';
+import {
+  dayNumber,
+  dayString,
+  type QueryType,
+  USAGE_EVENT_VERSION,
+  type UsageEvent,
+} from '../usage/index.js';
 import type { ProductTable } from './products.js';
 import type { UsageSpool } from './spool.js';
 
@@ -44,7 +50,7 @@ export interface QueryUsage {
   usage: TokenUsage | undefined;
   product: number;
   symbol: string;
-  type: 'Q' | 'T';
+  type: QueryType;
   mode: 'realtime' | 'delayed';
   requestId: string;
   at: number;

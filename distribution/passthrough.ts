@@ -226,6 +226,55 @@ export class Passthrough {
 
   /** The vendor's answer for this request: from the cache when fresh and the vendor has seen the user today. */
   async #answer(c: Context<AppEnv>, caller: RestCaller, route: Route): Promise<Response> {
+    const url = new URL(c.req.url);
+    try {
+      const { answer, cache } = await this.#fetch(c, caller, route, url.pathname, url.searchParams);
+      return this.#respond(c, answer, url.origin, cache);
+    } catch (error) {
+      if (!(error instanceof VendorFailure)) throw error;
+      return c.json(errorBody(error, c.get('requestId')), error.status);
+    }
+  }
+
+  /**
+   * The `results` of the vendor's bars of `sym` over a range that ends before today (the days
+   * before today of a range the hub's own bars finish), through the cache like every pass-through
+   * answer; the caller's entitlement is checked by the route. Throws a VendorFailure (502/504) the
+   * route answers as it is, or a DomainError.
+   */
+  async history(
+    c: Context<AppEnv>,
+    caller: RestCaller,
+    range: { sym: string; multiplier: string; timespan: string; from: string; to: string },
+  ): Promise<unknown[]> {
+    const { sym, multiplier, timespan, from, to } = range;
+    const path = `/v2/aggs/ticker/${encodeURIComponent(sym)}/range/${multiplier}/${timespan}/${from}/${to}`;
+    const query = new URLSearchParams();
+    const adjusted = c.req.query('adjusted');
+    if (adjusted !== undefined) query.set('adjusted', adjusted);
+    query.set('limit', '50000');
+    query.set('sort', 'asc');
+    const { answer } = await this.#fetch(c, caller, 'aggs', path, query);
+    try {
+      const parsed = JSON.parse(answer.body) as { results?: unknown };
+      return Array.isArray(parsed.results) ? parsed.results : [];
+    } catch {
+      throw new VendorFailure(
+        502,
+        'vendor_error',
+        'The market-data vendor answered with a body that is not JSON.',
+      );
+    }
+  }
+
+  /** A 2xx vendor answer for `pathname?search` (apiKey dropped), or a DomainError / VendorFailure. */
+  async #fetch(
+    c: Context<AppEnv>,
+    caller: RestCaller,
+    route: Route,
+    pathname: string,
+    search: URLSearchParams,
+  ): Promise<{ answer: VendorAnswer; cache: 'hit' | 'miss' }> {
     if (!this.vendor.configured) {
       throw new DomainError(
         'unavailable',
@@ -233,8 +282,7 @@ export class Passthrough {
         'History and market status come from the market-data vendor, and this hub has no vendor key (POLYGON_API_KEY is not set: it runs the synthetic feed).',
       );
     }
-    const url = new URL(c.req.url);
-    const query = forwardedQuery(url.searchParams);
+    const query = forwardedQuery(search);
     if (query.length > MAX_QUERY_CHARS) {
       throw new DomainError(
         'invalid',
@@ -242,13 +290,13 @@ export class Passthrough {
         `The query string exceeds ${MAX_QUERY_CHARS} characters.`,
       );
     }
-    const path = query === '' ? url.pathname : `${url.pathname}?${query}`;
-    const key = cacheKey(url.pathname, url.searchParams);
+    const path = query === '' ? pathname : `${pathname}?${query}`;
+    const key = cacheKey(pathname, search);
     const now = this.#deps.now();
     const userId = caller.principal.userId;
     const seen = this.#seenToday(now);
     const cached = seen.has(userId) ? this.cache.get(key, now) : undefined;
-    if (cached !== undefined) return this.#respond(c, cached, url.origin, 'hit');
+    if (cached !== undefined) return { answer: cached, cache: 'hit' };
     let answer: VendorAnswer;
     try {
       answer = await this.vendor.get(path, {
@@ -257,15 +305,14 @@ export class Passthrough {
         userAgent: c.req.header('user-agent'),
       });
     } catch (error) {
-      if (!(error instanceof VendorFailure)) throw error;
-      this.#failed(route, error.code);
-      return c.json(errorBody(error, c.get('requestId')), error.status);
+      if (error instanceof VendorFailure) this.#failed(route, error.code);
+      throw error;
     }
     seen.add(userId);
     if (answer.status >= 200 && answer.status < 300) {
       this.#recovered();
       this.cache.set(key, answer, PASSTHROUGH_TTL_MS[route], this.#deps.now());
-      return this.#respond(c, answer, url.origin, 'miss');
+      return { answer, cache: 'miss' };
     }
     const said = vendorMessage(answer.body);
     if (answer.status === 404) {
@@ -279,7 +326,7 @@ export class Passthrough {
       );
     }
     this.#failed(route, `vendor_${answer.status}`);
-    const failure = new VendorFailure(
+    throw new VendorFailure(
       502,
       'vendor_error',
       `The market-data vendor answered ${answer.status}${said === undefined ? '' : `: ${said}`}`,
@@ -287,7 +334,6 @@ export class Passthrough {
         ? { vendorStatus: answer.status }
         : { vendorStatus: answer.status, vendorMessage: said },
     );
-    return c.json(errorBody(failure, c.get('requestId')), 502);
   }
 
   #respond(c: Context<AppEnv>, answer: VendorAnswer, origin: string, cache: 'hit' | 'miss'): Response {

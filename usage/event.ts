@@ -12,7 +12,10 @@
  *   ledger keeps one per (user, product, day) whoever sent it.
  * - `deliveries`: real-time events delivered to one session for one product since the session's
  *   previous flush, all on `day`; the ledger sums flushes (by unique id).
- * - `query`: one REST snapshot answered.
+ * - `query`: one REST answer of today's data for one ticker (a watchlist snapshot of 20 tickers is
+ *   20): `type` says which — `Q` last quote, `T` last trade, `snapshot` a ticker snapshot, `aggs`
+ *   today's bars. The last two were added to version 1; like `usage`, a meter must be upgraded
+ *   before the edges that send them.
  *
  * `usage` says what the token was issued for: absent for a person's display, `non_display` for an
  * application's use without one, which the reports count apart. It was added to version 1 as an
@@ -83,14 +86,17 @@ export const deliveriesEvent = z
   })
   .strict();
 
+export const QUERY_TYPES = ['Q', 'T', 'snapshot', 'aggs'] as const;
+export type QueryType = (typeof QUERY_TYPES)[number];
+
 export const queryEvent = z
   .object({
     ...common,
     kind: z.literal('query'),
     product: name(64),
     symbol: name(32),
-    /** `Q` last quote, `T` last trade. */
-    type: z.enum(['Q', 'T']),
+    /** `Q` last quote, `T` last trade, `snapshot` a ticker snapshot, `aggs` today's bars. */
+    type: z.enum(QUERY_TYPES),
     mode: z.enum(['realtime', 'delayed']),
     /** The HTTP request id (`x-request-id`). */
     requestId: name(64),

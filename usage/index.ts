@@ -35,6 +35,8 @@ export {
   deliveriesEvent,
   firstAccessEvent,
   parseUsageEvent,
+  QUERY_TYPES,
+  type QueryType,
   queryEvent,
   sessionCloseEvent,
   sessionOpenEvent,
