@@ -26,6 +26,8 @@ export interface EdgeStarterOptions {
   options?: Partial<EdgeOptions>;
   /** Decisions from here instead of an EntitlementCache of the edge's own. */
   entitlements?: EntitlementView;
+  /** The edge's clock (tests: a day of their choosing); default Date.now. */
+  now?: () => number;
 }
 
 /**
@@ -64,6 +66,7 @@ export function createEdgeStarter(starter: EdgeStarterOptions = {}): RoleStarter
       options,
       metrics: ctx.metrics,
       spoolFile,
+      now: starter.now,
     });
     ctx.upgrade('/stocks', edge.handleUpgrade);
     ctx.app.route('/', edge.routes());

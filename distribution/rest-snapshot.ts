@@ -130,7 +130,7 @@ export function snapshotRoutes(deps: RestAccessDeps): Hono<AppEnv> {
   app.get(`${BASE}/tickers`, async (c) => {
     const now = deps.now();
     const caller = authenticateRest(c, deps, now);
-    const syms = watchlist(c.req.query('tickers')) ?? (await readBarSymbols(deps.bus));
+    const syms = watchlist(c.req.queries('tickers')) ?? (await readBarSymbols(deps.bus));
     const tickers = (await held(syms)).filter((ticker) => ticker.product >= 0);
     const decided = await access.decide(caller.principal, new Set(tickers.map((t) => t.product)), now);
     const answered: Array<{ ticker: Held; access: Access }> = [];
@@ -223,8 +223,13 @@ export function snapshotRoutes(deps: RestAccessDeps): Hono<AppEnv> {
 }
 
 /** The tickers of `?tickers=A,B,C`, checked; undefined when the parameter is absent or empty. */
-function watchlist(param: string | undefined): string[] | undefined {
-  if (param === undefined || param.trim() === '') return undefined;
+/**
+ * The tickers asked for: `tickers=A,B` as Polygon documents it, or `tickers=A&tickers=B` as the
+ * SDK's `getStocksSnapshotTickers([...])` sends an array; both may mix.
+ */
+function watchlist(params: string[] | undefined): string[] | undefined {
+  const param = (params ?? []).join(',');
+  if (param.trim() === '') return undefined;
   const syms = [
     ...new Set(
       param
@@ -275,7 +280,7 @@ export function polygonSnapshot(sym: string, parts: SnapshotParts, granted: Acce
     ticker: sym,
     todaysChange: round(change, 4),
     todaysChangePerc: prevDay !== undefined && prevDay.c > 0 ? round((change / prevDay.c) * 100, 4) : 0,
-    updated: nanos(Math.max(lastTrade?.t ?? 0, lastQuote?.t ?? 0, min === undefined ? 0 : min.t)),
+    updated: nanos(Math.max(lastTrade?.t ?? 0, lastQuote?.t ?? 0, min === undefined ? 0 : min.t + 60_000)),
     day: ohlc(day),
     min:
       min === undefined

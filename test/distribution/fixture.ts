@@ -32,6 +32,8 @@ export interface EdgeSetup {
   options?: Partial<EdgeOptions>;
   /** Over the test environment, e.g. `MDHUB_EDGE_ID`, or `REDIS_URL` for a Redis of the file's own. */
   env?: Record<string, string>;
+  /** The edge's clock (e.g. a chosen trading day's noon, running); default Date.now. */
+  now?: () => number;
 }
 
 export interface FixtureSetup extends EdgeSetup {
@@ -77,6 +79,7 @@ export async function distributionFixture(setup: FixtureSetup): Promise<Distribu
       delayMs: overrides.delayMs ?? setup.delayMs,
       options: { ...setup.options, ...overrides.options },
       env: { ...setup.env, ...overrides.env },
+      now: overrides.now ?? setup.now,
     });
     hubs.push(hub);
     return hub;

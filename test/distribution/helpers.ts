@@ -54,6 +54,8 @@ export interface EdgeHubOptions {
   embedded?: boolean;
   /** The bus the edge gets, in place of the hub's (to hold back one of its calls). */
   bus?: (bus: Bus) => Bus;
+  /** The edge's clock; default Date.now. */
+  now?: () => number;
 }
 
 /** Settings that keep tests fast and independent of one another's connection counts. */
@@ -84,7 +86,7 @@ export async function startEdgeHub(options: EdgeHubOptions): Promise<Hub> {
 }
 
 function edgeStarter(options: EdgeHubOptions): RoleStarter {
-  const starter = createEdgeStarter({ options: { ...TEST_OPTIONS, ...options.options } });
+  const starter = createEdgeStarter({ options: { ...TEST_OPTIONS, ...options.options }, now: options.now });
   const wrap = options.bus;
   return wrap === undefined ? starter : (ctx) => starter({ ...ctx, bus: wrap(ctx.bus) });
 }
