@@ -41,7 +41,7 @@ export function BoardPage() {
           <table id="quotes" class="grid">
             <caption>
               Quotes and trades for your watchlist. Real time only where your account is licensed for the
-              exchange; otherwise delayed, with the reason.
+              exchange; otherwise delayed, with the reason. A symbol whose trading is halted is marked Halted.
             </caption>
             <thead>
               <tr>

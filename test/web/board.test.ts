@@ -1,6 +1,7 @@
 /**
  * The quote board in a real browser against a real hub: sign-in, live quotes, real time and
- * delayed with the reason in words, the watchlist kept across a reload, and reconnection.
+ * delayed with the reason in words, the watchlist kept across a reload, halted symbols marked, and
+ * reconnection.
  */
 import { join } from 'node:path';
 import type { Browser, Page, WebSocketRoute } from 'playwright-core';
@@ -107,6 +108,67 @@ describe.skipIf(!HAVE_CHROMIUM)('quote board (/app)', () => {
     // Removing a symbol forgets it.
     await page.getByRole('button', { name: `Remove ${tapeC}` }).click();
     expect(await readStorage(page, 'localStorage', 'mdhub.board.watchlist')).toBe(JSON.stringify([tapeA]));
+    await context.close();
+  });
+
+  it('marks a symbol halted on an LULD halt and clears the mark when trading resumes', async () => {
+    const context = await newContext(browser);
+    const page = await context.newPage();
+    // The synthetic market halts symbols at random; the hub's own LULD events for this symbol are
+    // held back here so that only the halt and resumption the test sends can change the row.
+    const sent: Array<{ action: string; params: string }> = [];
+    const acknowledged: string[] = [];
+    let socket: WebSocketRoute | undefined;
+    await page.routeWebSocket(/\/stocks$/, (ws) => {
+      const server = ws.connectToServer();
+      ws.onMessage((message) => {
+        const parsed = JSON.parse(String(message)) as { action: string; params: string };
+        if (parsed.action !== 'auth') sent.push(parsed);
+        server.send(message);
+      });
+      server.onMessage((message) => {
+        const events = JSON.parse(String(message)) as Array<Record<string, unknown>>;
+        for (const event of events) {
+          if (event.status === 'success') acknowledged.push(String(event.message));
+        }
+        const kept = events.filter((event) => !(event.ev === 'LULD' && event.T === tapeA));
+        if (kept.length > 0) ws.send(JSON.stringify(kept));
+      });
+      socket = ws;
+    });
+    await page.goto(`${web.origin}/app`);
+    await writeStorage(page, 'localStorage', 'mdhub.board.watchlist', JSON.stringify([tapeA]));
+    await signIn(page, annToken);
+    const a = row(page, tapeA);
+    // The board asks the hub for the symbol's LULD channel with its quotes and trades, and the hub
+    // takes it.
+    await eventually(() => acknowledged.some((m) => m.startsWith(`subscribed to: LULD.${tapeA}`))).toBe(true);
+    expect(sent).toContainEqual({ action: 'subscribe', params: `Q.${tapeA},T.${tapeA},LULD.${tapeA}` });
+    await eventually(() => a.getAttribute('data-mode')).toBe('realtime');
+    expect(await a.getAttribute('data-halted')).toBe('false');
+    expect(await a.getByText('Halted').isVisible()).toBe(false);
+
+    const luld = (indicators: number[], q: number) =>
+      JSON.stringify([{ ev: 'LULD', T: tapeA, h: 105.25, l: 95.5, i: indicators, z: 1, t: Date.now(), q }]);
+    socket?.send(luld([17], 1));
+    await eventually(() => a.getAttribute('data-halted')).toBe('true');
+    expect(await a.getByText('Halted', { exact: true }).isVisible()).toBe(true);
+    expect(await a.locator('th').getAttribute('title')).toBe('Limit Up-Limit Down band: 95.50 to 105.25');
+    expect(await page.locator('#announce').textContent()).toBe(`${tapeA}: trading halted`);
+
+    // A band with no indicator while halted leaves the mark; the resumption clears it.
+    socket?.send(luld([], 2));
+    socket?.send(luld([18], 3));
+    await eventually(() => a.getAttribute('data-halted')).toBe('false');
+    expect(await a.getByText('Halted').isVisible()).toBe(false);
+    expect(await page.locator('#announce').textContent()).toBe(`${tapeA}: trading resumed`);
+
+    // Removing the row stops the symbol's LULD along with its quotes and trades.
+    await page.getByRole('button', { name: `Remove ${tapeA}` }).click();
+    await eventually(() => sent.at(-1)).toEqual({
+      action: 'unsubscribe',
+      params: `Q.${tapeA},T.${tapeA},LULD.${tapeA}`,
+    });
     await context.close();
   });
 

@@ -1,6 +1,7 @@
 /**
  * The quote board: sign in with a user token, keep a watchlist, show each symbol's quotes and
- * trades from `/stocks`, whether they are real time or delayed and why, and how fresh they are.
+ * trades from `/stocks`, whether they are real time or delayed and why, how fresh they are, and
+ * whether trading in the symbol is halted (from its LULD events).
  */
 import { byId, el, tokenStore } from './dom.js';
 import { QuoteFeed } from './quote-feed.js';
@@ -10,6 +11,9 @@ const STALE_MS = 10_000;
 const WATCHLIST_KEY = 'mdhub.board.watchlist';
 /** The hub's own symbol syntax (distribution/channels.ts). */
 const SYMBOL = /^[A-Z0-9][A-Z0-9.-]{0,19}$/;
+/** LULD indicators (ingest/event.ts): a trading pause (halt), and trading resuming after one. */
+const LULD_HALT = 17;
+const LULD_RESUME = 18;
 
 const token = tokenStore('mdhub.board.token');
 const ui = {
@@ -65,12 +69,14 @@ function addRow(symbol) {
     badge: el('strong', { class: 'badge' }, 'Subscribing…'),
     why: el('span', { class: 'why' }),
     fresh: el('td', { class: 'fresh' }, 'Waiting for first update'),
+    halted: el('strong', { class: 'halt', hidden: true }, 'Halted'),
   };
+  cells.name = el('th', { scope: 'row' }, symbol, ' ', cells.halted);
   const remove = el('button', { type: 'button', class: 'quiet', 'aria-label': `Remove ${symbol}` }, 'Remove');
   const tr = el(
     'tr',
-    { 'data-symbol': symbol, 'data-mode': 'pending', 'data-fresh': 'waiting' },
-    el('th', { scope: 'row' }, symbol),
+    { 'data-symbol': symbol, 'data-mode': 'pending', 'data-fresh': 'waiting', 'data-halted': 'false' },
+    cells.name,
     cells.bid,
     cells.ask,
     cells.last,
@@ -116,9 +122,9 @@ function showMode(symbol, mode, words) {
   row.cells.why.textContent = why;
 }
 
-/** The symbol a channel (`Q.AAPL`) names, when it is on the watchlist. */
+/** The symbol a channel (`Q.AAPL`, `LULD.AAPL`) names, when it is on the watchlist. */
 function symbolOf(channel) {
-  const match = /^[QT]\.(.+)$/.exec(String(channel ?? ''));
+  const match = /^(?:Q|T|LULD)\.(.+)$/.exec(String(channel ?? ''));
   return match && rows.has(match[1]) ? match[1] : undefined;
 }
 
@@ -151,9 +157,35 @@ function onStatus(status) {
   }
 }
 
+function money(value) {
+  return typeof value === 'number' && Number.isFinite(value) ? value.toFixed(2) : '?';
+}
+
+/**
+ * An LULD event: a halt (17) marks the row until a resumption (18) clears it; a band with neither
+ * leaves the mark as it is. The band itself is the symbol's tooltip. It is not a quote or a trade,
+ * so the row's time and freshness stay those of its market data.
+ */
+function showLuld(symbol, row, event) {
+  const indicators = Array.isArray(event.i) ? event.i : [];
+  row.cells.name.setAttribute('title', `Limit Up-Limit Down band: ${money(event.l)} to ${money(event.h)}`);
+  let halted = row.tr.dataset.halted === 'true';
+  if (indicators.includes(LULD_HALT)) halted = true;
+  else if (indicators.includes(LULD_RESUME)) halted = false;
+  if (halted === (row.tr.dataset.halted === 'true')) return;
+  row.tr.dataset.halted = String(halted);
+  row.cells.halted.hidden = !halted;
+  ui.announce.textContent = halted ? `${symbol}: trading halted` : `${symbol}: trading resumed`;
+}
+
 function onEvent(event) {
-  const row = rows.get(event.sym);
+  const symbol = event.ev === 'LULD' ? event.T : event.sym;
+  const row = rows.get(symbol);
   if (!row) return;
+  if (event.ev === 'LULD') {
+    showLuld(symbol, row, event);
+    return;
+  }
   if (event.ev === 'Q') {
     row.cells.bid.textContent = price(event.bp) + size(event.bs);
     row.cells.ask.textContent = price(event.ap) + size(event.as);

@@ -7,10 +7,12 @@
 
 const FIRST_RETRY_MS = 500;
 const MAX_RETRY_MS = 30_000;
+/** The hub takes at most 1 000 channels in one message (distribution/options.ts). */
+const SYMBOLS_PER_MESSAGE = 300;
 
-/** The channels the board shows for a symbol. */
+/** The channels the board shows for a symbol: its quotes, trades, and LULD bands and halts. */
 function channels(symbol) {
-  return [`Q.${symbol}`, `T.${symbol}`];
+  return [`Q.${symbol}`, `T.${symbol}`, `LULD.${symbol}`];
 }
 
 export class QuoteFeed {
@@ -31,7 +33,8 @@ export class QuoteFeed {
    * @param {string} options.token the user token, sent only in the auth message
    * @param {(state: {name: string, detail?: string, retryAt?: number, attempt?: number}) => void} options.onState
    * @param {(status: object) => void} options.onStatus statuses other than the connection's own
-   * @param {(event: object) => void} options.onEvent quote and trade events
+   * @param {(event: object) => void} options.onEvent quote, trade and LULD events (an LULD names
+   *   its symbol `T`, the others `sym`)
    */
   constructor({ url, token, onState, onStatus, onEvent }) {
     this.#url = url;
@@ -67,7 +70,12 @@ export class QuoteFeed {
 
   #send(action, symbols) {
     if (this.#ws?.readyState !== WebSocket.OPEN || !this.#live || symbols.length === 0) return;
-    this.#ws.send(JSON.stringify({ action, params: symbols.flatMap(channels).join(',') }));
+    // Three channels a symbol: a long watchlist is sent in parts, each within the hub's limit of
+    // channels per message.
+    for (let i = 0; i < symbols.length; i += SYMBOLS_PER_MESSAGE) {
+      const part = symbols.slice(i, i + SYMBOLS_PER_MESSAGE);
+      this.#ws.send(JSON.stringify({ action, params: part.flatMap(channels).join(',') }));
+    }
   }
 
   #connect() {
@@ -126,7 +134,7 @@ export class QuoteFeed {
     if (!Array.isArray(messages)) return;
     for (const message of messages) {
       if (message === null || typeof message !== 'object') continue;
-      if (message.ev === 'Q' || message.ev === 'T') this.#handlers.onEvent(message);
+      if (message.ev === 'Q' || message.ev === 'T' || message.ev === 'LULD') this.#handlers.onEvent(message);
       else if (message.ev === 'status') this.#status(ws, message);
     }
   }
