@@ -279,7 +279,7 @@ async function run<T>(
 }
 
 /** A user allowed many sessions, real time on every product or on none. */
-async function benchUser(hub: Hub, id: string, realtime: boolean): Promise<string> {
+export async function benchUser(hub: Hub, id: string, realtime: boolean): Promise<string> {
   await run(hub, (ctx) => createUser({ ctx, input: { id, sessionLimit: 100_000 } }));
   if (realtime) {
     for (const product of hub.ctx.catalog.products.keys()) {
@@ -295,7 +295,12 @@ async function benchUser(hub: Hub, id: string, realtime: boolean): Promise<strin
   }
 }
 
-async function startBenchHub(options: { redis: boolean; schema: string; prefix: string }): Promise<Hub> {
+export async function startBenchHub(options: {
+  redis: boolean;
+  schema: string;
+  prefix: string;
+  env?: Record<string, string>;
+}): Promise<Hub> {
   const env = parseEnv({
     PORT: '0',
     HOST: '127.0.0.1',
@@ -305,6 +310,7 @@ async function startBenchHub(options: { redis: boolean; schema: string; prefix: 
     // The edge's usage spool file goes here, not into the working directory.
     MDHUB_DATA_DIR: mkdtempSync(join(tmpdir(), 'mdhub-bench-')),
     ...(options.redis ? { REDIS_URL } : {}),
+    ...options.env,
   });
   return startHub({
     env,

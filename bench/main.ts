@@ -8,6 +8,7 @@ import { ingestSection } from './ingest.js';
 import { ledgerSection } from './ledger.js';
 import { packSection } from './pack.js';
 import { platformSection } from './platform.js';
+import { restSection } from './rest.js';
 
 /**
  * `npm run bench`: runs every section (or those named on the command line), prints one table and
@@ -20,6 +21,7 @@ const SECTIONS: readonly Section[] = [
   ledgerSection,
   packSection,
   distributionSection,
+  restSection,
 ];
 
 async function main(names: string[]): Promise<void> {

@@ -96,7 +96,8 @@ export function aggsRoutes(deps: AggsDeps): Hono<AppEnv> {
       }
     }
     const own = await todaysBars(deps, range, granted, state ?? null, today.start);
-    access.meter(c, caller.principal, granted, range.sym, 'aggs');
+    // A query is counted only when today's data is in the answer: no bar shown, nothing displayed.
+    if (own.length > 0) access.meter(c, caller.principal, granted, range.sym, 'aggs');
     let results = [...history, ...own.map(polygonBar)];
     if (sort === 'desc') results = results.reverse();
     results = results.slice(0, limit);

@@ -44,8 +44,19 @@ function midnight(y: number, m: number, d: number): number {
 
 const pad = (n: number, width = 2) => String(n).padStart(width, '0');
 
+/** The last day computed: nearly every call (a REST answer's cut, a bar) falls in it. */
+let lastDay: TradingDay | undefined;
+
 /** The trading day holding `t`. */
 export function tradingDayOf(t: number): TradingDay {
+  const last = lastDay;
+  if (last !== undefined && t >= last.start && t < last.end) return last;
+  const day = computeDay(t);
+  lastDay = day;
+  return day;
+}
+
+function computeDay(t: number): TradingDay {
   const { y, m, d } = wallClock(t);
   const start = midnight(y, m, d);
   const next = new Date(Date.UTC(y, m - 1, d + 1));
