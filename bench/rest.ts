@@ -4,7 +4,7 @@
  * the session count, last values and the day's bars read from the bus, and a metered query each —
  * against `rest_bare_rps`, the same hub's Hono app answering a constant (`/healthz`), driven the
  * same way in the same run: 16 keep-alive connections from a worker thread, 3 s per run, medians
- * of 3 runs each.
+ * of 3 runs each. `BENCH_REST_ONLY=1` skips the constant (to profile the snapshot path alone).
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -89,7 +89,7 @@ export const restSection: Section = {
         throw new Error(`snapshot probe answered ${probe.status} ${JSON.stringify(body).slice(0, 200)}`);
       }
       const snapshot = await rate(hub.port, path);
-      const bare = await rate(hub.port, '/healthz');
+      const bare = process.env.BENCH_REST_ONLY === '1' ? 1 : await rate(hub.port, '/healthz');
       return {
         rest_snapshot_rps: { value: snapshot, unit: 'req/s', goal: 'baseline' },
         rest_bare_rps: { value: bare, unit: 'req/s', goal: 'baseline' },

@@ -126,7 +126,14 @@ export function dayNumber(at: number): number {
   return Math.floor(at / DAY_MS);
 }
 
-/** `YYYY-MM-DD` of a UTC day number. */
+let lastDay = Number.NaN;
+let lastDayString = '';
+
+/** `YYYY-MM-DD` of a UTC day number (the last one remembered: every event of a day asks for it). */
 export function dayString(day: number): string {
-  return new Date(day * DAY_MS).toISOString().slice(0, 10);
+  if (day !== lastDay) {
+    lastDayString = new Date(day * DAY_MS).toISOString().slice(0, 10);
+    lastDay = day;
+  }
+  return lastDayString;
 }
