@@ -284,6 +284,41 @@ describe("today's aggregates", () => {
   });
 });
 
+describe('bad input', () => {
+  it('answers 400 naming what is wrong, and meters nothing', async () => {
+    await readUsage(fx.bus, 'v2-test');
+    const day = tradingDayOf(NOON).date;
+    const key = `apiKey=${pro.token}`;
+    const snap = '/v2/snapshot/locale/us/markets/stocks/tickers';
+    const cases: Array<[string, string]> = [
+      [`${snap}?tickers=NVDA,bad%20one&${key}`, 'invalid_symbol'],
+      [
+        `${snap}?tickers=${Array.from({ length: 1_001 }, (_, k) => `S${k}`).join(',')}&${key}`,
+        'too_many_tickers',
+      ],
+      [`/v2/last/trade/${'A'.repeat(200)}?${key}`, 'invalid_symbol'],
+      [`/v2/aggs/ticker/NVDA/range/0/minute/${day}/${day}?${key}`, ''],
+      [`/v2/aggs/ticker/NVDA/range/1/fortnight/${day}/${day}?${key}`, ''],
+      [`/v2/aggs/ticker/NVDA/range/1/minute/yesterday/${day}?${key}`, ''],
+      [`/v2/aggs/ticker/NVDA/range/1/minute/${day}/${day}?limit=0&${key}`, 'invalid_limit'],
+      [`/v2/aggs/ticker/NVDA/range/1/minute/${day}/${day}?sort=sideways&${key}`, 'invalid_sort'],
+    ];
+    const ids = new Set<string | null>();
+    for (const [path, code] of cases) {
+      const res = await fetch(`${base}${path}`);
+      ids.add(res.headers.get('x-request-id'));
+      expect(res.status, path.slice(0, 80)).toBe(400);
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      expect(body.error.message.length).toBeGreaterThan(0);
+      if (code !== '') expect(body.error.code).toBe(code);
+    }
+    const events = (await readUsage(fx.bus, 'v2-test')).filter(
+      (e) => e.kind === 'query' && ids.has(e.requestId),
+    );
+    expect(events).toEqual([]);
+  });
+});
+
 describe('refusals', () => {
   it('answers 403 with the reason for a product the user may not see, in a list names it', async () => {
     const closed = await fx.user('v2-closed', { realtime: ['UTP'] });
