@@ -188,14 +188,13 @@ class MeterLoop implements Meter {
     let failing = false;
     const timer = setInterval(
       () => {
-        console.log("touch", ids.length);
         this.#work.touch(ids).then(
           () => {
             failing = false;
           },
           (error: unknown) => {
             // Another meter may then claim the batch as well: the ledger counts each id once.
-            console.log("touch failed", error); if (!failing) this.#logger.warn({ err: error }, "renewing a ledger batch failed");
+            if (!failing) this.#logger.warn({ err: error }, 'renewing a ledger batch failed');
             failing = true;
           },
         );

@@ -310,8 +310,9 @@ forEachDb((_engine, getDb) => {
     release();
     await holder;
     await drained(bus);
+    // The other meter may read what the first had not (a later read), never take its batch.
     expect(await counter(otherMetrics, 'mdhub_meter_claimed_total')).toBe(0);
-    expect(await counter(otherMetrics, 'mdhub_meter_events_total')).toBe(0);
+    expect(await counter(slowMetrics, 'mdhub_meter_claimed_total')).toBe(0);
     expect(await dumpLedger(db)).toEqual(reference);
   });
 
