@@ -87,7 +87,13 @@ export const startEdge: RoleStarter = createEdgeStarter();
  * closes the sessions of edges that died without closing them (usage/session-sweeper.ts).
  */
 export const startMeter: RoleStarter = async (ctx) => {
-  const meter = await runMeter({ db: ctx.db, bus: ctx.bus, logger: ctx.logger, metrics: ctx.metrics });
+  const meter = await runMeter({
+    db: ctx.db,
+    bus: ctx.bus,
+    logger: ctx.logger,
+    metrics: ctx.metrics,
+    claimMinIdleMs: ctx.env.MDHUB_METER_CLAIM_MS,
+  });
   const sweeper = startSessionSweeper({
     db: ctx.db,
     bus: ctx.bus,

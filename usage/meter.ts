@@ -22,6 +22,9 @@ import { USAGE_STREAM, type UsageEvent } from './event.js';
 import { writeLedger } from './ledger.js';
 import { type MeterMetrics, meterMetrics } from './meter-metrics.js';
 
+/** MDHUB_METER_CLAIM_MS's default: a killed meter's events are taken over within about this long. */
+export const DEFAULT_CLAIM_MS = 5_000;
+
 /** The consumer group every meter reads in. */
 export const METER_GROUP = 'meters';
 
@@ -37,9 +40,13 @@ export interface MeterOptions {
   batchSize?: number;
   /** How long a read waits for entries (default 1000 ms). */
   blockMs?: number;
-  /** Entries pending this long with another meter are taken over (default 30 000 ms). */
+  /**
+   * Entries pending this long with another meter are taken over (default 5 000 ms,
+   * MDHUB_METER_CLAIM_MS). A meter working on a batch renews its entries every third of this
+   * (`touch`), so only a meter that stopped renewing — killed, hung, cut off — loses them.
+   */
   claimMinIdleMs?: number;
-  /** How often to look for such entries (default 10 000 ms). */
+  /** How often to look for such entries (default a fifth of `claimMinIdleMs`, at least 100 ms). */
   claimEveryMs?: number;
   /** Pause before retrying a failed batch (default 1000 ms). */
   retryMs?: number;
@@ -114,8 +121,8 @@ class MeterLoop implements Meter {
     this.#work = work;
     this.#batchSize = options.batchSize ?? 500;
     this.#blockMs = options.blockMs ?? 1000;
-    this.#claimMinIdleMs = options.claimMinIdleMs ?? 30_000;
-    this.#claimEveryMs = options.claimEveryMs ?? 10_000;
+    this.#claimMinIdleMs = options.claimMinIdleMs ?? DEFAULT_CLAIM_MS;
+    this.#claimEveryMs = options.claimEveryMs ?? Math.max(100, Math.round(this.#claimMinIdleMs / 5));
     this.#retryMs = options.retryMs ?? 1000;
     this.#drainMs = options.drainMs ?? 1000;
   }
@@ -168,6 +175,37 @@ class MeterLoop implements Meter {
    * time, and an entry the database refuses as data is dead-lettered, so it never blocks the stream.
    */
   async #process(items: Item[]): Promise<void> {
+    const heartbeat = this.#heartbeat(items.map((item) => item.entry.id));
+    try {
+      await this.#commit(items);
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+
+  /** Renews the batch's entries while it is worked on, so no other meter claims them meanwhile. */
+  #heartbeat(ids: string[]): NodeJS.Timeout {
+    let failing = false;
+    const timer = setInterval(
+      () => {
+        this.#work.touch(ids).then(
+          () => {
+            failing = false;
+          },
+          (error: unknown) => {
+            // Another meter may then claim the batch as well: the ledger counts each id once.
+            if (!failing) this.#logger.warn({ err: error }, 'renewing a ledger batch failed');
+            failing = true;
+          },
+        );
+      },
+      Math.max(50, Math.floor(this.#claimMinIdleMs / 3)),
+    );
+    timer.unref();
+    return timer;
+  }
+
+  async #commit(items: Item[]): Promise<void> {
     for (let failures = 0; ; ) {
       try {
         if (failures < ISOLATE_AFTER) await this.#write(items);

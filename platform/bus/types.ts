@@ -70,6 +70,12 @@ export interface WorkConsumer {
   ack(ids: readonly string[]): Promise<number>;
   /** Takes over entries pending longer than `minIdleMs` with any consumer (XAUTOCLAIM). */
   claimStale(options: { minIdleMs: number; count: number }): Promise<BusEntry[]>;
+  /**
+   * A heartbeat: resets the idle time of these entries, pending with this consumer while it works
+   * on them, so another consumer's `claimStale` leaves them alone (XCLAIM … JUSTID). An entry
+   * another consumer has claimed meanwhile becomes this one's again; acknowledged ones are skipped.
+   */
+  touch(ids: readonly string[]): Promise<void>;
   close(): Promise<void>;
 }
 

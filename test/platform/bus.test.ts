@@ -266,6 +266,24 @@ describe.each([
     expect(text(await alive.read({ count: 10, blockMs: 0 }))).toEqual(['p3']);
   });
 
+  it('touch keeps entries a live consumer works on from being claimed as stale', async () => {
+    const bus = await open();
+    const stream = bus.work('usage');
+    await stream.ensureGroup('meter');
+    const ids = await stream.add(['t0', 't1']);
+    const busy = stream.consumer('meter', 'busy');
+    await busy.read({ count: 2, blockMs: 0 });
+    const other = stream.consumer('meter', 'other');
+    for (let k = 0; k < 4; k++) {
+      await sleep(100);
+      await busy.touch(ids);
+      expect(await other.claimStale({ minIdleMs: 250, count: 10 })).toEqual([]);
+    }
+    await sleep(300);
+    expect((await other.claimStale({ minIdleMs: 250, count: 10 })).map((e) => e.id)).toEqual(ids);
+    await busy.touch([]);
+  });
+
   it('claimStale returns at most `count` entries, oldest first', async () => {
     const bus = await open();
     const stream = bus.work('usage');

@@ -279,6 +279,43 @@ forEachDb((_engine, getDb) => {
     expect(await counter(metrics, 'mdhub_meter_claimed_total')).toBe(60);
   });
 
+  it('renews a batch it is still committing, so another meter does not take it meanwhile', async () => {
+    const db = getDb();
+    const { bus, meters } = await redisBus();
+    const stream = bus.work('usage');
+    await stream.ensureGroup(METER_GROUP);
+    // Another transaction holds one of the batch's event ids: the meter's commit waits for it,
+    // for over three claim times.
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let holding = false;
+    const holder = db
+      .transaction(async (tx) => {
+        await tx.query('insert into usage_events_seen (id, at) values ($1, 0)', [EVENTS[0]!.id]);
+        holding = true;
+        await held;
+        throw new Error('rolled back on purpose');
+      })
+      .catch(() => undefined);
+    await until(async () => holding);
+    const slowMetrics = createMetricsRegistry({ defaultMetrics: false });
+    meters.push(await runMeter({ db, bus, metrics: slowMetrics, batchSize: EVENTS.length, ...FAST }));
+    await stream.add(encode(EVENTS));
+    await until(async () => (await stream.pendingCount(METER_GROUP)) > 0);
+    const otherMetrics = createMetricsRegistry({ defaultMetrics: false });
+    meters.push(await runMeter({ db, bus, metrics: otherMetrics, batchSize: EVENTS.length, ...FAST }));
+    await sleep(4 * FAST.claimMinIdleMs);
+    release();
+    await holder;
+    await drained(bus);
+    // The other meter may read what the first had not (a later read), never take its batch.
+    expect(await counter(otherMetrics, 'mdhub_meter_claimed_total')).toBe(0);
+    expect(await counter(slowMetrics, 'mdhub_meter_claimed_total')).toBe(0);
+    expect(await dumpLedger(db)).toEqual(reference);
+  });
+
   it('does not count twice the events a meter committed and died with before acknowledging', async () => {
     const db = getDb();
     const { bus, meters } = await redisBus();

@@ -82,6 +82,18 @@ class MemoryWorkConsumer implements WorkConsumer {
     return claimed.map(({ entry }) => entry);
   }
 
+  async touch(ids: readonly string[]): Promise<void> {
+    this.#lifecycle.check();
+    const group = this.#stream.group(this.#group);
+    const now = Date.now();
+    for (const id of ids) {
+      const pending = group.pending.get(id);
+      if (pending === undefined) continue;
+      pending.consumer = this.#consumer;
+      pending.deliveredAt = now;
+    }
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     this.#lifecycle.release(this);

@@ -179,6 +179,16 @@ class RedisWorkConsumer implements WorkConsumer {
     return out;
   }
 
+  async touch(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    try {
+      await this.#main.sendCommand(['XCLAIM', this.#key, this.#group, this.#consumer, '0', ...ids, 'JUSTID']);
+    } catch (err) {
+      if (!isNoGroup(err)) throw err;
+      await this.#recreateGroup(err);
+    }
+  }
+
   /**
    * The group is gone, with the pending entries it tracked: Redis restarted without persistence or
    * failed over to an empty replica. Recreated from the stream's first entry, since acknowledged
