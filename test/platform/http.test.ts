@@ -53,7 +53,7 @@ describe('HTTP app', () => {
     const res = await app().request('/metrics');
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/text\/plain/);
-    expect(await res.text()).toMatch(/^mdhub_process_cpu_user_seconds_total /m);
+    expect(await res.text()).toMatch(/^process_cpu_user_seconds_total /m);
   });
 
   it('answers unknown routes and thrown DomainErrors with the error envelope and request id', async () => {
