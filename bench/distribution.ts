@@ -43,6 +43,7 @@ import {
 import { encodeBatch, type Quote, type Tape } from '../ingest/index.js';
 import type { Actor, VerbContext } from '../platform/actor.js';
 import { type Bus, openBus, shardOf } from '../platform/bus/index.js';
+import { openDb } from '../platform/db/index.js';
 import { silentLogger } from '../platform/logger.js';
 import { startBareRelay } from './bare-relay.js';
 import { type Figures, median, percentile, type Section } from './figures.js';
@@ -336,6 +337,19 @@ export async function startBenchHub(options: {
   });
 }
 
+/**
+ * Drops a bench hub's schema once the hub has stopped (its own database handle is closed by then,
+ * so the drop goes through a connection of its own).
+ */
+export async function dropBenchSchema(schema: string): Promise<void> {
+  const db = await openDb({ url: POSTGRES_URL });
+  try {
+    await db.query(`drop schema if exists "${schema}" cascade`);
+  } finally {
+    await db.close();
+  }
+}
+
 async function deleteKeys(prefix: string): Promise<void> {
   const client = await createClient({ url: REDIS_URL }).connect();
   for await (const keys of client.scanIterator({ MATCH: `${prefix}:*`, COUNT: 1_000 })) {
@@ -488,7 +502,7 @@ async function edgeLatency(): Promise<LatencyRun> {
     return await latencyRun(`ws://127.0.0.1:${hub.port}/stocks`, prefix, { rt, dl });
   } finally {
     await hub.stop();
-    await hub.ctx.db.query(`drop schema if exists "${schema}" cascade`).catch(() => undefined);
+    await dropBenchSchema(schema);
     await deleteKeys(prefix);
   }
 }
@@ -540,7 +554,7 @@ export const distributionSection: Section = {
     } finally {
       await clients.stop();
       await hub.stop();
-      await hub.ctx.db.query(`drop schema if exists "${schema}" cascade`).catch(() => undefined);
+      await dropBenchSchema(schema);
     }
     const latency = await latencyFigures();
     return {
