@@ -65,6 +65,11 @@ export interface Reconciliation {
   catalogVersion: string;
   /** Whether Stripe was consulted (a provider is configured). */
   stripeChecked: boolean;
+  /**
+   * Whether billing has closed the month. Until it has, nothing is sent to Stripe by design, so
+   * what the ledger makes billable is not a `not_sent` mismatch yet.
+   */
+  closed: boolean;
   totals: { exchangeFee: string; billable: string; sent: string; stripe: string | null; mismatches: number };
   rows: ReconciliationRow[];
 }
@@ -97,12 +102,12 @@ function compare(a: string, b: string): number {
 
 const unitsToMicros = (units: number): Micros => units * MICROS_PER_UNIT;
 
-function mismatchesOf(pair: Pair, stripeChecked: boolean): Mismatch[] {
+function mismatchesOf(pair: Pair, stripeChecked: boolean, closed: boolean): Mismatch[] {
   const found: Mismatch[] = [];
   const { billable, outbox } = pair;
   const billableUnits = billable?.value ?? 0;
   if (!outbox) {
-    if (billableUnits > 0)
+    if (billableUnits > 0 && closed)
       found.push({ reason: 'not_sent', detail: `${billableUnits} units billable, no outbox row` });
   } else {
     if (outbox.value !== billableUnits) {
@@ -201,13 +206,15 @@ export async function reconcile(db: Db, options: ReconcileOptions): Promise<Reco
   }
 
   const stripeChecked = provider !== undefined;
+  const closed =
+    (await db.query('select 1 from billing_months where month = $1', [month.month])).rows.length > 0;
   const totals = { exchangeFee: 0, billable: 0, sent: 0, stripe: 0, mismatches: 0 };
   const rows: ReconciliationRow[] = [...pairs.values()]
     .sort((a, b) => compare(a.user, b.user) || compare(a.product, b.product))
     .map((p) => {
       const sent = p.outbox?.status === 'sent' ? unitsToMicros(p.outbox.value) : 0;
       const stripe = stripeChecked ? unitsToMicros(p.stripeUnits ?? 0) : null;
-      const mismatches = mismatchesOf(p, stripeChecked);
+      const mismatches = mismatchesOf(p, stripeChecked, closed);
       totals.exchangeFee += p.billable?.exchangeFee ?? 0;
       totals.billable += p.billable?.amount ?? 0;
       totals.sent += sent;
@@ -232,6 +239,7 @@ export async function reconcile(db: Db, options: ReconcileOptions): Promise<Reco
     pricesVersion: prices.version,
     catalogVersion: options.catalog.version,
     stripeChecked,
+    closed,
     totals: {
       exchangeFee: formatMicros(totals.exchangeFee),
       billable: formatMicros(totals.billable),

@@ -49,6 +49,11 @@ MDHUB_OPERATOR_TOKEN or MDHUB_ADMIN_TOKEN; without a token it is refused.`,
       const body = format === 'csv' ? reconciliationCsv(result) : reconciliationJson(result);
       if (file) await writeFile(file, body);
       else process.stdout.write(body);
+      if (!result.closed)
+        process.stderr.write(
+          `${result.month} is not closed yet: billing sends a month to Stripe once it has ended and is closed, ` +
+            'so what the ledger makes billable so far is not a mismatch\n',
+        );
       process.stderr.write(
         `${result.rows.length} rows, ${result.totals.mismatches} mismatches; billable ${result.totals.billable}, ` +
           `sent ${result.totals.sent}, exchange fees ${result.totals.exchangeFee}${file ? `; written to ${file}` : ''}\n`,

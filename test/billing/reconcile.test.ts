@@ -112,6 +112,18 @@ forEachDb((_engine, getDb) => {
     }
   });
 
+  it('says a month billing has not closed yet is open, and lists what is billable so far without calling it a mismatch', async () => {
+    const open = scenario(10);
+    await entitledUser(getDb(), catalog, 'rec-open', ['CTA_A'], open.grantAt, open.end);
+    const result = await reconcile(getDb(), { catalog, prices, month: open.month });
+    expect(result.closed).toBe(false);
+    expect(result.rows.map((r) => [r.user, r.product, r.billable, r.outboxStatus, r.mismatches])).toEqual([
+      ['rec-open', 'CTA_A', '49.500000', null, []],
+    ]);
+    expect(result.totals.mismatches).toBe(0);
+    expect((await run()).closed).toBe(true);
+  });
+
   it('writes CSV sorted by user and product with fixed-decimal money and a total line', async () => {
     const csv = reconciliationCsv(await run());
     const lines = csv.trimEnd().split('\n');
