@@ -252,6 +252,19 @@ export class DelayLines {
     return this.#released[type]?.get(sym);
   }
 
+  /**
+   * When a delayed subscriber of `sym` on `product` can expect its first update (epoch ms): the
+   * oldest held bucket's due time, or a whole delay from now when nothing is held yet. Undefined
+   * once a delayed value of it has been released: delayed data is flowing.
+   */
+  firstDelayedAt(product: number, type: number, sym: string, now: number): number | undefined {
+    if (this.releasedValue(type, sym) !== undefined) return undefined;
+    const line = this.lines[product];
+    if (line === undefined) return undefined;
+    const due = line.due;
+    return Number.isFinite(due) ? Math.max(now, due) : now + line.delayMs;
+  }
+
   /** Arms the timer for the earliest due bucket; call after adding. */
   schedule(): void {
     if (this.#stopped) return;

@@ -250,6 +250,10 @@ export class Edge implements SessionHost {
     return this.#now();
   }
 
+  firstDelayedAt(product: number, type: number, sym: string): number | undefined {
+    return this.fanout.lines.firstDelayedAt(product, type, sym, this.#now());
+  }
+
   sessionLimit(userId: string): number {
     return this.view.snapshot(userId)?.sessionLimit ?? this.options.defaultSessionLimit;
   }

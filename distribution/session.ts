@@ -63,6 +63,8 @@ export interface SessionHost {
   readonly directory: SymbolDirectory;
   readonly authLimiter: KeyedLimiter;
   now(): number;
+  /** When delayed data of a symbol on a product can first arrive; undefined once it flows (`DelayLines.firstDelayedAt`). */
+  firstDelayedAt(product: number, type: number, sym: string): number | undefined;
   /** The user's concurrent-session limit. */
   sessionLimit(userId: string): number;
   /** The session authenticated. */
@@ -362,7 +364,7 @@ export class Session implements FanoutMember, SlotHolder {
         const reason = report.fields.reason;
         host.stats.refuse(typeof reason === 'string' ? reason : 'mixed');
       }
-      return subscribed(entry.param, report);
+      return subscribed(entry.param, report, this.#firstDelayedAt(entry, report));
     });
     this.#send(replies);
   }
@@ -427,6 +429,13 @@ export class Session implements FanoutMember, SlotHolder {
   #productsOf(spec: ChannelSpec): number[] {
     const known = spec.sym === WILDCARD ? undefined : this.#host.directory.get(spec.sym);
     return known === undefined ? this.modes.map((_, p) => p) : [known];
+  }
+
+  /** For a delayed subscription to one known symbol with nothing delayed to send yet: when it will be. */
+  #firstDelayedAt(spec: ChannelSpec, report: ModeReport): number | undefined {
+    if (report.mode !== 'delayed' || spec.sym === WILDCARD) return undefined;
+    const product = this.#host.directory.get(spec.sym);
+    return product === undefined ? undefined : this.#host.firstDelayedAt(product, spec.type, spec.sym);
   }
 
   /**

@@ -63,8 +63,12 @@ function sameMode(
   return { mode, fields: { mode, reason: all[0], reasons: all }, words };
 }
 
-/** The answer to subscribing to `param`: success with its mode, or 409 when it is refused. */
-export function subscribed(param: string, report: ModeReport): StatusMessage {
+/**
+ * The answer to subscribing to `param`: success with its mode, or 409 when it is refused. A
+ * delayed subscription with nothing delayed to send yet says when its first update can come
+ * (`delayedFrom`, epoch ms; additive to Polygon's status).
+ */
+export function subscribed(param: string, report: ModeReport, delayedFrom?: number): StatusMessage {
   if (report.mode === 'refused') {
     return errorStatus(
       'insufficient_entitlement',
@@ -76,7 +80,7 @@ export function subscribed(param: string, report: ModeReport): StatusMessage {
   return status(
     'success',
     report.mode === 'realtime' ? message : `${message} (${report.words})`,
-    report.fields,
+    delayedFrom === undefined ? report.fields : { ...report.fields, delayedFrom },
   );
 }
 

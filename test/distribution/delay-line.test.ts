@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DelayBudget, DelayLine, type Slot } from '../../distribution/delay-line.js';
+import { DelayBudget, DelayLine, DelayLines, type Slot } from '../../distribution/delay-line.js';
 
 const json = (text: string) => Buffer.from(text);
 
@@ -94,5 +94,28 @@ describe('delay line', () => {
     expect(released).toBe(held);
     expect(budget.used).toBe(0);
     expect(budget.entries).toBe(0);
+  });
+});
+
+describe('when delayed data starts', () => {
+  it('is a whole delay away on a fresh line, the oldest held event plus the delay once ticks arrive, and said no more once released', () => {
+    let now = 1_000_000;
+    const released: string[] = [];
+    const lines = new DelayLines({
+      delays: [15_000],
+      intervalMs: 1_000,
+      maxBytes: 1 << 20,
+      now: () => now,
+      sink: { offerDelayed: (_product, slot) => released.push(slot.sym), endDelayed: () => undefined },
+    });
+    const QUOTE = 1;
+    expect(lines.firstDelayedAt(0, QUOTE, 'AAPL', now)).toBe(now + 15_000);
+    lines.lines[0]?.add(QUOTE, 'AAPL', now - 2_000, json('{"ev":"Q"}'));
+    expect(lines.firstDelayedAt(0, QUOTE, 'AAPL', now)).toBe(now - 2_000 + 15_000);
+    now += 14_000;
+    lines.releaseDue();
+    expect(released).toEqual(['AAPL']);
+    expect(lines.firstDelayedAt(0, QUOTE, 'AAPL', now)).toBeUndefined();
+    lines.stop();
   });
 });

@@ -87,7 +87,7 @@ function addRow(symbol) {
   );
   remove.addEventListener('click', () => removeSymbol(symbol));
   ui.rows.append(tr);
-  rows.set(symbol, { tr, cells, since: Date.now(), updatedAt: 0 });
+  rows.set(symbol, { tr, cells, since: Date.now(), updatedAt: 0, delayedFrom: 0 });
   ui.empty.hidden = true;
 }
 
@@ -133,12 +133,22 @@ function onStatus(status) {
   if (status.status === 'success') {
     const match = /^subscribed to: (\S+)(?: \(([\s\S]*)\))?$/.exec(message);
     const symbol = match && symbolOf(match[1]);
-    if (symbol) showMode(symbol, String(status.mode ?? 'realtime'), match[2] ?? '');
+    if (symbol) {
+      showMode(symbol, String(status.mode ?? 'realtime'), match[2] ?? '');
+      // A delayed subscription the hub has nothing to send for yet says when it will; the quote
+      // channel speaks for the row (trades and LULD bands are rarer).
+      const row = rows.get(symbol);
+      if (match[1].startsWith('Q.')) {
+        row.delayedFrom = typeof status.delayedFrom === 'number' ? status.delayedFrom : 0;
+        showFreshness(row, Date.now());
+      }
+    }
     return;
   }
   if (status.status === 'mode') {
     const symbol = symbolOf(status.params);
     const words = message.replace(/^\S+ is now /, '');
+    if (symbol && status.mode === 'realtime') rows.get(symbol).delayedFrom = 0;
     if (symbol) showMode(symbol, String(status.mode ?? ''), words);
     return;
   }
@@ -207,6 +217,14 @@ function showFreshness(row, now) {
   if (feedState.name !== 'live') {
     state = 'disconnected';
     text = 'Disconnected: what is shown may be old';
+  } else if (row.updatedAt === 0 && row.delayedFrom > now - STALE_MS) {
+    state = 'waiting';
+    const at = new Date(row.delayedFrom).toLocaleTimeString([], { hour12: false });
+    const minutes = Math.ceil((row.delayedFrom - now) / 60_000);
+    text =
+      row.delayedFrom > now
+        ? `Delayed data starts at ${at} (in ${minutes} min)`
+        : `Delayed data starts about now (${at})`;
   } else if (row.updatedAt === 0) {
     const waited = now - Math.max(row.since, feedState.since ?? 0);
     state = waited > STALE_MS ? 'stale' : 'waiting';
