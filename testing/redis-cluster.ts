@@ -221,6 +221,22 @@ export class RedisCluster {
     this.#masterOf[masterIndex] = replica.index;
   }
 
+  /** Which master (index, as `failover` takes it) serves `key` now. */
+  async masterIndexOf(key: string): Promise<number> {
+    const port = this.masterPort(0);
+    const client = await createClient({ url: `redis://127.0.0.1:${port}` }).connect();
+    try {
+      const slot = await client.clusterKeySlot(key);
+      const ranges = await client.clusterSlots();
+      const range = ranges.find((r) => r.from <= slot && slot <= r.to);
+      const index = this.masterPorts.indexOf(range?.master.port ?? -1);
+      if (index < 0) throw new Error(`no master serves slot ${slot} of ${key}`);
+      return index;
+    } finally {
+      client.destroy();
+    }
+  }
+
   /** Ports of the current masters, in the order of their slot ranges. */
   get masterPorts(): number[] {
     return Array.from({ length: this.#masters }, (_, i) => this.masterPort(i));
