@@ -523,6 +523,18 @@ describe('openBus', () => {
     }
   });
 
+  it('rejects naming the Redis Cluster when no seed node answers within connectRetryMs', async () => {
+    await expect(
+      openBus({
+        clusterUrls: ['redis://:hunter2@127.0.0.1:1'],
+        connectRetryMs: 300,
+        prefix: `${RUN_PREFIX}:x`,
+      }),
+    ).rejects.toThrow(
+      /^cannot reach Redis Cluster \(1 seed node\) at redis:\/\/:\*\*\*@127\.0\.0\.1:1 after /,
+    );
+  });
+
   it('refuses both a Redis URL and Redis Cluster seed nodes', async () => {
     await expect(openBus({ url: REDIS_URL, clusterUrls: ['redis://127.0.0.1:7000'] })).rejects.toThrow(
       'not both',

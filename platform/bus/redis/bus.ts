@@ -124,7 +124,9 @@ export async function openRedisBus(options: RedisBusOptions): Promise<Bus> {
       );
       return new RedisBus(main, options);
     } catch (err) {
-      const target = { what: `Redis Cluster (${options.clusterUrls.length} seed nodes)`, url: options.url };
+      const seeds = options.clusterUrls.length;
+      const what = `Redis Cluster (${seeds} seed node${seeds === 1 ? '' : 's'})`;
+      const target = { what, url: options.url };
       throw new UnreachableError(target, Date.now() - started, failureReason(err));
     }
   }
