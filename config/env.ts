@@ -71,78 +71,79 @@ const redisUrlList = z
  * Every environment variable mdhub reads, in one place. All are optional: with none set the hub
  * runs the embedded default (in-process bus, PGlite under ./data, synthetic feed).
  */
-const schema = z
-  .object({
-    PORT: integer(0, 65535).default(8080),
-    HOST: nonEmpty.default('0.0.0.0'),
-    REDIS_URL: urlWith(['redis:', 'rediss:'], 'Redis').optional(),
-    /** A Redis Cluster's seed nodes, instead of REDIS_URL (one node). */
-    REDIS_CLUSTER_URLS: redisUrlList.optional(),
-    DATABASE_URL: urlWith(['postgres:', 'postgresql:'], 'PostgreSQL').optional(),
-    MDHUB_DATA_DIR: nonEmpty.default('./data'),
-    MDHUB_ADMIN_TOKEN: z.string().min(24, { message: 'must be at least 24 characters' }).optional(),
-    /** The operator token a command uses to reach a running hub's admin API; else MDHUB_ADMIN_TOKEN. */
-    MDHUB_OPERATOR_TOKEN: z.string().min(1).max(512).optional(),
-    MDHUB_CATALOG: nonEmpty.optional(),
-    MDHUB_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    MDHUB_DELAY_MS: integer(0, 86_400_000).optional(),
-    MDHUB_SHARDS: integer(1, 1024).default(16),
-    MDHUB_REDIS_PREFIX: nonEmpty.default('mdhub'),
-    MDHUB_SYNTHETIC_RATE: integer(0, 10_000_000).default(2_000),
-    MDHUB_SYNTHETIC_SYMBOLS: integer(1, 100_000).default(300),
-    MDHUB_MAX_CLOCK_SKEW_MS: integer(0, 86_400_000).default(5_000),
-    MDHUB_CONNECT_RETRY_MS: integer(0, 600_000).default(10_000),
-    MDHUB_SESSION_LIMIT: integer(1, 1000).default(2),
-    MDHUB_METER_CLAIM_MS: integer(200, 600_000).default(5_000),
-    MDHUB_ENTITLEMENT_VERIFY_MS: integer(50, 60_000).default(1_000),
-    MDHUB_EDGE_ID: z
-      .string()
-      .regex(/^[\w.-]{1,80}$/, { message: 'must be 1-80 of A-Za-z0-9._-' })
-      .optional(),
-    MDHUB_MAX_SYMBOLS: integer(1, 100_000).default(1_000),
-    MDHUB_TRUSTED_PROXIES: addressList.default([]),
-    MDHUB_PREAUTH_SOCKETS_PER_ADDRESS: integer(1, 100_000).default(20),
-    MDHUB_CLIENT_BUFFER_BYTES: integer(65_536, 1_073_741_824).default(4_194_304),
-    MDHUB_DELAY_LINE_BYTES: integer(1_048_576, 68_719_476_736).default(134_217_728),
-    MDHUB_USAGE_FLUSH_MS: integer(1_000, 3_600_000).default(60_000),
-    MDHUB_SPOOL_DIR: nonEmpty.optional(),
-    MDHUB_SESSION_SWEEP_MS: integer(100, 3_600_000).default(15_000),
-    MDHUB_REST_RATE: integer(1, 100_000).default(20),
-    MDHUB_REST_BURST: integer(1, 1_000_000).default(40),
-    MDHUB_HTTP_HEADERS_TIMEOUT_MS: integer(100, 600_000).default(10_000),
-    MDHUB_HTTP_REQUEST_TIMEOUT_MS: integer(100, 3_600_000).default(30_000),
-    MDHUB_HTTP_PENDING_PER_CLIENT: integer(1, 1_000_000).default(256),
-    MDHUB_AUDIT_KEY_FILE: nonEmpty.optional(),
-    MDHUB_AUDIT_DIR: nonEmpty.optional(),
-    MDHUB_AUDIT_PUBLIC_KEY_FILE: nonEmpty.optional(),
-    MDHUB_AUDIT_WITNESS_DIR: nonEmpty.optional(),
-    MDHUB_AUDIT_WITNESS_URL: urlWith(['http:', 'https:'], 'HTTP').optional(),
-    MDHUB_AUDIT_CHECKPOINT_MS: integer(1_000, 86_400_000).default(60_000),
-    MDHUB_PRICES: nonEmpty.optional(),
-    MDHUB_BILLING_GRACE_MS: integer(0, 90 * 86_400_000).default(3 * 86_400_000),
-    POLYGON_API_KEY: nonEmpty.optional(),
-    POLYGON_WS_URL: urlWith(['ws:', 'wss:'], 'WebSocket').default('wss://socket.polygon.io'),
-    POLYGON_SUBSCRIPTIONS: z
-      .string()
-      .regex(/^[A-Z]{1,4}\.[A-Za-z0-9.*-]+(,[A-Z]{1,4}\.[A-Za-z0-9.*-]+)*$/, {
-        message: 'must be a comma-separated list like T.*,Q.*,LULD.* or T.AAPL,Q.AAPL',
-      })
-      .default('T.*,Q.*'),
-    POLYGON_REST_URL: urlWith(['http:', 'https:'], 'HTTP').default('https://api.polygon.io'),
-    /** Derives the users' aliases sent to the vendor (X-Polygon-Edge-ID); unset: from POLYGON_API_KEY. */
-    MDHUB_EDGE_ALIAS_SECRET: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
-    STRIPE_SECRET_KEY: nonEmpty.optional(),
-    STRIPE_WEBHOOK_SECRET: nonEmpty.optional(),
-    STRIPE_API_URL: urlWith(['http:', 'https:'], 'HTTP').optional(),
-  })
-  .superRefine((env, ctx) => {
-    if (env.REDIS_URL !== undefined && env.REDIS_CLUSTER_URLS !== undefined)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['REDIS_CLUSTER_URLS'],
-        message: 'must not be set together with REDIS_URL: set one (a Redis Cluster, or one Redis node)',
-      });
-  });
+const schema = z.object({
+  PORT: integer(0, 65535).default(8080),
+  HOST: nonEmpty.default('0.0.0.0'),
+  REDIS_URL: urlWith(['redis:', 'rediss:'], 'Redis').optional(),
+  /** A Redis Cluster's seed nodes, instead of REDIS_URL (one node). */
+  REDIS_CLUSTER_URLS: redisUrlList.optional(),
+  DATABASE_URL: urlWith(['postgres:', 'postgresql:'], 'PostgreSQL').optional(),
+  MDHUB_DATA_DIR: nonEmpty.default('./data'),
+  MDHUB_ADMIN_TOKEN: z.string().min(24, { message: 'must be at least 24 characters' }).optional(),
+  /** The operator token a command uses to reach a running hub's admin API; else MDHUB_ADMIN_TOKEN. */
+  MDHUB_OPERATOR_TOKEN: z.string().min(1).max(512).optional(),
+  MDHUB_CATALOG: nonEmpty.optional(),
+  MDHUB_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  MDHUB_DELAY_MS: integer(0, 86_400_000).optional(),
+  MDHUB_SHARDS: integer(1, 1024).default(16),
+  MDHUB_REDIS_PREFIX: nonEmpty.default('mdhub'),
+  MDHUB_SYNTHETIC_RATE: integer(0, 10_000_000).default(2_000),
+  MDHUB_SYNTHETIC_SYMBOLS: integer(1, 100_000).default(300),
+  MDHUB_MAX_CLOCK_SKEW_MS: integer(0, 86_400_000).default(5_000),
+  MDHUB_CONNECT_RETRY_MS: integer(0, 600_000).default(10_000),
+  MDHUB_SESSION_LIMIT: integer(1, 1000).default(2),
+  MDHUB_METER_CLAIM_MS: integer(200, 600_000).default(5_000),
+  MDHUB_ENTITLEMENT_VERIFY_MS: integer(50, 60_000).default(1_000),
+  MDHUB_EDGE_ID: z
+    .string()
+    .regex(/^[\w.-]{1,80}$/, { message: 'must be 1-80 of A-Za-z0-9._-' })
+    .optional(),
+  MDHUB_MAX_SYMBOLS: integer(1, 100_000).default(1_000),
+  MDHUB_TRUSTED_PROXIES: addressList.default([]),
+  MDHUB_PREAUTH_SOCKETS_PER_ADDRESS: integer(1, 100_000).default(20),
+  MDHUB_CLIENT_BUFFER_BYTES: integer(65_536, 1_073_741_824).default(4_194_304),
+  MDHUB_DELAY_LINE_BYTES: integer(1_048_576, 68_719_476_736).default(134_217_728),
+  MDHUB_USAGE_FLUSH_MS: integer(1_000, 3_600_000).default(60_000),
+  MDHUB_SPOOL_DIR: nonEmpty.optional(),
+  MDHUB_SESSION_SWEEP_MS: integer(100, 3_600_000).default(15_000),
+  MDHUB_REST_RATE: integer(1, 100_000).default(20),
+  MDHUB_REST_BURST: integer(1, 1_000_000).default(40),
+  MDHUB_HTTP_HEADERS_TIMEOUT_MS: integer(100, 600_000).default(10_000),
+  MDHUB_HTTP_REQUEST_TIMEOUT_MS: integer(100, 3_600_000).default(30_000),
+  MDHUB_HTTP_PENDING_PER_CLIENT: integer(1, 1_000_000).default(256),
+  MDHUB_AUDIT_KEY_FILE: nonEmpty.optional(),
+  MDHUB_AUDIT_DIR: nonEmpty.optional(),
+  MDHUB_AUDIT_PUBLIC_KEY_FILE: nonEmpty.optional(),
+  MDHUB_AUDIT_WITNESS_DIR: nonEmpty.optional(),
+  MDHUB_AUDIT_WITNESS_URL: urlWith(['http:', 'https:'], 'HTTP').optional(),
+  MDHUB_AUDIT_CHECKPOINT_MS: integer(1_000, 86_400_000).default(60_000),
+  MDHUB_PRICES: nonEmpty.optional(),
+  MDHUB_BILLING_GRACE_MS: integer(0, 90 * 86_400_000).default(3 * 86_400_000),
+  POLYGON_API_KEY: nonEmpty.optional(),
+  POLYGON_WS_URL: urlWith(['ws:', 'wss:'], 'WebSocket').default('wss://socket.polygon.io'),
+  POLYGON_SUBSCRIPTIONS: z
+    .string()
+    .regex(/^[A-Z]{1,4}\.[A-Za-z0-9.*-]+(,[A-Z]{1,4}\.[A-Za-z0-9.*-]+)*$/, {
+      message: 'must be a comma-separated list like T.*,Q.*,LULD.* or T.AAPL,Q.AAPL',
+    })
+    .default('T.*,Q.*'),
+  POLYGON_REST_URL: urlWith(['http:', 'https:'], 'HTTP').default('https://api.polygon.io'),
+  /** Derives the users' aliases sent to the vendor (X-Polygon-Edge-ID); unset: from POLYGON_API_KEY. */
+  MDHUB_EDGE_ALIAS_SECRET: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
+  STRIPE_SECRET_KEY: nonEmpty.optional(),
+  STRIPE_WEBHOOK_SECRET: nonEmpty.optional(),
+  STRIPE_API_URL: urlWith(['http:', 'https:'], 'HTTP').optional(),
+});
+
+/** One Redis or a Redis Cluster, never both: which one would be used is nobody's guess. */
+const checked = schema.superRefine((env, ctx) => {
+  if (env.REDIS_URL !== undefined && env.REDIS_CLUSTER_URLS !== undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['REDIS_CLUSTER_URLS'],
+      message: 'must not be set together with REDIS_URL: set one (a Redis Cluster, or one Redis node)',
+    });
+});
 
 export type Env = z.infer<typeof schema>;
 
@@ -174,7 +175,7 @@ export function parseEnv(source: NodeJS.ProcessEnv = process.env): Env {
     const value = source[key];
     if (value !== undefined && value !== '') present[key] = value;
   }
-  const result = schema.safeParse(present);
+  const result = checked.safeParse(present);
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => {
     const name = String(issue.path[0] ?? 'environment');
