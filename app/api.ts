@@ -21,6 +21,7 @@ import {
   requirePermission,
 } from '../entitlements/index.js';
 import { ClientAddresses } from '../platform/http/client-address.js';
+import { requireJsonBody } from '../platform/http/json-body.js';
 import { evidenceRoutes, filingRoutes, reportRoutes, startDriftWatch } from '../usage/index.js';
 import { mountWeb } from '../web/index.js';
 import type { HubContext, RoleStarter, RunningRole } from './hub.js';
@@ -63,6 +64,7 @@ export const startApi: RoleStarter = async (ctx) => {
       await checkpointer.signPrivileged();
   });
   app.use('/admin/*', operatorAuth(db, { addresses: new ClientAddresses(env.MDHUB_TRUSTED_PROXIES) }));
+  app.use('/admin/*', requireJsonBody());
   for (const path of ['/admin/audit', '/admin/audit/*']) app.use(path, requirePermission('audit.read'));
   app.use('/admin/audit/checkpoint', requirePermission('audit.checkpoint'));
   app.use('/admin/audit/pack', requirePermission('reports.pack'));

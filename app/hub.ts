@@ -3,7 +3,7 @@ import { type Bus, openBus } from '../platform/bus/index.js';
 import { type Db, migrate, openConfiguredDb } from '../platform/db/index.js';
 import { HealthChecks } from '../platform/health.js';
 import { type App, createApp } from '../platform/http/app.js';
-import { type HttpServer, listen, type UpgradeHandler } from '../platform/http/server.js';
+import { ensurePortFree, type HttpServer, listen, type UpgradeHandler } from '../platform/http/server.js';
 import type { Logger } from '../platform/logger.js';
 import { createMetricsRegistry, type Registry } from '../platform/metrics.js';
 import { UnreachableError } from '../platform/reach.js';
@@ -73,6 +73,8 @@ export interface Hub {
  */
 export async function startHub(options: HubOptions): Promise<Hub> {
   const { env, logger } = options;
+  // Before anything with a side effect: migrations, the first admin, a billing month closed.
+  await ensurePortFree(env.PORT, env.HOST);
   const db = await openConfiguredDb(dataSource(env), {
     schema: options.dbSchema,
     logger,

@@ -46,6 +46,7 @@ export function createEdgeStarter(starter: EdgeStarterOptions = {}): RoleStarter
         defaultSessionLimit: ctx.env.MDHUB_SESSION_LIMIT,
         verifyIntervalMs: ctx.env.MDHUB_ENTITLEMENT_VERIFY_MS,
         logger: ctx.logger,
+        metrics: ctx.metrics,
       });
       await cache.start();
       view = cache;

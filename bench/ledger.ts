@@ -38,7 +38,7 @@ export async function freshDb(): Promise<{ db: Db; done: () => Promise<void> }> 
  * A day of edge traffic in miniature: per session an open, a first access, flushes, snapshots and
  * a close, over 2 000 users on three products.
  */
-function trafficEvents(count: number): string[] {
+export function trafficEvents(count: number): string[] {
   const out: string[] = [];
   const products = ['CTA_A', 'CTA_B', 'UTP'];
   for (let s = 0; out.length < count; s++) {
@@ -81,7 +81,7 @@ function trafficEvents(count: number): string[] {
 }
 
 /** Usage events/s from a Redis stream through the meter into the PostgreSQL ledger, committed and acknowledged. */
-async function ledgerEventsPerSecond(): Promise<number> {
+export async function ledgerEventsPerSecond(): Promise<number> {
   const payloads = trafficEvents(EVENTS);
   const runs: number[] = [];
   for (let run = 0; run < RUNS; run++) {

@@ -13,7 +13,7 @@ import { BarStore } from '../ingest/bar-store.js';
 import { BarBuilder } from '../ingest/bars.js';
 import { lastValueKey, serializeEvent, type Trade } from '../ingest/index.js';
 import { silentLogger } from '../platform/logger.js';
-import { benchUser, startBenchHub } from './distribution.js';
+import { benchUser, dropBenchSchema, startBenchHub } from './distribution.js';
 import { type Figures, median, type Section } from './figures.js';
 import type { LoadJob } from './rest-load.js';
 
@@ -97,7 +97,7 @@ export const restSection: Section = {
       };
     } finally {
       await hub.stop();
-      await hub.ctx.db.query(`drop schema if exists "${schema}" cascade`).catch(() => undefined);
+      await dropBenchSchema(schema);
     }
   },
 };

@@ -15,12 +15,18 @@ function urlWith(schemes: readonly string[], what: string) {
   );
 }
 
-const integer = (min: number, max: number) =>
-  z
+const integer = (min: number, max: number) => {
+  const message = `must be a whole number from ${min} to ${max}`;
+  return z
     .string()
-    .regex(/^\d+$/, { message: `must be a whole number from ${min} to ${max}` })
+    .regex(/^\d+$/, { message })
     .transform(Number)
-    .pipe(z.number().int().min(min).max(max));
+    .pipe(z.number().int({ message }).min(min, { message }).max(max, { message }));
+};
+
+/** One of `values`; the message lists them as a person would. */
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
+  z.enum(values, { message: `must be one of ${values.join(', ')}` });
 
 /** Whether `entry` is an IP address or a CIDR block (`10.0.0.0/8`, `fd00::/8`). */
 function isAddressOrBlock(entry: string): boolean {
@@ -81,9 +87,9 @@ const schema = z.object({
   MDHUB_DATA_DIR: nonEmpty.default('./data'),
   MDHUB_ADMIN_TOKEN: z.string().min(24, { message: 'must be at least 24 characters' }).optional(),
   /** The operator token a command uses to reach a running hub's admin API; else MDHUB_ADMIN_TOKEN. */
-  MDHUB_OPERATOR_TOKEN: z.string().min(1).max(512).optional(),
+  MDHUB_OPERATOR_TOKEN: z.string().max(512, { message: 'must be at most 512 characters' }).optional(),
   MDHUB_CATALOG: nonEmpty.optional(),
-  MDHUB_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  MDHUB_LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   MDHUB_DELAY_MS: integer(0, 86_400_000).optional(),
   MDHUB_SHARDS: integer(1, 1024).default(16),
   MDHUB_REDIS_PREFIX: nonEmpty.default('mdhub'),
@@ -146,6 +152,9 @@ const checked = schema.superRefine((env, ctx) => {
 });
 
 export type Env = z.infer<typeof schema>;
+
+/** The name of every variable `parseEnv` reads. */
+export const ENV_VARIABLES: readonly string[] = Object.keys(schema.shape);
 
 /** Variables whose values are secrets: never echoed, not even in an error. */
 const SECRET = new Set([

@@ -12,6 +12,11 @@ export class EdgeStats {
   /** Sockets that went from sending to conflating. */
   conflations = 0;
   slowConsumerCloses = 0;
+  /**
+   * Real-time frames held back at the send because the session's real time had ended before the
+   * timer that ends it fired: the last guard against a leak caught one.
+   */
+  realtimeWithheld = 0;
   /** Tick batches that could not be decoded (skipped). */
   malformedBatches = 0;
   /** Why a subscription did not get real time, or a request was refused, by reason. */
@@ -72,6 +77,12 @@ export function registerEdgeMetrics(registry: Registry, stats: EdgeStats, gauges
     'mdhub_edge_slow_consumer_closes_total',
     'Sockets closed as slow clients (407)',
     () => stats.slowConsumerCloses,
+  );
+  scrapedCounter(
+    registry,
+    'mdhub_edge_realtime_withheld_total',
+    "Real-time frames held back at the send because the session's real time had ended before its timer fired",
+    () => stats.realtimeWithheld,
   );
   scrapedCounter(
     registry,

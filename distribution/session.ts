@@ -164,7 +164,10 @@ export class Session implements FanoutMember, SlotHolder {
       // A transition instant passed before its timer fired: re-decided before anything real time
       // goes out; a session whose modes changed has left this frame's group.
       this.#evaluate(now, true);
-      if (this.group !== group) return false;
+      if (this.group !== group) {
+        this.#host.stats.realtimeWithheld++;
+        return false;
+      }
     }
     const options = this.#host.options;
     if (this.conflation === undefined) {

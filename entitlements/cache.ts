@@ -21,6 +21,7 @@ import type { ControlChannel, ControlMessage, Subscription } from '../platform/b
 import type { Db } from '../platform/db/index.js';
 import type { Logger } from '../platform/logger.js';
 import { silentLogger } from '../platform/logger.js';
+import { type Registry, scrapedGauge } from '../platform/metrics.js';
 import { categoryAt } from './category.js';
 import { changesBetween, isEntitlementsChanged, readChangeHead } from './changes.js';
 import { type Decision, decide } from './decide.js';
@@ -42,6 +43,8 @@ export interface EntitlementCacheOptions {
   now?: () => number;
   /** Wait before retrying a load the database failed (default 1 000 ms). */
   retryMs?: number;
+  /** Where `mdhub_entitlements_verified` and `mdhub_entitlements_overdue_users` go; none: not exported. */
+  metrics?: Registry;
   /**
    * `MDHUB_ENTITLEMENT_VERIFY_MS`: how often the change head is read, and how long a known change
    * may stay unapplied before its user loses real time (default 1 000 ms). Without a successful
@@ -128,6 +131,20 @@ export class EntitlementCache {
     this.#logger = options.logger ?? silentLogger;
     this.#now = options.now ?? Date.now;
     this.#retryMs = options.retryMs ?? 1_000;
+    if (options.metrics) {
+      scrapedGauge(
+        options.metrics,
+        'mdhub_entitlements_verified',
+        'Whether entitlement decisions can be real time at all (0: real time withheld from everyone until verified)',
+        () => (this.verified ? 1 : 0),
+      );
+      scrapedGauge(
+        options.metrics,
+        'mdhub_entitlements_overdue_users',
+        'Users whose entitlement change is known and not applied in time: real time withheld from them',
+        () => this.#overdue.size,
+      );
+    }
     this.#verifyIntervalMs = options.verifyIntervalMs ?? 1_000;
     this.#timer = new TransitionTimer((userId) => this.#transition(userId), this.#now);
   }

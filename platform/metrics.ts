@@ -4,11 +4,13 @@ export type { Registry };
 
 /**
  * The registry `/metrics` serves. Each hub owns one (never prom-client's global), so several hubs
- * in one test process do not collide; modules register their `mdhub_` metrics on it.
+ * in one test process do not collide; modules register their `mdhub_` metrics on it. The process
+ * and Node.js metrics keep their standard names (`process_resident_memory_bytes`,
+ * `nodejs_eventloop_lag_seconds`, …), the ones every Node.js dashboard and alert looks for.
  */
 export function createMetricsRegistry(options: { defaultMetrics?: boolean } = {}): Registry {
   const registry = new Registry();
-  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'mdhub_' });
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
   return registry;
 }
 

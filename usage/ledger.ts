@@ -35,7 +35,6 @@ interface DailyDelta {
   deliveries: number;
   queries: number;
   realtimeQueries: number;
-  sessions: number;
 }
 
 interface SessionTouch {
@@ -85,7 +84,6 @@ function addToDaily(deltas: Map<string, DailyDelta>, event: Counted): DailyDelta
       deliveries: 0,
       queries: 0,
       realtimeQueries: 0,
-      sessions: 0,
     };
     deltas.set(key, delta);
   }
@@ -196,45 +194,43 @@ async function writeSessions(tx: Tx, rows: readonly SessionRow[]): Promise<void>
   );
 }
 
-/** Counts each session once per (product, day) it received real time on, across batches and meters. */
-async function countSessionDays(tx: Tx, touches: ReadonlyMap<string, SessionTouch>): Promise<void> {
-  const rows = sortedValues(touches);
-  if (rows.length === 0) return;
-  const { rows: inserted } = await tx.query<{
-    edge_id: string;
-    session_id: string;
-    product: string;
-    day: string;
-    user_id: string;
-    device_id: string;
-  }>(
-    `insert into usage_session_days (edge_id, session_id, user_id, device_id, product, day)
-      select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-      on conflict do nothing returning edge_id, session_id, user_id, device_id, product, day`,
-    [
-      rows.map((r) => r.edge),
-      rows.map((r) => r.session),
-      rows.map((r) => r.delta.userId),
-      rows.map((r) => r.delta.deviceId),
-      rows.map((r) => r.delta.product),
-      rows.map((r) => r.delta.day),
-    ],
-  );
-  for (const row of inserted) {
-    const key = [row.edge_id, row.session_id, row.product, row.day, row.user_id, row.device_id].join(SEP);
-    const touch = touches.get(key);
-    if (touch) touch.delta.sessions++;
-  }
-}
-
-async function writeDaily(tx: Tx, deltas: ReadonlyMap<string, DailyDelta>): Promise<void> {
+/**
+ * Adds the batch to the daily rows, in one statement with the sessions it counts: each session
+ * counts once per (product, day) it received real time on, across batches and meters
+ * (`usage_session_days` remembers which it has counted), and adds one to the row of the usage it
+ * was seen with. One round trip, not two: the meter's throughput is the database's.
+ */
+async function writeDaily(
+  tx: Tx,
+  deltas: ReadonlyMap<string, DailyDelta>,
+  touches: ReadonlyMap<string, SessionTouch>,
+): Promise<void> {
   const rows = sortedValues(deltas);
   if (rows.length === 0) return;
+  const sessions = sortedValues(touches);
   await tx.query(
-    `insert into usage_daily (product, day, user_id, device_id, usage, first_realtime_at, last_realtime_at,
+    `with touched as (
+        insert into usage_session_days (edge_id, session_id, user_id, device_id, product, day)
+        select edge_id, session_id, user_id, device_id, product, day
+          from unnest($11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[])
+            as t(edge_id, session_id, user_id, device_id, product, day)
+        on conflict do nothing returning edge_id, session_id, user_id, device_id, product, day),
+      counted as (
+        select product, day, user_id, device_id, t.usage, count(*) as sessions
+          from touched
+          join unnest($11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[])
+            as t(edge_id, session_id, user_id, device_id, product, day, usage)
+            using (edge_id, session_id, user_id, device_id, product, day)
+         group by product, day, user_id, device_id, t.usage)
+    insert into usage_daily (product, day, user_id, device_id, usage, first_realtime_at, last_realtime_at,
         deliveries, queries, realtime_queries, sessions)
-      select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[],
-        $8::int8[], $9::int8[], $10::int8[], $11::int8[])
+      select d.product, d.day, d.user_id, d.device_id, d.usage, d.first_at, d.last_at, d.deliveries, d.queries,
+          d.realtime_queries, coalesce(c.sessions, 0)
+        from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[],
+            $8::int8[], $9::int8[], $10::int8[]) with ordinality
+          as d(product, day, user_id, device_id, usage, first_at, last_at, deliveries, queries, realtime_queries, n)
+        left join counted c using (product, day, user_id, device_id, usage)
+       order by d.n
       on conflict (product, day, user_id, device_id, usage) do update set
         first_realtime_at = least(usage_daily.first_realtime_at, excluded.first_realtime_at),
         last_realtime_at = greatest(usage_daily.last_realtime_at, excluded.last_realtime_at),
@@ -253,7 +249,13 @@ async function writeDaily(tx: Tx, deltas: ReadonlyMap<string, DailyDelta>): Prom
       rows.map((r) => r.deliveries),
       rows.map((r) => r.queries),
       rows.map((r) => r.realtimeQueries),
-      rows.map((r) => r.sessions),
+      sessions.map((t) => t.edge),
+      sessions.map((t) => t.session),
+      sessions.map((t) => t.delta.userId),
+      sessions.map((t) => t.delta.deviceId),
+      sessions.map((t) => t.delta.product),
+      sessions.map((t) => t.delta.day),
+      sessions.map((t) => t.delta.usage),
     ],
   );
 }
@@ -299,7 +301,6 @@ export async function writeLedger(
   // First, so its lock on a month being filed is taken before any ledger row lock.
   const late = await markLate(tx, usage, options.receivedAt ?? Date.now());
   await writeSessions(tx, sessionRows(counted));
-  await countSessionDays(tx, touches);
-  await writeDaily(tx, deltas);
+  await writeDaily(tx, deltas, touches);
   return { counted, duplicates: events.length - counted.length, late };
 }

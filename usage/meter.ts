@@ -109,6 +109,8 @@ class MeterLoop implements Meter {
   /** An acknowledgement failed: entries this meter committed are still pending with it. */
   #unacknowledged = false;
   #stopping: Promise<void> | undefined;
+  /** The latest acknowledgement, settled or in flight. */
+  #acked: Promise<void> = Promise.resolve();
   #stopped = false;
   #wake: (() => void) | undefined;
   #loop: Promise<void> = Promise.resolve();
@@ -133,19 +135,32 @@ class MeterLoop implements Meter {
 
   async #run(): Promise<void> {
     let nextClaim = 0;
+    // The next read, sent while a full batch commits: with a backlog, the database and not the
+    // round trip to the bus sets the pace. Taken before any read of pending entries, so that an
+    // entry is never handed over twice.
+    let ahead: Promise<Item[]> | undefined;
     while (!this.#stopped) {
       try {
-        let entries: BusEntry[] = [];
+        let items: Item[] = [];
         if (!this.#draining && Date.now() >= nextClaim) {
-          entries = await this.#work.claimStale({ minIdleMs: this.#claimMinIdleMs, count: this.#batchSize });
-          this.#metrics.claimed.inc(entries.length);
-          if (entries.length > 0)
-            this.#logger.info({ entries: entries.length }, 'claimed events a stopped meter left pending');
+          const claimed = await this.#work.claimStale({
+            minIdleMs: this.#claimMinIdleMs,
+            count: this.#batchSize,
+          });
+          this.#metrics.claimed.inc(claimed.length);
+          if (claimed.length > 0)
+            this.#logger.info({ entries: claimed.length }, 'claimed events a stopped meter left pending');
           // A full batch suggests more are waiting: look again straight after this one.
-          if (entries.length < this.#batchSize) nextClaim = Date.now() + this.#claimEveryMs;
+          if (claimed.length < this.#batchSize) nextClaim = Date.now() + this.#claimEveryMs;
+          items = claimed.map(decode);
         }
-        if (entries.length === 0) {
+        if (items.length === 0 && ahead !== undefined) {
+          items = await ahead;
+          ahead = undefined;
+        }
+        if (items.length === 0) {
           const draining = this.#draining;
+          let entries: BusEntry[] = [];
           // First what this meter was given and never acknowledged: after a failed acknowledgement,
           // and when stopping, so that it leaves nothing pending for another meter's claim to find.
           if (draining || this.#unacknowledged) {
@@ -158,8 +173,12 @@ class MeterLoop implements Meter {
               blockMs: draining ? 0 : this.#blockMs,
             });
           if (draining && entries.length === 0) return;
+          items = entries.map(decode);
         }
-        if (entries.length > 0) await this.#process(entries.map(decode));
+        if (items.length === 0) continue;
+        if (items.length === this.#batchSize && !this.#draining && ahead === undefined)
+          ahead = this.#readAhead();
+        await this.#process(items);
       } catch (error) {
         // A bus that fails while stopping will not be drained: what is on it stays for the next meter.
         if (this.#stopped || this.#draining) return;
@@ -167,6 +186,21 @@ class MeterLoop implements Meter {
         await this.#pause();
       }
     }
+  }
+
+  /**
+   * A read that never blocks and never rejects, decoded as soon as it arrives (while the batch
+   * before it commits): what a failed read delivered stays pending with this consumer, and the
+   * bus hands it back on the next read.
+   */
+  #readAhead(): Promise<Item[]> {
+    return this.#work.read({ count: this.#batchSize, blockMs: 0 }).then(
+      (entries) => entries.map(decode),
+      (error: unknown) => {
+        if (!this.#stopped) this.#logger.debug({ err: error }, 'reading ahead failed; the next read retries');
+        return [];
+      },
+    );
   }
 
   /**
@@ -226,13 +260,18 @@ class MeterLoop implements Meter {
     this.#metrics.batches.inc();
     const oldest = Math.min(...items.map((item) => entryTime(item.entry.id)));
     this.#metrics.lag.set(Math.max(0, Date.now() - oldest) / 1000);
+    // One acknowledgement in flight at a time, overlapping the next batch's commit.
+    await this.#acked;
+    this.#acked = this.#acknowledge(items.map((item) => item.entry.id));
+  }
+
+  /** Never rejects: a batch committed but not acknowledged is read back and recognised as counted. */
+  async #acknowledge(ids: string[]): Promise<void> {
     try {
-      await this.#work.ack(items.map((item) => item.entry.id));
+      await this.#work.ack(ids);
     } catch (error) {
-      // Committed but not acknowledged: read back and recognised as already counted.
       this.#unacknowledged = true;
       this.#logger.warn({ err: error }, 'acknowledging a committed batch failed; it will be read again');
-      await this.#pause();
     }
   }
 
@@ -291,6 +330,7 @@ class MeterLoop implements Meter {
     // Closing ends a blocked read at once; a batch being written finishes and is acknowledged.
     await this.#work.close();
     await this.#loop;
+    await this.#acked;
   }
 }
 

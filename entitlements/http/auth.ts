@@ -11,12 +11,15 @@ import { AuthFailureLimiter, type AuthLimiterOptions } from './auth-limiter.js';
 
 const BEARER = /^Bearer ([\x21-\x7e]{1,512})$/i;
 
-function unauthorized(): DomainError {
-  return new DomainError(
-    'unauthenticated',
-    'unauthorized',
-    'an operator token is required: Authorization: Bearer <token>',
-  );
+/** Why the request is not authenticated, in words that tell a missing token from a wrong one. */
+const UNAUTHORIZED = {
+  missing: 'an operator token is required: Authorization: Bearer <token>',
+  malformed: 'the Authorization header must be Bearer <token> (1-512 printable characters)',
+  unknown: 'this operator token is unknown or revoked',
+} as const;
+
+function unauthorized(why: keyof typeof UNAUTHORIZED = 'missing'): DomainError {
+  return new DomainError('unauthenticated', 'unauthorized', UNAUTHORIZED[why]);
 }
 
 export interface OperatorAuthOptions {
@@ -47,9 +50,10 @@ export function operatorAuth(db: Queryable, options: OperatorAuthOptions = {}): 
         { retryAfterS: wait },
       );
     }
-    const match = BEARER.exec(c.req.header('authorization') ?? '');
+    const header = c.req.header('authorization');
+    const match = BEARER.exec(header ?? '');
     // No bearer token is no guess: only a token that could have matched counts as a failure.
-    if (!match) throw unauthorized();
+    if (!match) throw unauthorized(header === undefined || header === '' ? 'missing' : 'malformed');
     const hash = hashToken(match[1]!);
     const { rows } = await db.query<{ id: string; role: OperatorRole; token_hash: string }>(
       'select id, role, token_hash from operators where token_hash = $1 and revoked_at is null',
@@ -59,7 +63,7 @@ export function operatorAuth(db: Queryable, options: OperatorAuthOptions = {}): 
     // The index lookup already matched; the constant-time comparison keeps it so should the lookup change.
     if (!operator || !timingSafeEqual(Buffer.from(operator.token_hash, 'hex'), Buffer.from(hash, 'hex'))) {
       limiter.fail(address);
-      throw unauthorized();
+      throw unauthorized('unknown');
     }
     c.set('actor', { type: 'operator', id: operator.id, role: operator.role });
     await next();

@@ -9,6 +9,7 @@ export const HTTP_STATUS: Readonly<Record<ErrorKind, ContentfulStatusCode>> = {
   not_found: 404,
   conflict: 409,
   too_large: 413,
+  unsupported_media_type: 415,
   unprocessable: 422,
   rate_limited: 429,
   internal: 500,

@@ -1,5 +1,5 @@
 import type { IncomingMessage, Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createAdaptorServer } from '@hono/node-server';
 import type { App } from './app.js';
@@ -179,3 +179,30 @@ class PendingConnections {
     if (sockets?.size === 0) this.#byAddress.delete(address);
   }
 }
+
+/**
+ * Fails at once, in words, when `port` is taken on `host`: a hub checks this before it migrates
+ * the database or starts a role, so a second `mdhub start` on a busy port changes nothing. Port 0
+ * (any free port) is never taken.
+ */
+export async function ensurePortFree(port: number, host: string): Promise<void> {
+  if (port === 0) return;
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', (error: Error & { code?: string }) => {
+      if (error.code === 'EADDRINUSE')
+        reject(
+          new PortInUseError(
+            `PORT ${port} is already in use on ${host}: another mdhub or another program listens there; stop it or set PORT`,
+          ),
+        );
+      else reject(error);
+    });
+    probe.listen({ port, host, exclusive: true }, () => probe.close(() => resolve()));
+  });
+}
+
+export class PortInUseError extends Error {
+  override name = 'PortInUseError';
+}
+

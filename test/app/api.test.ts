@@ -53,6 +53,33 @@ describe('api role', () => {
     expect(body.error.requestId).toBe(res.headers.get('x-request-id'));
   });
 
+  it('answers a body sent without Content-Type: application/json with 415 saying what to send, changing nothing', async () => {
+    const body = JSON.stringify({ id: 'no-type' });
+    const bare = await fetch(`${base}/admin/users`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': '' },
+      body: new Blob([body]),
+    });
+    const form = await fetch(`${base}/admin/users`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body,
+    });
+    for (const res of [bare, form]) {
+      expect(res.status).toBe(415);
+      const error = ((await res.json()) as { error: { code: string; message: string } }).error;
+      expect(error.code).toBe('unsupported_media_type');
+      expect(error.message).toMatch(/Content-Type: application\/json/);
+    }
+    expect((await call('/admin/users/no-type', ADMIN)).status).toBe(404);
+    const charset = await fetch(`${base}/admin/users`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json; charset=utf-8' },
+      body,
+    });
+    expect(charset.status).toBe(201);
+  });
+
   it('lets MDHUB_ADMIN_TOKEN grant real time, and shows the decision with its reasons', async () => {
     expect((await call('/admin/users', ADMIN, { method: 'POST', body: { id: 'u1' } })).status).toBe(201);
     expect(

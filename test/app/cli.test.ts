@@ -1,5 +1,6 @@
 import { once } from 'node:events';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -27,6 +28,24 @@ describe('mdhub CLI', () => {
     expect(result.stderr).toBe(
       'mdhub: invalid environment: PORT must be a whole number from 0 to 65535 (got "abc")\n',
     );
+  });
+
+  it('refuses a port already in use before it touches the data directory', async () => {
+    const port = await freePort();
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(port, '127.0.0.1', resolve));
+    try {
+      const dir = join(dataDir(), 'data');
+      const result = await runCli(['start'], { PORT: String(port), HOST: '127.0.0.1', MDHUB_DATA_DIR: dir });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toBe(
+        `mdhub: PORT ${port} is already in use on 127.0.0.1: another mdhub or another program listens there; stop it or set PORT\n`,
+      );
+      // Nothing migrated, no admin created, no billing month closed: the directory was never made.
+      expect(existsSync(dir)).toBe(false);
+    } finally {
+      busy.close();
+    }
   });
 
   it('fails with one line on a malformed REDIS_URL', async () => {

@@ -59,7 +59,7 @@ describe('hub', () => {
     expect(ready.checks.database).toEqual({ ok: true, detail: 'postgres' });
     expect(ready.checks.bus).toEqual({ ok: true, detail: 'redis' });
     const metrics = await (await fetch(`http://127.0.0.1:${hub.port}/metrics`)).text();
-    expect(metrics).toContain('mdhub_nodejs_heap_size_used_bytes');
+    expect(metrics).toContain('nodejs_heap_size_used_bytes');
   });
 
   it('stops the edge before the meter, so the meter commits what the edge flushed as it stopped', async () => {

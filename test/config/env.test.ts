@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ENV_VARIABLES } from '../../config/env.js';
 import { ConfigError, parseEnv } from '../../config/index.js';
 
 describe('environment', () => {
@@ -81,5 +82,23 @@ describe('environment', () => {
       /MDHUB_ADMIN_TOKEN must be at least 24/,
     );
     expect(() => parseEnv({ MDHUB_ADMIN_TOKEN: 'short-secret' })).not.toThrow(/short-secret/);
+  });
+
+  it("says what is wrong with every variable in a sentence, never in the validation library's words", () => {
+    const bad = ['x', '99999999999999999', 'a'.repeat(600), '-1', 'ftp://host', 'two words'];
+    let failures = 0;
+    for (const name of ENV_VARIABLES) {
+      for (const value of bad) {
+        try {
+          parseEnv({ [name]: value });
+        } catch (error) {
+          failures++;
+          const message = (error as Error).message;
+          expect(message, `${name}=${value}`).toMatch(new RegExp(`^invalid environment: ${name} must `));
+          expect(message, `${name}=${value}`).not.toMatch(/expected|Invalid|Too (big|small)/);
+        }
+      }
+    }
+    expect(failures).toBeGreaterThan(ENV_VARIABLES.length);
   });
 });

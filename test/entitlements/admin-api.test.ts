@@ -599,18 +599,24 @@ forEachDb((_engine, getDb) => {
     });
 
     it('answers 401 without a token, with a wrong, malformed or revoked one, on every route', async () => {
-      const bad: Array<[string, Call]> = [
-        ['no token', { token: null }],
-        ['wrong token', { token: 'mdo_not-a-real-token-at-all-000000000000000' }],
-        ['revoked token', { token: tokens.revoked }],
-        ['basic scheme', { token: null, headers: { authorization: `Basic ${ADMIN_TOKEN}` } }],
-        ['empty bearer', { token: null, headers: { authorization: 'Bearer ' } }],
+      // A missing token and a wrong one are told apart: an operator who forgot the header and one
+      // with a stale token need different fixes.
+      const missing = /operator token is required/;
+      const wrong = /unknown or revoked/;
+      const malformed = /must be Bearer <token>/;
+      const bad: Array<[string, Call, RegExp]> = [
+        ['no token', { token: null }, missing],
+        ['wrong token', { token: 'mdo_not-a-real-token-at-all-000000000000000' }, wrong],
+        ['revoked token', { token: tokens.revoked }, wrong],
+        ['basic scheme', { token: null, headers: { authorization: `Basic ${ADMIN_TOKEN}` } }, malformed],
+        ['empty bearer', { token: null, headers: { authorization: 'Bearer ' } }, malformed],
       ];
       for (const route of ROUTES) {
-        for (const [label, options] of bad) {
+        for (const [label, options, says] of bad) {
           const res = await call(route.method, route.path, { ...options, body: route.body });
           expect(res.status, `${label}: ${route.method} ${route.path}`).toBe(401);
           expect(res.body?.error?.code).toBe('unauthorized');
+          expect(res.body?.error?.message, label).toMatch(says);
         }
       }
       expect(messages).toEqual([]);

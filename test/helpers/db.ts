@@ -16,6 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe } from 'vitest';
 import { type Db, migrate, openDb } from '../../platform/db/index.js';
+import { runTag } from './services.js';
 
 export type Engine = Db['kind'];
 
@@ -25,7 +26,7 @@ export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://po
 
 /** A schema name no other test file or run will pick. */
 export function uniqueSchema(prefix = 't'): string {
-  return `${prefix}_${process.pid}_${randomBytes(4).toString('hex')}`;
+  return `${prefix}${runTag()}_${process.pid}_${randomBytes(4).toString('hex')}`;
 }
 
 export interface TestDb {

@@ -7,7 +7,13 @@ export const POSTGRES_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgre
 
 /** A name no other test file or run uses: a Redis key prefix or a PostgreSQL schema. */
 export function uniqueName(label: string): string {
-  return `${label}_${process.pid}_${randomBytes(4).toString('hex')}`.toLowerCase();
+  return `${label}${runTag()}_${process.pid}_${randomBytes(4).toString('hex')}`.toLowerCase();
+}
+
+/** `_r<run>` inside `npm test` (test/global-setup.ts drops the run's schemas at its end). */
+export function runTag(): string {
+  const run = process.env.MDHUB_TEST_RUN;
+  return run ? `_r${run}` : '';
 }
 
 /** Deletes every Redis key under `prefix` (the test's own keys only). */

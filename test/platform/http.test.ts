@@ -53,7 +53,7 @@ describe('HTTP app', () => {
     const res = await app().request('/metrics');
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/text\/plain/);
-    expect(await res.text()).toMatch(/^mdhub_process_cpu_user_seconds_total /m);
+    expect(await res.text()).toMatch(/^process_cpu_user_seconds_total /m);
   });
 
   it('answers unknown routes and thrown DomainErrors with the error envelope and request id', async () => {
@@ -81,6 +81,7 @@ describe('HTTP app', () => {
       not_found: 404,
       conflict: 409,
       too_large: 413,
+      unsupported_media_type: 415,
       unprocessable: 422,
       rate_limited: 429,
       internal: 500,
