@@ -86,12 +86,14 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     if (applied.length > 0) logger.info({ applied }, 'database migrated');
     const bus = await openBus({
       url: env.REDIS_URL,
+      clusterUrls: env.REDIS_CLUSTER_URLS,
       prefix: options.busPrefix,
       shards: env.MDHUB_SHARDS,
       connectRetryMs: env.MDHUB_CONNECT_RETRY_MS,
       logger,
     }).catch((err: unknown) => {
-      throw err instanceof UnreachableError ? err.from('REDIS_URL') : err;
+      const variable = env.REDIS_CLUSTER_URLS === undefined ? 'REDIS_URL' : 'REDIS_CLUSTER_URLS';
+      throw err instanceof UnreachableError ? err.from(variable) : err;
     });
     closers.push(() => bus.close());
 

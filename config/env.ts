@@ -51,6 +51,28 @@ const addressList = z
 
 const nonEmpty = z.string().min(1, { message: 'must not be empty' });
 
+function isRedisUrl(value: string): boolean {
+  try {
+    return ['redis:', 'rediss:'].includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}
+
+/** Seed nodes of a Redis Cluster: a comma-separated list of Redis URLs, at least one. */
+const redisUrlList = z
+  .string()
+  .transform((value) =>
+    value
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter((entry) => entry !== ''),
+  )
+  .refine((urls) => urls.length > 0 && urls.every(isRedisUrl), {
+    message:
+      'must be a comma-separated list of Redis URLs, such as redis://10.0.0.1:7000,redis://10.0.0.2:7001',
+  });
+
 /**
  * Every environment variable mdhub reads, in one place. All are optional: with none set the hub
  * runs the embedded default (in-process bus, PGlite under ./data, synthetic feed).
@@ -59,6 +81,8 @@ const schema = z.object({
   PORT: integer(0, 65535).default(8080),
   HOST: nonEmpty.default('0.0.0.0'),
   REDIS_URL: urlWith(['redis:', 'rediss:'], 'Redis').optional(),
+  /** A Redis Cluster's seed nodes, instead of REDIS_URL (one node). */
+  REDIS_CLUSTER_URLS: redisUrlList.optional(),
   DATABASE_URL: urlWith(['postgres:', 'postgresql:'], 'PostgreSQL').optional(),
   MDHUB_DATA_DIR: nonEmpty.default('./data'),
   MDHUB_ADMIN_TOKEN: z.string().min(24, { message: 'must be at least 24 characters' }).optional(),
@@ -117,6 +141,16 @@ const schema = z.object({
   STRIPE_API_URL: urlWith(['http:', 'https:'], 'HTTP').optional(),
 });
 
+/** One Redis or a Redis Cluster, never both: which one would be used is nobody's guess. */
+const checked = schema.superRefine((env, ctx) => {
+  if (env.REDIS_URL !== undefined && env.REDIS_CLUSTER_URLS !== undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['REDIS_CLUSTER_URLS'],
+      message: 'must not be set together with REDIS_URL: set one (a Redis Cluster, or one Redis node)',
+    });
+});
+
 export type Env = z.infer<typeof schema>;
 
 /** The name of every variable `parseEnv` reads. */
@@ -132,6 +166,7 @@ const SECRET = new Set([
   'STRIPE_WEBHOOK_SECRET',
   'DATABASE_URL',
   'REDIS_URL',
+  'REDIS_CLUSTER_URLS',
 ]);
 
 export class ConfigError extends Error {
@@ -149,7 +184,7 @@ export function parseEnv(source: NodeJS.ProcessEnv = process.env): Env {
     const value = source[key];
     if (value !== undefined && value !== '') present[key] = value;
   }
-  const result = schema.safeParse(present);
+  const result = checked.safeParse(present);
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => {
     const name = String(issue.path[0] ?? 'environment');

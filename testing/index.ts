@@ -1,7 +1,7 @@
 /**
  * Fakes of the external services and helpers shared by the tests, the drill and the bench: a
- * Polygon-protocol WebSocket server, a Polygon REST server, a Stripe-API server, a runner for the built CLI, and a table
- * lock held on purpose. Each speaks the real wire protocol, so the code under test runs unchanged
+ * Polygon-protocol WebSocket server, a Polygon REST server, a Stripe-API server, a runner for the built CLI, a table
+ * lock held on purpose, and a Redis Cluster of one's own. Each speaks the real wire protocol, so the code under test runs unchanged
  * against it.
  */
 export { type Finished, freePort, MDHUB_BIN, runCli, spawnCli, waitForOk } from './cli.js';
@@ -12,6 +12,7 @@ export {
   type RecordedRestRequest,
 } from './polygon-rest-server.js';
 export { type FakePolygonOptions, FakePolygonServer } from './polygon-server.js';
+export { clusterUnavailable, RedisCluster, type RedisClusterOptions } from './redis-cluster.js';
 export {
   type FakeCustomer,
   type FakeMeter,

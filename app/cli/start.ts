@@ -24,7 +24,8 @@ export const startCommand: Command = {
   help: `Usage: mdhub start [--roles ingest,edge,meter,api]
 
 Runs the hub. With no environment set it is the embedded default: every role in one process,
-in-process bus, PGlite under MDHUB_DATA_DIR (./data), synthetic feed. With REDIS_URL and
+in-process bus, PGlite under MDHUB_DATA_DIR (./data), synthetic feed. With REDIS_URL (one Redis)
+or REDIS_CLUSTER_URLS (a Redis Cluster's seed nodes, redis://h1:7000,redis://h2:7001,...) and
 DATABASE_URL set, run the roles as separate processes, any number of edges:
   ingest  the vendor feed onto the bus (one live vendor connection, leader-elected)
   edge    the client WebSocket /stocks and REST snapshots, fan-out and display metering
@@ -36,7 +37,7 @@ flushes their usage, the meter commits what is on the usage stream, then the res
 events the bus could not take stay in the spool file (MDHUB_SPOOL_DIR) for the next start. A
 second signal exits at once; a signal while the hub starts stops it once it is up. Redis or
 PostgreSQL unreachable at boot: retried for MDHUB_CONNECT_RETRY_MS (10 s), then exit 1 with one
-line naming REDIS_URL or DATABASE_URL.
+line naming REDIS_URL, REDIS_CLUSTER_URLS or DATABASE_URL.
 
 The embedded database has one writer: the hub holds MDHUB_DATA_DIR/hub.lock (its pid and admin
 API address) while it runs, a second hub on the same directory is refused, and a lock left by a

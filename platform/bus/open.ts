@@ -5,7 +5,7 @@ import { openRedisBus } from './redis/bus.js';
 import type { Bus, OpenBusOptions } from './types.js';
 
 /**
- * Picks the implementation from `url`, so callers never branch on deployment mode. With Redis,
+ * Picks the implementation from `url` or `clusterUrls`, so callers never branch on deployment mode. With Redis,
  * resolves once connected, retrying for `connectRetryMs` (default: until Redis answers), then
  * rejecting with an `UnreachableError`.
  */
@@ -15,9 +15,14 @@ export async function openBus(options: OpenBusOptions & { logger?: Logger } = {}
     throw new RangeError(`shards must be a positive integer, got ${shards}`);
   const logger = options.logger ?? silentLogger;
   const tickMaxLen = options.tickMaxLen ?? 100_000;
-  if (options.url === undefined || options.url === '') return createMemoryBus({ shards, tickMaxLen, logger });
+  const clusterUrls = options.clusterUrls?.length ? options.clusterUrls : undefined;
+  const url = options.url === '' ? undefined : options.url;
+  if (clusterUrls !== undefined && url !== undefined)
+    throw new Error('set either a Redis URL or Redis Cluster seed nodes, not both');
+  if (clusterUrls === undefined && url === undefined) return createMemoryBus({ shards, tickMaxLen, logger });
   return openRedisBus({
-    url: options.url,
+    url: url ?? (clusterUrls?.[0] as string),
+    ...(clusterUrls === undefined ? {} : { clusterUrls }),
     prefix: options.prefix ?? 'mdhub',
     shards,
     tickMaxLen,

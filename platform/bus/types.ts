@@ -165,8 +165,13 @@ export interface Bus {
 }
 
 export interface OpenBusOptions {
-  /** `redis://…`; when absent the in-process bus is used. */
+  /** `redis://…` of one Redis node; when neither this nor `clusterUrls` is set the in-process bus is used. */
   url?: string;
+  /**
+   * Seed nodes (`redis://host:port`) of a Redis Cluster, instead of `url`: the bus runs on
+   * node-redis's cluster client and follows failovers. Setting both is an error.
+   */
+  clusterUrls?: readonly string[];
   /** Prefix of every Redis key (default `mdhub`); tests use a unique one per file. */
   prefix?: string;
   /** Number of tick shards (default 16). */

@@ -74,6 +74,36 @@ describe('mdhub CLI', () => {
     expect(result.stderr + result.stdout).not.toContain('hunter2');
   }, 90_000); // the embedded database is created and migrated first: slow on a busy machine
 
+  it('exits 1 naming REDIS_CLUSTER_URLS when no seed node answers at boot', async () => {
+    const result = await runCli(
+      ['start'],
+      {
+        REDIS_CLUSTER_URLS: 'redis://:hunter2@127.0.0.1:1,redis://127.0.0.1:2',
+        MDHUB_CONNECT_RETRY_MS: '1000',
+        PORT: '0',
+        MDHUB_DATA_DIR: dataDir(),
+      },
+      60_000,
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(
+      /^mdhub: cannot reach Redis Cluster \(2 seed nodes\) at REDIS_CLUSTER_URLS=redis:\/\/:\*\*\*@127\.0\.0\.1:1 after [\d.]+ s \(.+\)\n$/,
+    );
+    expect(result.stderr + result.stdout).not.toContain('hunter2');
+  }, 90_000);
+
+  it('fails with one line when REDIS_URL and REDIS_CLUSTER_URLS are both set', async () => {
+    const result = await runCli(['start'], {
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      REDIS_CLUSTER_URLS: 'redis://127.0.0.1:7000',
+      MDHUB_DATA_DIR: dataDir(),
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(
+      /^mdhub: invalid environment: REDIS_CLUSTER_URLS must not be set together with REDIS_URL[^\n]*\n$/,
+    );
+  });
+
   it('exits 1 naming DATABASE_URL when PostgreSQL cannot be reached, for the hub and for commands', async () => {
     const env = {
       DATABASE_URL: 'postgres://postgres:hunter2@127.0.0.1:1/x',

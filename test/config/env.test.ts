@@ -50,6 +50,27 @@ describe('environment', () => {
     expect(message).not.toContain('\n');
   });
 
+  it('reads REDIS_CLUSTER_URLS as a list of seed nodes', () => {
+    const env = parseEnv({ REDIS_CLUSTER_URLS: 'redis://10.0.0.1:7000, redis://10.0.0.2:7001,' });
+    expect(env.REDIS_CLUSTER_URLS).toEqual(['redis://10.0.0.1:7000', 'redis://10.0.0.2:7001']);
+    expect(env.REDIS_URL).toBeUndefined();
+  });
+
+  it('refuses a malformed REDIS_CLUSTER_URLS without echoing it', () => {
+    for (const value of ['redis://secret-host:7000,http://secret-host:7001', ' , ']) {
+      expect(() => parseEnv({ REDIS_CLUSTER_URLS: value })).toThrow(
+        /^invalid environment: REDIS_CLUSTER_URLS must be a comma-separated list of Redis URLs, such as [^\n]*$/,
+      );
+      expect(() => parseEnv({ REDIS_CLUSTER_URLS: value })).not.toThrow(/secret-host/);
+    }
+  });
+
+  it('refuses REDIS_URL and REDIS_CLUSTER_URLS together', () => {
+    expect(() =>
+      parseEnv({ REDIS_URL: 'redis://10.0.0.1:6379', REDIS_CLUSTER_URLS: 'redis://10.0.0.1:7000' }),
+    ).toThrow(/^invalid environment: REDIS_CLUSTER_URLS must not be set together with REDIS_URL/);
+  });
+
   it('lists every bad variable at once', () => {
     expect(() =>
       parseEnv({ PORT: '70000', DATABASE_URL: 'mysql://x', POLYGON_SUBSCRIPTIONS: 'AAPL' }),

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'redis';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Bus,
   type ControlMessage,
@@ -8,13 +8,37 @@ import {
   openBus,
   shardOf,
 } from '../../platform/bus/index.js';
+import { clusterUnavailable, RedisCluster } from '../../testing/redis-cluster.js';
 import { killRedisConnections, REDIS_URL } from '../helpers/services.js';
 
 const RUN_PREFIX = `mdhub-test-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
 let busCount = 0;
 const openBuses = new Set<Bus>();
 
-type Settings = Omit<OpenBusOptions, 'url' | 'prefix'>;
+type Settings = Omit<OpenBusOptions, 'url' | 'clusterUrls' | 'prefix'>;
+
+/** One 3-master Redis Cluster of this file's own, shared by its tests (each under its own prefix). */
+const NO_CLUSTER = clusterUnavailable();
+let cluster: RedisCluster | undefined;
+
+beforeAll(async () => {
+  if (NO_CLUSTER === undefined) cluster = await RedisCluster.start({ masters: 3 });
+}, 60_000);
+
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+async function clusterBus(settings: Settings = {}): Promise<Bus> {
+  if (cluster === undefined) throw new Error('no Redis Cluster');
+  const bus = await openBus({
+    ...settings,
+    clusterUrls: cluster.urls,
+    prefix: `${RUN_PREFIX}:${++busCount}`,
+  });
+  openBuses.add(bus);
+  return bus;
+}
 
 /** A fresh bus per test; on Redis under its own prefix, so tests never see each other's streams. */
 async function redisBus(settings: Settings = {}): Promise<{ bus: Bus; prefix: string }> {
@@ -60,9 +84,15 @@ const text = (entries: ReadonlyArray<{ payload: Buffer }>): string[] =>
   entries.map((e) => e.payload.toString());
 
 describe.each([
-  ['memory', memoryBus],
-  ['redis', async (settings?: Settings) => (await redisBus(settings)).bus],
-] as const)('%s bus', (kind, open) => {
+  ['memory', 'memory', memoryBus],
+  ['redis', 'redis', async (settings?: Settings) => (await redisBus(settings)).bus],
+  ['redis cluster', 'redis', clusterBus],
+] as const)('%s bus', (label, kind, open) => {
+  if (label === 'redis cluster' && NO_CLUSTER !== undefined) {
+    it.skip(`needs a Redis Cluster: ${NO_CLUSTER}`, () => undefined);
+    return;
+  }
+
   it('reports its kind and is healthy', async () => {
     const bus = await open();
     expect(bus.kind).toBe(kind);
@@ -491,6 +521,24 @@ describe('openBus', () => {
         RangeError,
       );
     }
+  });
+
+  it('rejects naming the Redis Cluster when no seed node answers within connectRetryMs', async () => {
+    await expect(
+      openBus({
+        clusterUrls: ['redis://:hunter2@127.0.0.1:1'],
+        connectRetryMs: 300,
+        prefix: `${RUN_PREFIX}:x`,
+      }),
+    ).rejects.toThrow(
+      /^cannot reach Redis Cluster \(1 seed node\) at redis:\/\/:\*\*\*@127\.0\.0\.1:1 after /,
+    );
+  });
+
+  it('refuses both a Redis URL and Redis Cluster seed nodes', async () => {
+    await expect(openBus({ url: REDIS_URL, clusterUrls: ['redis://127.0.0.1:7000'] })).rejects.toThrow(
+      'not both',
+    );
   });
 });
 

@@ -14,17 +14,24 @@
  *   `${prefix}:sessions:{group}` sorted set — session slots of `group`: member = slot id, score =
  *                              expiry (epoch ms, Redis's own clock, so edges' clocks need not agree)
  *
- * Connections: see `connection.ts`.
+ * On a Redis Cluster the hash tags put each tick shard, work stream, key/value entry, lease and
+ * session group in a slot of its own, so they spread over the masters; the control stream is one
+ * key (no hash tag: the whole name is hashed) and lives on one master. No command or Lua script
+ * touches two keys, and no pub/sub is used (the control broadcast is a stream), so nothing ever
+ * spans slots.
+ *
+ * Connections: see `connection.ts` (one node), `cluster.ts` (a cluster) and `dedicated.ts`.
  */
 import { failureReason, UnreachableError } from '../../reach.js';
 import type { Bus, BusHealth, WorkStream } from '../types.js';
+import { connectCluster } from './cluster.js';
 import {
   bootStrategy,
   Children,
-  type Client,
   connectionName,
   newClient,
-  shutdown,
+  type Redis,
+  SingleRedis,
   supervise,
 } from './connection.js';
 import { RedisControlChannel } from './control.js';
@@ -44,12 +51,12 @@ class RedisBus implements Bus {
   readonly kv: RedisKeyValues;
   readonly leases: RedisLeases;
   readonly sessions: RedisSessionSlots;
-  readonly #main: Client;
+  readonly #main: Redis;
   readonly #options: RedisBusOptions;
   readonly #children = new Children();
   readonly #work = new Map<string, RedisWorkStream>();
 
-  constructor(main: Client, options: RedisBusOptions) {
+  constructor(main: Redis, options: RedisBusOptions) {
     this.#main = main;
     this.#options = options;
     this.ticks = new RedisTickStreams(main, options, this.#children);
@@ -76,6 +83,7 @@ class RedisBus implements Bus {
 
   async health(): Promise<BusHealth> {
     if (!this.#main.isReady) return { ok: false, reason: 'redis is not connected' };
+    // On a cluster every master answers, or the keys it serves are out of reach.
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -95,7 +103,7 @@ class RedisBus implements Bus {
 
   async close(): Promise<void> {
     await this.#children.closeAll();
-    await shutdown(this.#main);
+    await this.#main.close();
   }
 }
 
@@ -105,6 +113,23 @@ class RedisBus implements Bus {
  * (an operator needs to hear it; a hang with the port closed tells nobody anything).
  */
 export async function openRedisBus(options: RedisBusOptions): Promise<Bus> {
+  if (options.clusterUrls !== undefined) {
+    const started = Date.now();
+    try {
+      const main = await connectCluster(
+        options.clusterUrls,
+        connectionName(`${options.prefix}:bus`),
+        options.connectRetryMs,
+        options.logger,
+      );
+      return new RedisBus(main, options);
+    } catch (err) {
+      const seeds = options.clusterUrls.length;
+      const what = `Redis Cluster (${seeds} seed node${seeds === 1 ? '' : 's'})`;
+      const target = { what, url: options.url };
+      throw new UnreachableError(target, Date.now() - started, failureReason(err));
+    }
+  }
   const boot = bootStrategy(options.connectRetryMs);
   const main = supervise(
     newClient(options.url, connectionName(`${options.prefix}:bus`), boot.strategy),
@@ -119,5 +144,5 @@ export async function openRedisBus(options: RedisBusOptions): Promise<Bus> {
     throw new UnreachableError({ what: 'Redis', url: options.url }, Date.now() - started, failureReason(err));
   }
   boot.connected();
-  return new RedisBus(main, options);
+  return new RedisBus(new SingleRedis(main), options);
 }

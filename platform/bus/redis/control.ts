@@ -5,7 +5,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../logger.js';
 import type { ControlChannel, ControlMessage, ControlSubscribeOptions, Subscription } from '../types.js';
-import { BUFFERS, type Children, type Client, connectionName, readFailed, supervise } from './connection.js';
+import { type Children, connectionName, type Redis, readFailed } from './connection.js';
+import { Dedicated } from './dedicated.js';
 import type { RedisBusOptions } from './options.js';
 import { lastId, type RawStreams } from './streams.js';
 
@@ -22,8 +23,8 @@ function parseControl(payload: Buffer): ControlMessage | undefined {
 }
 
 class RedisSubscription implements Subscription {
-  readonly #main: Client;
-  readonly #conn: Client;
+  readonly #main: Redis;
+  readonly #conn: Dedicated;
   readonly #key: string;
   readonly #handler: (message: ControlMessage) => void;
   readonly #options: ControlSubscribeOptions;
@@ -33,8 +34,8 @@ class RedisSubscription implements Subscription {
   #closed = false;
 
   constructor(
-    main: Client,
-    conn: Client,
+    main: Redis,
+    conn: Dedicated,
     key: string,
     from: string,
     handler: (message: ControlMessage) => void,
@@ -54,30 +55,30 @@ class RedisSubscription implements Subscription {
 
   async #run(from: string): Promise<void> {
     let position = from;
-    let epoch = this.#conn.socketEpoch;
+    let epoch = this.#conn.epoch;
     let lost = false;
     const onSocketLost = () => {
       if (lost || this.#closed) return;
       lost = true;
       this.#call(this.#options.onDisconnect, 'disconnect');
     };
-    // Told at once when the socket drops, not only when the blocked read fails or returns.
-    this.#conn.on('error', onSocketLost);
-    this.#conn.on('reconnecting', onSocketLost);
+    // Told at once when the socket drops (on a cluster: or its node hands the key over), not only
+    // when the blocked read fails or returns.
+    this.#conn.onLost(onSocketLost);
     while (!this.#closed) {
       try {
-        if (lost || this.#conn.socketEpoch !== epoch) {
+        if (lost || this.#conn.epoch !== epoch) {
           if (!lost) this.#call(this.#options.onDisconnect, 'disconnect');
           // A new connection may have missed messages (e.g. trimmed while away). Resume from the
           // current end, taken before onResync so nothing published after its reload is lost.
           position = await lastId(this.#conn, this.#key);
-          epoch = this.#conn.socketEpoch;
+          epoch = this.#conn.epoch;
           lost = false;
           this.#call(this.#options.onResync, 'resync');
         }
-        const reply = await this.#conn.sendCommand<RawStreams>(
+        const reply = await this.#conn.send<RawStreams>(
           ['XREAD', 'COUNT', CONTROL_BATCH, 'BLOCK', CONTROL_BLOCK_MS, 'STREAMS', this.#key, position],
-          { typeMapping: BUFFERS },
+          { buffers: true },
         );
         for (const [, entries] of reply ?? []) {
           for (const [id, fields] of entries) {
@@ -124,13 +125,13 @@ class RedisSubscription implements Subscription {
 }
 
 export class RedisControlChannel implements ControlChannel {
-  readonly #main: Client;
+  readonly #main: Redis;
   readonly #key: string;
   readonly #maxLen: string;
   readonly #children: Children;
   readonly #logger: Logger;
 
-  constructor(main: Client, options: RedisBusOptions, children: Children) {
+  constructor(main: Redis, options: RedisBusOptions, children: Children) {
     this.#main = main;
     this.#key = `${options.prefix}:control`;
     this.#maxLen = String(options.controlMaxLen);
@@ -139,7 +140,7 @@ export class RedisControlChannel implements ControlChannel {
   }
 
   async publish(message: ControlMessage): Promise<void> {
-    await this.#main.sendCommand([
+    await this.#main.send(this.#key, [
       'XADD',
       this.#key,
       'MAXLEN',
@@ -156,7 +157,7 @@ export class RedisControlChannel implements ControlChannel {
     options: ControlSubscribeOptions = {},
   ): Promise<Subscription> {
     const name = connectionName(`${this.#key}:subscriber`);
-    const conn = supervise(this.#main.duplicate({ name }), 'control-subscriber', this.#logger);
+    const conn = new Dedicated(this.#main, this.#key, name, 'control-subscriber', this.#logger);
     let from: string;
     try {
       [from] = await Promise.all([lastId(this.#main, this.#key), conn.connect()]);

@@ -1,16 +1,16 @@
 /** Leases on Redis: string `${prefix}:lease:{name}` holds the holder, expiring with PX. */
 import { checkTtl } from '../checks.js';
 import type { Leases } from '../types.js';
-import type { Client } from './connection.js';
+import type { Redis } from './connection.js';
 import { LEASE_ACQUIRE_SCRIPT, LEASE_RELEASE_SCRIPT, Script } from './scripts.js';
 
 export class RedisLeases implements Leases {
-  readonly #main: Client;
+  readonly #main: Redis;
   readonly #prefix: string;
   readonly #acquire = new Script(LEASE_ACQUIRE_SCRIPT);
   readonly #release = new Script(LEASE_RELEASE_SCRIPT);
 
-  constructor(main: Client, prefix: string) {
+  constructor(main: Redis, prefix: string) {
     this.#main = main;
     this.#prefix = prefix;
   }

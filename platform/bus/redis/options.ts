@@ -2,7 +2,10 @@ import type { Logger } from '../../logger.js';
 
 /** Fully resolved: `openBus` applies the defaults, so they live in one place. */
 export interface RedisBusOptions {
+  /** The node's URL; on a cluster the first seed node's (what errors show). */
   url: string;
+  /** Seed nodes of a Redis Cluster; absent on one node. */
+  clusterUrls?: readonly string[];
   prefix: string;
   shards: number;
   tickMaxLen: number;

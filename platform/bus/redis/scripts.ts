@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ErrorReply } from 'redis';
-import type { Client } from './connection.js';
+import type { Redis } from './connection.js';
 
 /**
  * Lease acquire: take it when free, extend it when `holder` already has it, in one atomic step.
@@ -77,13 +77,13 @@ export class Script {
     this.#sha = createHash('sha1').update(source).digest('hex');
   }
 
-  async run(client: Client, key: string, args: string[]): Promise<unknown> {
-    const options = { keys: [key], arguments: args };
+  /** On a cluster each master loads it on its first NOSCRIPT: routed by `key`, like any command. */
+  async run(redis: Redis, key: string, args: string[]): Promise<unknown> {
     try {
-      return await client.evalSha(this.#sha, options);
+      return await redis.send(key, ['EVALSHA', this.#sha, '1', key, ...args]);
     } catch (err) {
       if (!(err instanceof ErrorReply && err.message.startsWith('NOSCRIPT'))) throw err;
-      return client.eval(this.#source, options);
+      return redis.send(key, ['EVAL', this.#source, '1', key, ...args]);
     }
   }
 }

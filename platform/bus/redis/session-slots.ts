@@ -4,17 +4,17 @@
  */
 import { checkTtl } from '../checks.js';
 import type { SessionSlots } from '../types.js';
-import type { Client } from './connection.js';
+import type { Redis } from './connection.js';
 import { Script, SESSION_ACQUIRE_SCRIPT, SESSION_COUNT_SCRIPT, SESSION_HELD_SCRIPT } from './scripts.js';
 
 export class RedisSessionSlots implements SessionSlots {
-  readonly #main: Client;
+  readonly #main: Redis;
   readonly #prefix: string;
   readonly #acquire = new Script(SESSION_ACQUIRE_SCRIPT);
   readonly #count = new Script(SESSION_COUNT_SCRIPT);
   readonly #held = new Script(SESSION_HELD_SCRIPT);
 
-  constructor(main: Client, prefix: string) {
+  constructor(main: Redis, prefix: string) {
     this.#main = main;
     this.#prefix = prefix;
   }
@@ -35,7 +35,8 @@ export class RedisSessionSlots implements SessionSlots {
   }
 
   async release(group: string, id: string): Promise<void> {
-    await this.#main.zRem(this.#key(group), id);
+    const key = this.#key(group);
+    await this.#main.send(key, ['ZREM', key, id]);
   }
 
   async count(group: string): Promise<number> {

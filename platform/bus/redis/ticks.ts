@@ -2,11 +2,11 @@
  * Market data on Redis: stream `${prefix}:ticks:{n}` per shard n, payload in field `d`, trimmed by
  * XADD MAXLEN ~ tickMaxLen.
  */
-import { ErrorReply } from 'redis';
 import type { Logger } from '../../logger.js';
 import { checkShard } from '../checks.js';
 import type { ShardEntry, StartFrom, TickReader, TickStreams } from '../types.js';
-import { BUFFERS, type Children, type Client, connectionName, readFailed, supervise } from './connection.js';
+import { type Children, connectionName, isHardReply, type Redis, readFailed } from './connection.js';
+import { Dedicated } from './dedicated.js';
 import type { RedisBusOptions } from './options.js';
 import { lastId, type RawStreams } from './streams.js';
 
@@ -16,22 +16,42 @@ function idBefore(time: number): string {
   return ms > 0 ? `${ms - 1}-18446744073709551615` : '0-0';
 }
 
+type Outcome = { entries: ShardEntry[] } | { error: unknown };
+
+/**
+ * Shards read together by one XREAD on one connection. On one node that is every shard the reader
+ * has; on a cluster each shard is a slot of its own (XREAD over several would be CROSSSLOT), so
+ * each shard is a group with its own connection to the master serving it.
+ */
+class ShardGroup {
+  readonly conn: Dedicated;
+  readonly keys: string[];
+  readonly shards: number[];
+  /** The read in flight, and what it returned once settled (kept until `next` collects it). */
+  inFlight: Promise<void> | undefined;
+  outcome: Outcome | undefined;
+
+  constructor(conn: Dedicated, keys: string[], shards: number[]) {
+    this.conn = conn;
+    this.keys = keys;
+    this.shards = shards;
+  }
+}
+
 class RedisTickReader implements TickReader {
-  readonly #main: Client;
-  readonly #conn: Client;
-  readonly #connecting: Promise<unknown>;
+  readonly #main: Redis;
+  readonly #groups: ShardGroup[];
   readonly #from: StartFrom;
   readonly #keys: string[];
-  readonly #shards: readonly number[];
-  readonly #slotByKey: Map<string, number>;
   readonly #logger: Logger;
   readonly #onClose: () => void;
-  #opening: Promise<string[]> | undefined;
-  #positions: string[] | undefined;
+  #opening: Promise<Map<string, string>> | undefined;
+  /** The position (last id read) per stream key. */
+  #positions: Map<string, string> | undefined;
   #closed = false;
 
   constructor(
-    main: Client,
+    main: Redis,
     keys: string[],
     shards: readonly number[],
     from: StartFrom,
@@ -39,88 +59,148 @@ class RedisTickReader implements TickReader {
     logger: Logger,
     onClose: () => void,
   ) {
+    this.#main = main;
     this.#keys = keys;
-    this.#shards = shards;
-    this.#slotByKey = new Map(keys.map((key, slot) => [key, slot]));
+    this.#from = from;
     this.#logger = logger;
     this.#onClose = onClose;
-    this.#main = main;
-    this.#from = from;
-    this.#conn = supervise(main.duplicate({ name }), 'tick-reader', logger);
-    this.#connecting = this.#conn.connect();
+    const dedicated = (key: string) => new Dedicated(main, key, name, 'tick-reader', logger);
+    this.#groups = main.cluster
+      ? keys.map((key, i) => new ShardGroup(dedicated(key), [key], [shards[i] as number]))
+      : [new ShardGroup(dedicated(keys[0] as string), keys, [...shards])];
     // Issued now, on the shared connection, so the snapshot precedes any publish made after reader().
     this.#opening = this.#start();
     // next() awaits it and reports the failure; until then it must not count as unhandled.
     this.#opening.catch(() => undefined);
   }
 
-  async #start(): Promise<string[]> {
+  async #start(): Promise<Map<string, string>> {
     const from = this.#from;
     const positions =
       from === 'latest'
         ? Promise.all(this.#keys.map((key) => lastId(this.#main, key)))
         : this.#keys.map(() => (from === 'earliest' ? '0-0' : idBefore(from.time)));
-    const [start] = await Promise.all([positions, this.#connecting]);
-    return start;
+    const [start] = await Promise.all([positions, ...this.#groups.map((group) => group.conn.connect())]);
+    return new Map(this.#keys.map((key, i) => [key, start[i] as string]));
   }
 
+  /**
+   * One XREAD on one node. On a cluster: first a non-blocking read of every shard without a read
+   * in flight, so what is there now comes back together as one XREAD would return it; only when
+   * nothing is there, a blocking read per shard, returning what the first to answer (and any other
+   * already answered) brought. A read still blocked stays in flight for the next call, so a
+   * shard's position is never read twice at once and nothing is skipped.
+   */
   async next({ count, blockMs }: { count: number; blockMs: number }): Promise<ShardEntry[]> {
     if (this.#closed) return [];
+    let positions: Map<string, string>;
     try {
       if (this.#positions === undefined) {
         this.#opening ??= this.#start();
         this.#positions = await this.#opening;
       }
-      return await this.#read(this.#positions, count, blockMs);
+      positions = this.#positions;
     } catch (err) {
       this.#opening = undefined;
-      if (this.#closed) return [];
-      if (err instanceof ErrorReply) throw err;
-      // The connection dropped: it reconnects by itself and the next call resumes from the position.
-      readFailed(this.#main, this.#logger, err, 'tick read failed, resuming after reconnect');
-      return [];
+      return this.#failed(err);
     }
+    if (this.#groups.length > 1) {
+      await Promise.all(this.#startReads(positions, count, 0));
+      const now = this.#collect();
+      if (now.length > 0 || blockMs <= 0) return now;
+    }
+    this.#startReads(positions, count, blockMs);
+    await Promise.race(this.#groups.flatMap((group) => group.inFlight ?? []));
+    return this.#collect();
   }
 
-  async #read(positions: string[], count: number, blockMs: number): Promise<ShardEntry[]> {
+  /** Starts a read on every group with none in flight and nothing uncollected. */
+  #startReads(positions: Map<string, string>, count: number, blockMs: number): Array<Promise<void>> {
+    const started: Array<Promise<void>> = [];
+    for (const group of this.#groups) {
+      if (group.outcome !== undefined || group.inFlight !== undefined) continue;
+      const read = this.#read(group, positions, count, blockMs).then((outcome) => {
+        group.outcome = outcome;
+        group.inFlight = undefined;
+      });
+      group.inFlight = read;
+      started.push(read);
+    }
+    return started;
+  }
+
+  /** What the settled reads brought; a failure is reported only when nothing came with it. */
+  #collect(): ShardEntry[] {
+    const out: ShardEntry[] = [];
+    let error: unknown;
+    for (const group of this.#groups) {
+      const outcome = group.outcome;
+      if (outcome === undefined) continue;
+      group.outcome = undefined;
+      if ('error' in outcome) error ??= outcome.error;
+      else out.push(...outcome.entries);
+    }
+    if (out.length === 0 && error !== undefined) return this.#failed(error);
+    return out;
+  }
+
+  #failed(err: unknown): ShardEntry[] {
+    if (this.#closed) return [];
+    if (isHardReply(err)) throw err;
+    // The connection dropped (or a cluster failover moved a shard): it reconnects by itself and
+    // the next call resumes from the position.
+    readFailed(this.#main, this.#logger, err, 'tick read failed, resuming after reconnect');
+    return [];
+  }
+
+  async #read(
+    group: ShardGroup,
+    positions: Map<string, string>,
+    count: number,
+    blockMs: number,
+  ): Promise<Outcome> {
     const args = ['XREAD', 'COUNT', String(count)];
     if (blockMs > 0) args.push('BLOCK', String(blockMs));
-    args.push('STREAMS', ...this.#keys, ...positions);
-    const reply = await this.#conn.sendCommand<RawStreams>(args, { typeMapping: BUFFERS });
-    const out: ShardEntry[] = [];
-    if (reply === null) return out;
-    for (const [key, entries] of reply) {
-      const slot = this.#slotByKey.get(key.toString());
-      const last = entries[entries.length - 1];
-      if (slot === undefined || last === undefined) continue;
-      const shard = this.#shards[slot] ?? 0;
-      for (const [id, fields] of entries) {
-        const payload = fields?.[1];
-        if (payload !== undefined) out.push({ shard, id: id.toString(), payload });
+    args.push('STREAMS', ...group.keys, ...group.keys.map((key) => positions.get(key) as string));
+    try {
+      const reply = await group.conn.send<RawStreams>(args, { buffers: true });
+      const entries: ShardEntry[] = [];
+      for (const [rawKey, raw] of reply ?? []) {
+        const key = rawKey.toString();
+        const index = group.keys.indexOf(key);
+        const last = raw[raw.length - 1];
+        if (index < 0 || last === undefined) continue;
+        const shard = group.shards[index] as number;
+        for (const [id, fields] of raw) {
+          const payload = fields?.[1];
+          if (payload !== undefined) entries.push({ shard, id: id.toString(), payload });
+        }
+        positions.set(key, last[0].toString());
       }
-      positions[slot] = last[0].toString();
+      return { entries };
+    } catch (error) {
+      return { error };
     }
-    return out;
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#onClose();
-    this.#conn.destroy();
+    for (const group of this.#groups) group.conn.destroy();
   }
 }
 
 export class RedisTickStreams implements TickStreams {
   readonly shards: number;
-  readonly #main: Client;
+  readonly #main: Redis;
   readonly #keys: string[];
   readonly #maxLen: string;
   readonly #prefix: string;
   readonly #children: Children;
   readonly #logger: Logger;
 
-  constructor(main: Client, options: RedisBusOptions, children: Children) {
+  constructor(main: Redis, options: RedisBusOptions, children: Children) {
     this.shards = options.shards;
     this.#main = main;
     this.#prefix = options.prefix;
@@ -132,12 +212,13 @@ export class RedisTickStreams implements TickStreams {
 
   async publish(batches: ReadonlyArray<{ shard: number; payload: Buffer }>): Promise<void> {
     if (batches.length === 0) return;
-    const pipeline = this.#main.multi();
-    for (const { shard, payload } of batches) {
-      const key = this.#keys[checkShard(shard, this.shards)] as string;
-      pipeline.addCommand(['XADD', key, 'MAXLEN', '~', this.#maxLen, '*', 'd', payload]);
-    }
-    await pipeline.execAsPipeline();
+    // One pipeline on one node; on a cluster each XADD goes to its shard's master.
+    await this.#main.pipeline(
+      batches.map(({ shard, payload }) => {
+        const key = this.#keys[checkShard(shard, this.shards)] as string;
+        return { key, args: ['XADD', key, 'MAXLEN', '~', this.#maxLen, '*', 'd', payload] };
+      }),
+    );
   }
 
   reader(options: { shards?: readonly number[]; from?: StartFrom } = {}): TickReader {

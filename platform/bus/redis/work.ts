@@ -6,7 +6,8 @@
 import { ErrorReply } from 'redis';
 import type { Logger } from '../../logger.js';
 import type { BusEntry, WorkConsumer, WorkStream } from '../types.js';
-import { BUFFERS, type Children, type Client, connectionName, readFailed, supervise } from './connection.js';
+import { type Children, connectionName, isHardReply, type Redis, readFailed } from './connection.js';
+import { Dedicated } from './dedicated.js';
 import type { RawEntry, RawStreams } from './streams.js';
 
 type RawAutoClaim = [cursor: Buffer, entries: RawEntry[], deleted?: Buffer[]];
@@ -19,15 +20,15 @@ function toEntries(raw: readonly RawEntry[], out: BusEntry[]): void {
 }
 
 /** Creates `group` at the start of `key` (and the stream, if missing); an existing group is kept. */
-async function createGroup(client: Client, key: string, group: string): Promise<void> {
+async function createGroup(redis: Redis, key: string, group: string): Promise<void> {
   try {
-    await client.xGroupCreate(key, group, '0', { MKSTREAM: true });
+    await redis.send(key, ['XGROUP', 'CREATE', key, group, '0', 'MKSTREAM']);
   } catch (err) {
     if (!(err instanceof ErrorReply)) throw err;
     if (err.message.startsWith('BUSYGROUP')) return;
     // Refused (out of memory, say) before Redis looked: fine if the group is there already.
-    const groups = await client.xInfoGroups(key).catch(() => []);
-    if (!groups.some((g) => String(g.name) === group)) throw err;
+    const groups = await redis.send<string[][]>(key, ['XINFO', 'GROUPS', key]).catch(() => []);
+    if (!groups.some((g) => String(g[g.indexOf('name') + 1]) === group)) throw err;
   }
 }
 
@@ -36,8 +37,8 @@ function isNoGroup(err: unknown): boolean {
 }
 
 class RedisWorkConsumer implements WorkConsumer {
-  readonly #main: Client;
-  readonly #conn: Client;
+  readonly #main: Redis;
+  readonly #conn: Dedicated;
   readonly #connecting: Promise<unknown>;
   readonly #key: string;
   readonly #group: string;
@@ -49,7 +50,7 @@ class RedisWorkConsumer implements WorkConsumer {
   #lost = false;
 
   constructor(
-    main: Client,
+    main: Redis,
     key: string,
     group: string,
     consumer: string,
@@ -63,7 +64,7 @@ class RedisWorkConsumer implements WorkConsumer {
     this.#logger = logger;
     this.#onClose = onClose;
     const name = connectionName(`${key}:${group}:${consumer}`);
-    this.#conn = supervise(main.duplicate({ name }), 'work-consumer', logger);
+    this.#conn = new Dedicated(main, key, name, 'work-consumer', logger);
     this.#connecting = this.#conn.connect();
     // read() awaits it and reports the failure; until then it must not count as unhandled.
     this.#connecting.catch(() => undefined);
@@ -81,7 +82,7 @@ class RedisWorkConsumer implements WorkConsumer {
     args.push('STREAMS', this.#key, '>');
     try {
       await this.#connecting;
-      const reply = await this.#conn.sendCommand<RawStreams>(args, { typeMapping: BUFFERS });
+      const reply = await this.#conn.send<RawStreams>(args, { buffers: true });
       const out: BusEntry[] = [];
       for (const [, entries] of reply ?? []) toEntries(entries, out);
       return out;
@@ -91,8 +92,8 @@ class RedisWorkConsumer implements WorkConsumer {
         await this.#recreateGroup(err);
         return [];
       }
-      if (err instanceof ErrorReply) throw err;
-      // Anything delivered on the lost connection stays pending with this consumer: the next read
+      if (isHardReply(err)) throw err;
+      // Anything delivered on the lost connection (or before a cluster failover moved the stream) stays pending with this consumer: the next read
       // takes it back first.
       this.#lost = true;
       readFailed(this.#main, this.#logger, err, 'work read failed, resuming after reconnect');
@@ -115,7 +116,7 @@ class RedisWorkConsumer implements WorkConsumer {
     ];
     let reply: RawStreams;
     try {
-      reply = await this.#main.sendCommand<RawStreams>(args, { typeMapping: BUFFERS });
+      reply = await this.#main.send<RawStreams>(this.#key, args, { buffers: true });
     } catch (err) {
       if (!isNoGroup(err)) throw err;
       await this.#recreateGroup(err);
@@ -129,7 +130,7 @@ class RedisWorkConsumer implements WorkConsumer {
         if (fields === null || fields === undefined) deleted.push(id.toString());
     }
     // Deleted while pending (another consumer acknowledged it after a claim): nothing to process.
-    if (deleted.length > 0) await this.#main.xAck(this.#key, this.#group, deleted);
+    if (deleted.length > 0) await this.#main.send(this.#key, ['XACK', this.#key, this.#group, ...deleted]);
     return out;
   }
 
@@ -139,12 +140,11 @@ class RedisWorkConsumer implements WorkConsumer {
     // but takes XDEL and XACK alone. Deleted first, so a failure between the two leaves an entry
     // pending without payload, which readPending and XAUTOCLAIM drop; never an acknowledged entry
     // that stays in the stream for ever.
-    const [, acked] = await this.#main
-      .multi()
-      .xDel(this.#key, [...ids])
-      .xAck(this.#key, this.#group, [...ids])
-      .execAsPipelineTyped();
-    return acked;
+    const [, acked] = await this.#main.pipeline([
+      { key: this.#key, args: ['XDEL', this.#key, ...ids] },
+      { key: this.#key, args: ['XACK', this.#key, this.#group, ...ids] },
+    ]);
+    return acked as number;
   }
 
   async claimStale({ minIdleMs, count }: { minIdleMs: number; count: number }): Promise<BusEntry[]> {
@@ -154,7 +154,8 @@ class RedisWorkConsumer implements WorkConsumer {
     do {
       let reply: RawAutoClaim;
       try {
-        reply = await this.#main.sendCommand<RawAutoClaim>(
+        reply = await this.#main.send<RawAutoClaim>(
+          this.#key,
           [
             'XAUTOCLAIM',
             this.#key,
@@ -165,7 +166,7 @@ class RedisWorkConsumer implements WorkConsumer {
             'COUNT',
             String(count - out.length),
           ],
-          { typeMapping: BUFFERS },
+          { buffers: true },
         );
       } catch (err) {
         if (!isNoGroup(err)) throw err;
@@ -182,7 +183,15 @@ class RedisWorkConsumer implements WorkConsumer {
   async touch(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
     try {
-      await this.#main.sendCommand(['XCLAIM', this.#key, this.#group, this.#consumer, '0', ...ids, 'JUSTID']);
+      await this.#main.send(this.#key, [
+        'XCLAIM',
+        this.#key,
+        this.#group,
+        this.#consumer,
+        '0',
+        ...ids,
+        'JUSTID',
+      ]);
     } catch (err) {
       if (!isNoGroup(err)) throw err;
       await this.#recreateGroup(err);
@@ -212,12 +221,12 @@ class RedisWorkConsumer implements WorkConsumer {
 
 export class RedisWorkStream implements WorkStream {
   readonly name: string;
-  readonly #main: Client;
+  readonly #main: Redis;
   readonly #key: string;
   readonly #children: Children;
   readonly #logger: Logger;
 
-  constructor(main: Client, name: string, prefix: string, children: Children, logger: Logger) {
+  constructor(main: Redis, name: string, prefix: string, children: Children, logger: Logger) {
     this.name = name;
     this.#main = main;
     this.#key = `${prefix}:work:{${name}}`;
@@ -227,9 +236,10 @@ export class RedisWorkStream implements WorkStream {
 
   async add(payloads: ReadonlyArray<Buffer | string>): Promise<string[]> {
     if (payloads.length === 0) return [];
-    const pipeline = this.#main.multi();
-    for (const payload of payloads) pipeline.xAdd(this.#key, '*', { d: payload });
-    return pipeline.execAsPipelineTyped();
+    const ids = await this.#main.pipeline(
+      payloads.map((payload) => ({ key: this.#key, args: ['XADD', this.#key, '*', 'd', payload] })),
+    );
+    return ids as string[];
   }
 
   ensureGroup(group: string): Promise<void> {
@@ -249,11 +259,15 @@ export class RedisWorkStream implements WorkStream {
   }
 
   async pendingCount(group: string): Promise<number> {
-    const summary = await this.#main.xPending(this.#key, group);
-    return summary.pending;
+    const [pending] = await this.#main.send<[number, ...unknown[]]>(this.#key, [
+      'XPENDING',
+      this.#key,
+      group,
+    ]);
+    return pending;
   }
 
   length(): Promise<number> {
-    return this.#main.xLen(this.#key);
+    return this.#main.send<number>(this.#key, ['XLEN', this.#key]);
   }
 }
