@@ -205,4 +205,3 @@ export async function ensurePortFree(port: number, host: string): Promise<void> 
 export class PortInUseError extends Error {
   override name = 'PortInUseError';
 }
-
