@@ -45,7 +45,7 @@ import type { Actor, VerbContext } from '../platform/actor.js';
 import { type Bus, openBus, shardOf } from '../platform/bus/index.js';
 import { openDb } from '../platform/db/index.js';
 import { silentLogger } from '../platform/logger.js';
-import { startBareRelay } from './bare-relay.js';
+import { DELAYED_TOKEN, startBareRelay } from './bare-relay.js';
 import { type Figures, median, percentile, type Section } from './figures.js';
 
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -511,7 +511,7 @@ async function bareRelayLatency(): Promise<LatencyRun> {
   const prefix = `bench-relay-${randomBytes(4).toString('hex')}`;
   const relay = await startBareRelay({ redisUrl: REDIS_URL, prefix });
   try {
-    return await latencyRun(relay.url, prefix, { rt: 'bare', dl: 'bare' });
+    return await latencyRun(relay.url, prefix, { rt: 'realtime', dl: DELAYED_TOKEN });
   } finally {
     await relay.stop();
     await deleteKeys(prefix);
