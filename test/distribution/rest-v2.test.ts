@@ -100,6 +100,21 @@ const WATCHLIST = Array.from({ length: 19 }, (_, k) => `W${String.fromCharCode(6
 
 const ns = (ms: number) => ms * 1_000_000;
 
+/**
+ * The query events of these requests, read until `expected` have arrived: usage leaves the edge
+ * through its spool, so a request's events reach the bus a moment after its answer.
+ */
+async function queriesFor(ids: Set<string | null>, expected: number): Promise<UsageEvent[]> {
+  const events: UsageEvent[] = [];
+  await until(async () => {
+    events.push(
+      ...(await readUsage(fx.bus, 'v2-test')).filter((e) => e.kind === 'query' && ids.has(e.requestId)),
+    );
+    return events.length >= expected;
+  }, `${expected} query events`);
+  return events;
+}
+
 describe('last trade and NBBO (v2)', () => {
   it('gives the licensed user the live values, in nanoseconds', async () => {
     const rest = restClient(pro.token, base);
@@ -175,9 +190,7 @@ describe('ticker snapshots', () => {
 
     // The usage of these two requests alone (metering may flush earlier tests' queries meanwhile).
     const asked = new Set([requestId(list), requestId(delayed)]);
-    const events = (await readUsage(fx.bus, 'v2-test')).filter(
-      (e) => e.kind === 'query' && asked.has(e.requestId),
-    );
+    const events = await queriesFor(asked, 40);
     expect(events.filter((e) => e.user === 'v2-pro')).toHaveLength(20);
     expect(events.filter((e) => e.user === 'v2-visitor')).toHaveLength(20);
     expect(new Set(events.map((e) => (e.kind === 'query' ? e.symbol : '')))).toEqual(
@@ -197,9 +210,7 @@ describe('ticker snapshots', () => {
     // NVDA's 500 shares do not qualify; the watchlist's 20 000 each do (no previous day: no change).
     const names = (gainers.tickers ?? []).map((t) => t.ticker);
     expect(names).not.toContain('NVDA');
-    const events = (await readUsage(fx.bus, 'v2-test')).filter(
-      (e) => e.kind === 'query' && e.requestId === requestId(gainers),
-    );
+    const events = await queriesFor(new Set([requestId(gainers)]), names.length);
     // W(k) went from 10 to 10 + k: the biggest gain first.
     expect(names[0]).toBe(WATCHLIST.at(-1));
     expect(gainers.tickers![0]!.todaysChangePerc).toBe(180);

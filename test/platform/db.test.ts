@@ -48,7 +48,7 @@ forEachDb((engine, getDb) => {
       ),
     );
     expect(new Set(schemas).size).toBe(1);
-    expect(schemas[0]).toMatch(/^t_\d+_[0-9a-f]{8}$/);
+    expect(schemas[0]).toMatch(/^t_(r[0-9a-z]+_)?\d+_[0-9a-f]{8}$/);
   });
 
   it('returns int8 as a number and numeric as a string', async () => {
