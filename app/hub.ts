@@ -163,8 +163,16 @@ export async function startHub(options: HubOptions): Promise<Hub> {
       await stopRoles();
       await closed;
     });
-    if (roles.has('api')) await db.advertise(adminUrl(env.HOST, http.port));
-    logger.info({ port: http.port, roles: [...roles], bus: bus.kind, database: db.kind }, 'mdhub listening');
+    const listening = { port: http.port, roles: [...roles], bus: bus.kind, database: db.kind };
+    if (roles.has('api')) {
+      const origin = adminUrl(env.HOST, http.port);
+      await db.advertise(origin);
+      // Where a newcomer goes next, in the line they read first.
+      logger.info(
+        { ...listening, console: `${origin}/console`, app: `${origin}/app` },
+        `mdhub listening: the operator console is ${origin}/console, the quote board ${origin}/app`,
+      );
+    } else logger.info(listening, 'mdhub listening');
 
     let stopping: Promise<void> | undefined;
     return {

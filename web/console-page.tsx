@@ -75,6 +75,7 @@ function UsersSection() {
   return (
     <section id="users" class="panel" aria-labelledby="users-title" data-permission="users.read" hidden>
       <h2 id="users-title">Users</h2>
+      <NewUserPart />
       <search>
         <form id="user-search" class="inline">
           <label for="q">Id, email or name contains</label>
@@ -104,6 +105,7 @@ function UsersSection() {
           User
         </h3>
         <dl id="user-facts" class="facts" />
+        <AttestationPart />
         <h4>Decisions now</h4>
         <p id="grant-note" class="hint" />
         <table id="decisions" class="grid">
@@ -146,6 +148,7 @@ function UsersSection() {
           </thead>
           <tbody id="agreement-rows" />
         </table>
+        <TokensPart />
         <div data-permission="audit.read" hidden>
           <h4>Audit history</h4>
           <table id="history" class="grid">
@@ -164,6 +167,127 @@ function UsersSection() {
         </div>
       </article>
     </section>
+  );
+}
+
+/** Onboarding starts here: support and admin create users (`users.create`). */
+function NewUserPart() {
+  return (
+    <details id="new-user" data-permission="users.create" hidden>
+      <summary>New user</summary>
+      <form id="new-user-form" class="stack">
+        <label for="new-user-id">User id</label>
+        <input
+          id="new-user-id"
+          name="id"
+          required
+          maxlength={128}
+          autocomplete="off"
+          spellcheck={false}
+          aria-describedby="new-user-id-hint"
+        />
+        <p id="new-user-id-hint" class="hint">
+          Your system's id for this person; it appears in the usage reports filed with the exchanges.
+        </p>
+        <label for="new-user-name">Name</label>
+        <input id="new-user-name" name="name" maxlength={200} autocomplete="off" />
+        <label for="new-user-email">Email</label>
+        <input id="new-user-email" name="email" type="email" maxlength={320} autocomplete="off" />
+        <label for="new-user-address">Postal address</label>
+        <textarea id="new-user-address" name="address" rows={3} maxlength={500} />
+        <button type="submit">Create user</button>
+        <p id="new-user-status" class="hint" role="status" />
+      </form>
+    </details>
+  );
+}
+
+/**
+ * The non-professional questionnaire (DESIGN rule 2; the exchanges' definition): compliance records
+ * the answers as the attestation's evidence, and the status they imply.
+ */
+function AttestationPart() {
+  const question = (name: string, text: string) => (
+    <fieldset class="question">
+      <legend>{text}</legend>
+      <label>
+        <input type="radio" name={name} value="yes" required /> Yes
+      </label>
+      <label>
+        <input type="radio" name={name} value="no" /> No
+      </label>
+    </fieldset>
+  );
+  return (
+    <div data-permission="attestations.record" hidden>
+      <h4>Professional status</h4>
+      <form id="attest-form" class="stack">
+        <p class="hint">
+          Until an attestation says otherwise a user counts as professional. Ask the subscriber, and record
+          the answers:
+        </p>
+        {question(
+          'registered',
+          'Registered or qualified with the SEC, the CFTC, a state securities agency, an exchange or a self-regulatory association?',
+        )}
+        {question('adviser', 'Acting as an investment adviser, registered or not?')}
+        {question(
+          'organisation',
+          'Receiving the data for a company, partnership, trust or other organisation rather than as a private person?',
+        )}
+        <p id="attest-outcome" class="hint" aria-live="polite" />
+        <button type="submit">Record attestation</button>
+        <p id="attest-status" class="hint" role="status" />
+      </form>
+    </div>
+  );
+}
+
+/** The user's API tokens: listed for every reader; issued (shown once) and revoked with `tokens.manage`. */
+function TokensPart() {
+  return (
+    <>
+      <h4>API tokens</h4>
+      <table id="tokens" class="grid">
+        <caption class="visually-hidden">Every token issued to this user; only its hash is kept.</caption>
+        <thead>
+          <tr>
+            <th scope="col">Token</th>
+            <th scope="col">Device</th>
+            <th scope="col">Use</th>
+            <th scope="col">Issued</th>
+            <th scope="col">Revoked</th>
+            <th scope="col">
+              <span class="visually-hidden">Revoke</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody id="token-rows" />
+      </table>
+      <div data-permission="tokens.manage" hidden>
+        <form id="token-form" class="inline">
+          <label for="token-device">Device id (optional)</label>
+          <input id="token-device" name="deviceId" maxlength={80} autocomplete="off" spellcheck={false} />
+          <label for="token-usage">Use</label>
+          <select id="token-usage" name="usage">
+            <option value="display">display (a person's screen)</option>
+            <option value="non_display">non-display (an application)</option>
+          </select>
+          <button type="submit">Issue a token</button>
+        </form>
+        <div id="new-token" class="banner" role="status" hidden>
+          <p>
+            Copy this token now and give it to the user: it is shown only once, and the hub keeps only its
+            hash.
+          </p>
+          <output id="new-token-value" class="secret" />
+          <button id="copy-token" type="button">
+            Copy
+          </button>
+        </div>
+        <p id="token-status" class="hint" role="status" />
+      </div>
+    </>
   );
 }
 

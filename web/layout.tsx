@@ -2,8 +2,8 @@ import type { Child } from 'hono/jsx';
 
 export interface LayoutProps {
   title: string;
-  /** The page's module under /assets. */
-  script: string;
+  /** The page's module under /assets; none for a page without script. */
+  script?: string;
   children?: Child;
 }
 
@@ -17,7 +17,7 @@ export function Layout({ title, script, children }: LayoutProps) {
         <title>{title}</title>
         <link rel="icon" href="data:," />
         <link rel="stylesheet" href="/assets/style.css" />
-        <script type="module" src={`/assets/${script}`} />
+        {script === undefined ? null : <script type="module" src={`/assets/${script}`} />}
       </head>
       <body>{children}</body>
     </html>

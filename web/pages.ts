@@ -3,6 +3,7 @@ import { html } from 'hono/html';
 import type { AppEnv } from '../platform/http/app.js';
 import { BoardPage } from './board-page.js';
 import { ConsolePage } from './console-page.js';
+import { HomePage } from './home-page.js';
 
 /**
  * Only this origin's scripts, styles and connections (the board's WebSocket is same-origin); no
@@ -17,9 +18,10 @@ const SECURITY_HEADERS = {
   'cache-control': 'no-cache',
 };
 
-/** `GET /app` and `GET /console`: the pages' shells, rendered on the server. */
+/** `GET /`, `GET /app` and `GET /console`: the pages' shells, rendered on the server. */
 export function pageRoutes(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
+  app.get('/', (c) => c.html(html`<!doctype html>${HomePage()}`, 200, SECURITY_HEADERS));
   app.get('/app', (c) => c.html(html`<!doctype html>${BoardPage()}`, 200, SECURITY_HEADERS));
   app.get('/console', (c) => c.html(html`<!doctype html>${ConsolePage()}`, 200, SECURITY_HEADERS));
   return app;

@@ -5,8 +5,10 @@
  * log. What it shows follows `GET /admin/me`; the hub checks every call again whatever the page
  * shows.
  */
+import { adminApi } from './admin-api.js';
 import { drawDailyChart } from './chart.js';
 import { byId, currentMonth, el, fill, tokenStore, utc } from './dom.js';
+import { agreementsMissing, onboarding } from './onboarding.js';
 
 const token = tokenStore('mdhub.console.token');
 const ui = {
@@ -64,43 +66,14 @@ const ui = {
 /** `{id, role, permissions}` of the signed-in operator. */
 let me = null;
 let openUserId = null;
+/** The user the detail shows, as last loaded. */
+let openedUser = null;
 /** The latest filing of every licensor for the month shown, when there is one. */
 let latestFiling = null;
 /** The first drifted month the banner names. */
 let driftedMonth = null;
 
-class ApiFailure extends Error {
-  constructor(status, code, message) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
-
-/** A call to the admin API with the operator's token; errors carry the hub's own message. */
-async function api(path, { method = 'GET', body } = {}) {
-  const headers = { authorization: `Bearer ${token.get()}` };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(path, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (response.ok) return response;
-  let code = 'http_error';
-  let message = `the hub answered ${response.status}`;
-  try {
-    const envelope = await response.json();
-    code = String(envelope.error?.code ?? code);
-    message = String(envelope.error?.message ?? message);
-  } catch {
-    // Not the JSON envelope (a proxy's page, say): the status line is all there is to say.
-  }
-  if (response.status === 401) signOut('Your operator token was not accepted; sign in again.');
-  throw new ApiFailure(response.status, code, message);
-}
-
-const json = async (path, options) => (await api(path, options)).json();
+const { api, json } = adminApi(token, () => signOut('Your operator token was not accepted; sign in again.'));
 const may = (permission) => me?.permissions.includes(permission) ?? false;
 const userPath = (id) => `/admin/users/${encodeURIComponent(id)}`;
 
@@ -119,6 +92,19 @@ function confirmAction(text, action) {
     ui.confirm.addEventListener('close', () => resolve(ui.confirm.returnValue === 'confirm'), { once: true });
   });
 }
+
+const onboard = onboarding({
+  api,
+  json,
+  may,
+  confirmAction,
+  userPath,
+  opened: () => openedUser,
+  note: (text) => {
+    ui.grantNote.textContent = text;
+  },
+  refresh: (id, fresh = false) => Promise.all([openUser(id, fresh), searchUsers()]),
+});
 
 async function searchUsers() {
   ui.usersStatus.textContent = 'Searching…';
@@ -172,8 +158,11 @@ function liveGrant(user, product, now) {
 }
 
 async function changeGrant(user, product, grant) {
+  const waits = agreementsMissing(user).includes(product)
+    ? ` Real time starts only once their subscriber agreement for ${product} is recorded.`
+    : '';
   const text = grant
-    ? `Grant ${user.id} real-time ${product}? It applies to their open sessions within a second.`
+    ? `Grant ${user.id} real-time ${product}? It applies to their open sessions within a second.${waits}`
     : `Revoke ${user.id}'s real-time ${product}? Their open sessions switch to delayed data within a second.`;
   if (!(await confirmAction(text, grant ? `Grant ${product}` : `Revoke ${product}`))) return;
   try {
@@ -189,18 +178,32 @@ async function changeGrant(user, product, grant) {
 function showDecisions(user) {
   const now = Date.now();
   const canChange = may('grants.change');
+  const missing = new Set(agreementsMissing(user));
   fill(
     ui.decisionRows,
     Object.entries(user.decisions).map(([product, d]) => {
-      let action = '';
+      const actions = [];
       if (canChange) {
         const grant = !liveGrant(user, product, now);
-        action = el(
+        const button = el(
           'button',
           { type: 'button', class: grant ? '' : 'danger', 'data-action': grant ? 'grant' : 'revoke' },
           grant ? `Grant real-time ${product}` : `Revoke real-time ${product}`,
         );
-        action.addEventListener('click', () => changeGrant(user, product, grant));
+        button.addEventListener('click', () => changeGrant(user, product, grant));
+        actions.push(button);
+      }
+      if (missing.has(product)) {
+        const record = onboard.agreementButton(user, product);
+        if (record) actions.push(record);
+        if (canChange)
+          actions.push(
+            el(
+              'p',
+              { class: 'hint', 'data-note': 'agreement' },
+              `A grant gives real time only once the subscriber agreement for ${product} is recorded${record ? '' : ' (by compliance or an admin)'}.`,
+            ),
+          );
       }
       return el(
         'tr',
@@ -208,7 +211,7 @@ function showDecisions(user) {
         el('th', { scope: 'row' }, product),
         el('td', {}, modeBadge(d.mode)),
         el('td', {}, d.words.length ? d.words.join(' ') : 'Every condition for real time holds.'),
-        el('td', {}, action),
+        el('td', { class: 'actions' }, actions),
       );
     }),
   );
@@ -259,6 +262,7 @@ async function openUser(userId, focus = true) {
   try {
     const user = await json(userPath(userId));
     if (openUserId !== userId) return;
+    openedUser = user;
     ui.detail.hidden = false;
     ui.userTitle.textContent = `${user.id}${user.name ? ` · ${user.name}` : ''}`;
     const facts = [
@@ -276,6 +280,7 @@ async function openUser(userId, focus = true) {
     if (focus)
       ui.grantNote.textContent = may('grants.change') ? '' : 'Only an admin can grant or revoke real time.';
     showDecisions(user);
+    onboard.show(user, focus);
     fill(
       ui.grantRows,
       user.grants.map((g) =>
@@ -664,6 +669,8 @@ async function signIn() {
 function signOut(error = '') {
   me = null;
   openUserId = null;
+  openedUser = null;
+  onboard.reset();
   token.clear();
   ui.console.hidden = true;
   ui.detail.hidden = true;
