@@ -105,12 +105,103 @@ function line(cells) {
   return `${cells.map(csvCell).join(',')}\n`;
 }
 
-/** The report as CSV, as usage/report-format.ts renders it. */
-function reportCsv(report) {
+/** The CSV's header row, as usage/report-format.ts writes it (`CSV_COLUMNS`). */
+const CSV_COLUMNS = [
+  'section',
+  'month',
+  'catalog_version',
+  'product',
+  'category',
+  'subscribers',
+  'devices',
+  'queries',
+  'fee',
+  'user',
+  'device',
+  'basis',
+  'entitled',
+  'accessed',
+  'first_access',
+  'last_access',
+  'unit',
+  'effective_from',
+  'fee_type',
+  'amount',
+  'per_query',
+  'cap',
+  'source',
+];
+
+const CATEGORIES = ['non_display', 'non_professional', 'professional'];
+
+function feeCells(fee) {
+  return fee.type === 'monthly'
+    ? { fee_type: 'monthly', amount: fee.amount }
+    : { fee_type: 'per_query', per_query: fee.perQuery, cap: fee.cap };
+}
+
+/** The report as CSV, one table, as usage/report-format.ts renders it. */
+export function reportCsv(report) {
+  const row = (cells) => line(CSV_COLUMNS.map((column) => cells[column] ?? null));
+  const month = { month: report.month, catalog_version: report.catalogVersion };
+  let out = line(CSV_COLUMNS);
+  for (const s of report.feeSchedules)
+    for (const category of CATEGORIES) {
+      const fee = s.fees[category];
+      if (fee === undefined) continue;
+      out += row({
+        section: 'fee_schedule',
+        ...month,
+        product: s.product,
+        category,
+        unit: s.unit,
+        basis: s.basis,
+        effective_from: s.effectiveFrom,
+        ...feeCells(fee),
+        source: s.source,
+      });
+    }
+  for (const r of report.rows)
+    out += row({
+      section: 'summary',
+      ...month,
+      product: r.product,
+      category: r.category,
+      subscribers: r.subscribers,
+      devices: r.devices,
+      queries: r.queries,
+      fee: r.fee,
+    });
+  for (const d of report.details ?? [])
+    out += row({
+      section: 'detail',
+      ...month,
+      product: d.product,
+      category: d.category,
+      user: d.user,
+      device: d.device,
+      basis: d.basis,
+      entitled: d.entitled,
+      accessed: d.accessed,
+      first_access: d.firstAccess,
+      last_access: d.lastAccess,
+      devices: d.devices,
+      queries: d.queries,
+      fee: d.fee,
+    });
+  return out;
+}
+
+/**
+ * The report as CSV in the layout the hub wrote before the one table: sections (month and
+ * catalog version, fee schedules, summary, detail) apart by an empty line. Months filed then keep
+ * those bytes, so a pack of theirs is checked against this layout.
+ */
+export function sectionedCsv(report) {
   let out = line(['month', report.month]) + line(['catalog_version', report.catalogVersion]);
   out += `\n${line(['product', 'unit', 'basis', 'effective_from', 'category', 'fee_type', 'amount', 'per_query', 'cap', 'source'])}`;
   for (const schedule of report.feeSchedules) {
-    for (const category of ['non_display', 'non_professional', 'professional']) {
+    for (const category of CATEGORIES) {
       const fee = schedule.fees[category];
       if (fee === undefined) continue;
       const cells =
@@ -222,12 +313,12 @@ function checkReport(filing, files) {
     if (!seen.has(key)) fail(where, `detail rows of ${key.replace('\u0000', ' ')} have no summary row`);
   const { details: _, ...summary } = report;
   const renderings = [
-    [files.summaryJson, `${JSON.stringify(summary, null, 2)}\n`],
-    [files.summaryCsv, reportCsv(summary)],
-    [files.detailCsv, reportCsv(report)],
+    [files.summaryJson, [`${JSON.stringify(summary, null, 2)}\n`]],
+    [files.summaryCsv, [reportCsv(summary), sectionedCsv(summary)]],
+    [files.detailCsv, [reportCsv(report), sectionedCsv(report)]],
   ];
-  for (const [file, expected] of renderings) {
-    if (!file.bytes.equals(Buffer.from(expected, 'utf8')))
+  for (const [file, layouts] of renderings) {
+    if (!layouts.some((expected) => file.bytes.equals(Buffer.from(expected, 'utf8'))))
       fail(file.path, `does not say what ${where} says (filing ${filing.id}'s renderings disagree)`);
   }
   return report;

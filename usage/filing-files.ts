@@ -67,11 +67,16 @@ export function renderFiles(report: UsageReport): RenderedFile[] {
   });
 }
 
-/** Whether two sets of files are byte for byte the same (by their hashes). */
+/**
+ * Whether two sets of files hold the same report: their JSON renderings byte for byte (by their
+ * hashes). The CSV files render the same report, so they agree whenever the JSON does — and a
+ * month filed under an earlier CSV layout does not drift when only the layout changed.
+ */
 export function sameFiles(a: readonly FilingFile[], b: readonly FilingFile[]): boolean {
   const key = (f: FilingFile) => `${f.format}:${f.detail}:${f.sha256}`;
-  const theirs = new Set(b.map(key));
-  return a.length === b.length && a.every((f) => theirs.has(key(f)));
+  const json = (files: readonly FilingFile[]) => files.filter((f) => f.format === 'json');
+  const theirs = new Set(json(b).map(key));
+  return json(a).length === theirs.size && json(a).every((f) => theirs.has(key(f)));
 }
 
 /**

@@ -19,78 +19,105 @@ export function reportJson(report: UsageReport): string {
   return `${JSON.stringify(report, null, 2)}\n`;
 }
 
-/** One line: the cells through the shared encoder (quoting, formula neutralising). */
-function line(cells: readonly CsvCell[]): string {
-  return `${csvRecord(cells)}\n`;
+/**
+ * The CSV's one header row. A spreadsheet loads the file as one table; `section` says what a row
+ * is — `fee_schedule` (a product and category's fee in force), `summary` (a product and category's
+ * subscribers, as filed) or `detail` (one subscriber) — and a row leaves the other sections'
+ * columns empty. The summary's columns come first, so the filed figures read left to right.
+ */
+export const CSV_COLUMNS = [
+  'section',
+  'month',
+  'catalog_version',
+  'product',
+  'category',
+  'subscribers',
+  'devices',
+  'queries',
+  'fee',
+  'user',
+  'device',
+  'basis',
+  'entitled',
+  'accessed',
+  'first_access',
+  'last_access',
+  'unit',
+  'effective_from',
+  'fee_type',
+  'amount',
+  'per_query',
+  'cap',
+  'source',
+] as const;
+type CsvColumn = (typeof CSV_COLUMNS)[number];
+
+/** One row of the table: the named cells in the header's order, the others empty. */
+function row(cells: Partial<Record<CsvColumn, CsvCell>>): string {
+  return `${csvRecord(CSV_COLUMNS.map((column) => cells[column] ?? null))}\n`;
 }
 
-function feeCells(fee: FeeText): CsvCell[] {
+function feeCells(fee: FeeText): Partial<Record<CsvColumn, CsvCell>> {
   return fee.type === 'monthly'
-    ? ['monthly', fee.amount, null, null]
-    : ['per_query', null, fee.perQuery, fee.cap];
+    ? { fee_type: 'monthly', amount: fee.amount }
+    : { fee_type: 'per_query', per_query: fee.perQuery, cap: fee.cap };
 }
 
 /**
- * Sections separated by one empty line: the header (month, catalog version), the fee schedules
- * in force (one line per product and category), the summary, then the detail when asked for.
- * Lines end with `\n`.
+ * The report as one table (`CSV_COLUMNS`): the fee schedules in force (one row per product and
+ * category), the summary, then the detail when the report has it; every row names the month and
+ * the catalog version. Lines end with `\n`. Files filed before this layout keep their bytes (the
+ * evidence verifier knows both layouts; drift compares the JSON renderings).
  */
 export function reportCsv(report: UsageReport): string {
-  let out = line(['month', report.month]) + line(['catalog_version', report.catalogVersion]);
-
-  out += `\n${line(['product', 'unit', 'basis', 'effective_from', 'category', 'fee_type', 'amount', 'per_query', 'cap', 'source'])}`;
+  const month = { month: report.month, catalog_version: report.catalogVersion };
+  let out = `${csvRecord(CSV_COLUMNS)}\n`;
   for (const schedule of report.feeSchedules) {
     for (const category of ['non_display', 'non_professional', 'professional'] as const) {
       const fee = schedule.fees[category];
       if (fee === undefined) continue;
-      out += line([
-        schedule.product,
-        schedule.unit,
-        schedule.basis,
-        schedule.effectiveFrom,
+      out += row({
+        section: 'fee_schedule',
+        ...month,
+        product: schedule.product,
         category,
+        unit: schedule.unit,
+        basis: schedule.basis,
+        effective_from: schedule.effectiveFrom,
         ...feeCells(fee),
-        schedule.source,
-      ]);
+        source: schedule.source,
+      });
     }
   }
-
-  out += `\n${line(['product', 'category', 'subscribers', 'devices', 'queries', 'fee'])}`;
-  for (const row of report.rows) {
-    out += line([row.product, row.category, row.subscribers, row.devices, row.queries, row.fee]);
+  for (const r of report.rows) {
+    out += row({
+      section: 'summary',
+      ...month,
+      product: r.product,
+      category: r.category,
+      subscribers: r.subscribers,
+      devices: r.devices,
+      queries: r.queries,
+      fee: r.fee,
+    });
   }
-
-  if (report.details) {
-    out += `\n${line([
-      'product',
-      'category',
-      'user',
-      'device',
-      'basis',
-      'entitled',
-      'accessed',
-      'first_access',
-      'last_access',
-      'devices',
-      'queries',
-      'fee',
-    ])}`;
-    for (const d of report.details) {
-      out += line([
-        d.product,
-        d.category,
-        d.user,
-        d.device,
-        d.basis,
-        d.entitled,
-        d.accessed,
-        d.firstAccess,
-        d.lastAccess,
-        d.devices,
-        d.queries,
-        d.fee,
-      ]);
-    }
+  for (const d of report.details ?? []) {
+    out += row({
+      section: 'detail',
+      ...month,
+      product: d.product,
+      category: d.category,
+      user: d.user,
+      device: d.device,
+      basis: d.basis,
+      entitled: d.entitled,
+      accessed: d.accessed,
+      first_access: d.firstAccess,
+      last_access: d.lastAccess,
+      devices: d.devices,
+      queries: d.queries,
+      fee: d.fee,
+    });
   }
   return out;
 }

@@ -14,6 +14,7 @@ import {
   reportCsv,
   reportRoutes,
   runMeter,
+  VERIFY_SCRIPT,
 } from '../../usage/index.js';
 import { forEachDb } from '../helpers/db.js';
 import { cleanupRedisPrefix, REDIS_URL, uniqueName } from '../helpers/services.js';
@@ -23,7 +24,33 @@ const catalog = scriptCatalog();
 const AUDITOR: Actor = { type: 'operator', id: 'cathy', role: 'compliance' };
 
 /** March 2026 of the script (ledger-script.ts), worked out by hand. */
-const MARCH_CSV = `month,2026-03
+const MARCH_CSV = `section,month,catalog_version,product,category,subscribers,devices,queries,fee,user,device,basis,entitled,accessed,first_access,last_access,unit,effective_from,fee_type,amount,per_query,cap,source
+fee_schedule,2026-03,test-2026.1,CTA_A,non_professional,,,,,,,entitled,,,,,user,2024-01-01,monthly,5.250000,,,"test, 2024"
+fee_schedule,2026-03,test-2026.1,CTA_A,professional,,,,,,,entitled,,,,,user,2024-01-01,monthly,45.000000,,,"test, 2024"
+fee_schedule,2026-03,test-2026.1,CTA_B,non_professional,,,,,,,entitled,,,,,user,2024-01-01,per_query,,0.007500,1.000000,"per packet, ""capped"""
+fee_schedule,2026-03,test-2026.1,CTA_B,professional,,,,,,,entitled,,,,,user,2024-01-01,monthly,13.650000,,,"per packet, ""capped"""
+fee_schedule,2026-03,test-2026.1,UTP,non_professional,,,,,,,accessed,,,,,device,2018-04-01,monthly,1.000000,,,test
+fee_schedule,2026-03,test-2026.1,UTP,professional,,,,,,,accessed,,,,,device,2018-04-01,monthly,24.000000,,,test
+summary,2026-03,test-2026.1,CTA_A,non_professional,1,2,0,5.250000,,,,,,,,,,,,,,
+summary,2026-03,test-2026.1,CTA_A,professional,2,2,0,90.000000,,,,,,,,,,,,,,
+summary,2026-03,test-2026.1,CTA_B,non_professional,2,2,240,1.300000,,,,,,,,,,,,,,
+summary,2026-03,test-2026.1,CTA_B,professional,2,1,10,27.300000,,,,,,,,,,,,,,
+summary,2026-03,test-2026.1,UTP,non_professional,1,1,0,1.000000,,,,,,,,,,,,,,
+summary,2026-03,test-2026.1,UTP,professional,2,2,0,48.000000,,,,,,,,,,,,,,
+detail,2026-03,test-2026.1,CTA_A,non_professional,,2,0,5.250000,alice,,entitled,true,true,2026-03-02T09:30:00.000Z,2026-03-31T23:59:59.000Z,,,,,,,
+detail,2026-03,test-2026.1,CTA_A,professional,,1,0,45.000000,bob,,entitled,true,true,2026-03-03T09:00:00.000Z,2026-03-03T09:09:59.000Z,,,,,,,
+detail,2026-03,test-2026.1,CTA_A,professional,,1,0,45.000000,hank,,entitled,false,true,2026-03-09T11:00:00.000Z,2026-03-09T11:00:30.000Z,,,,,,,
+detail,2026-03,test-2026.1,CTA_B,non_professional,,1,200,1.000000,dave,,entitled,true,true,2026-03-10T12:00:00.000Z,2026-03-10T12:03:19.000Z,,,,,,,
+detail,2026-03,test-2026.1,CTA_B,non_professional,,1,40,0.300000,erin,,entitled,true,true,2026-03-01T00:00:10.000Z,2026-03-11T16:19:30.000Z,,,,,,,
+detail,2026-03,test-2026.1,CTA_B,professional,,0,0,13.650000,bob,,entitled,true,false,,,,,,,,,
+detail,2026-03,test-2026.1,CTA_B,professional,,1,10,13.650000,carol,,entitled,true,true,2026-03-04T10:00:00.000Z,2026-03-04T10:09:00.000Z,,,,,,,
+detail,2026-03,test-2026.1,UTP,non_professional,,1,0,1.000000,alice,alice-phone,accessed,true,true,2026-03-05T08:00:05.000Z,2026-03-05T08:09:00.000Z,,,,,,,
+detail,2026-03,test-2026.1,UTP,professional,,1,0,24.000000,carol,carol-phone,accessed,true,true,2026-03-20T18:00:02.000Z,2026-03-20T18:04:00.000Z,,,,,,,
+detail,2026-03,test-2026.1,UTP,professional,,1,0,24.000000,carol,carol-tab,accessed,true,true,2026-03-14T09:00:01.000Z,2026-03-14T09:20:00.000Z,,,,,,,
+`;
+
+/** March in the CSV layout filed before the one table (sections apart by an empty line). */
+const MARCH_SECTIONED_CSV = `month,2026-03
 catalog_version,test-2026.1
 
 product,unit,basis,effective_from,category,fee_type,amount,per_query,cap,source
@@ -179,12 +206,22 @@ forEachDb((_engine, getDb) => {
     expect(generated.contentType).toBe('text/csv; charset=utf-8');
   });
 
+  it("is rendered the same by the auditor's verify.mjs, which also knows the layout filed before the one table", async () => {
+    const { report } = await generateUsageReport(getDb(), catalog, '2026-03', { detail: true });
+    const script = (await import(VERIFY_SCRIPT)) as {
+      reportCsv: (report: unknown) => string;
+      sectionedCsv: (report: unknown) => string;
+    };
+    expect(script.reportCsv(report)).toBe(MARCH_CSV);
+    expect(script.sectionedCsv(report)).toBe(MARCH_SECTIONED_CSV);
+  });
+
   it('writes a user or device id a spreadsheet would run as a formula as plain text', async () => {
     const { report } = await generateUsageReport(getDb(), catalog, '2026-03', { detail: true });
     const detail = { ...report.details![0]!, user: '=HYPERLINK("http://evil.example","x")', device: '@cmd' };
     const csv = reportCsv({ ...report, details: [detail] });
     expect(csv.trimEnd().split('\n').at(-1)).toBe(
-      `CTA_A,non_professional,"'=HYPERLINK(""http://evil.example"",""x"")","'@cmd",entitled,true,true,2026-03-02T09:30:00.000Z,2026-03-31T23:59:59.000Z,2,0,5.250000`,
+      `detail,2026-03,test-2026.1,CTA_A,non_professional,,2,0,5.250000,"'=HYPERLINK(""http://evil.example"",""x"")","'@cmd",entitled,true,true,2026-03-02T09:30:00.000Z,2026-03-31T23:59:59.000Z,,,,,,,`,
     );
   });
 

@@ -181,9 +181,15 @@ describe.skipIf(!HAVE_CHROMIUM)('operator console (/console)', () => {
       ]);
       expect(download.suggestedFilename()).toBe(`mdhub-usage-${month}.csv`);
       const csv = readFileSync((await download.path()) as string, 'utf8');
-      expect(csv.startsWith(`month,${month}\n`)).toBe(true);
-      expect(csv).toContain('product,category,subscribers,devices,queries,fee\n');
-      expect(csv).toContain('CTA_B,professional,3,');
+      // One table a spreadsheet loads: one header row, each row's section and month in columns.
+      const lines = csv.trimEnd().split('\n');
+      expect(
+        lines[0]!.startsWith(
+          'section,month,catalog_version,product,category,subscribers,devices,queries,fee,',
+        ),
+      ).toBe(true);
+      expect(lines.filter((l) => l === '' || l.startsWith('section,'))).toEqual([lines[0]]);
+      expect(csv).toMatch(new RegExp(`\nsummary,${month},[^,]+,CTA_B,professional,3,`));
 
       // Reconciliation lists every disagreeing user × product with its reasons in words.
       const reconciliation = await web.admin<Reconciliation>(
