@@ -121,6 +121,13 @@ export function supervise<C extends Client>(client: C, role: string, logger: Log
  * A read that failed on a child connection: news while the shared connection is up, and only
  * debug detail while it is down, since the outage is already reported (see `supervise`).
  */
+/**
+ * How long a read that failed at once waits before it answers: a caller that reads in a loop
+ * would otherwise spin on promises rejected without I/O (a client reconnecting, a failover in
+ * progress), starving the event loop — its timers, its sockets — until the connection is back.
+ */
+export const FAILED_READ_PAUSE_MS = 100;
+
 export function readFailed(main: Redis, logger: Logger, err: unknown, message: string): void {
   if (main.isReady) logger.warn({ err }, message);
   else logger.debug({ err }, message);

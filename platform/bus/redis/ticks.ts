@@ -2,10 +2,19 @@
  * Market data on Redis: stream `${prefix}:ticks:{n}` per shard n, payload in field `d`, trimmed by
  * XADD MAXLEN ~ tickMaxLen.
  */
+
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../logger.js';
 import { checkShard } from '../checks.js';
 import type { ShardEntry, StartFrom, TickReader, TickStreams } from '../types.js';
-import { type Children, connectionName, isHardReply, type Redis, readFailed } from './connection.js';
+import {
+  type Children,
+  connectionName,
+  FAILED_READ_PAUSE_MS,
+  isHardReply,
+  type Redis,
+  readFailed,
+} from './connection.js';
 import { Dedicated } from './dedicated.js';
 import type { RedisBusOptions } from './options.js';
 import { lastId, type RawStreams } from './streams.js';
@@ -102,16 +111,16 @@ class RedisTickReader implements TickReader {
       positions = this.#positions;
     } catch (err) {
       this.#opening = undefined;
-      return this.#failed(err);
+      return await this.#failed(err);
     }
     if (this.#groups.length > 1) {
       await Promise.all(this.#startReads(positions, count, 0));
-      const now = this.#collect();
+      const now = await this.#collect();
       if (now.length > 0 || blockMs <= 0) return now;
     }
     this.#startReads(positions, count, blockMs);
     await Promise.race(this.#groups.flatMap((group) => group.inFlight ?? []));
-    return this.#collect();
+    return await this.#collect();
   }
 
   /** Starts a read on every group with none in flight and nothing uncollected. */
@@ -130,7 +139,7 @@ class RedisTickReader implements TickReader {
   }
 
   /** What the settled reads brought; a failure is reported only when nothing came with it. */
-  #collect(): ShardEntry[] {
+  async #collect(): Promise<ShardEntry[]> {
     const out: ShardEntry[] = [];
     let error: unknown;
     for (const group of this.#groups) {
@@ -144,12 +153,13 @@ class RedisTickReader implements TickReader {
     return out;
   }
 
-  #failed(err: unknown): ShardEntry[] {
+  async #failed(err: unknown): Promise<ShardEntry[]> {
     if (this.#closed) return [];
     if (isHardReply(err)) throw err;
     // The connection dropped (or a cluster failover moved a shard): it reconnects by itself and
     // the next call resumes from the position.
     readFailed(this.#main, this.#logger, err, 'tick read failed, resuming after reconnect');
+    await sleep(FAILED_READ_PAUSE_MS);
     return [];
   }
 

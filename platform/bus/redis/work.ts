@@ -3,10 +3,19 @@
  * group. Never trimmed by length: `ack` deletes what it acknowledges, so a work stream is meant for
  * exactly one consumer group (a second group would lose entries the first acked).
  */
+
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorReply } from 'redis';
 import type { Logger } from '../../logger.js';
 import type { BusEntry, WorkConsumer, WorkStream } from '../types.js';
-import { type Children, connectionName, isHardReply, type Redis, readFailed } from './connection.js';
+import {
+  type Children,
+  connectionName,
+  FAILED_READ_PAUSE_MS,
+  isHardReply,
+  type Redis,
+  readFailed,
+} from './connection.js';
 import { Dedicated } from './dedicated.js';
 import type { RawEntry, RawStreams } from './streams.js';
 
@@ -97,6 +106,7 @@ class RedisWorkConsumer implements WorkConsumer {
       // takes it back first.
       this.#lost = true;
       readFailed(this.#main, this.#logger, err, 'work read failed, resuming after reconnect');
+      await sleep(FAILED_READ_PAUSE_MS);
       return [];
     }
   }
