@@ -104,7 +104,7 @@ const ns = (ms: number) => ms * 1_000_000;
  * The query events of these requests, read until `expected` have arrived: usage leaves the edge
  * through its spool, so a request's events reach the bus a moment after its answer.
  */
-async function queriesFor(ids: Set<string | null>, expected: number): Promise<UsageEvent[]> {
+async function queriesFor(ids: Set<string | null | undefined>, expected: number): Promise<UsageEvent[]> {
   const events: UsageEvent[] = [];
   await until(async () => {
     events.push(
