@@ -44,6 +44,7 @@ import { boundDay, endsBeforeToday, marketDay } from './market-day.js';
 import { PassthroughCache } from './passthrough-cache.js';
 import type { ProductTable } from './products.js';
 import { authenticateRest, type RestAuthDeps, type RestCaller } from './rest-auth.js';
+import { getTicker, listTickers } from './synthetic-reference.js';
 import {
   type VendorAnswer,
   VendorFailure,
@@ -91,9 +92,6 @@ type Route = keyof typeof PASSTHROUGH_TTL_MS;
 
 const TIMESPANS = new Set(['second', 'minute', 'hour', 'day', 'week', 'month', 'quarter', 'year']);
 const MAX_QUERY_CHARS = 2_000;
-/** Polygon's primary exchange (MIC) of each tape's listings, for the synthetic reference data. */
-const SYNTHETIC_EXCHANGE = ['', 'XNYS', 'ARCX', 'XNAS'] as const;
-const MAX_TICKERS_LIMIT = 1_000;
 
 /**
  * Whether `/v2/aggs/ticker/…/range/…/{from}/{to}` is history the vendor answers: its range ends
@@ -374,104 +372,24 @@ export class Passthrough {
     }
   }
 
-  /** `/v3/reference/tickers` from the synthetic market, with Polygon's filters, order and cursor. */
+  /** `/v3/reference/tickers` from the synthetic market (synthetic-reference.ts). */
   async #syntheticTickers(c: Context<AppEnv>): Promise<Response> {
     const url = new URL(c.req.url);
-    const params = syntheticParams(url.searchParams);
-    const limit = params.limit === undefined ? 100 : Number(params.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_TICKERS_LIMIT) {
-      throw new DomainError(
-        'invalid',
-        'invalid_limit',
-        `limit must be a whole number from 1 to ${MAX_TICKERS_LIMIT}.`,
-      );
-    }
-    const search = params.search?.toLowerCase();
-    let list = (await this.#tickers()).filter(({ sym, tape }) => {
-      if (params.ticker !== undefined && sym !== params.ticker) return false;
-      if (params['ticker.gt'] !== undefined && !(sym > params['ticker.gt'])) return false;
-      if (params['ticker.gte'] !== undefined && !(sym >= params['ticker.gte'])) return false;
-      if (params['ticker.lt'] !== undefined && !(sym < params['ticker.lt'])) return false;
-      if (params['ticker.lte'] !== undefined && !(sym <= params['ticker.lte'])) return false;
-      if (params.market !== undefined && params.market !== 'stocks') return false;
-      if (params.type !== undefined && params.type !== 'CS') return false;
-      if (params.active === 'false') return false;
-      if (params.exchange !== undefined && params.exchange !== SYNTHETIC_EXCHANGE[tape]) return false;
-      return search === undefined || sym.toLowerCase().includes(search);
-    });
-    if (params.order === 'desc') list = list.reverse();
-    const offset = Number(params.offset ?? 0);
-    const page = list.slice(offset, offset + limit);
+    const { results, next } = listTickers(await this.#tickers(), url.searchParams);
     const body: Record<string, unknown> = {
-      results: page.map(syntheticTicker),
+      results,
       status: 'OK',
       request_id: c.get('requestId'),
-      count: page.length,
+      count: results.length,
     };
-    if (offset + limit < list.length) {
-      const cursor = Buffer.from(JSON.stringify({ ...params, offset: String(offset + limit) })).toString(
-        'base64url',
-      );
-      body.next_url = `${url.origin}/v3/reference/tickers?cursor=${cursor}`;
-    }
+    if (next !== undefined) body.next_url = `${url.origin}/v3/reference/tickers?${next}`;
     return c.json(body);
   }
 
   async #syntheticTicker(c: Context<AppEnv>, sym: string): Promise<Response> {
-    const found = (await this.#tickers()).find((ticker) => ticker.sym === sym);
-    if (found === undefined) {
-      throw new DomainError(
-        'not_found',
-        'not_found',
-        `The synthetic market has no ticker ${sym.slice(0, 40)}.`,
-      );
-    }
-    return c.json({ request_id: c.get('requestId'), results: syntheticTicker(found), status: 'OK' });
+    const results = getTicker(await this.#tickers(), sym);
+    return c.json({ request_id: c.get('requestId'), results, status: 'OK' });
   }
-}
-
-function syntheticTicker({ sym, tape }: ReferenceTicker): Record<string, unknown> {
-  return {
-    ticker: sym,
-    name: `${sym} (synthetic)`,
-    market: 'stocks',
-    locale: 'us',
-    primary_exchange: SYNTHETIC_EXCHANGE[tape],
-    type: 'CS',
-    active: true,
-    currency_name: 'usd',
-  };
-}
-
-/** The filters of a synthetic tickers request: its own, or those its cursor carries. */
-function syntheticParams(search: URLSearchParams): Record<string, string | undefined> {
-  const cursor = search.get('cursor');
-  if (cursor !== null) {
-    try {
-      const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Record<string, unknown>;
-      const params: Record<string, string> = {};
-      for (const [name, value] of Object.entries(parsed)) if (typeof value === 'string') params[name] = value;
-      if (/^\d{1,9}$/.test(params.offset ?? '')) return params;
-    } catch {
-      // Falls through to the refusal.
-    }
-    throw new DomainError('invalid', 'invalid_cursor', 'The cursor is not one this hub gave out.');
-  }
-  const params: Record<string, string | undefined> = {};
-  for (const name of [
-    'ticker',
-    'ticker.gt',
-    'ticker.gte',
-    'ticker.lt',
-    'ticker.lte',
-    'search',
-    'market',
-    'type',
-  ]) {
-    params[name] = search.get(name) ?? undefined;
-  }
-  for (const name of ['active', 'exchange', 'limit', 'order']) params[name] = search.get(name) ?? undefined;
-  return params;
 }
 
 const isApiKey = (name: string) => name.toLowerCase() === 'apikey';

@@ -36,6 +36,7 @@ export {
 } from './ingest.js';
 export { serializeEvent } from './json.js';
 export { type LastValueType, lastValueKey, readLastValue, readLastValues } from './last-value.js';
+export { LISTINGS, type Listing } from './listings.js';
 export { MALFORMED_REASONS, type MalformedReason } from './normalize.js';
 export { type ReferenceTicker, readSyntheticTickers, writeSyntheticTickers } from './reference.js';
 export { DROP_REASONS, type DropReason } from './stats.js';

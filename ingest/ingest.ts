@@ -31,7 +31,7 @@ export interface SyntheticOptions {
   symbols?: number;
   /** Events per second over all symbols (default 2 000). */
   rate?: number;
-  /** Seed of the market (tests); default random. */
+  /** Seed of the market (default a fixed one: the same market on every start). */
   seed?: number;
 }
 

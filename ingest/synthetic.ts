@@ -1,10 +1,14 @@
 /**
  * The embedded default feed: a synthetic US equities market on all three tapes. It produces
  * Polygon-format frames (JSON text), which go through the same normaliser as the vendor's, so the
- * embedded hub exercises the real path end to end. Seeded, so tests get the same market each run.
+ * embedded hub exercises the real path end to end. Its symbols are real tickers on their real
+ * tapes (listings.ts), then — when more are asked for, as the bench does — made-up ones after
+ * them; seeded with a fixed default, so every start, every test and the README's walk-through
+ * see the same market.
  */
 import { LULD_HALT, LULD_RESUME, type Tape } from './event.js';
 import type { Feed, FeedState, FrameHandler } from './feed.js';
+import { LISTINGS } from './listings.js';
 
 /** mulberry32: small, fast, and good enough for a plausible market. */
 function random(seed: number): () => number {
@@ -31,9 +35,13 @@ const ODD_LOT = [37];
 const SWEEP = [14, 41];
 const FORM_T = [12];
 
-interface Instrument {
-  sym: string;
-  tape: Tape;
+export interface Instrument {
+  readonly sym: string;
+  readonly tape: Tape;
+  readonly name: string;
+  readonly type: 'CS' | 'ETF';
+  /** How far past a cent the spread may widen, in basis points of the price. */
+  readonly spreadBps: number;
   /** Mid price in cents, so the walk never drifts off the penny grid. */
   midCents: number;
   /** While halted, the sequence number after which trading resumes; 0 when trading. */
@@ -49,9 +57,18 @@ const HALT_EVENTS = 20_000;
 
 const round2 = (cents: number) => Math.round(cents) / 100;
 
+/** The seed when none is given: a fixed one, so the market is the same on every start. */
+export const DEFAULT_SEED = 1;
+/** Spreads of the busiest names (activity 5 and up), the others, and made-up symbols. */
+const SPREAD_BPS = { busy: 1, listed: 2, madeUp: 5 } as const;
+
 export interface SyntheticMarketOptions {
-  /** Number of symbols (spread over tapes A, B and C roughly 40/20/40). */
+  /**
+   * Number of symbols: the first `symbols` of the real listings, then made-up ones (spread over
+   * tapes A, B and C roughly 40/20/40) past their end.
+   */
   symbols: number;
+  /** Seed of the random walk and of any made-up symbols (default DEFAULT_SEED). */
   seed?: number;
   /** Share of events that are quotes (default 0.8). */
   quoteShare?: number;
@@ -61,15 +78,21 @@ export class SyntheticMarket {
   readonly instruments: readonly Instrument[];
   readonly #random: () => number;
   readonly #quoteShare: number;
+  /** Running sum of the instruments' activity, to pick busier symbols more often. */
+  readonly #cumulative: Float64Array;
   #sequence = 0;
   #tradeId = 0;
   /** Halted instruments, in the order they were halted. */
   readonly #halted: Instrument[] = [];
 
   constructor(options: SyntheticMarketOptions) {
-    this.#random = random(options.seed ?? Date.now());
+    this.#random = random(options.seed ?? DEFAULT_SEED);
     this.#quoteShare = options.quoteShare ?? 0.8;
-    this.instruments = this.#list(options.symbols);
+    const activity: number[] = [];
+    this.instruments = this.#list(options.symbols, activity);
+    this.#cumulative = new Float64Array(activity.length);
+    let sum = 0;
+    for (let k = 0; k < activity.length; k++) this.#cumulative[k] = sum += activity[k]!;
   }
 
   /** A data frame of `count` events stamped `now`, as the vendor would send it. */
@@ -83,14 +106,14 @@ export class SyntheticMarket {
   event(now: number): Record<string, unknown> {
     const rnd = this.#random;
     if ((this.#sequence + 1) % LULD_EVERY === 0) return this.#luld(now);
-    const inst = this.instruments[Math.floor(rnd() * this.instruments.length)]!;
+    const inst = this.#pick(rnd());
     // A small random walk: about 2 basis points a step, never below a cent.
     inst.midCents = Math.max(1, Math.round(inst.midCents * (1 + (rnd() - 0.5) * 0.0004)));
     const venues = VENUES[inst.tape];
     const q = ++this.#sequence;
     // A halted symbol is quoted but does not trade.
     if (inst.haltedUntil > 0 || rnd() < this.#quoteShare) {
-      const spread = 1 + Math.floor(rnd() * Math.max(1, inst.midCents / 5000));
+      const spread = 1 + Math.floor(rnd() * ((inst.midCents * inst.spreadBps) / 10_000));
       const bidCents = Math.max(1, inst.midCents - Math.ceil(spread / 2));
       const quote: Record<string, unknown> = {
         ev: 'Q',
@@ -165,10 +188,37 @@ export class SyntheticMarket {
     };
   }
 
-  #list(count: number): Instrument[] {
+  /** The instrument at `share` (0 ≤ share < 1) of the total activity: a binary search of the running sums. */
+  #pick(share: number): Instrument {
+    const sums = this.#cumulative;
+    const target = share * sums[sums.length - 1]!;
+    let low = 0;
+    let high = sums.length - 1;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if (sums[mid]! > target) high = mid;
+      else low = mid + 1;
+    }
+    return this.instruments[low]!;
+  }
+
+  /** The real listings first, then made-up symbols; each one's activity into `activity`. */
+  #list(count: number, activity: number[]): Instrument[] {
     const rnd = this.#random;
-    const seen = new Set<string>();
     const out: Instrument[] = [];
+    for (const listing of LISTINGS.slice(0, count)) {
+      out.push({
+        sym: listing.sym,
+        tape: listing.tape,
+        name: listing.name,
+        type: listing.type,
+        spreadBps: listing.activity >= 5 ? SPREAD_BPS.busy : SPREAD_BPS.listed,
+        midCents: listing.priceCents,
+        haltedUntil: 0,
+      });
+      activity.push(listing.activity);
+    }
+    const seen = new Set(out.map((inst) => inst.sym));
     while (out.length < count) {
       // The first three cover every tape; then NYSE 40 %, NYSE American/Arca 20 %, Nasdaq 40 %.
       const pick = out.length < 3 ? out.length / 3 : rnd();
@@ -182,7 +232,16 @@ export class SyntheticMarket {
       seen.add(sym);
       // Prices spread log-uniformly from $2 to $800.
       const midCents = Math.round(100 * Math.exp(Math.log(2) + rnd() * Math.log(400)));
-      out.push({ sym, tape, midCents, haltedUntil: 0 });
+      out.push({
+        sym,
+        tape,
+        name: `${sym} (synthetic)`,
+        type: 'CS',
+        spreadBps: SPREAD_BPS.madeUp,
+        midCents,
+        haltedUntil: 0,
+      });
+      activity.push(1);
     }
     return out;
   }

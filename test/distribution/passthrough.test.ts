@@ -298,9 +298,9 @@ describe('without a vendor key (synthetic feed)', () => {
   it("lists the synthetic market's tickers in Polygon's shape and answers 503 naming POLYGON_API_KEY elsewhere", async () => {
     const synthetic = await startHub({ apiKey: undefined });
     await writeSyntheticTickers(bus, [
-      { sym: 'ZZT', tape: 3 },
-      { sym: 'ABC', tape: 1 },
-      { sym: 'MID', tape: 2 },
+      { sym: 'ZZT', tape: 3, name: 'Zed Zed Tech', type: 'CS' },
+      { sym: 'ABC', tape: 1, name: 'Abc Corp', type: 'CS' },
+      { sym: 'MID', tape: 2, name: 'Mid Cap Fund', type: 'ETF' },
     ]);
     const rest = restClient('tok-delayed-user-0001', synthetic.url);
     const page = await rest.listTickers(
