@@ -18,6 +18,7 @@ import {
   SCREENSHOTS,
   SKIP_MESSAGE,
   seedRealtimeUse,
+  signInConsole,
   startWebHub,
   symbolsByTape,
   type WebHub,
@@ -74,12 +75,7 @@ describe.skipIf(!HAVE_CHROMIUM)('operator console (/console)', () => {
     await web?.stop();
   });
 
-  async function signIn(page: Page, token: string): Promise<void> {
-    await page.goto(`${web.origin}/console`);
-    await page.getByLabel('Your operator token').fill(token);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await eventually(() => page.locator('#who').getAttribute('data-state')).toBe('signed-in');
-  }
+  const signIn = (page: Page, token: string) => signInConsole(page, web, token);
 
   it('an admin revokes real time in the console and the open board turns the symbol delayed', async () => {
     const context = await newContext(browser);

@@ -222,3 +222,11 @@ export function writeStorage(page: Page, area: StorageArea, key: string, value: 
     [area, key, value] as const,
   );
 }
+
+/** Signs `page` in to the console with an operator token, as a person does, and waits until it says so. */
+export async function signInConsole(page: Page, web: WebHub, token: string): Promise<void> {
+  await page.goto(`${web.origin}/console`);
+  await page.getByLabel('Your operator token').fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await eventually(() => page.locator('#who').getAttribute('data-state')).toBe('signed-in');
+}

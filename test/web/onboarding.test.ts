@@ -14,6 +14,7 @@ import {
   makeUser,
   newContext,
   SKIP_MESSAGE,
+  signInConsole,
   startWebHub,
   symbolsByTape,
   type WebHub,
@@ -46,12 +47,7 @@ describe.skipIf(!HAVE_CHROMIUM)('onboarding in the console', () => {
     await web?.stop();
   });
 
-  async function signIn(page: Page, token: string): Promise<void> {
-    await page.goto(`${web.origin}/console`);
-    await page.getByLabel('Your operator token').fill(token);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await eventually(() => page.locator('#who').getAttribute('data-state')).toBe('signed-in');
-  }
+  const signIn = (page: Page, token: string) => signInConsole(page, web, token);
 
   async function openUser(page: Page, id: string): Promise<void> {
     await page.getByLabel('Id, email or name contains').fill(id);
