@@ -16,7 +16,6 @@ import {
   ChangeRelay,
   ensureAdminOperator,
   entitlementRoutes,
-  openApiDocument,
   operatorAuth,
   requirePermission,
 } from '../entitlements/index.js';
@@ -24,7 +23,9 @@ import { ClientAddresses } from '../platform/http/client-address.js';
 import { requireJsonBody } from '../platform/http/json-body.js';
 import { evidenceRoutes, filingRoutes, reportRoutes, startDriftWatch } from '../usage/index.js';
 import { mountWeb } from '../web/index.js';
+import { ADMIN_GUARDS } from './guards.js';
 import type { HubContext, RoleStarter, RunningRole } from './hub.js';
+import { hubOpenApiDocument } from './openapi.js';
 import { checkpointOptions, paymentProvider } from './options.js';
 
 /**
@@ -42,7 +43,8 @@ export const startApi: RoleStarter = async (ctx) => {
   changes.start();
   const checkpointer = await startAuditCheckpoints(ctx);
 
-  app.get('/openapi.json', (c) => c.json(openApiDocument()));
+  const document = hubOpenApiDocument();
+  app.get('/openapi.json', (c) => c.json(document));
   app.route(
     '/',
     stripeWebhookRoutes({
@@ -65,11 +67,11 @@ export const startApi: RoleStarter = async (ctx) => {
   });
   app.use('/admin/*', operatorAuth(db, { addresses: new ClientAddresses(env.MDHUB_TRUSTED_PROXIES) }));
   app.use('/admin/*', requireJsonBody());
-  for (const path of ['/admin/audit', '/admin/audit/*']) app.use(path, requirePermission('audit.read'));
-  app.use('/admin/audit/checkpoint', requirePermission('audit.checkpoint'));
-  app.use('/admin/audit/pack', requirePermission('reports.pack'));
-  app.use('/admin/reports/*', requirePermission('reports.read'));
-  app.on('POST', ['/admin/reports/filings', '/admin/reports/filings/*'], requirePermission('reports.file'));
+  for (const guard of ADMIN_GUARDS) {
+    const check = requirePermission(guard.permission);
+    if (guard.method) app.on(guard.method, [...guard.paths], check);
+    else for (const path of guard.paths) app.use(path, check);
+  }
   app.route(
     '/admin',
     entitlementRoutes({ db, bus, changes, catalog, defaultSessionLimit: env.MDHUB_SESSION_LIMIT, logger }),

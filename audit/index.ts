@@ -47,7 +47,7 @@ export {
   queryAudit,
   streamAudit,
 } from './query.js';
-export { type AuditRoutesOptions, auditRoutes } from './routes.js';
+export { type AuditRoutesOptions, auditRouteDocs, auditRoutes } from './routes.js';
 export { type AuditSegment, type ReadSegmentResult, readAuditSegment } from './segment.js';
 export { type VerifyOptions, type VerifyResult, verifyAudit, type WitnessReport } from './verify.js';
 export type { VerifyFailure, VerifyReason } from './walk.js';

@@ -2,6 +2,13 @@ import { Hono } from 'hono';
 import type { Db } from '../platform/db/index.js';
 import { DomainError } from '../platform/errors.js';
 import type { AppEnv } from '../platform/http/app.js';
+import {
+  anyObject,
+  errorResponses,
+  fileResponse,
+  jsonResponse,
+  type RouteGroup,
+} from '../platform/http/openapi.js';
 import { recordJson } from './chain.js';
 import { takeCheckpoint } from './checkpoint.js';
 import { type CheckpointOptions, loadCheckpointKey } from './checkpoint-key.js';
@@ -81,3 +88,69 @@ export function auditRoutes(db: Db, options: AuditRoutesOptions = {}): Hono<AppE
 
   return app;
 }
+
+/** The audit routes as the OpenAPI document shows them, under `/admin`, from the schemas they validate with. */
+export const auditRouteDocs: RouteGroup = {
+  mount: '/admin',
+  routes: [
+    {
+      method: 'get',
+      path: '/audit/verify',
+      tags: ['audit'],
+      summary: 'Verify the audit log: the hash chain, the signed checkpoints and their witnesses',
+      description:
+        'A failed verification is still an answer to "is the log intact?": 200 either way, `ok` says which.',
+      responses: {
+        200: jsonResponse(
+          anyObject,
+          'The verification: ok, the head, checkpoints and witnesses, the first break found',
+        ),
+        ...errorResponses(401, 403),
+      },
+    },
+    {
+      method: 'get',
+      path: '/audit',
+      tags: ['audit'],
+      summary: 'A page of audit records in sequence order, by subject and time',
+      request: { query: auditQuerySchema },
+      responses: {
+        200: jsonResponse(
+          anyObject,
+          '`records` and `next` (pass as `after` for the next page; null on the last)',
+        ),
+        ...errorResponses(400, 401, 403),
+      },
+    },
+    {
+      method: 'get',
+      path: '/audit/export',
+      tags: ['audit'],
+      summary:
+        'Every matching record as canonical JSON lines, hashes included (as `mdhub audit export` writes)',
+      request: { query: auditFilterSchema },
+      responses: {
+        200: fileResponse(['application/x-ndjson; charset=utf-8'], 'One record per line, streamed'),
+        ...errorResponses(400, 401, 403),
+      },
+    },
+    {
+      method: 'post',
+      path: '/audit/checkpoint',
+      tags: ['audit'],
+      summary: 'Sign the log’s head into a checkpoint now, as the periodic checkpoints do',
+      responses: {
+        200: jsonResponse(
+          anyObject,
+          '`latest` checkpoint, its `file`, and the witnesses it is `undelivered` to',
+        ),
+        ...errorResponses(
+          401,
+          403,
+          [404, 'Audit checkpoints are not configured'],
+          [409, 'The checkpoint was refused (the log does not verify)'],
+        ),
+      },
+    },
+  ],
+};

@@ -47,7 +47,7 @@ export {
   reconciliationCsv,
   reconciliationJson,
 } from './reconcile.js';
-export { type ReconciliationRoutesDeps, reconciliationRoutes } from './routes.js';
+export { type ReconciliationRoutesDeps, reconciliationRouteDocs, reconciliationRoutes } from './routes.js';
 export {
   classifyStripeError,
   createStripeClient,
@@ -62,5 +62,10 @@ export {
   type WebhookOutcome,
   type WebhookResult,
 } from './webhook.js';
-export { SIGNATURE_TOLERANCE_S, type StripeWebhookDeps, stripeWebhookRoutes } from './webhook-routes.js';
+export {
+  SIGNATURE_TOLERANCE_S,
+  type StripeWebhookDeps,
+  stripeWebhookRoutes,
+  webhookRouteDocs,
+} from './webhook-routes.js';
 export { BillingWorker, type BillingWorkerOptions, type PassResult } from './worker.js';

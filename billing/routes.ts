@@ -5,6 +5,7 @@ import { requirePermission } from '../entitlements/index.js';
 import type { Db } from '../platform/db/index.js';
 import { DomainError } from '../platform/errors.js';
 import type { AppEnv } from '../platform/http/app.js';
+import { errorResponses, fileResponse, type RouteGroup } from '../platform/http/openapi.js';
 import type { Prices } from './prices.js';
 import type { PaymentProvider } from './provider.js';
 import { reconcile, reconciliationCsv, reconciliationJson } from './reconcile.js';
@@ -48,3 +49,25 @@ export function reconciliationRoutes(deps: ReconciliationRoutesDeps): Hono<AppEn
   });
   return app;
 }
+
+/** `GET /reports/reconciliation` as the OpenAPI document shows it, under `/admin`. */
+export const reconciliationRouteDocs: RouteGroup = {
+  mount: '/admin',
+  routes: [
+    {
+      method: 'get',
+      path: '/reports/reconciliation',
+      tags: ['billing'],
+      summary: 'The month’s billable usage against what Stripe was sent, per user, with the exchange fees',
+      description: 'A month billing has not closed is answered with `closed: false`, not as mismatches.',
+      request: { query: querySchema },
+      responses: {
+        200: fileResponse(
+          ['application/json; charset=utf-8', 'text/csv; charset=utf-8'],
+          'The reconciliation',
+        ),
+        ...errorResponses(400, 401, 403),
+      },
+    },
+  ],
+};

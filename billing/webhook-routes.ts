@@ -1,11 +1,13 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import Stripe from 'stripe';
+import { z } from 'zod';
 import { ChangeRelay } from '../entitlements/index.js';
 import type { Bus } from '../platform/bus/index.js';
 import type { Db } from '../platform/db/index.js';
 import { DomainError } from '../platform/errors.js';
 import type { AppEnv } from '../platform/http/app.js';
+import { errorResponses, jsonResponse, type RouteGroup } from '../platform/http/openapi.js';
 import type { Logger } from '../platform/logger.js';
 import type { BillingMetrics } from './metrics.js';
 import { handleStripeEvent, parseStripeEvent } from './webhook.js';
@@ -46,6 +48,9 @@ export interface StripeWebhookDeps {
   now?: () => number;
 }
 
+/** The one header the webhook reads before the body: Stripe's signature over the raw body. */
+const webhookHeaders = z.object({ 'stripe-signature': z.string().min(1) });
+
 /**
  * `POST /webhooks/stripe`, mounted at the root: no operator token — Stripe's signature over the
  * raw body is the authentication, checked before anything in the body is believed.
@@ -75,8 +80,9 @@ export function stripeWebhookRoutes(deps: StripeWebhookDeps): Hono<AppEnv> {
           'STRIPE_WEBHOOK_SECRET is not set; webhooks are not accepted',
         );
       }
-      const signature = c.req.header('stripe-signature');
-      if (!signature)
+      const signature = webhookHeaders.safeParse({ 'stripe-signature': c.req.header('stripe-signature') })
+        .data?.['stripe-signature'];
+      if (signature === undefined)
         throw new DomainError('invalid', 'invalid_signature', 'the Stripe-Signature header is missing');
       const raw = Buffer.from(await c.req.arrayBuffer());
       const at = now();
@@ -129,3 +135,36 @@ export function stripeWebhookRoutes(deps: StripeWebhookDeps): Hono<AppEnv> {
   );
   return app;
 }
+
+/** `POST /webhooks/stripe` as the OpenAPI document shows it. */
+export const webhookRouteDocs: RouteGroup = {
+  routes: [
+    {
+      method: 'post',
+      path: '/webhooks/stripe',
+      tags: ['billing'],
+      summary: 'Stripe’s events (invoices paid or failed, subscriptions): billing holds follow them',
+      description:
+        'No operator token: the Stripe-Signature over the raw body (STRIPE_WEBHOOK_SECRET) is the authentication, checked before anything in the body is believed; a signature older than the tolerance is refused as a replay.',
+      security: [{ stripeSignature: [] }],
+      request: {
+        headers: webhookHeaders,
+        body: {
+          required: true,
+          content: { 'application/json': { schema: z.record(z.string(), z.unknown()) } },
+        },
+      },
+      responses: {
+        200: jsonResponse(
+          z.object({ received: z.literal(true), id: z.string(), outcome: z.string() }),
+          'The event, handled (or recognised as a repeat)',
+        ),
+        ...errorResponses(
+          [400, 'The signature is missing, does not match, is too old or too new, or the event is malformed'],
+          413,
+          [503, 'STRIPE_WEBHOOK_SECRET is not set (billing_not_configured)'],
+        ),
+      },
+    },
+  ],
+};

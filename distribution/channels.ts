@@ -25,7 +25,7 @@ export interface ChannelSpec {
  * Symbols as Polygon writes them: upper-case letters and digits, with `.` or `-` for share
  * classes (`BRK.A`), at most 20 characters (the tick batch format allows 255).
  */
-const SYMBOL = /^[A-Z0-9][A-Z0-9.-]{0,19}$/;
+export const SYMBOL = /^[A-Z0-9][A-Z0-9.-]{0,19}$/;
 
 /** The index of an event type; the hot path calls this once per event. */
 export function typeIndex(type: string): number {

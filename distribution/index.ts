@@ -8,4 +8,5 @@ export type { EntitlementView, Principal } from './entitlement-view.js';
 export { defaultEdgeId, type EdgeOptions, type EdgeOverrides, edgeOptions } from './options.js';
 export { isHistoryRange, type PassthroughOptions } from './passthrough.js';
 export { ERROR_CODES } from './protocol.js';
+export { restRouteDocs, streamRouteDocs } from './rest-docs.js';
 export { SpoolFile, type SpoolFileOptions } from './spool-file.js';

@@ -38,12 +38,12 @@ import { DomainError } from '../platform/errors.js';
 import type { AppEnv } from '../platform/http/app.js';
 import { errorBody } from '../platform/http/errors.js';
 import type { Logger } from '../platform/logger.js';
-import { isSymbol } from './channels.js';
 import type { SymbolDirectory } from './directory.js';
 import { boundDay, endsBeforeToday, marketDay } from './market-day.js';
 import { PassthroughCache } from './passthrough-cache.js';
 import type { ProductTable } from './products.js';
 import { authenticateRest, type RestAuthDeps, type RestCaller } from './rest-auth.js';
+import { dayParam, matches, multiplierParam, symbolParam, TIMESPANS, timespanParam } from './rest-params.js';
 import { getTicker, listTickers } from './synthetic-reference.js';
 import {
   type VendorAnswer,
@@ -90,7 +90,6 @@ export const PASSTHROUGH_TTL_MS = {
 
 type Route = keyof typeof PASSTHROUGH_TTL_MS;
 
-const TIMESPANS = new Set(['second', 'minute', 'hour', 'day', 'week', 'month', 'quarter', 'year']);
 const MAX_QUERY_CHARS = 2_000;
 
 /**
@@ -127,11 +126,11 @@ export class Passthrough {
       // Today's bars are the hub's own: let the next route answer, before anything is counted here.
       if (endsBeforeToday(to, this.#deps.now()) === false) return next();
       const caller = this.#authenticate(c);
-      if (!/^[1-9]\d{0,5}$/.test(multiplier) || !TIMESPANS.has(timespan)) {
+      if (!matches(multiplierParam, multiplier) || !matches(timespanParam, timespan)) {
         throw new DomainError(
           'invalid',
           'invalid_range',
-          `The multiplier must be a whole number from 1 and the timespan one of ${[...TIMESPANS].join(', ')}.`,
+          `The multiplier must be a whole number from 1 and the timespan one of ${TIMESPANS.join(', ')}.`,
         );
       }
       if (boundDay(from) === undefined || boundDay(to) === undefined) {
@@ -154,7 +153,7 @@ export class Passthrough {
     app.get('/v1/open-close/:sym/:date', async (c) => {
       const caller = this.#authenticate(c);
       const date = c.req.param('date');
-      if (!/^\d{4}-\d{2}-\d{2}$/.test(date) || boundDay(date) === undefined) {
+      if (!matches(dayParam, date) || boundDay(date) === undefined) {
         throw new DomainError('invalid', 'invalid_date', 'The date must be a day, as YYYY-MM-DD.');
       }
       if (date >= marketDay(this.#deps.now())) {
@@ -194,7 +193,7 @@ export class Passthrough {
 
   /** Refuses (403) a user entitled to nothing of the ticker's product, or of some product for an unseen ticker. */
   async #mayReadHistory(caller: RestCaller, sym: string): Promise<void> {
-    if (!isSymbol(sym)) {
+    if (!matches(symbolParam, sym)) {
       throw new DomainError(
         'invalid',
         'invalid_symbol',

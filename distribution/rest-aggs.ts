@@ -28,6 +28,7 @@ import type { Passthrough } from './passthrough.js';
 import { assertSymbol } from './rest.js';
 import { type Access, delayedFields, RestAccess, type RestAccessDeps } from './rest-access.js';
 import { authenticateRest, type RestCaller } from './rest-auth.js';
+import { limitParam, matches, multiplierParam, sortParam, valid } from './rest-params.js';
 import { closedBars, combineBars, dayAsOf, WIDTH_MS } from './today.js';
 import { VendorFailure } from './vendor-rest.js';
 
@@ -61,10 +62,7 @@ export function aggsRoutes(deps: AggsDeps): Hono<AppEnv> {
     const caller = authenticateRest(c, deps, now);
     const range = parseRange(c);
     const limit = parseLimit(c.req.query('limit'));
-    const sort = c.req.query('sort') ?? 'asc';
-    if (sort !== 'asc' && sort !== 'desc') {
-      throw new DomainError('invalid', 'invalid_sort', 'sort must be asc or desc.');
-    }
+    const sort = valid(sortParam, c.req.query('sort') ?? 'asc', 'invalid_sort', 'sort must be asc or desc.');
     const products = await access.productsOf([range.sym]);
     const [state] = await readBarStates(deps.bus, [range.sym]);
     const tape = state?.tape;
@@ -194,10 +192,7 @@ function parseRange(c: Context<AppEnv>): Range {
       `${timespan} bars of a range reaching today are not served (they would mix the vendor's days with today's); ask for day bars.`,
     );
   }
-  if (
-    !/^[1-9]\d{0,5}$/.test(multiplier as string) ||
-    !(timespan === 'day' || (timespan as string) in SPAN_MS)
-  ) {
+  if (!matches(multiplierParam, multiplier) || !(timespan === 'day' || (timespan as string) in SPAN_MS)) {
     throw new DomainError(
       'invalid',
       'invalid_range',
@@ -234,11 +229,9 @@ function bound(value: string, side: 'start' | 'end'): number | undefined {
   return side === 'start' ? day.start : day.end;
 }
 
+export const aggsLimit = limitParam(MAX_LIMIT);
+
 function parseLimit(raw: string | undefined): number {
   if (raw === undefined) return DEFAULT_LIMIT;
-  const limit = Number(raw);
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
-    throw new DomainError('invalid', 'invalid_limit', `limit must be a whole number from 1 to ${MAX_LIMIT}.`);
-  }
-  return limit;
+  return valid(aggsLimit, raw, 'invalid_limit', `limit must be a whole number from 1 to ${MAX_LIMIT}.`);
 }

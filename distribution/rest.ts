@@ -19,10 +19,10 @@ import { Hono } from 'hono';
 import { type Quote, readLastValue, type Trade } from '../ingest/index.js';
 import { DomainError } from '../platform/errors.js';
 import type { AppEnv } from '../platform/http/app.js';
-import { isSymbol } from './channels.js';
 import { delayWords } from './products.js';
 import { type Access, delayedFields, nanos, RestAccess, type RestAccessDeps } from './rest-access.js';
 import { authenticateRest, type RestCaller } from './rest-auth.js';
+import { matches, symbolParam } from './rest-params.js';
 
 export type RestDeps = RestAccessDeps;
 
@@ -97,7 +97,7 @@ export function restRoutes(deps: RestDeps): Hono<AppEnv> {
 }
 
 export function assertSymbol(sym: string): void {
-  if (!isSymbol(sym)) {
+  if (!matches(symbolParam, sym)) {
     throw new DomainError(
       'invalid',
       'invalid_symbol',

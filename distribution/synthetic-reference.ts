@@ -8,8 +8,10 @@
  * follows `next_url` gets the next page of the same question.
  */
 
+import { z } from 'zod';
 import type { ReferenceTicker } from '../ingest/index.js';
 import { DomainError } from '../platform/errors.js';
+import { limitParam, valid } from './rest-params.js';
 
 /** Polygon's primary exchange (MIC) of each tape's listings: NYSE, NYSE Arca, Nasdaq. */
 const EXCHANGE = ['', 'XNYS', 'ARCX', 'XNAS'] as const;
@@ -32,7 +34,27 @@ const FILTERS = [
 ] as const;
 /** The fields `sort` may name, as Polygon's are ordered: by that field, then by ticker. */
 const SORTS = ['ticker', 'name', 'market', 'locale', 'primary_exchange', 'type', 'currency_name'] as const;
-type Sort = (typeof SORTS)[number];
+
+const tickersLimit = limitParam(MAX_TICKERS_LIMIT);
+const sortParam = z.enum(SORTS).describe('The field the list is ordered by, then by ticker (default ticker)');
+
+/** ListTickers' query parameters, as documented (rest-docs.ts) and checked here. */
+export const tickersQuery = z.object({
+  ticker: z.string().optional().describe('Exactly this ticker'),
+  'ticker.gt': z.string().optional(),
+  'ticker.gte': z.string().optional(),
+  'ticker.lt': z.string().optional(),
+  'ticker.lte': z.string().optional(),
+  search: z.string().optional().describe('Text searched in the ticker and the name'),
+  market: z.string().optional().describe('stocks'),
+  type: z.string().optional().describe('CS, ETF, …'),
+  active: z.enum(['true', 'false']).optional(),
+  exchange: z.string().optional().describe('The primary exchange’s MIC (XNYS, ARCX, XNAS)'),
+  limit: tickersLimit.optional(),
+  order: z.enum(['asc', 'desc']).optional(),
+  sort: sortParam.optional(),
+  cursor: z.string().optional().describe('From `next_url`: the next page of the same question'),
+});
 
 export interface PolygonTicker {
   ticker: string;
@@ -64,18 +86,21 @@ export function listTickers(
   search: URLSearchParams,
 ): { results: PolygonTicker[]; next?: string } {
   const params = filters(search);
-  const limit = params.limit === undefined ? 100 : Number(params.limit);
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_TICKERS_LIMIT) {
-    throw new DomainError(
-      'invalid',
-      'invalid_limit',
-      `limit must be a whole number from 1 to ${MAX_TICKERS_LIMIT}.`,
-    );
-  }
-  const sort = (params.sort ?? 'ticker') as Sort;
-  if (!SORTS.includes(sort)) {
-    throw new DomainError('invalid', 'invalid_sort', `sort must be one of ${SORTS.join(', ')}.`);
-  }
+  const limit =
+    params.limit === undefined
+      ? 100
+      : valid(
+          tickersLimit,
+          params.limit,
+          'invalid_limit',
+          `limit must be a whole number from 1 to ${MAX_TICKERS_LIMIT}.`,
+        );
+  const sort = valid(
+    sortParam,
+    params.sort ?? 'ticker',
+    'invalid_sort',
+    `sort must be one of ${SORTS.join(', ')}.`,
+  );
   const text = params.search?.toLowerCase();
   const list = tickers.map(polygonTicker).filter((t) => {
     const sym = t.ticker;

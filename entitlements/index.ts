@@ -53,7 +53,7 @@ export {
   realtimeOpenIntervals,
 } from './history-store.js';
 export { operatorAuth, requirePermission, requireRole } from './http/auth.js';
-export { openApiDocument } from './http/openapi.js';
+export { entitlementRouteDocs } from './http/openapi.js';
 export { BODY_LIMIT_BYTES, type EntitlementRoutesDeps, entitlementRoutes } from './http/routes.js';
 export { authorize, can, PERMISSIONS, type Permission, rolesFor } from './permissions.js';
 export { ChangeRelay, type ChangeRelayOptions, publishChanges } from './relay.js';

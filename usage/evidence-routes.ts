@@ -4,6 +4,7 @@ import { type CheckpointOptions, describeIssues } from '../audit/index.js';
 import type { Db } from '../platform/db/index.js';
 import { DomainError } from '../platform/errors.js';
 import type { AppEnv } from '../platform/http/app.js';
+import { errorResponses, fileResponse, type RouteGroup } from '../platform/http/openapi.js';
 import { packEvidence } from './evidence-pack.js';
 import { MONTH_PATTERN } from './month.js';
 
@@ -69,3 +70,26 @@ function summaryHeader(pack: Awaited<ReturnType<typeof packEvidence>>): string {
     files: pack.files,
   });
 }
+
+/** `GET /audit/pack` as the OpenAPI document shows it, under `/admin`. */
+export const evidenceRouteDocs: RouteGroup = {
+  mount: '/admin',
+  routes: [
+    {
+      method: 'get',
+      path: '/audit/pack',
+      tags: ['audit'],
+      summary:
+        'The month’s evidence pack for an auditor: reports, filings, ledger, audit slice, checkpoints and verify.mjs',
+      request: { query: packQuery },
+      responses: {
+        200: fileResponse(['application/gzip'], 'The pack (a .tar.gz); the hand-out is audited', {
+          'x-pack-sha256': 'SHA-256 of the pack',
+          'x-pack-audit-seq': 'Sequence of the hand-out’s audit record',
+          'x-pack-summary': 'What the pack holds, as one line of JSON',
+        }),
+        ...errorResponses(400, 401, 403),
+      },
+    },
+  ],
+};

@@ -6,6 +6,14 @@ import type { Catalog } from '../config/index.js';
 import type { Db } from '../platform/db/index.js';
 import { DomainError } from '../platform/errors.js';
 import type { AppEnv } from '../platform/http/app.js';
+import {
+  anyObject,
+  errorResponses,
+  fileResponse,
+  jsonBody as jsonBodyDoc,
+  jsonResponse,
+  type RouteGroup,
+} from '../platform/http/openapi.js';
 import { amendFiling, MAX_REASON } from './amend.js';
 import { diffMonth } from './drift.js';
 import type { DriftWatch } from './drift-watch.js';
@@ -60,9 +68,12 @@ async function jsonBody(c: Context<AppEnv>): Promise<unknown> {
   }
 }
 
+/** A filing's id in the path: anything else names no filing (404, not 400). */
+const filingParams = z.object({ id: z.string().regex(/^\d{1,15}$/) });
+
 function filingId(c: Context<AppEnv>): number {
   const text = c.req.param('id') ?? '';
-  if (!/^\d{1,15}$/.test(text))
+  if (!filingParams.safeParse({ id: text }).success)
     throw new DomainError('not_found', 'unknown_filing', `there is no filing ${text}`);
   return Number(text);
 }
@@ -146,3 +157,94 @@ export function filingRoutes(deps: FilingRoutesDeps): Hono<AppEnv> {
 
   return app;
 }
+
+const FILING_TYPES = [CONTENT_TYPES.json, CONTENT_TYPES.csv];
+
+/** The filing routes as the OpenAPI document shows them, under `/admin`, from the schemas they validate with. */
+export const filingRouteDocs: RouteGroup = {
+  mount: '/admin',
+  routes: [
+    {
+      method: 'post',
+      path: '/reports/filings',
+      tags: ['filings'],
+      summary:
+        'File a closed month’s report (all licensors, or one): its files are frozen, hashed and audited',
+      request: { body: jsonBodyDoc(fileBody) },
+      responses: {
+        201: jsonResponse(anyObject, 'The filing: id, month, licensor, files and their SHA-256'),
+        ...errorResponses(
+          400,
+          401,
+          403,
+          [409, 'The month is not closed, or is filed already'],
+          413,
+          415,
+          422,
+        ),
+      },
+    },
+    {
+      method: 'get',
+      path: '/reports/filings',
+      tags: ['filings'],
+      summary: 'Filings and amendments, newest first, with each month’s drift state',
+      request: { query: listQuery },
+      responses: { 200: jsonResponse(anyObject, 'The filings'), ...errorResponses(400, 401, 403) },
+    },
+    {
+      method: 'get',
+      path: '/reports/filings/{id}',
+      tags: ['filings'],
+      summary: 'A filing’s file as filed, byte for byte (summary, or detail with detail=1)',
+      request: { params: filingParams, query: fileQuery },
+      responses: {
+        200: fileResponse(FILING_TYPES, 'The filed file', {
+          'x-filing-id': 'The filing',
+          'x-report-sha256': 'SHA-256 of the body, as filed',
+        }),
+        ...errorResponses(400, 401, 403, [404, 'There is no such filing (unknown_filing)']),
+      },
+    },
+    {
+      method: 'get',
+      path: '/reports/filings/{id}/delta',
+      tags: ['filings'],
+      summary: 'What an amendment changed against the filing it amends',
+      request: { params: filingParams },
+      responses: {
+        200: fileResponse([CONTENT_TYPES.json], 'The delta, as filed with the amendment'),
+        ...errorResponses(401, 403, [404, 'No such filing (unknown_filing), or a first filing (no_delta)']),
+      },
+    },
+    {
+      method: 'post',
+      path: '/reports/filings/{id}/amendments',
+      tags: ['filings'],
+      summary: 'Amend a filing: the month regenerated now, filed with its delta and the reason',
+      request: { params: filingParams, body: jsonBodyDoc(amendBody) },
+      responses: {
+        201: jsonResponse(anyObject, 'The amendment'),
+        ...errorResponses(400, 401, 403, [404, 'There is no such filing'], 409, 413, 415),
+      },
+    },
+    {
+      method: 'get',
+      path: '/reports/diff',
+      tags: ['filings'],
+      summary: 'The live report against the month’s latest filing: rows and subscribers changed, late events',
+      request: { query: diffQuery },
+      responses: { 200: jsonResponse(anyObject, 'The differences'), ...errorResponses(400, 401, 403, 404) },
+    },
+    {
+      method: 'get',
+      path: '/reports/drift',
+      tags: ['filings'],
+      summary: 'Check every filed month for drift now (as the drift watch does periodically)',
+      responses: {
+        200: jsonResponse(anyObject, 'Per filed month: matches or not'),
+        ...errorResponses(401, 403),
+      },
+    },
+  ],
+};

@@ -55,9 +55,9 @@ export {
   packEvidence,
   VERIFY_SCRIPT,
 } from './evidence-pack.js';
-export { type EvidenceRoutesDeps, evidenceRoutes } from './evidence-routes.js';
+export { type EvidenceRoutesDeps, evidenceRouteDocs, evidenceRoutes } from './evidence-routes.js';
 export { FILING_FILES, type FilingFile } from './filing-files.js';
-export { type FilingRoutesDeps, filingRoutes } from './filing-routes.js';
+export { type FilingRoutesDeps, filingRouteDocs, filingRoutes } from './filing-routes.js';
 export { scopeWords } from './filing-scope.js';
 export type { Filing } from './filing-store.js';
 export {
@@ -108,7 +108,7 @@ export {
   reportCsv,
   reportJson,
 } from './report-format.js';
-export { type ReportRoutesDeps, reportRoutes } from './routes.js';
+export { type ReportRoutesDeps, reportRouteDocs, reportRoutes } from './routes.js';
 export { type SessionSweeper, type SessionSweeperOptions, startSessionSweeper } from './session-sweeper.js';
 export { readUnusedEntitlements, type UnusedEntitlement, type UnusedReport } from './unused.js';
 export { formatUnused, unusedCsv } from './unused-format.js';

@@ -5,11 +5,12 @@ import type { Catalog } from '../config/index.js';
 import type { Db } from '../platform/db/index.js';
 import { DomainError } from '../platform/errors.js';
 import type { AppEnv } from '../platform/http/app.js';
+import { errorResponses, fileResponse, type RouteGroup } from '../platform/http/openapi.js';
 import { generateUsageReport, REPORT_ACTOR } from './generate.js';
 import { generateLicensorFile } from './licensor-generate.js';
 import { MONTH_PATTERN } from './month.js';
-import { REPORT_FORMATS } from './report-format.js';
-import { unusedRoutes } from './unused-routes.js';
+import { CONTENT_TYPES, REPORT_FORMATS } from './report-format.js';
+import { unusedQuerySchema, unusedRoutes } from './unused-routes.js';
 
 export interface ReportRoutesDeps {
   db: Db;
@@ -70,3 +71,43 @@ export function reportRoutes(deps: ReportRoutesDeps): Hono<AppEnv> {
   app.route('/', unusedRoutes(deps));
   return app;
 }
+
+const REPORT_TYPES = [CONTENT_TYPES.json, CONTENT_TYPES.csv];
+
+/** `GET /reports/usage` and `GET /reports/unused` as the OpenAPI document shows them, under `/admin`. */
+export const reportRouteDocs: RouteGroup = {
+  mount: '/admin',
+  routes: [
+    {
+      method: 'get',
+      path: '/reports/usage',
+      tags: ['reports'],
+      summary:
+        'The month’s usage report (summary, or detail with detail=1; a licensor’s own file with licensor)',
+      description:
+        'Generated afresh on every call; its SHA-256 is recorded in the audit log under the calling operator. docs/usage-reports.md describes the rows.',
+      request: { query: usageQuerySchema },
+      responses: {
+        200: fileResponse(REPORT_TYPES, 'The report, in the format asked for', {
+          'x-report-sha256': 'SHA-256 of the body, as recorded in the audit log',
+          'x-audit-seq': 'Sequence of that audit record',
+        }),
+        ...errorResponses(400, 401, 403, [
+          422,
+          'The licensor would reject this file (licensor_file_rejected)',
+        ]),
+      },
+    },
+    {
+      method: 'get',
+      path: '/reports/unused',
+      tags: ['reports'],
+      summary: 'Real-time grants nobody used in the month (candidates to revoke); reads only, files nothing',
+      request: { query: unusedQuerySchema },
+      responses: {
+        200: fileResponse(REPORT_TYPES, 'The unused entitlements, in the format asked for'),
+        ...errorResponses(400, 401, 403),
+      },
+    },
+  ],
+};

@@ -15,7 +15,8 @@ export interface UnusedRoutesDeps {
   catalog: Catalog;
 }
 
-const querySchema = z.strictObject({
+/** `GET /reports/unused` query parameters. */
+export const unusedQuerySchema = z.strictObject({
   month: z
     .string({ error: 'is required, written YYYY-MM' })
     .regex(MONTH_PATTERN, { message: 'must be written YYYY-MM' }),
@@ -30,7 +31,7 @@ const querySchema = z.strictObject({
 export function unusedRoutes(deps: UnusedRoutesDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.get('/reports/unused', async (c) => {
-    const parsed = querySchema.safeParse(c.req.query());
+    const parsed = unusedQuerySchema.safeParse(c.req.query());
     if (!parsed.success) {
       const issues = parsed.error.issues.map((issue) => ({
         param: issue.path.join('.'),

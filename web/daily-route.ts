@@ -13,7 +13,7 @@ export interface DailyUsageRoutesDeps {
 }
 
 /** Unknown keys are refused so a typo is not a silent default, as on the report route. */
-const querySchema = z.strictObject({
+export const dailyQuery = z.strictObject({
   month: z.string({ error: 'month is required, written YYYY-MM' }),
 });
 
@@ -25,7 +25,7 @@ const querySchema = z.strictObject({
 export function dailyUsageRoutes(deps: DailyUsageRoutesDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.get('/reports/usage/daily', requirePermission('reports.read'), async (c) => {
-    const parsed = querySchema.safeParse(c.req.query());
+    const parsed = dailyQuery.safeParse(c.req.query());
     const month = parsed.success ? parseUsageMonth(parsed.data.month) : undefined;
     if (month === undefined) {
       throw new DomainError(

@@ -5,4 +5,4 @@
  */
 export { type DailyUsageRoutesDeps, dailyUsageRoutes } from './daily-route.js';
 export { type Me, meRoutes } from './me-route.js';
-export { mountWeb } from './mount.js';
+export { mountWeb, webRouteDocs } from './mount.js';

@@ -4,6 +4,7 @@
  */
 import { z } from '@hono/zod-openapi';
 import { OPERATOR_ROLES } from '../../platform/actor.js';
+import { errorEnvelope } from '../../platform/http/openapi.js';
 import { REASONS } from '../decide.js';
 import { ACCOUNT_STATUSES } from '../snapshot.js';
 import { TOKEN_USAGES } from '../tokens.js';
@@ -159,16 +160,8 @@ export const statusBody = z.object({ status: accountStatus, reason: text(500) })
 
 export const operatorBody = z.object({ id: operatorId, role: operatorRole }).strict();
 
-export const errorBody = z
-  .object({
-    error: z.object({
-      code: z.string(),
-      message: z.string(),
-      requestId: z.string(),
-      details: z.unknown().optional(),
-    }),
-  })
-  .openapi('Error');
+/** The error envelope, the one every route of the hub answers errors with. */
+export const errorBody = errorEnvelope;
 
 const decisionView = z
   .object({
