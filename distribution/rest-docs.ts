@@ -5,7 +5,13 @@
  * and the `/stocks` WebSocket upgrade. docs/distribution.md says what each route meters.
  */
 import { z } from 'zod';
-import { errorResponses, jsonResponse, type RouteDoc, type RouteGroup } from '../platform/http/openapi.js';
+import {
+  errorResponses,
+  jsonResponse,
+  PUBLIC,
+  type RouteDoc,
+  type RouteGroup,
+} from '../platform/http/openapi.js';
 import { aggsLimit } from './rest-aggs.js';
 import {
   boundParam,
@@ -225,11 +231,12 @@ export const streamRouteDocs: RouteGroup = {
       path: '/stocks',
       tags: ['market data'],
       summary: 'The market-data WebSocket: Polygon’s stocks protocol (auth, subscribe Q.AAPL, T.*, …)',
+      security: PUBLIC,
       description:
         'Upgrade to a WebSocket, then send {"action":"auth","params":"<user token>"} and subscriptions. Each channel is real time or delayed per the user’s entitlement, said in its subscribe status; README’s “Client WebSocket protocol” has every message.',
       responses: {
         101: { description: 'Switching protocols: the WebSocket is open' },
-        ...errorResponses([400, 'Not a WebSocket upgrade'], [503, 'The edge is stopping or full']),
+        ...errorResponses([404, 'A plain GET, not a WebSocket upgrade: no such route']),
       },
     },
   ],

@@ -8,6 +8,7 @@ import {
   errorResponses,
   fileResponse,
   jsonResponse,
+  PUBLIC,
   type RouteDoc,
   type RouteGroup,
 } from '../platform/http/openapi.js';
@@ -33,6 +34,7 @@ function page(path: string, summary: string): RouteDoc {
     method: 'get',
     path,
     tags: ['pages'],
+    security: PUBLIC,
     summary,
     responses: { 200: fileResponse(['text/html; charset=utf-8'], 'The page') },
   };
@@ -49,6 +51,7 @@ export const webRouteDocs: readonly RouteGroup[] = [
         method: 'get',
         path: '/assets/{name}',
         tags: ['pages'],
+        security: PUBLIC,
         summary: 'The pages’ modules and style sheet (no-cache, with an ETag)',
         request: { params: z.object({ name: z.string().describe('board.js, console.js, style.css, …') }) },
         responses: {

@@ -91,12 +91,16 @@ export function jsonBody<T extends z.ZodType>(schema: T, required = true) {
 /** A JSON object the document names but does not spell out field by field. */
 export const anyObject = z.record(z.string(), z.unknown());
 
+/** No authentication: said on the route, so a route that forgets its security is not read as public. */
+export const PUBLIC: RouteDoc['security'] = [];
+
 /** `GET /healthz`, `GET /readyz` and `GET /metrics`, which every process serves (app.ts). */
 export const platformRouteDocs: readonly RouteDoc[] = [
   {
     method: 'get',
     path: '/healthz',
     tags: ['operations'],
+    security: PUBLIC,
     summary: 'Liveness: the process answers',
     responses: { 200: jsonResponse(z.object({ status: z.literal('ok') }), 'The process is alive') },
   },
@@ -104,6 +108,7 @@ export const platformRouteDocs: readonly RouteDoc[] = [
     method: 'get',
     path: '/readyz',
     tags: ['operations'],
+    security: PUBLIC,
     summary: 'Readiness: every dependency this process needs answers (database, bus, vendor feed)',
     responses: {
       200: jsonResponse(readiness('ready'), 'Ready'),
@@ -114,6 +119,7 @@ export const platformRouteDocs: readonly RouteDoc[] = [
     method: 'get',
     path: '/metrics',
     tags: ['operations'],
+    security: PUBLIC,
     summary: 'Prometheus metrics (text exposition format)',
     responses: { 200: fileResponse(['text/plain; version=0.0.4; charset=utf-8'], 'The metrics') },
   },
@@ -144,6 +150,19 @@ export function openApiDocument(
   for (const [name, scheme] of Object.entries(securitySchemes))
     doc.openAPIRegistry.registerComponent('securitySchemes', name, scheme as never);
   for (const { mount = '', routes } of groups)
-    for (const route of routes) doc.openAPIRegistry.registerPath({ ...route, path: mount + route.path });
-  return doc.getOpenAPI31Document({ openapi: '3.1.0', info });
+    for (const route of routes) {
+      const path = mount + route.path;
+      doc.openAPIRegistry.registerPath({ operationId: operationId(route.method, path), ...route, path });
+    }
+  return doc.getOpenAPI31Document({
+    openapi: '3.1.0',
+    info,
+    servers: [{ url: '/', description: 'This hub' }],
+  });
+}
+
+/** `get /admin/users/{id}/tokens` → `getAdminUsersIdTokens`: unique while (method, path) is. */
+function operationId(method: string, path: string): string {
+  const words = path.split(/[^A-Za-z0-9]+/).filter((word) => word !== '');
+  return method + words.map((word) => word[0]?.toUpperCase() + word.slice(1)).join('');
 }

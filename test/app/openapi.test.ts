@@ -13,6 +13,7 @@ import { loadCatalog, parseEnv } from '../../config/index.js';
 import { silentLogger } from '../../platform/logger.js';
 
 interface Operation {
+  operationId?: string;
   summary?: string;
   description?: string;
   security?: Array<Record<string, string[]>>;
@@ -100,6 +101,9 @@ describe('/openapi.json', () => {
         const inPath = (operation.parameters ?? []).filter((p) => p.in === 'path');
         expect(inPath.map((p) => p.name).sort(), where).toEqual([...names].sort());
         for (const parameter of inPath) expect(parameter.required, `${where} ${parameter.name}`).toBe(true);
+        // Said on every route, public ones with [] (the WebSocket authenticates inside, by its auth message).
+        expect(operation.security, where).toBeDefined();
+        expect(operation.operationId, where).toMatch(/^[a-z]+[A-Za-z0-9]*$/);
         for (const requirement of operation.security ?? [])
           for (const name of Object.keys(requirement)) expect(schemes, where).toContain(name);
       }
