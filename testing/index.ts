@@ -12,6 +12,12 @@ export {
   type RecordedRestRequest,
 } from './polygon-rest-server.js';
 export { type FakePolygonOptions, FakePolygonServer } from './polygon-server.js';
+export {
+  type PrivatePostgres,
+  postgresBinDir,
+  privatePostgresUnavailable,
+  startPrivatePostgres,
+} from './private-postgres.js';
 export { clusterUnavailable, RedisCluster, type RedisClusterOptions } from './redis-cluster.js';
 export {
   type FakeCustomer,

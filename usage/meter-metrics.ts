@@ -10,6 +10,7 @@ export interface MeterMetrics {
   batchFailures: Counter;
   claimed: Counter;
   lag: Gauge;
+  retryDelay: Gauge;
 }
 
 function once<T>(registry: Registry, name: string, create: () => T): T {
@@ -92,6 +93,16 @@ export function meterMetrics(registry: Registry): MeterMetrics {
         new Gauge({
           name: 'mdhub_meter_lag_seconds',
           help: 'Age of the oldest entry of the last committed batch, from when it was added to the bus',
+          registers,
+        }),
+    ),
+    retryDelay: once(
+      registry,
+      'mdhub_meter_retry_delay_seconds',
+      () =>
+        new Gauge({
+          name: 'mdhub_meter_retry_delay_seconds',
+          help: 'The pause before the meter retries a failed read or commit (0 while they succeed); grows while the database or bus stays down',
           registers,
         }),
     ),

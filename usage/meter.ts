@@ -48,8 +48,13 @@ export interface MeterOptions {
   claimMinIdleMs?: number;
   /** How often to look for such entries (default a fifth of `claimMinIdleMs`, at least 100 ms). */
   claimEveryMs?: number;
-  /** Pause before retrying a failed batch (default 1000 ms). */
+  /**
+   * Pause before the first retry of a failed read or commit (default 250 ms); it doubles with each
+   * failure in a row, up to `maxRetryMs`, so a database or bus that is down is not hammered.
+   */
   retryMs?: number;
+  /** The longest pause between retries (default 2 000 ms): how late a meter may notice a recovery. */
+  maxRetryMs?: number;
   /** How long `stop` keeps committing what is on the stream before it stops anyway (default 1 000 ms). */
   drainMs?: number;
 }
@@ -103,6 +108,7 @@ class MeterLoop implements Meter {
   readonly #claimMinIdleMs: number;
   readonly #claimEveryMs: number;
   readonly #retryMs: number;
+  readonly #maxRetryMs: number;
   readonly #drainMs: number;
   /** Stopping: read without blocking and end once nothing is left. */
   #draining = false;
@@ -125,7 +131,8 @@ class MeterLoop implements Meter {
     this.#blockMs = options.blockMs ?? 1000;
     this.#claimMinIdleMs = options.claimMinIdleMs ?? DEFAULT_CLAIM_MS;
     this.#claimEveryMs = options.claimEveryMs ?? Math.max(100, Math.round(this.#claimMinIdleMs / 5));
-    this.#retryMs = options.retryMs ?? 1000;
+    this.#retryMs = options.retryMs ?? 250;
+    this.#maxRetryMs = Math.max(this.#retryMs, options.maxRetryMs ?? 2_000);
     this.#drainMs = options.drainMs ?? 1000;
   }
 
@@ -139,6 +146,7 @@ class MeterLoop implements Meter {
     // round trip to the bus sets the pace. Taken before any read of pending entries, so that an
     // entry is never handed over twice.
     let ahead: Promise<Item[]> | undefined;
+    let failures = 0;
     while (!this.#stopped) {
       try {
         let items: Item[] = [];
@@ -175,6 +183,10 @@ class MeterLoop implements Meter {
           if (draining && entries.length === 0) return;
           items = entries.map(decode);
         }
+        if (failures > 0) {
+          failures = 0;
+          this.#metrics.retryDelay.set(0);
+        }
         if (items.length === 0) continue;
         if (items.length === this.#batchSize && !this.#draining && ahead === undefined)
           ahead = this.#readAhead();
@@ -182,8 +194,9 @@ class MeterLoop implements Meter {
       } catch (error) {
         // A bus that fails while stopping will not be drained: what is on it stays for the next meter.
         if (this.#stopped || this.#draining) return;
-        this.#logger.error({ err: error }, 'reading usage events failed; retrying');
-        await this.#pause();
+        failures++;
+        this.#logger.error({ err: error, failures }, 'reading usage events failed; retrying');
+        await this.#pause(failures);
       }
     }
   }
@@ -254,9 +267,10 @@ class MeterLoop implements Meter {
           { err: error, entries: items.length, failures },
           'writing a ledger batch failed; retrying',
         );
-        await this.#pause();
+        await this.#pause(failures);
       }
     }
+    this.#metrics.retryDelay.set(0);
     this.#metrics.batches.inc();
     const oldest = Math.min(...items.map((item) => entryTime(item.entry.id)));
     this.#metrics.lag.set(Math.max(0, Date.now() - oldest) / 1000);
@@ -305,9 +319,13 @@ class MeterLoop implements Meter {
     }
   }
 
-  #pause(): Promise<void> {
+  /** The pause after `failures` failures in a row: doubling from `retryMs` to `maxRetryMs`, ±10 % so meters do not retry in step. */
+  #pause(failures: number): Promise<void> {
+    const base = Math.min(this.#maxRetryMs, this.#retryMs * 2 ** Math.min(20, failures - 1));
+    const ms = Math.round(base * (0.9 + Math.random() * 0.2));
+    this.#metrics.retryDelay.set(ms / 1000);
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, this.#retryMs);
+      const timer = setTimeout(resolve, ms);
       this.#wake = () => {
         clearTimeout(timer);
         resolve();

@@ -14,3 +14,4 @@ export {
   openDb,
 } from './open.js';
 export type { Db, OpenDbOptions, Queryable, QueryResult, Tx } from './types.js';
+export { isDatabaseUnavailable } from './unavailable.js';

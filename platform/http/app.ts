@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type Context, Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { Actor } from '../actor.js';
+import { isDatabaseUnavailable } from '../db/index.js';
 import { DomainError } from '../errors.js';
 import type { HealthChecks } from '../health.js';
 import type { Logger } from '../logger.js';
@@ -26,6 +27,14 @@ export interface CreateAppOptions {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** What a request that needed the database is answered while it cannot be reached: retry, not a bug. */
+const DATABASE_DOWN = new DomainError(
+  'unavailable',
+  'database_unavailable',
+  'the database (DATABASE_URL) cannot be reached; retry shortly',
+  { retryAfterS: 1 },
+);
 
 /** What a bug is answered with: its own message could leak internals, so it never leaves. */
 const UNEXPECTED = new DomainError('internal', 'internal', 'internal error; quote the request id');
@@ -82,6 +91,10 @@ export function createApp({ logger, metrics, health }: CreateAppOptions): App {
       const code = error.status === 413 ? 'payload_too_large' : 'http_error';
       const message = error.status === 413 ? 'request body is too large' : error.message || 'request refused';
       return c.json(errorBody({ code, message }, requestId), error.status);
+    }
+    if (isDatabaseUnavailable(error)) {
+      logger.warn({ err: error, requestId, path: c.req.path }, 'the database is unreachable: answered 503');
+      return answer(c, DATABASE_DOWN, requestId);
     }
     logger.error({ err: error, requestId, path: c.req.path }, 'unhandled error in HTTP handler');
     return answer(c, UNEXPECTED, requestId);
