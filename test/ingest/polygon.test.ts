@@ -2,6 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadCatalog } from '../../config/index.js';
 import { createIngest, type Ingest, type IngestOptions, readLastValue } from '../../ingest/index.js';
+import { PolygonFeed } from '../../ingest/polygon.js';
+import { IngestStats } from '../../ingest/stats.js';
 import { type Bus, openBus } from '../../platform/bus/index.js';
 import { HealthChecks } from '../../platform/health.js';
 import { silentLogger } from '../../platform/logger.js';
@@ -248,5 +250,41 @@ describe('Polygon feed', () => {
     await ingest.stop();
     await waitUntil('the fake saw the close', () => server.authenticated === 0);
     expect(ingest.feedState).toBe('idle');
+  });
+
+  it('holds a standby socket open without authenticating, reopens it when dropped, and authenticates on it at start', async () => {
+    const frames: unknown[] = [];
+    const stats = new IngestStats();
+    const feed = new PolygonFeed({
+      apiKey: KEY,
+      url: server.url,
+      subscriptions: 'Q.*',
+      onFrame: (data) => frames.push(data),
+      stats,
+      logger: silentLogger,
+      ...FAST,
+    });
+    try {
+      feed.prepare();
+      await waitUntil('the standby socket is open', () => server.open === 1);
+      await sleep(100);
+      expect(server.authAttempts).toBe(0);
+      expect(feed.state).toBe('idle');
+      // Nothing the vendor says before the feed runs reaches the normaliser (its `connected` status).
+      expect(frames).toEqual([]);
+
+      // Polygon closes a socket that never authenticates; the standby opens another.
+      server.dropAll();
+      await waitUntil('reopened', () => server.connections === 2 && server.open === 1);
+      expect(server.authAttempts).toBe(0);
+
+      feed.start();
+      await waitUntil('authenticated on the open socket', () => server.authenticated === 1);
+      expect(server.connections).toBe(2);
+      expect(stats.reconnects).toBe(0);
+    } finally {
+      await feed.stop();
+    }
+    await waitUntil('closed on stop', () => server.open === 0);
   });
 });
