@@ -13,7 +13,8 @@
  * - `prepare()` opens the socket of a standby ahead of time without authenticating — the library's
  *   auth-on-open handler is held back until `start()` — so a takeover costs the auth and subscribe
  *   round trips only. Polygon counts authenticated connections; an unauthenticated socket it closes
- *   after a while (`auth_timeout`) is opened again (backoff reset once one opened).
+ *   after a while (`auth_timeout`) is opened again (backoff reset once one opened), and one that
+ *   does not answer the auth at takeover (`warmAuthTimeoutMs`) is replaced by a new connection.
  *
  * The API key is only ever handed to the library; it is never logged, not even in part.
  */
@@ -52,6 +53,11 @@ export interface PolygonFeedOptions {
   staleReconnectMs?: number;
   /** Authenticated within this long after opening, or the attempt is abandoned (default 10 s). */
   connectTimeoutMs?: number;
+  /**
+   * A standby's held-open socket not authenticated within this long of `start()` is abandoned for a
+   * new one (default 2 s): it may have died silently while it waited.
+   */
+  warmAuthTimeoutMs?: number;
   /** First reconnect delay (default 500 ms), doubled per failed attempt up to `backoffMaxMs` (30 s). */
   backoffBaseMs?: number;
   backoffMaxMs?: number;
@@ -125,7 +131,7 @@ export class PolygonFeed implements Feed {
     // reconnects through its close handler.
     this.#opened = 1;
     this.#set('connecting', `authenticating on the open connection to ${this.#base}/stocks`);
-    this.#armConnectTimer();
+    this.#armConnectTimer(this.#options.warmAuthTimeoutMs ?? 2_000);
     const authenticate = this.#authenticate;
     this.#authenticate = undefined;
     authenticate?.();
@@ -215,12 +221,12 @@ export class PolygonFeed implements Feed {
     if (!this.#open()) this.#scheduleWarm();
   }
 
-  #armConnectTimer(): void {
+  #armConnectTimer(ms = this.#options.connectTimeoutMs ?? 10_000): void {
     clearTimeout(this.#connectTimer);
     this.#connectTimer = setTimeout(() => {
       this.#options.logger.warn({ url: this.#base }, 'vendor did not authenticate us in time; reconnecting');
       void this.#close();
-    }, this.#options.connectTimeoutMs ?? 10_000);
+    }, ms);
   }
 
   /**

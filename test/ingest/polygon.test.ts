@@ -1,5 +1,8 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
 import { loadCatalog } from '../../config/index.js';
 import { createIngest, type Ingest, type IngestOptions, readLastValue } from '../../ingest/index.js';
 import { PolygonFeed } from '../../ingest/polygon.js';
@@ -286,5 +289,36 @@ describe('Polygon feed', () => {
       await feed.stop();
     }
     await waitUntil('closed on stop', () => server.open === 0);
+  });
+
+  it('gives up a standby socket that does not answer its auth at takeover, for a new connection', async () => {
+    // A vendor endpoint that accepts the socket and then says nothing: a connection that died
+    // silently while the standby held it.
+    const http = createServer();
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    const mute = new WebSocketServer({ server: http, path: '/stocks' });
+    let opened = 0;
+    mute.on('connection', () => opened++);
+    const feed = new PolygonFeed({
+      apiKey: KEY,
+      url: `ws://127.0.0.1:${(http.address() as AddressInfo).port}`,
+      subscriptions: 'Q.*',
+      onFrame: () => undefined,
+      stats: new IngestStats(),
+      logger: silentLogger,
+      ...FAST,
+      warmAuthTimeoutMs: 100,
+    });
+    try {
+      feed.prepare();
+      await waitUntil('the standby socket is open', () => opened === 1);
+      feed.start();
+      await waitUntil('a new connection replaced it', () => opened === 2, 3_000);
+    } finally {
+      await feed.stop();
+      for (const client of mute.clients) client.terminate();
+      await new Promise<void>((resolve) => mute.close(() => resolve()));
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    }
   });
 });
