@@ -17,7 +17,9 @@ export function dataSource(env: Env): DataSource {
 }
 
 /** The vendor feed: Polygon when `POLYGON_API_KEY` is set, else the synthetic market. */
-export function ingestOptions(env: Env): Pick<IngestOptions, 'polygon' | 'synthetic' | 'maxClockSkewMs'> {
+export function ingestOptions(
+  env: Env,
+): Pick<IngestOptions, 'polygon' | 'synthetic' | 'maxClockSkewMs' | 'lease'> {
   return {
     polygon:
       env.POLYGON_API_KEY === undefined
@@ -25,6 +27,7 @@ export function ingestOptions(env: Env): Pick<IngestOptions, 'polygon' | 'synthe
         : { apiKey: env.POLYGON_API_KEY, url: env.POLYGON_WS_URL, subscriptions: env.POLYGON_SUBSCRIPTIONS },
     synthetic: { symbols: env.MDHUB_SYNTHETIC_SYMBOLS, rate: env.MDHUB_SYNTHETIC_RATE },
     maxClockSkewMs: env.MDHUB_MAX_CLOCK_SKEW_MS,
+    lease: { ttlMs: env.MDHUB_INGEST_LEASE_MS },
   };
 }
 

@@ -5,7 +5,7 @@
  */
 import type { Evidence } from './evidence.js';
 import type { FaultRecord } from './faults.js';
-import { BOUNDED_LOSS_TOLERANCE_MS, type ClientTruth, type Violation } from './ground-truth.js';
+import { BOUNDED_LOSS_TOLERANCE_MS, type ClientTruth, ticksIn, type Violation } from './ground-truth.js';
 import type { DrillResult, FaultRow } from './result.js';
 import type { DrillVendor } from './vendor.js';
 
@@ -17,6 +17,9 @@ const FIGURES = [
   'entitlementLeaks',
   'earlyDelayed',
   'maxSimultaneousVendorConnections',
+  'ingestTakeoverMs',
+  'ingestTakeoverFirstPublishMs',
+  'ingestTakeoverTicksMissed',
   'switchLatencyP50Ms',
   'switchLatencyMaxMs',
   'killedEdgeSessionsOpenInLedger',
@@ -282,6 +285,30 @@ const CHECKS: readonly Check[] = [
         () => `the vendor saw ${vendor.server.maxSimultaneous} simultaneous connections`,
       ),
     }),
+  },
+  {
+    name: 'ingest takeover',
+    proves:
+      'how long real time stopped when the ingest leader was killed, and the vendor ticks lost meanwhile (measured, not asserted: a timing on a loaded machine)',
+    judge: ({ faults, vendor, truth }) => {
+      const fault = faults.find((f) => f.ingestTakeover);
+      if (fault?.ingestTakeover === undefined) return { failures: [] };
+      const gap =
+        fault.recoveryMs === undefined
+          ? undefined
+          : ticksIn(vendor.sentAt, truth, fault.at, fault.at + fault.recoveryMs);
+      return {
+        figures: {
+          ingestTakeoverMs: fault.recoveryMs,
+          ingestTakeoverFirstPublishMs:
+            fault.ingestTakeover.firstPublishMs === undefined
+              ? undefined
+              : Math.round(fault.ingestTakeover.firstPublishMs),
+          ingestTakeoverTicksMissed: gap?.missed,
+        },
+        failures: [],
+      };
+    },
   },
   {
     name: 'switch time',

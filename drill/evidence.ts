@@ -112,7 +112,7 @@ export async function gatherEvidence(
     },
   );
   const audit = await runCli(['audit', 'verify'], topology.env() as Record<string, string>, 60_000);
-  for (const fault of faults) if (fault.afterwards) fault.notes.push(fault.afterwards());
+  for (const fault of faults) if (fault.afterwards) fault.notes.push(fault.afterwards(truth));
   const switches = switchLatencies(
     run.flips,
     clients,

@@ -17,6 +17,7 @@ import {
   type ModeChange,
   REALTIME,
 } from './clients.js';
+import { type ClientTruth, ticksIn } from './ground-truth.js';
 import { hostileTraffic, type ProbeResult } from './hostile.js';
 import type { HubProcess, Topology } from './topology.js';
 import type { DrillVendor } from './vendor.js';
@@ -71,8 +72,10 @@ export interface FaultRecord {
    * latency check lists them apart.
    */
   changesHeldBack?: { from: number; to: number; why: string };
+  /** Set by the ingest leader kill: the process that took over, and its own lease → first publish. */
+  ingestTakeover?: { leader: string | undefined; firstPublishMs: number | undefined };
   /** A note that needs every client's whole log: written once the clients have closed. */
-  afterwards?: () => string;
+  afterwards?: (truth: ClientTruth) => string;
 }
 
 function record(name: string): FaultRecord {
@@ -199,7 +202,21 @@ export async function killMeterMidBatch(ctx: DrillContext, attempts: number): Pr
   return fault;
 }
 
-/** SIGKILLs the ingest leader; the standby must take over without ever overlapping it. */
+/** A process's `mdhub_ingest_takeover_seconds` histogram: its sum and count. */
+async function takeovers(p: HubProcess): Promise<{ sum: number; count: number } | undefined> {
+  const [sum, count] = await Promise.all([
+    p.metric('mdhub_ingest_takeover_seconds_sum'),
+    p.metric('mdhub_ingest_takeover_seconds_count'),
+  ]);
+  return sum === undefined || count === undefined ? undefined : { sum, count };
+}
+
+/**
+ * SIGKILLs the ingest leader; the standby must take over without ever overlapping it. Its
+ * takeover is measured from the kill to real time reaching a watcher again (the recovery), with the
+ * ticks sent in between that no client received, and by the new leader itself (lease taken → its
+ * first batch on the bus, `mdhub_ingest_takeover_seconds`).
+ */
 export async function killIngestLeader(ctx: DrillContext): Promise<FaultRecord> {
   const { topology, vendor } = ctx;
   const fault = record('ingest leader killed');
@@ -208,13 +225,31 @@ export async function killIngestLeader(ctx: DrillContext): Promise<FaultRecord> 
     fault.failures.push('no ingest process reports itself leader');
     return fault;
   }
+  const standbys = topology.ingest.filter((p) => p !== leader && p.running);
+  const before = new Map(await Promise.all(standbys.map(async (p) => [p, await takeovers(p)] as const)));
   fault.at = Date.now();
   await leader.kill('SIGKILL');
   const flowing = await dataFlowsAfter(ctx, fault.at, 30_000);
   if (flowing === undefined) fault.failures.push('no real-time data reached any watcher within 30 s');
   else fault.recoveryMs = flowing - fault.at;
   const standby = await topology.ingestLeader();
-  fault.notes.push(`${leader.name} killed; ${standby ? `${standby.name} leads` : 'no leader'}`);
+  const was = standby && before.get(standby);
+  const now = standby && (await takeovers(standby));
+  const firstPublishMs =
+    was && now && now.count > was.count ? ((now.sum - was.sum) / (now.count - was.count)) * 1000 : undefined;
+  fault.ingestTakeover = { leader: standby?.name, firstPublishMs };
+  fault.notes.push(
+    `${leader.name} killed; ${
+      standby
+        ? `${standby.name} leads, ${firstPublishMs === undefined ? 'its takeover not reported' : `its first batch on the bus ${Math.round(firstPublishMs)} ms after it took the lease`}`
+        : 'no leader'
+    }`,
+  );
+  fault.afterwards = (truth) => {
+    if (fault.recoveryMs === undefined) return 'no takeover: real time never came back';
+    const { sent, missed } = ticksIn(vendor.sentAt, truth, fault.at, fault.at + fault.recoveryMs);
+    return `taken over: real time again ${fault.recoveryMs} ms after the kill; ${missed} of the ${sent} vendor ticks sent in between reached no client`;
+  };
   leader.restart();
   await leader.waitHealthy();
   fault.notes.push(`most vendor connections authenticated at once so far: ${vendor.server.maxSimultaneous}`);

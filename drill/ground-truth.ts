@@ -436,3 +436,21 @@ export function compareReport(
     reportedRows,
   };
 }
+
+/** Of the vendor events sent in [from, to), how many, and how many no client received in real time. */
+export function ticksIn(
+  sentAt: readonly number[],
+  truth: Pick<ClientTruth, 'reached'>,
+  from: number,
+  to: number,
+): { sent: number; missed: number } {
+  let sent = 0;
+  let missed = 0;
+  for (let q = 1; q <= sentAt.length; q++) {
+    const t = sentAt[q - 1] as number;
+    if (t < from || t >= to) continue;
+    sent++;
+    if (!truth.reached.has(q)) missed++;
+  }
+  return { sent, missed };
+}

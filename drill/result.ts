@@ -94,6 +94,7 @@ export function formatResult(result: DrillResult): string {
   const t = result.totals;
   out.push(
     `  ${t.clientEvents} events to clients (${t.realtimeEvents} real time, ${t.delayedEvents} delayed); ledger deliveries ${t.ledgerDeliveries} vs clients ${t.clientRealtimeDeliveries}`,
+    `  ingest takeover: real time again ${show(t.ingestTakeoverMs as number | undefined)} ms after the leader's kill (the new leader's lease → first publish ${show(t.ingestTakeoverFirstPublishMs as number | undefined)} ms), ${show(t.ingestTakeoverTicksMissed as number | undefined)} ticks missed`,
     `  entitlement switch p50 ${show(t.switchLatencyP50Ms as number | undefined)} ms, max ${show(t.switchLatencyMaxMs as number | undefined)} ms; vendor connections at once ≤ ${t.maxSimultaneousVendorConnections}; report matches: ${t.reportMatches}; audit verified: ${t.auditVerified}`,
   );
   if (result.failures.length) {

@@ -21,6 +21,11 @@ export interface Feed {
   readonly state: FeedState;
   /** Why the feed is in its state, in words (shown on /readyz). */
   readonly detail: string;
+  /**
+   * Makes ready what can be ready before the feed runs, without counting as a vendor connection
+   * (the Polygon socket opens but does not authenticate); `start()` then picks it up.
+   */
+  prepare?(): void;
   start(): void;
   /** A vendor status element the normaliser found in one of this feed's frames. */
   status(status: string, message: string): void;

@@ -3,8 +3,10 @@
  *
  * `createIngest` runs Polygon's feed when `polygon` is given, the synthetic market otherwise. On
  * Redis (scaled mode) any number of ingest processes may run: they elect one leader through a
- * bus lease, and only the leader opens the vendor connection and publishes; the in-process bus
- * (embedded default) has one process by definition and needs no lease.
+ * bus lease, and only the leader authenticates to the vendor and publishes; the in-process bus
+ * (embedded default) has one process by definition and needs no lease. A standby keeps its Polygon
+ * socket open but unauthenticated (Polygon counts authenticated connections only), so the moment
+ * it takes the lease it sends auth and subscribe on it.
  */
 import type { Catalog } from '../config/index.js';
 import type { Bus } from '../platform/bus/index.js';
@@ -43,7 +45,10 @@ export interface IngestOptions {
   health?: HealthChecks;
   /** Elect a leader through the bus lease (default: on Redis only). */
   leaderElection?: boolean;
-  /** Lease timing (tests). */
+  /**
+   * Lease timing: TTL (default 750 ms), renewal (default a third of it) and the standby's tries
+   * (default a sixth), so a dead leader is replaced within about one TTL.
+   */
   lease?: Pick<LeaderLeaseOptions, 'ttlMs' | 'renewMs' | 'pollMs'>;
   /**
    * Polygon's stocks feed: the API key, the base URL and the subscriptions, with connection tuning
@@ -80,7 +85,10 @@ export async function createIngest(options: IngestOptions): Promise<Ingest> {
   const source = polygon === undefined ? 'synthetic' : 'polygon';
   const elect = options.leaderElection ?? bus.kind === 'redis';
   let feed: Feed | undefined;
+  /** A standby's feed, made ready (socket open, not authenticated) for the moment it leads. */
+  let ready: Feed | undefined;
   let stopping = false;
+  let elections = 0;
   let lease: LeaderLease | undefined;
   const mayPublish = () => lease === undefined || lease.holds();
 
@@ -106,6 +114,7 @@ export async function createIngest(options: IngestOptions): Promise<Ingest> {
       normalizer: pipeline.normalizer,
       feedState: () => feed?.state ?? 'idle',
       leader: () => lease === undefined || lease.leading,
+      elections: () => elections,
     });
   }
   const synthetic = options.synthetic ?? {};
@@ -130,10 +139,23 @@ export async function createIngest(options: IngestOptions): Promise<Ingest> {
       logger,
     });
   };
+  const standBy = () => {
+    if (stopping || ready !== undefined || polygon === undefined) return;
+    ready = newFeed();
+    ready.prepare?.();
+  };
   const run = () => {
     if (stopping || feed !== undefined) return;
-    const current = newFeed();
+    const current = ready ?? newFeed();
+    ready = undefined;
     feed = current;
+    if (lease !== undefined) {
+      elections++;
+      const electedAt = performance.now();
+      pipeline.publisher.whenPublished(() => {
+        if (feed === current) histograms?.takeoverSeconds.observe((performance.now() - electedAt) / 1000);
+      });
+    }
     pipeline.lastValues.start();
     if (market !== undefined) {
       writeSyntheticTickers(bus, market.instruments).catch((error: unknown) =>
@@ -152,6 +174,7 @@ export async function createIngest(options: IngestOptions): Promise<Ingest> {
     pipeline.lastValues.discard();
     pipeline.discardBars();
     void current?.stop();
+    standBy();
   };
 
   if (elect) {
@@ -164,6 +187,7 @@ export async function createIngest(options: IngestOptions): Promise<Ingest> {
       ...options.lease,
     });
     lease.start();
+    standBy();
   } else {
     run();
   }
@@ -193,6 +217,8 @@ export async function createIngest(options: IngestOptions): Promise<Ingest> {
     pipeline,
     async stop() {
       stopping = true;
+      await ready?.stop();
+      ready = undefined;
       // The vendor socket closes before the lease is released, so a standby taking over never
       // overlaps with it; what was read before the close still goes out under the lease.
       await feed?.stop();

@@ -23,18 +23,39 @@ export interface LeaderLeaseOptions {
   onElected(): void;
   /** Called the moment this process stops being the leader, with why. */
   onDeposed(reason: string): void;
-  /** Lease time to live (default 3 s). */
+  /**
+   * Lease time to live (default 750 ms). A dead leader is replaced between TTL − renewMs and
+   * TTL + pollMs after it died; a leader stalled longer than TTL − renewMs deposes itself.
+   */
   ttlMs?: number;
-  /** How often the leader renews (default 1 s). */
+  /** How often the leader renews (default a third of the TTL: two renewals may fail in a row). */
   renewMs?: number;
-  /** How often a standby tries to take the lease (default 500 ms). */
+  /** How often a standby tries to take the lease (default a sixth of the TTL). */
   pollMs?: number;
+}
+
+export const DEFAULT_LEASE_TTL_MS = 750;
+
+/** The lease timings `options` leaves out, derived from its TTL. */
+export function leaseTimings(options: Pick<LeaderLeaseOptions, 'ttlMs' | 'renewMs' | 'pollMs'> = {}): {
+  ttlMs: number;
+  renewMs: number;
+  pollMs: number;
+} {
+  const ttlMs = options.ttlMs ?? DEFAULT_LEASE_TTL_MS;
+  return {
+    ttlMs,
+    renewMs: options.renewMs ?? Math.max(1, Math.round(ttlMs / 3)),
+    pollMs: options.pollMs ?? Math.max(1, Math.round(ttlMs / 6)),
+  };
 }
 
 export class LeaderLease {
   readonly holder = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   readonly #options: LeaderLeaseOptions;
   readonly #ttlMs: number;
+  readonly #renewMs: number;
+  readonly #pollMs: number;
   #leading = false;
   #deadline = 0;
   #timer: NodeJS.Timeout | undefined;
@@ -44,7 +65,7 @@ export class LeaderLease {
 
   constructor(options: LeaderLeaseOptions) {
     this.#options = options;
-    this.#ttlMs = options.ttlMs ?? 3_000;
+    ({ ttlMs: this.#ttlMs, renewMs: this.#renewMs, pollMs: this.#pollMs } = leaseTimings(options));
   }
 
   /** Whether this process is the leader right now; deposes it on the spot once the deadline passed. */
@@ -123,8 +144,7 @@ export class LeaderLease {
     } else if (failure !== undefined) {
       logger.debug({ err: failure, lease: name }, 'feed lease poll failed');
     }
-    if (!this.#stopped)
-      this.#schedule(this.#leading ? (this.#options.renewMs ?? 1_000) : (this.#options.pollMs ?? 500));
+    if (!this.#stopped) this.#schedule(this.#leading ? this.#renewMs : this.#pollMs);
   }
 
   #depose(reason: string, error?: unknown): void {

@@ -16,6 +16,8 @@ export interface IngestMetricSources {
   feedState: () => FeedState;
   /** Whether this process holds the feed lease (always, for the in-process bus). */
   leader: () => boolean;
+  /** Times this process took the feed lease. */
+  elections: () => number;
 }
 
 export interface IngestHistograms {
@@ -23,6 +25,8 @@ export interface IngestHistograms {
   publishSeconds: Histogram;
   /** Vendor time of a batch's oldest event → bus acknowledged, seconds. */
   lagSeconds: Histogram;
+  /** Feed lease taken → the term's first batch acknowledged by the bus, seconds. */
+  takeoverSeconds: Histogram;
 }
 
 const entries = <K extends string>(keys: readonly K[], values: Record<K, number>) =>
@@ -95,6 +99,12 @@ export function registerIngestMetrics(registry: Registry, sources: IngestMetricS
       for (const state of FEED_STATES) this.set({ state }, state === current ? 1 : 0);
     },
   });
+  scrapedCounter(
+    registry,
+    'mdhub_ingest_elections_total',
+    'Times this process took the feed lease and started the feed',
+    sources.elections,
+  );
   new Gauge({
     name: 'mdhub_ingest_leader',
     help: 'Whether this process holds the feed lease (1) or stands by (0)',
@@ -105,7 +115,7 @@ export function registerIngestMetrics(registry: Registry, sources: IngestMetricS
   });
 }
 
-/** The two histograms the publisher observes once per published batch. */
+/** The histograms: two the publisher observes once per published batch, one per lease term. */
 export function createIngestHistograms(registry: Registry): IngestHistograms {
   return {
     publishSeconds: new Histogram({
@@ -118,6 +128,12 @@ export function createIngestHistograms(registry: Registry): IngestHistograms {
       name: 'mdhub_ingest_bus_lag_seconds',
       help: 'Vendor time of the oldest event in a batch to bus acknowledgement',
       buckets: [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+      registers: [registry],
+    }),
+    takeoverSeconds: new Histogram({
+      name: 'mdhub_ingest_takeover_seconds',
+      help: 'Feed lease taken to the first batch of the term acknowledged by the bus (vendor auth, subscribe, first frame, publish)',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
       registers: [registry],
     }),
   };

@@ -9,7 +9,12 @@
  * - `auth_failed` stops the feed for good (state `failed`): retrying a refused key only gets the
  *   account noticed;
  * - `max_connections` means another connection with our key took over: back off long
- *   (`maxConnectionsBackoffMs` plus up to as much jitter) before trying again.
+ *   (`maxConnectionsBackoffMs` plus up to as much jitter) before trying again;
+ * - `prepare()` opens the socket of a standby ahead of time without authenticating — the library's
+ *   auth-on-open handler is held back until `start()` — so a takeover costs the auth and subscribe
+ *   round trips only. Polygon counts authenticated connections; an unauthenticated socket it closes
+ *   after a while (`auth_timeout`) is opened again (backoff reset once one opened), and one that
+ *   does not answer the auth at takeover (`warmAuthTimeoutMs`) is replaced by a new connection.
  *
  * The API key is only ever handed to the library; it is never logged, not even in part.
  */
@@ -20,6 +25,7 @@ import type { IngestStats } from './stats.js';
 
 /** The part of the library's W3C WebSocket this adapter uses. */
 interface VendorSocket {
+  onopen: (() => void) | null;
   onmessage: ((event: { data: unknown }) => void) | null;
   onclose: ((event: { code: number; reason: string }) => void) | null;
   onerror: (() => void) | null;
@@ -47,6 +53,11 @@ export interface PolygonFeedOptions {
   staleReconnectMs?: number;
   /** Authenticated within this long after opening, or the attempt is abandoned (default 10 s). */
   connectTimeoutMs?: number;
+  /**
+   * A standby's held-open socket not authenticated within this long of `start()` is abandoned for a
+   * new one (default 2 s): it may have died silently while it waited.
+   */
+  warmAuthTimeoutMs?: number;
   /** First reconnect delay (default 500 ms), doubled per failed attempt up to `backoffMaxMs` (30 s). */
   backoffBaseMs?: number;
   backoffMaxMs?: number;
@@ -66,6 +77,11 @@ export class PolygonFeed implements Feed {
   #closing: Promise<void> | undefined;
   #closed: (() => void) | undefined;
   #running = false;
+  /** Holding a standby's socket open, unauthenticated, until `start()`. */
+  #warm = false;
+  #warmAttempt = 0;
+  /** Sends the held-back auth of an open standby socket; undefined once sent or not yet open. */
+  #authenticate: (() => void) | undefined;
   #opened = 0;
   #attempt = 0;
   #authenticatedAt = 0;
@@ -89,16 +105,41 @@ export class PolygonFeed implements Feed {
     return this.#detail;
   }
 
+  /**
+   * Opens the vendor socket without authenticating (a standby's warm connection), so `start()`
+   * only has to authenticate and subscribe. No frame is delivered before `start()`.
+   */
+  prepare(): void {
+    if (this.#running || this.#warm || this.#state === 'failed') return;
+    this.#warm = true;
+    this.#set('idle', 'standing by');
+    this.#openWarm();
+  }
+
   start(): void {
     if (this.#running || this.#state === 'failed') return;
     this.#running = true;
+    this.#warm = false;
+    clearTimeout(this.#retry);
     const staleMs = this.#options.staleMs ?? 10_000;
     this.#staleTimer = setInterval(() => this.#checkStale(), Math.min(1_000, staleMs / 2));
-    this.#connect();
+    if (this.#socket === undefined) {
+      this.#connect();
+      return;
+    }
+    // The warm socket: authenticate now, or the moment it opens. One that is closing already
+    // reconnects through its close handler.
+    this.#opened = 1;
+    this.#set('connecting', `authenticating on the open connection to ${this.#base}/stocks`);
+    this.#armConnectTimer(this.#options.warmAuthTimeoutMs ?? 2_000);
+    const authenticate = this.#authenticate;
+    this.#authenticate = undefined;
+    authenticate?.();
   }
 
   async stop(): Promise<void> {
     this.#running = false;
+    this.#warm = false;
     clearTimeout(this.#retry);
     clearTimeout(this.#connectTimer);
     clearInterval(this.#staleTimer);
@@ -168,19 +209,46 @@ export class PolygonFeed implements Feed {
     if (!this.#running) return;
     if (this.#opened++ > 0) this.#options.stats.reconnects++;
     this.#set('connecting', `connecting to ${this.#base}/stocks`);
+    if (!this.#open()) {
+      this.#scheduleReconnect();
+      return;
+    }
+    this.#armConnectTimer();
+  }
+
+  #openWarm(): void {
+    if (!this.#warm) return;
+    if (!this.#open()) this.#scheduleWarm();
+  }
+
+  #armConnectTimer(ms = this.#options.connectTimeoutMs ?? 10_000): void {
+    clearTimeout(this.#connectTimer);
+    this.#connectTimer = setTimeout(() => {
+      this.#options.logger.warn({ url: this.#base }, 'vendor did not authenticate us in time; reconnecting');
+      void this.#close();
+    }, ms);
+  }
+
+  /**
+   * Opens a socket. The library sends the auth message from its `onopen`; that handler runs only
+   * while the feed runs, so a standby's socket opens without authenticating.
+   */
+  #open(): boolean {
     let socket: VendorSocket;
     try {
       socket = websocketClient(this.#options.apiKey, this.#base).stocks();
     } catch (error) {
       this.#options.logger.warn({ err: error, url: this.#base }, 'could not open the vendor socket');
-      this.#scheduleReconnect();
-      return;
+      return false;
     }
     this.#socket = socket;
-    this.#connectTimer = setTimeout(() => {
-      this.#options.logger.warn({ url: this.#base }, 'vendor did not authenticate us in time; reconnecting');
-      void this.#close();
-    }, this.#options.connectTimeoutMs ?? 10_000);
+    const authenticate = socket.onopen;
+    socket.onopen = () => {
+      if (socket !== this.#socket) return;
+      this.#warmAttempt = 0;
+      if (this.#running) authenticate?.();
+      else this.#authenticate = authenticate ?? undefined;
+    };
     socket.onmessage = (event) => {
       if (socket !== this.#socket || !this.#running) return;
       this.#lastFrameAt = performance.now();
@@ -191,6 +259,7 @@ export class PolygonFeed implements Feed {
       // Always followed by onclose, which decides what happens next.
     };
     socket.onclose = (event) => this.#onClose(socket, event.code, event.reason);
+    return true;
   }
 
   #onClose(socket: VendorSocket, code: number, reason: string): void {
@@ -200,9 +269,19 @@ export class PolygonFeed implements Feed {
     this.#closing = undefined;
     this.#closed = undefined;
     closed?.();
+    this.#authenticate = undefined;
     clearTimeout(this.#connectTimer);
     if (code === MESSAGE_TOO_BIG) this.#options.onOversized?.();
-    if (!this.#running) return;
+    if (!this.#running) {
+      if (this.#warm) {
+        this.#options.logger.debug(
+          { url: this.#base, code, reason },
+          'standby vendor socket closed; reopening',
+        );
+        this.#scheduleWarm();
+      }
+      return;
+    }
     const lasted = this.#authenticatedAt > 0 ? performance.now() - this.#authenticatedAt : 0;
     this.#authenticatedAt = 0;
     if (lasted >= (this.#options.stableMs ?? 10_000)) this.#attempt = 0;
@@ -229,6 +308,14 @@ export class PolygonFeed implements Feed {
       this.#set('backoff', `vendor connection lost; retrying in ${Math.round(delay)} ms`);
     }
     this.#retry = setTimeout(() => this.#connect(), delay);
+  }
+
+  /** Reopens a standby's socket with the reconnect backoff, reset by every socket that opened. */
+  #scheduleWarm(): void {
+    const cap = this.#options.backoffMaxMs ?? 30_000;
+    const full = Math.min(cap, (this.#options.backoffBaseMs ?? 500) * 2 ** this.#warmAttempt);
+    this.#warmAttempt++;
+    this.#retry = setTimeout(() => this.#openWarm(), full / 2 + (Math.random() * full) / 2);
   }
 
   #checkStale(): void {

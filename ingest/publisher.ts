@@ -64,6 +64,7 @@ export class Publisher {
   #timer: NodeJS.Timeout | undefined;
   #failing = false;
   #idle: Array<() => void> = [];
+  #onPublished: (() => void) | undefined;
 
   constructor(options: PublisherOptions) {
     this.#ticks = options.ticks;
@@ -144,6 +145,11 @@ export class Publisher {
     this.#pendingBytes = 0;
   }
 
+  /** Calls `callback` once, when the bus next acknowledges a publish (a new term's first one). */
+  whenPublished(callback: () => void): void {
+    this.#onPublished = callback;
+  }
+
   /** Publishes everything pending and resolves once the bus has acknowledged all of it. */
   async drain(): Promise<void> {
     for (;;) {
@@ -157,6 +163,11 @@ export class Publisher {
     const published = this.#stats.published;
     for (const type of Object.keys(counts) as EventType[]) published[type] += counts[type];
     this.#stats.batches += entries;
+    if (this.#onPublished !== undefined) {
+      const callback = this.#onPublished;
+      this.#onPublished = undefined;
+      callback();
+    }
     if (this.#histograms) {
       this.#histograms.publishSeconds.observe((performance.now() - formed) / 1000);
       this.#histograms.lagSeconds.observe(Math.max(0, Date.now() - oldest) / 1000);

@@ -5,7 +5,7 @@
  * older one is told and closed, as Polygon does). Tests script what it sends and break it on
  * purpose: drop connections, send garbage, refuse keys. It records how many connections are
  * authenticated at once, counting a newcomer before the older one is kicked, so a test can prove
- * the hub never held two.
+ * the hub never held two; sockets that are open but not authenticated do not count, as on Polygon.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -59,6 +59,11 @@ export class FakePolygonServer {
   /** The base URL to give the hub as POLYGON_WS_URL. */
   get url(): string {
     return `ws://127.0.0.1:${(this.#http.address() as AddressInfo).port}`;
+  }
+
+  /** Connections open right now, authenticated or not (a standby holds one unauthenticated). */
+  get open(): number {
+    return this.#clients.size;
   }
 
   /** Connections authenticated right now. */

@@ -31,6 +31,13 @@ describe('environment', () => {
     expect(env).toMatchObject({ PORT: 9000, REDIS_URL: 'redis://10.0.0.1:6379', MDHUB_DELAY_MS: 1500 });
   });
 
+  it('sizes the ingest feed lease at 750 ms by default, within 300–60 000 ms', () => {
+    expect(parseEnv({}).MDHUB_INGEST_LEASE_MS).toBe(750);
+    expect(parseEnv({ MDHUB_INGEST_LEASE_MS: '2000' }).MDHUB_INGEST_LEASE_MS).toBe(2_000);
+    expect(() => parseEnv({ MDHUB_INGEST_LEASE_MS: '100' })).toThrow(/MDHUB_INGEST_LEASE_MS/);
+    expect(() => parseEnv({ MDHUB_INGEST_LEASE_MS: '60001' })).toThrow(/MDHUB_INGEST_LEASE_MS/);
+  });
+
   it('names the variable and the problem in one line for PORT=abc', () => {
     expect(() => parseEnv({ PORT: 'abc' })).toThrow(ConfigError);
     expect(() => parseEnv({ PORT: 'abc' })).toThrow(

@@ -44,6 +44,13 @@ describe('fault drill on the scaled topology', () => {
     expect(result.totals.maxSimultaneousVendorConnections).toBe(1);
   });
 
+  it('measures the ingest takeover: kill to real time again, the ticks missed, the new leader’s own figure', () => {
+    // Measured, not asserted against the 1 s goal: `npm run drill` reports it.
+    expect(result.totals.ingestTakeoverMs).toBeGreaterThan(0);
+    expect(result.totals.ingestTakeoverTicksMissed).toEqual(expect.any(Number));
+    expect(result.totals.ingestTakeoverFirstPublishMs).toEqual(expect.any(Number));
+  });
+
   it('delivers no real-time event before a grant, without the agreement, or long after a revocation', () => {
     expect(result.totals.entitlementLeaks).toBe(0);
   });

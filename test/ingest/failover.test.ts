@@ -45,15 +45,21 @@ async function startProcess(): Promise<{ child: ChildProcess; port: number }> {
   return { child, port };
 }
 
+async function metrics(port: number): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+}
+
 async function isLeader(port: number): Promise<boolean> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  return /^mdhub_ingest_leader 1$/m.test(text);
+  return /^mdhub_ingest_leader 1$/m.test(await metrics(port));
 }
 
 describe('two ingest processes', () => {
-  it('keep exactly one vendor connection, and the standby takes over when the leader dies', async () => {
+  it('keep exactly one authenticated vendor connection, and the standby takes over on the socket it held open when the leader dies', async () => {
     const [a, b] = await Promise.all([startProcess(), startProcess()]);
     await waitUntil('one process is subscribed', () => server.subscribed === 1, 15_000);
+    // The standby holds its vendor socket open, unauthenticated: Polygon does not count it.
+    await waitUntil('the standby socket is open', () => server.open === 2, 15_000);
+    expect(server.authenticated).toBe(1);
     const leaders = await Promise.all([isLeader(a.port), isLeader(b.port)]);
     expect(leaders.filter(Boolean)).toHaveLength(1);
     const [leader, standby] = leaders[0] ? [a, b] : [b, a];
@@ -66,17 +72,23 @@ describe('two ingest processes', () => {
     try {
       await waitUntil('events arrive from the leader', () => ticks.events.length >= 10);
       const connectionsBefore = server.connections;
+      const authBefore = server.authAttempts;
 
       leader.child.kill('SIGKILL');
       await waitUntil(
         'the standby is connected',
-        () => server.subscribed === 1 && server.connections > connectionsBefore,
+        () => server.subscribed === 1 && server.authAttempts > authBefore,
         15_000,
       );
       expect(await isLeader(standby.port)).toBe(true);
+      // It authenticated on the socket it already had: no connection was opened at takeover.
+      expect(server.connections).toBe(connectionsBefore);
 
       const seen = ticks.events.length;
       await waitUntil('events keep arriving from the new leader', () => ticks.events.length >= seen + 10);
+      const text = await metrics(standby.port);
+      expect(text).toMatch(/^mdhub_ingest_elections_total 1$/m);
+      expect(text).toMatch(/^mdhub_ingest_takeover_seconds_count 1$/m);
     } finally {
       await ticks.close();
     }

@@ -2,8 +2,10 @@ import { createClient } from 'redis';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadCatalog } from '../../config/index.js';
 import { createIngest, type Ingest } from '../../ingest/index.js';
+import { leaseTimings } from '../../ingest/leader.js';
 import { type Bus, openBus } from '../../platform/bus/index.js';
 import { silentLogger } from '../../platform/logger.js';
+import { createMetricsRegistry, type Registry } from '../../platform/metrics.js';
 import { FakePolygonServer } from '../../testing/polygon-server.js';
 import { cleanupRedisPrefix, REDIS_URL, uniqueName } from '../helpers/services.js';
 import { quote, waitUntil, watchTicks } from './events.js';
@@ -35,18 +37,27 @@ afterAll(async () => {
 });
 
 /** An ingest process of its own (own bus connection), as a separate process would have. */
-async function process_(): Promise<{ ingest: Ingest; bus: Bus }> {
+async function process_(
+  lease: typeof LEASE | undefined = LEASE,
+): Promise<{ ingest: Ingest; bus: Bus; metrics: Registry }> {
   const bus = await openBus({ url: REDIS_URL, prefix, shards: 4 });
   buses.push(bus);
+  const metrics = createMetricsRegistry();
   const ingest = await createIngest({
     bus,
     catalog,
     logger: silentLogger,
-    lease: LEASE,
+    metrics,
+    lease,
     polygon: { apiKey: KEY, url: server.url, subscriptions: 'Q.*', backoffBaseMs: 20, backoffMaxMs: 100 },
   });
   running.push(ingest);
-  return { ingest, bus };
+  return { ingest, bus, metrics };
+}
+
+async function metric(registry: Registry, name: string): Promise<number | undefined> {
+  const line = (await registry.metrics()).split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.slice(name.length + 1));
 }
 
 function busyWait(ms: number): void {
@@ -56,6 +67,18 @@ function busyWait(ms: number): void {
   }
 }
 
+describe('feed lease timings', () => {
+  it('renews every third of the TTL and lets a standby try every sixth, 750 ms by default', () => {
+    expect(leaseTimings()).toEqual({ ttlMs: 750, renewMs: 250, pollMs: 125 });
+    expect(leaseTimings({ ttlMs: 3_000 })).toEqual({ ttlMs: 3_000, renewMs: 1_000, pollMs: 500 });
+    expect(leaseTimings({ ttlMs: 1_000, renewMs: 400, pollMs: 50 })).toEqual({
+      ttlMs: 1_000,
+      renewMs: 400,
+      pollMs: 50,
+    });
+  });
+});
+
 describe('feed leader lease', () => {
   it('lets exactly one of two ingest processes connect, and the other take over when it stops', async () => {
     const a = await process_();
@@ -64,6 +87,11 @@ describe('feed leader lease', () => {
     await waitUntil('both settled', () => a.ingest.leading !== b.ingest.leading);
     const [leader, standby] = a.ingest.leading ? [a, b] : [b, a];
     expect(standby.ingest.feedState).toBe('idle');
+    // The standby's socket is open ahead of time, but only the leader is authenticated.
+    await waitUntil('the standby socket is open', () => server.open === 2);
+    expect(server.authenticated).toBe(1);
+    expect(server.authAttempts).toBe(1);
+    const opened = server.connections;
 
     const ticks = watchTicks(leader.bus.ticks);
     try {
@@ -75,6 +103,9 @@ describe('feed leader lease', () => {
         () => standby.ingest.leading && server.subscribed === 1,
         5_000,
       );
+      // It authenticated on the socket it held open: no new connection at takeover.
+      expect(server.connections).toBe(opened);
+      expect(server.authAttempts).toBe(2);
       server.send([quote('TWO')]);
       await waitUntil('the second event is on the bus', () => ticks.events.length === 2);
     } finally {
@@ -82,6 +113,39 @@ describe('feed leader lease', () => {
     }
     expect(ticks.events.map((json) => JSON.parse(json).sym)).toEqual(['ONE', 'TWO']);
     expect(server.maxSimultaneous).toBe(1);
+  });
+
+  it('replaces a leader that went silent within about one default lease TTL, and reports the takeover', async () => {
+    const a = await process_(undefined);
+    await waitUntil('a leads', () => a.ingest.leading && server.subscribed === 1);
+    const b = await process_(undefined);
+    await waitUntil('the standby socket is open', () => server.open === 2);
+    let n = 0;
+    server.stream(() => [quote(`S${n++}`)], 10);
+    const ticks = watchTicks(b.bus.ticks);
+    try {
+      await waitUntil('events arrive from the leader', () => ticks.events.length >= 5);
+      const opened = server.connections;
+      // The leader's bus goes away without releasing the lease, as when the process dies: the lease
+      // lapses in Redis after its TTL.
+      const silentAt = performance.now();
+      buses.splice(buses.indexOf(a.bus), 1);
+      await a.bus.close();
+      await waitUntil('the standby took over', () => b.ingest.leading && server.subscribed === 1, 5_000);
+      const seen = ticks.events.length;
+      await waitUntil('events arrive from the new leader', () => ticks.events.length > seen + 5);
+      // A generous bound (the old 3 s lease took 3–3.5 s); the drill measures the real figure.
+      expect(performance.now() - silentAt).toBeLessThan(3_000);
+      // The old leader, deposed, opened a standby socket of its own; the new one opened none.
+      expect(server.connections).toBe(opened + 1);
+    } finally {
+      server.stopStreaming();
+      await ticks.close();
+    }
+    expect(server.maxSimultaneous).toBe(1);
+    expect(await metric(b.metrics, 'mdhub_ingest_elections_total')).toBe(1);
+    expect(await metric(b.metrics, 'mdhub_ingest_takeover_seconds_count')).toBe(1);
+    expect(await metric(b.metrics, 'mdhub_ingest_takeover_seconds_sum')).toBeGreaterThan(0);
   });
 
   it('stops publishing at once when its lease deadline passed during an event-loop stall', async () => {

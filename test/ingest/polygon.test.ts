@@ -1,7 +1,12 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
 import { loadCatalog } from '../../config/index.js';
 import { createIngest, type Ingest, type IngestOptions, readLastValue } from '../../ingest/index.js';
+import { PolygonFeed } from '../../ingest/polygon.js';
+import { IngestStats } from '../../ingest/stats.js';
 import { type Bus, openBus } from '../../platform/bus/index.js';
 import { HealthChecks } from '../../platform/health.js';
 import { silentLogger } from '../../platform/logger.js';
@@ -248,5 +253,72 @@ describe('Polygon feed', () => {
     await ingest.stop();
     await waitUntil('the fake saw the close', () => server.authenticated === 0);
     expect(ingest.feedState).toBe('idle');
+  });
+
+  it('holds a standby socket open without authenticating, reopens it when dropped, and authenticates on it at start', async () => {
+    const frames: unknown[] = [];
+    const stats = new IngestStats();
+    const feed = new PolygonFeed({
+      apiKey: KEY,
+      url: server.url,
+      subscriptions: 'Q.*',
+      onFrame: (data) => frames.push(data),
+      stats,
+      logger: silentLogger,
+      ...FAST,
+    });
+    try {
+      feed.prepare();
+      await waitUntil('the standby socket is open', () => server.open === 1);
+      await sleep(100);
+      expect(server.authAttempts).toBe(0);
+      expect(feed.state).toBe('idle');
+      // Nothing the vendor says before the feed runs reaches the normaliser (its `connected` status).
+      expect(frames).toEqual([]);
+
+      // Polygon closes a socket that never authenticates; the standby opens another.
+      server.dropAll();
+      await waitUntil('reopened', () => server.connections === 2 && server.open === 1);
+      expect(server.authAttempts).toBe(0);
+
+      feed.start();
+      await waitUntil('authenticated on the open socket', () => server.authenticated === 1);
+      expect(server.connections).toBe(2);
+      expect(stats.reconnects).toBe(0);
+    } finally {
+      await feed.stop();
+    }
+    await waitUntil('closed on stop', () => server.open === 0);
+  });
+
+  it('gives up a standby socket that does not answer its auth at takeover, for a new connection', async () => {
+    // A vendor endpoint that accepts the socket and then says nothing: a connection that died
+    // silently while the standby held it.
+    const http = createServer();
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    const mute = new WebSocketServer({ server: http, path: '/stocks' });
+    let opened = 0;
+    mute.on('connection', () => opened++);
+    const feed = new PolygonFeed({
+      apiKey: KEY,
+      url: `ws://127.0.0.1:${(http.address() as AddressInfo).port}`,
+      subscriptions: 'Q.*',
+      onFrame: () => undefined,
+      stats: new IngestStats(),
+      logger: silentLogger,
+      ...FAST,
+      warmAuthTimeoutMs: 100,
+    });
+    try {
+      feed.prepare();
+      await waitUntil('the standby socket is open', () => opened === 1);
+      feed.start();
+      await waitUntil('a new connection replaced it', () => opened === 2, 3_000);
+    } finally {
+      await feed.stop();
+      for (const client of mute.clients) client.terminate();
+      await new Promise<void>((resolve) => mute.close(() => resolve()));
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    }
   });
 });
