@@ -6,6 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'redis';
 import WebSocket from 'ws';
+import type { PrivatePostgres } from '../testing/index.js';
 import { holdTableLock, type TableLock } from '../testing/index.js';
 import type { AdminClient } from './admin.js';
 import {
@@ -42,6 +43,8 @@ export interface DrillContext {
    * then the change is in force, or the user is `unverified`.
    */
   verifyBoundMs: number;
+  /** The drill's own PostgreSQL, which the restart fault stops and starts; absent on a shared one. */
+  postgres?: PrivatePostgres;
 }
 
 /** A user whose real time for one product a fault revokes while the hub is impaired. */
@@ -749,5 +752,82 @@ export async function hostile(ctx: DrillContext, edgeIndex: number, token: strin
   const flowing = await dataFlowsAfter(ctx, Date.now(), 10_000);
   if (flowing === undefined) fault.failures.push('real-time data stopped after the hostile traffic');
   fault.recoveryMs = 0;
+  return fault;
+}
+
+/**
+ * Stops the drill's own PostgreSQL as a crash would (`pg_ctl stop -m immediate`: every connection
+ * cut, no checkpoint) for `downMs`, then starts it again, with data flowing and entitlements
+ * changing. While it is down the api must answer 503 `database_unavailable` and `/readyz` not
+ * ready naming the database; the edges decide from their caches (real time withheld once a
+ * decision is older than the verify bound: fail closed); the meters keep the usage on the bus and
+ * back off. Recovery is when the api is ready again and every meter has committed a batch since.
+ * The ledger and report checks then prove nothing was lost or counted twice.
+ */
+export async function restartPostgres(ctx: DrillContext, downMs: number): Promise<FaultRecord> {
+  const fault = record('PostgreSQL restarted');
+  const server = ctx.postgres;
+  const api = ctx.topology.api;
+  if (server === undefined || api === undefined) {
+    fault.notes.push('skipped: the drill runs on a shared PostgreSQL, which it never restarts');
+    return fault;
+  }
+  const meters = ctx.topology.meters.filter((m) => m.running);
+  const batches = async () =>
+    Promise.all(meters.map(async (m) => (await m.metric('mdhub_meter_batches_total')) ?? 0));
+  const before = await batches();
+  await server.kill();
+  fault.at = Date.now();
+  const readyz = async () => {
+    try {
+      const res = await fetch(`${api.url}/readyz`);
+      const body = (await res.json()) as { checks?: Record<string, { ok: boolean }> };
+      return { status: res.status, database: body.checks?.database?.ok };
+    } catch {
+      return { status: 0, database: undefined };
+    }
+  };
+  const notReadyAt = await until(async () => (await readyz()).status === 503, downMs);
+  const seen = await readyz();
+  if (notReadyAt === undefined || seen.database !== false)
+    fault.failures.push(`/readyz did not say the database is down while it was (${JSON.stringify(seen)})`);
+  const refused = await fetch(`${api.url}/admin/users/${encodeURIComponent(ctx.watchers[0]?.user ?? 'x')}`, {
+    headers: { authorization: `Bearer ${ctx.topology.adminToken}` },
+  }).catch(() => undefined);
+  const refusal = refused ? ((await refused.json()) as { error?: { code?: string } }) : undefined;
+  if (refused?.status !== 503 || refusal?.error?.code !== 'database_unavailable')
+    fault.failures.push(
+      `the admin API answered ${refused?.status ?? 'nothing'} ${refusal?.error?.code ?? ''} while PostgreSQL was down, not 503 database_unavailable`,
+    );
+  const backedOff = await until(
+    async () => {
+      for (const m of meters) if (((await m.metric('mdhub_meter_retry_delay_seconds')) ?? 0) > 0) return true;
+      return false;
+    },
+    Math.max(0, fault.at + downMs - Date.now()),
+  );
+  await sleep(Math.max(0, fault.at + downMs - Date.now()));
+  await server.start();
+  const upAt = Date.now();
+  const readyAt = await until(async () => (await readyz()).status === 200, 30_000);
+  const committedAt = await until(async () => {
+    const now = await batches();
+    return now.every((n, i) => n > (before[i] ?? 0));
+  }, 30_000);
+  if (readyAt === undefined) fault.failures.push('the api was not ready 30 s after PostgreSQL returned');
+  if (committedAt === undefined)
+    fault.failures.push('a meter had committed no batch 30 s after PostgreSQL returned');
+  if (readyAt !== undefined && committedAt !== undefined)
+    fault.recoveryMs = Math.max(readyAt, committedAt) - fault.at;
+  const after = (at: number | undefined) =>
+    at === undefined ? 'never' : `${at - upAt} ms after it returned`;
+  fault.notes.push(
+    `down ${upAt - fault.at} ms; /readyz not ready ${notReadyAt === undefined ? 'never' : `${notReadyAt - fault.at} ms after the kill`}, the admin API answered 503 database_unavailable; meters backed off: ${backedOff === undefined ? 'no batch failed meanwhile' : 'yes'}; api ready ${after(readyAt)}, every meter committing ${after(committedAt)}`,
+  );
+  fault.changesHeldBack = {
+    from: fault.at,
+    to: (readyAt ?? upAt + 30_000) + ctx.verifyBoundMs,
+    why: 'PostgreSQL down: a change waits for it (the admin API answers 503 meanwhile), and decisions unverified past the bound are delayed',
+  };
   return fault;
 }

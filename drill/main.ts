@@ -8,6 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { packageRoot } from '../config/index.js';
+import { privatePostgresUnavailable } from '../testing/index.js';
 import { formatResult } from './result.js';
 import { runDrill } from './run.js';
 
@@ -42,7 +43,10 @@ async function main(): Promise<number> {
     // The lost-notice bound is twice this: 1 000 ms, the leak rule's window, everywhere.
     verifyMs: 500,
     redisPersistence: persistence,
-    postgresUrl: process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+    // A server of the drill's own, which it may restart; a shared one only when asked, or when none can be started.
+    postgresUrl:
+      process.env.TEST_DATABASE_URL ??
+      (privatePostgresUnavailable() ? 'postgres://postgres@127.0.0.1:5432/test' : undefined),
     log: (line) => process.stderr.write(`drill: ${line}\n`),
     keepLogsOnFailure: true,
   });

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadCatalog } from '../config/index.js';
+import { type PrivatePostgres, startPrivatePostgres } from '../testing/index.js';
 import { AdminClient } from './admin.js';
 import { judge } from './checks.js';
 import type { DrillClient, Products } from './clients.js';
@@ -33,8 +34,12 @@ export interface DrillOptions {
   phaseMs: number;
   /** One live grant or revocation this often. */
   flipEveryMs: number;
-  /** PostgreSQL server; the drill creates and drops a schema of its own. */
-  postgresUrl: string;
+  /**
+   * A PostgreSQL server to work in (a schema of the drill's own, created and dropped); the
+   * PostgreSQL restart is then skipped, as the drill never restarts a server it did not start.
+   * Default: a server of the drill's own (testing/private-postgres.ts), restarted by that fault.
+   */
+  postgresUrl?: string;
   /** Progress lines. */
   log: (line: string) => void;
   /**
@@ -68,14 +73,19 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
   const vendorKey = 'drill-vendor-key';
   const vendor = await DrillVendor.start(vendorKey, options.symbolsPerTape, options.eventsPerSecond);
   let topology: Topology | undefined;
+  let postgres: PrivatePostgres | undefined;
   let keep = false;
   let clients: DrillClient[] = [];
   try {
+    if (options.postgresUrl === undefined) {
+      log('starting a PostgreSQL of the drill’s own');
+      postgres = await startPrivatePostgres();
+    }
     log(`starting the topology (logs in ${dir})`);
     topology = await Topology.start({
       dir,
       redisPersistence: options.redisPersistence,
-      postgresUrl: options.postgresUrl,
+      postgresUrl: options.postgresUrl ?? (postgres as PrivatePostgres).url,
       env: {
         POLYGON_API_KEY: vendorKey,
         POLYGON_WS_URL: vendor.server.url,
@@ -101,6 +111,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
       symbolProduct: new Map(vendor.symbols.map((s) => [s.sym, productIds[byTape[s.tape] ?? -1] ?? '?'])),
       switchWindowMs: options.switchWindowMs,
       verifyBoundMs: 2 * options.verifyMs,
+      postgres,
     };
     const run = await runSchedule(
       { ...ctx, phaseMs: options.phaseMs, population },
@@ -153,6 +164,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
     await Promise.all(clients.map((c) => c.close()));
     await vendor.close();
     await topology?.stop();
+    await postgres?.destroy();
     if (!keep) rmSync(dir, { recursive: true, force: true });
   }
 }

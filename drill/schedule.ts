@@ -15,6 +15,7 @@ import {
   killMeterMidBatch,
   lockEntitlementTables,
   refuseRedisWrites,
+  restartPostgres,
   restartRedis,
   terminateEdgeAndMeter,
 } from './faults.js';
@@ -53,6 +54,7 @@ export const SCHEDULE: readonly ScheduledFault[] = [
     strike: (ctx) =>
       lockEntitlementTables(ctx, Math.max(3_000, ctx.phaseMs * 1.5), ctx.population.victims[2]),
   },
+  { says: 'PostgreSQL restarted', strike: (ctx) => restartPostgres(ctx, Math.max(2_000, ctx.phaseMs / 2)) },
   { says: 'an edge and a meter SIGTERMed', strike: (ctx) => terminateEdgeAndMeter(ctx, 1 - KILLED_EDGE, 1) },
   { says: 'an edge killed', strike: (ctx) => killEdge(ctx, KILLED_EDGE) },
   {

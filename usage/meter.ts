@@ -23,7 +23,7 @@ import { writeLedger } from './ledger.js';
 import { type MeterMetrics, meterMetrics } from './meter-metrics.js';
 
 /** MDHUB_METER_CLAIM_MS's default: a killed meter's events are taken over within about this long. */
-export const DEFAULT_CLAIM_MS = 5_000;
+export const DEFAULT_CLAIM_MS = 4_000;
 
 /** The consumer group every meter reads in. */
 export const METER_GROUP = 'meters';
@@ -41,7 +41,7 @@ export interface MeterOptions {
   /** How long a read waits for entries (default 1000 ms). */
   blockMs?: number;
   /**
-   * Entries pending this long with another meter are taken over (default 5 000 ms,
+   * Entries pending this long with another meter are taken over (default 4 000 ms,
    * MDHUB_METER_CLAIM_MS). A meter working on a batch renews its entries every third of this
    * (`touch`), so only a meter that stopped renewing — killed, hung, cut off — loses them.
    */
