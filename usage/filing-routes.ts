@@ -20,7 +20,7 @@ import type { DriftWatch } from './drift-watch.js';
 import { selectDelta } from './filing-store.js';
 import { fileReport, listFilings, type ReportContext, readFiledFile } from './filings.js';
 import { MONTH_PATTERN } from './month.js';
-import { CONTENT_TYPES, REPORT_FORMATS } from './report-format.js';
+import { CONTENT_TYPES, REPORT_CONTENT_TYPES, REPORT_FORMATS } from './report-format.js';
 
 export interface FilingRoutesDeps {
   db: Db;
@@ -158,8 +158,6 @@ export function filingRoutes(deps: FilingRoutesDeps): Hono<AppEnv> {
   return app;
 }
 
-const FILING_TYPES = [CONTENT_TYPES.json, CONTENT_TYPES.csv];
-
 /** The filing routes as the OpenAPI document shows them, under `/admin`, from the schemas they validate with. */
 export const filingRouteDocs: RouteGroup = {
   mount: '/admin',
@@ -199,7 +197,7 @@ export const filingRouteDocs: RouteGroup = {
       summary: 'A filing’s file as filed, byte for byte (summary, or detail with detail=1)',
       request: { params: filingParams, query: fileQuery },
       responses: {
-        200: fileResponse(FILING_TYPES, 'The filed file', {
+        200: fileResponse(REPORT_CONTENT_TYPES, 'The filed file', {
           'x-filing-id': 'The filing',
           'x-report-sha256': 'SHA-256 of the body, as filed',
         }),

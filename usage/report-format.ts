@@ -14,6 +14,9 @@ export const CONTENT_TYPES: Readonly<Record<ReportFormat, string>> = {
   json: 'application/json; charset=utf-8',
 };
 
+/** Both renderings, as a route that serves either documents its answer. */
+export const REPORT_CONTENT_TYPES: readonly string[] = [CONTENT_TYPES.json, CONTENT_TYPES.csv];
+
 /** Two-space indented, keys in the order the report declares them, one trailing newline. */
 export function reportJson(report: UsageReport): string {
   return `${JSON.stringify(report, null, 2)}\n`;

@@ -9,7 +9,7 @@ import { errorResponses, fileResponse, type RouteGroup } from '../platform/http/
 import { generateUsageReport, REPORT_ACTOR } from './generate.js';
 import { generateLicensorFile } from './licensor-generate.js';
 import { MONTH_PATTERN } from './month.js';
-import { CONTENT_TYPES, REPORT_FORMATS } from './report-format.js';
+import { REPORT_CONTENT_TYPES, REPORT_FORMATS } from './report-format.js';
 import { unusedQuerySchema, unusedRoutes } from './unused-routes.js';
 
 export interface ReportRoutesDeps {
@@ -72,8 +72,6 @@ export function reportRoutes(deps: ReportRoutesDeps): Hono<AppEnv> {
   return app;
 }
 
-const REPORT_TYPES = [CONTENT_TYPES.json, CONTENT_TYPES.csv];
-
 /** `GET /reports/usage` and `GET /reports/unused` as the OpenAPI document shows them, under `/admin`. */
 export const reportRouteDocs: RouteGroup = {
   mount: '/admin',
@@ -88,7 +86,7 @@ export const reportRouteDocs: RouteGroup = {
         'Generated afresh on every call; its SHA-256 is recorded in the audit log under the calling operator. docs/usage-reports.md describes the rows.',
       request: { query: usageQuerySchema },
       responses: {
-        200: fileResponse(REPORT_TYPES, 'The report, in the format asked for', {
+        200: fileResponse(REPORT_CONTENT_TYPES, 'The report, in the format asked for', {
           'x-report-sha256': 'SHA-256 of the body, as recorded in the audit log',
           'x-audit-seq': 'Sequence of that audit record',
         }),
@@ -105,7 +103,7 @@ export const reportRouteDocs: RouteGroup = {
       summary: 'Real-time grants nobody used in the month (candidates to revoke); reads only, files nothing',
       request: { query: unusedQuerySchema },
       responses: {
-        200: fileResponse(REPORT_TYPES, 'The unused entitlements, in the format asked for'),
+        200: fileResponse(REPORT_CONTENT_TYPES, 'The unused entitlements, in the format asked for'),
         ...errorResponses(400, 401, 403),
       },
     },
