@@ -8,12 +8,14 @@ import type { Duplex } from 'node:stream';
 import { Hono } from 'hono';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Catalog } from '../config/index.js';
+import { type Quote, readLastValues, type Trade } from '../ingest/index.js';
 import type { Bus } from '../platform/bus/index.js';
 import type { AppEnv } from '../platform/http/app.js';
 import { ClientAddresses } from '../platform/http/client-address.js';
 import type { Logger } from '../platform/logger.js';
 import type { Registry } from '../platform/metrics.js';
 import { USAGE_STREAM } from '../usage/index.js';
+import type { Slot } from './delay-line.js';
 import { SymbolDirectory } from './directory.js';
 import type { EntitlementView } from './entitlement-view.js';
 import { Fanout } from './fanout.js';
@@ -252,6 +254,14 @@ export class Edge implements SessionHost {
 
   firstDelayedAt(product: number, type: number, sym: string): number | undefined {
     return this.fanout.lines.firstDelayedAt(product, type, sym, this.#now());
+  }
+
+  readLastValues(type: 'Q' | 'T', syms: readonly string[]): Promise<Array<Quote | Trade | null>> {
+    return readLastValues(this.#bus, type, syms);
+  }
+
+  releasedValue(type: number, sym: string): Slot | undefined {
+    return this.fanout.lines.releasedValue(type, sym);
   }
 
   sessionLimit(userId: string): number {

@@ -21,9 +21,15 @@ export class EdgeStats {
   malformedBatches = 0;
   /** Why a subscription did not get real time, or a request was refused, by reason. */
   readonly refusals = new Map<string, number>();
+  /** Snapshots asked for on subscribe, by outcome: `realtime` or `delayed` (sent), `none`, `unsupported`. */
+  readonly snapshots = new Map<string, number>();
 
   refuse(reason: string): void {
     this.refusals.set(reason, (this.refusals.get(reason) ?? 0) + 1);
+  }
+
+  snapshot(outcome: string): void {
+    this.snapshots.set(outcome, (this.snapshots.get(outcome) ?? 0) + 1);
   }
 }
 
@@ -90,6 +96,13 @@ export function registerEdgeMetrics(registry: Registry, stats: EdgeStats, gauges
     'Subscriptions without real time and refused requests, by reason',
     () => stats.refusals,
     'reason',
+  );
+  scrapedCounter(
+    registry,
+    'mdhub_edge_subscribe_snapshots_total',
+    'Snapshots asked for on subscribe, by outcome (realtime or delayed: sent; none; unsupported)',
+    () => stats.snapshots,
+    'outcome',
   );
   scrapedCounter(
     registry,

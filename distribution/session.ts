@@ -8,10 +8,12 @@
 import { randomUUID } from 'node:crypto';
 import type { RawData, WebSocket } from 'ws';
 import { nextTransition, type Reason, type TokenUsage } from '../entitlements/index.js';
+import type { Quote, Trade } from '../ingest/index.js';
 import { type ChannelSpec, WILDCARD } from './channels.js';
 import type { SymbolDirectory } from './directory.js';
 import type { EntitlementView } from './entitlement-view.js';
 import type { FanoutMember } from './fanout.js';
+import type { ReleasedValues } from './last-value.js';
 import { MeterCounts, type Metering } from './metering.js';
 import type { EdgeStats } from './metrics.js';
 import type { EdgeOptions } from './options.js';
@@ -48,11 +50,19 @@ import {
   tooManyChannels,
   tooManyMessages,
   unsubscribed,
+  withSnapshot,
 } from './statuses.js';
+import {
+  type LiveValues,
+  NO_LIVE_VALUES,
+  pickSnapshot,
+  readLiveValues,
+  type SnapshotPick,
+} from './subscribe-snapshot.js';
 import { INVALID, OVER_LIMIT, planSubscribe, planUnsubscribe } from './subscriptions.js';
 
-/** What a session needs from the edge it runs on. */
-export interface SessionHost {
+/** What a session needs from the edge it runs on; its delay lines' released values, for delayed snapshots. */
+export interface SessionHost extends ReleasedValues {
   readonly options: EdgeOptions;
   readonly products: ProductTable;
   readonly view: EntitlementView;
@@ -67,6 +77,8 @@ export interface SessionHost {
   firstDelayedAt(product: number, type: number, sym: string): number | undefined;
   /** The user's concurrent-session limit. */
   sessionLimit(userId: string): number;
+  /** The last quotes or trades of `syms` ingest wrote (the last-value cache), null where none. */
+  readLastValues(type: 'Q' | 'T', syms: readonly string[]): Promise<Array<Quote | Trade | null>>;
   /** The session authenticated. */
   opened(session: Session): void;
   /** The connection no longer waits to authenticate (it presented a valid token, or ended). */
@@ -271,7 +283,7 @@ export class Session implements FanoutMember, SlotHolder {
       this.#send([tooManyChannels(message.action, message.params.length, most)]);
       return;
     }
-    if (message.action === 'subscribe') return this.#subscribe(message.params);
+    if (message.action === 'subscribe') return this.#subscribe(message.params, message.snapshot);
     this.#unsubscribe(message.params);
   }
 
@@ -338,18 +350,32 @@ export class Session implements FanoutMember, SlotHolder {
 
   /**
    * Takes the channels `planSubscribe` accepts, looking up their new symbols before replying: the
-   * mode a channel is reported in depends on its symbol's product.
+   * mode a channel is reported in depends on its symbol's product. With `snapshot`, their live
+   * values are read in the same wait, and each channel's snapshot is picked and sent with the
+   * statuses, before anything of the stream can reach it (subscribe-snapshot.ts).
    */
-  async #subscribe(params: readonly string[]): Promise<void> {
+  async #subscribe(params: readonly string[], snapshot: boolean): Promise<void> {
     const host = this.#host;
     const max = host.options.maxSymbols;
     const plan = planSubscribe(this.#subscriptions ?? NO_SUBSCRIPTIONS, params, max);
-    await host.directory.resolve(plan.lookups);
+    const [, live] = await Promise.all([
+      host.directory.resolve(plan.lookups),
+      snapshot
+        ? readLiveValues(plan.accepted, (type, syms) => host.readLastValues(type, syms))
+        : NO_LIVE_VALUES,
+    ]);
     if (this.#state !== OPEN) return;
+    const now = host.now();
+    // A snapshot is sent here, not through the fan-out: the real-time guard of `deliver` is applied first.
+    if (snapshot && now >= this.realtimeUntil) {
+      this.#evaluate(now, true);
+      if (this.#state !== OPEN) return;
+    }
     this.#subscriptions ??= new Map();
     for (const spec of plan.accepted) this.#subscriptions.set(spec.param, spec);
     host.router.place(this, this.#subscriptions, this.modes);
     const memo: ReportMemo = new Map();
+    const picks = snapshot ? this.#pickSnapshots(plan.accepted, live, now) : undefined;
     const replies = plan.replies.map((entry) => {
       if (entry === INVALID) {
         host.stats.refuse('invalid_channel');
@@ -364,9 +390,47 @@ export class Session implements FanoutMember, SlotHolder {
         const reason = report.fields.reason;
         host.stats.refuse(typeof reason === 'string' ? reason : 'mixed');
       }
-      return subscribed(entry.param, report, this.#firstDelayedAt(entry, report));
+      const reply = subscribed(entry.param, report, this.#firstDelayedAt(entry, report));
+      const pick = picks?.get(entry.param);
+      return pick === undefined ? reply : withSnapshot(reply, pick);
     });
     this.#send(replies);
+    if (picks !== undefined) this.#sendSnapshots(picks, now);
+  }
+
+  /** One snapshot per distinct channel accepted, in the client's order. */
+  #pickSnapshots(accepted: readonly ChannelSpec[], live: LiveValues, now: number): Map<string, SnapshotPick> {
+    const host = this.#host;
+    const ctx = {
+      products: host.products,
+      modes: this.modes,
+      released: host,
+      productOf: (sym: string) => host.directory.get(sym),
+      now,
+    };
+    const picks = new Map<string, SnapshotPick>();
+    for (const spec of accepted) {
+      if (!picks.has(spec.param)) picks.set(spec.param, pickSnapshot(spec, live, ctx));
+    }
+    return picks;
+  }
+
+  /** Sends the picked snapshots, each as its own frame, and meters the real-time ones sent. */
+  #sendSnapshots(picks: ReadonlyMap<string, SnapshotPick>, now: number): void {
+    const host = this.#host;
+    let counts: number[] | undefined;
+    for (const pick of picks.values()) {
+      host.stats.snapshot(
+        pick.state === 'sent' ? (pick.realtimeProduct >= 0 ? 'realtime' : 'delayed') : pick.state,
+      );
+      if (pick.frame === undefined || !this.#sendText(pick.frame)) continue;
+      host.stats.framesSent++;
+      host.stats.bytesSent += Buffer.byteLength(pick.frame);
+      if (pick.realtimeProduct < 0) continue;
+      counts ??= new Array<number>(this.modes.length).fill(0);
+      counts[pick.realtimeProduct] = (counts[pick.realtimeProduct] as number) + 1;
+    }
+    if (counts !== undefined) host.metering.count(this, counts, now);
   }
 
   #unsubscribe(params: readonly string[]): void {
@@ -492,13 +556,14 @@ export class Session implements FanoutMember, SlotHolder {
    * same bound as data: a socket whose queue reached `bufferMaxBytes` is closed as slow (407)
    * instead of queueing more, so a client that asks and never reads holds at most that much.
    */
-  #sendText(text: string): void {
-    if (this.#state === CLOSED) return;
+  #sendText(text: string): boolean {
+    if (this.#state === CLOSED) return false;
     if (verdict(this.#ws.bufferedAmount, this.#host.options) === 'close') {
       this.#slow();
-      return;
+      return false;
     }
     this.#ws.send(text);
+    return true;
   }
 
   /** Starts closing the socket and ends the session now; the socket is dropped if the close stalls. */

@@ -9,6 +9,7 @@ import type { Product } from '../config/index.js';
 import { REASON_TEXT, type Reason } from '../entitlements/index.js';
 import { delayWords, type ModeCode, modeName, NONE, REALTIME } from './products.js';
 import { errorStatus, frame, type StatusMessage, status } from './protocol.js';
+import type { SnapshotPick } from './subscribe-snapshot.js';
 
 /** A subscription's mode as a client is told it. */
 export interface ModeReport {
@@ -82,6 +83,17 @@ export function subscribed(param: string, report: ModeReport, delayedFrom?: numb
     report.mode === 'realtime' ? message : `${message} (${report.words})`,
     delayedFrom === undefined ? report.fields : { ...report.fields, delayedFrom },
   );
+}
+
+/**
+ * A subscribe status for a client that asked for snapshots: `"snapshot":"sent"` (the value's frame
+ * follows the statuses), `"none"` or `"unsupported"`, with why in `snapshotMessage`. Added after
+ * the status's own fields, which stay as they are.
+ */
+export function withSnapshot(reply: StatusMessage, pick: SnapshotPick): StatusMessage {
+  return pick.words === undefined
+    ? { ...reply, snapshot: pick.state }
+    : { ...reply, snapshot: pick.state, snapshotMessage: pick.words };
 }
 
 /** A live change of a subscription's mode or of its reasons. */
