@@ -231,6 +231,36 @@ describe('snapshot on subscribe, delayed', () => {
   });
 });
 
+describe("snapshot on subscribe, at a grant's end", () => {
+  it('re-decides before sending when the grant ended and its timer has not fired: delayed, not counted', async () => {
+    // An edge whose clock runs ahead of the entitlement cache's timers: the grant's end has
+    // passed for the edge while the timer that would announce it is a minute away.
+    let ahead = 0;
+    const edge = await fx.edge({ now: () => Date.now() + ahead });
+    const user = await fx.user('snap-ending', { realtime: ['CTA_A'], validTo: Date.now() + DELAY_MS });
+    const client = await Client.authenticated(edge.port, user.token);
+    expect((await client.subscribe('Q.ENDS'))[0]).toMatchObject({ mode: 'mixed' });
+    const last = quote('ENDS', 1, Date.now(), 90);
+    await setLastValues(fx.bus, [last]);
+    ahead = 2 * DELAY_MS;
+    client.send({ action: 'subscribe', params: 'T.ENDS,Q.ENDS', snapshot: true });
+    await until(() => client.events().length === 1, 'the delayed snapshot');
+    expect(client.statuses().find((m) => m.status === 'mode')).toMatchObject({
+      params: 'Q.ENDS',
+      mode: 'delayed',
+      reason: 'grant_expired',
+    });
+    const [tradeStatus, quoteStatus] = subscribeStatuses(client).slice(-2);
+    expect(tradeStatus).toMatchObject({ mode: 'delayed', reason: 'grant_expired', snapshot: 'none' });
+    expect(quoteStatus).toMatchObject({ mode: 'delayed', reason: 'grant_expired', snapshot: 'sent' });
+    expect(client.events()[0]?.message).toEqual(wire(last));
+    client.close();
+    const kinds = (await usageOf('snap-ending', 1)).map((e) => e.kind);
+    expect(kinds).not.toContain('first_access');
+    expect(kinds).not.toContain('deliveries');
+  });
+});
+
 describe('a Polygon SDK client, unchanged', () => {
   it('gets the statuses it always got and no snapshot, though a last value exists', async () => {
     const last = quote('PLAIN', 3, Date.now() - 500);
