@@ -98,6 +98,10 @@ const schema = z.object({
   MDHUB_MAX_CLOCK_SKEW_MS: integer(0, 86_400_000).default(5_000),
   MDHUB_CONNECT_RETRY_MS: integer(0, 600_000).default(10_000),
   MDHUB_SESSION_LIMIT: integer(1, 1000).default(2),
+  MDHUB_WS_PING_MS: integer(100, 600_000).default(15_000),
+  MDHUB_WS_DEFLATE: oneOf(['true', 'false'])
+    .default('false')
+    .transform((value) => value === 'true'),
   MDHUB_METER_CLAIM_MS: integer(200, 600_000).default(5_000),
   MDHUB_ENTITLEMENT_VERIFY_MS: integer(50, 60_000).default(1_000),
   MDHUB_EDGE_ID: z

@@ -94,6 +94,7 @@ export class Edge implements SessionHost {
   /** Per client address, its sockets waiting to authenticate and when each was accepted, oldest first. */
   readonly #preauth = new Map<string, Map<Session, number>>();
   #drainTimer: NodeJS.Timeout | undefined;
+  #keepaliveTimer: NodeJS.Timeout | undefined;
   #unsubscribe: (() => void) | undefined;
   #stopping: Promise<void> | undefined;
 
@@ -179,7 +180,13 @@ export class Edge implements SessionHost {
     this.#wss = new WebSocketServer({
       noServer: true,
       maxPayload: options.maxMessageBytes,
-      perMessageDeflate: false,
+      // Offered when enabled, and used only with the clients that ask for it. Each socket compresses
+      // its frames alone (no context kept between them, to bound memory per socket).
+      perMessageDeflate: options.deflate && {
+        threshold: options.deflateThresholdBytes,
+        serverNoContextTakeover: true,
+        clientNoContextTakeover: true,
+      },
       clientTracking: false,
     });
   }
@@ -190,6 +197,10 @@ export class Edge implements SessionHost {
     this.#source.start();
     this.slots.start();
     this.metering.start();
+    this.#keepaliveTimer ??= setInterval(() => {
+      for (const session of this.#sessions) session.keepalive();
+    }, this.options.pingIntervalMs);
+    this.#keepaliveTimer.unref();
   }
 
   /** Takes over an HTTP upgrade on `/stocks`. */
@@ -268,6 +279,12 @@ export class Edge implements SessionHost {
     return this.view.snapshot(userId)?.sessionLimit ?? this.options.defaultSessionLimit;
   }
 
+  sameDevice(session: Session): Session[] {
+    if (session.deviceId === undefined) return [];
+    const sessions = this.#byUser.get(session.userId) ?? [];
+    return [...sessions].filter((other) => other !== session && other.deviceId === session.deviceId);
+  }
+
   opened(session: Session): void {
     let sessions = this.#byUser.get(session.userId);
     if (sessions === undefined) {
@@ -315,6 +332,7 @@ export class Edge implements SessionHost {
     await this.#source.stop();
     for (const session of [...this.#sessions]) session.shutdown();
     clearInterval(this.#drainTimer);
+    clearInterval(this.#keepaliveTimer);
     this.slots.stop();
     this.metering.flush(this.#now(), true);
     this.metering.stop();

@@ -12,6 +12,10 @@ export class EdgeStats {
   /** Sockets that went from sending to conflating. */
   conflations = 0;
   slowConsumerCloses = 0;
+  /** Sockets terminated for leaving a ping unanswered until the next one. */
+  keepaliveTerminations = 0;
+  /** Sessions replaced by a newer connection of the same device (takeover.ts). */
+  takeovers = 0;
   /**
    * Real-time frames held back at the send because the session's real time had ended before the
    * timer that ends it fired: the last guard against a leak caught one.
@@ -83,6 +87,18 @@ export function registerEdgeMetrics(registry: Registry, stats: EdgeStats, gauges
     'mdhub_edge_slow_consumer_closes_total',
     'Sockets closed as slow clients (407)',
     () => stats.slowConsumerCloses,
+  );
+  scrapedCounter(
+    registry,
+    'mdhub_edge_keepalive_terminations_total',
+    'Sockets terminated for not answering a ping before the next one',
+    () => stats.keepaliveTerminations,
+  );
+  scrapedCounter(
+    registry,
+    'mdhub_edge_session_takeovers_total',
+    'Sessions that stopped answering pings, replaced by a newer connection of the same device',
+    () => stats.takeovers,
   );
   scrapedCounter(
     registry,

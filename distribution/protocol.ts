@@ -118,4 +118,9 @@ export const CLOSE = {
   policy: 1008,
   tooLarge: 1009,
   internalError: 1011,
+  /**
+   * A newer connection of the same device took this session's place (an application code, 4000–4999):
+   * the device is connected already, so the client should not reconnect on its account.
+   */
+  replaced: 4000,
 } as const;

@@ -1,11 +1,12 @@
 /**
  * One client connection on `/stocks`: the protocol conversation (auth, subscribe, unsubscribe),
  * the subscriptions and their mode per product, decided once and re-decided only when the user's
- * entitlements change, the session slot, and the send path with its real-time guard. What it
- * tells the client is worded in `statuses.ts`; what a subscribe may take is planned in
- * `subscriptions.ts`.
+ * entitlements change, the session slot, its keepalive, and the send path with its real-time
+ * guard. What it tells the client is worded in `statuses.ts`; what a subscribe may take is planned
+ * in `subscriptions.ts`; when a reconnect of the same device replaces it, in `takeover.ts`.
  */
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { RawData, WebSocket } from 'ws';
 import { nextTransition, type Reason, type TokenUsage } from '../entitlements/index.js';
 import type { Quote, Trade } from '../ingest/index.js';
@@ -42,6 +43,7 @@ import {
   modeChanged,
   modeReport,
   NOT_AUTHENTICATED,
+  SESSION_REPLACED,
   SLOW_CLIENT,
   sessionLimit,
   subscribed,
@@ -60,6 +62,7 @@ import {
   type SnapshotPick,
 } from './subscribe-snapshot.js';
 import { INVALID, OVER_LIMIT, planSubscribe, planUnsubscribe } from './subscriptions.js';
+import { replaceDead, replaceUnanswering, type TakeoverCandidate } from './takeover.js';
 
 /** What a session needs from the edge it runs on; its delay lines' released values, for delayed snapshots. */
 export interface SessionHost extends ReleasedValues {
@@ -77,6 +80,8 @@ export interface SessionHost extends ReleasedValues {
   firstDelayedAt(product: number, type: number, sym: string): number | undefined;
   /** The user's concurrent-session limit. */
   sessionLimit(userId: string): number;
+  /** The open sessions on this edge of the same user and device as `session` (none without a device). */
+  sameDevice(session: Session): Session[];
   /** The last quotes or trades of `syms` ingest wrote (the last-value cache), null where none. */
   readLastValues(type: 'Q' | 'T', syms: readonly string[]): Promise<Array<Quote | Trade | null>>;
   /** The session authenticated. */
@@ -99,11 +104,13 @@ const TEXT = { binary: false } as const;
 const CLOSE_GRACE_MS = 5_000;
 const NO_METER = new MeterCounts(0);
 const NO_SUBSCRIPTIONS: ReadonlyMap<string, ChannelSpec> = new Map();
+const REPLACED = frame([SESSION_REPLACED]);
+const RELEASED: Promise<void> = Promise.resolve();
 
 /** Reports already made in one pass over many subscriptions, by product index (-1: every product). */
 type ReportMemo = Map<number, ModeReport>;
 
-export class Session implements FanoutMember, SlotHolder {
+export class Session implements FanoutMember, SlotHolder, TakeoverCandidate {
   readonly id = randomUUID();
   readonly #ws: WebSocket;
   readonly #host: SessionHost;
@@ -132,6 +139,12 @@ export class Session implements FanoutMember, SlotHolder {
   conflation: Conflation | undefined;
   #queue: Promise<void> | undefined;
   #endReason = 'client';
+  /** When the ping still unanswered was sent (`performance.now()`), 0 when none is. */
+  #pingSentAt = 0;
+  /** Probes waiting for a pong. */
+  #probes: Array<(alive: boolean) => void> | undefined;
+  /** Resolves once the slot store has freed the session's slot after it ended. */
+  #released = RELEASED;
 
   constructor(ws: WebSocket, address: string, host: SessionHost) {
     this.#ws = ws;
@@ -140,6 +153,7 @@ export class Session implements FanoutMember, SlotHolder {
     this.#bucket = { tokens: host.options.messageBurst, at: host.now() };
     ws.on('message', (data) => this.#onMessage(data));
     ws.on('close', () => this.#closed());
+    ws.on('pong', () => this.#ponged());
     ws.on('error', (err: Error & { code?: string }) => {
       if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') host.stats.refuse('message_too_large');
     });
@@ -165,6 +179,74 @@ export class Session implements FanoutMember, SlotHolder {
 
   slotChanged(): void {
     if (this.#state === OPEN) this.#evaluate(this.#host.now(), true);
+  }
+
+  /**
+   * The edge's keepalive, every `pingIntervalMs`: a socket that has not answered the previous ping
+   * is terminated (nothing is sent: it does not read), any other is pinged. A ping a takeover's
+   * probe sent moments ago is left the probe window to be answered.
+   */
+  keepalive(): void {
+    if (this.#state === CLOSED) return;
+    if (this.#pingSentAt === 0) {
+      this.#ping();
+      return;
+    }
+    if (!this.looksDead()) return;
+    this.#host.stats.keepaliveTerminations++;
+    this.#endReason = 'keepalive';
+    this.#ws.terminate();
+    this.#closed();
+  }
+
+  looksDead(): boolean {
+    return this.#pingSentAt !== 0 && performance.now() - this.#pingSentAt >= this.#probeMs();
+  }
+
+  probe(): Promise<boolean> {
+    if (this.#state === CLOSED) return Promise.resolve(false);
+    if (this.#pingSentAt === 0) this.#ping();
+    const wait = Math.max(0, this.#pingSentAt + this.#probeMs() - performance.now());
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => settle(false), wait);
+      const settle = (alive: boolean) => {
+        clearTimeout(timer);
+        resolve(alive);
+      };
+      this.#probes ??= [];
+      this.#probes.push(settle);
+    });
+  }
+
+  replace(): Promise<void> {
+    if (this.#state === CLOSED) return this.#released;
+    this.#host.stats.takeovers++;
+    // Past the queue bound too: it is the last frame, and the client should learn why it went.
+    this.#ws.send(REPLACED);
+    this.#end(CLOSE.replaced, 'session replaced', 'replaced');
+    return this.#released;
+  }
+
+  #probeMs(): number {
+    const options = this.#host.options;
+    return Math.min(options.takeoverProbeMs, options.pingIntervalMs);
+  }
+
+  #ping(): void {
+    this.#pingSentAt = performance.now();
+    this.#ws.ping();
+  }
+
+  #ponged(): void {
+    this.#pingSentAt = 0;
+    this.#settleProbes(true);
+  }
+
+  #settleProbes(alive: boolean): void {
+    const probes = this.#probes;
+    if (probes === undefined) return;
+    this.#probes = undefined;
+    for (const settle of probes) settle(alive);
   }
 
   /** Closes the connection as the edge stops. */
@@ -317,9 +399,14 @@ export class Session implements FanoutMember, SlotHolder {
     this.userId = principal.userId;
     this.deviceId = principal.deviceId;
     this.usage = principal.usage;
+    // A reconnect of the device takes the place of its sessions that stopped answering (takeover.ts).
+    await replaceDead(host.sameDevice(this));
     await host.slots.open(this);
+    if (!this.slotHeld && this.#state === AUTHENTICATING) {
+      if (await replaceUnanswering(host.sameDevice(this))) await host.slots.refresh(this);
+    }
     if (this.#state !== AUTHENTICATING) {
-      host.slots.close(this);
+      void host.slots.close(this);
       return;
     }
     // A revocation that arrived while the slot was being taken found no open session to end:
@@ -586,9 +673,11 @@ export class Session implements FanoutMember, SlotHolder {
     clearTimeout(this.#authTimer);
     this.#authTimer = undefined;
     this.conflation = undefined;
+    this.#settleProbes(false);
     const host = this.#host;
     host.router.leave(this);
-    if (wasOpen || authenticating) host.slots.close(this);
+    // A replaced session's slot goes to the session replacing it, which takes it once it is freed.
+    if (wasOpen || authenticating) this.#released = host.slots.close(this, this.#endReason === 'replaced');
     host.closed(this, wasOpen);
   }
 

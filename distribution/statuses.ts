@@ -148,6 +148,15 @@ export function sessionLimit(limit: number): StatusMessage {
   );
 }
 
+/**
+ * The session a newer connection of the same device replaced: it had stopped answering pings.
+ * Sent before the close (code 4000); a half-dead socket may never read it.
+ */
+export const SESSION_REPLACED = status(
+  'session_replaced',
+  'A newer connection from this device took the place of this session, which had stopped answering pings; it is closed. Do not reconnect on its account: the device is connected already.',
+);
+
 /** A message over the connection's rate, ignored. */
 export function tooManyMessages(rate: number, burst: number): StatusMessage {
   return errorStatus(

@@ -31,6 +31,17 @@ describe('environment', () => {
     expect(env).toMatchObject({ PORT: 9000, REDIS_URL: 'redis://10.0.0.1:6379', MDHUB_DELAY_MS: 1500 });
   });
 
+  it('reads the WebSocket keepalive and compression settings, compression off by default', () => {
+    expect(parseEnv({})).toMatchObject({ MDHUB_WS_PING_MS: 15_000, MDHUB_WS_DEFLATE: false });
+    expect(parseEnv({ MDHUB_WS_PING_MS: '5000', MDHUB_WS_DEFLATE: 'true' })).toMatchObject({
+      MDHUB_WS_PING_MS: 5_000,
+      MDHUB_WS_DEFLATE: true,
+    });
+    expect(() => parseEnv({ MDHUB_WS_DEFLATE: 'yes' })).toThrow(
+      /MDHUB_WS_DEFLATE must be one of true, false/,
+    );
+  });
+
   it('names the variable and the problem in one line for PORT=abc', () => {
     expect(() => parseEnv({ PORT: 'abc' })).toThrow(ConfigError);
     expect(() => parseEnv({ PORT: 'abc' })).toThrow(
