@@ -57,6 +57,36 @@ describe('session takeover', () => {
     fresh.close();
   });
 
+  it("a reconnect at the limit pings the device's session it has no news of, and replaces it when no pong comes in the probe window", async () => {
+    // Keepalive pings far apart: the old session has no ping outstanding, only the probe can tell.
+    const edge = await fx.edge({ options: { pingIntervalMs: 600_000, takeoverProbeMs: 300 } });
+    const user = await fx.user('takeover-probe', { realtime: ['CTA_A'], sessionLimit: 1, deviceId: 'watch' });
+    const old = await Client.authenticated(edge.port, user.token, undefined, SILENT);
+    expect((await old.subscribe('Q.AAA'))[0]).toMatchObject({ mode: 'realtime' });
+    const fresh = await Client.authenticated(edge.port, user.token);
+    expect(await old.waitFor((m) => m.status === 'session_replaced')).toMatchObject({ ev: 'status' });
+    expect((await old.waitClosed()).code).toBe(4000);
+    expect((await fresh.subscribe('Q.AAA'))[0]).toMatchObject({ mode: 'realtime' });
+    expect(fresh.statuses().filter((m) => m.code === 406)).toEqual([]);
+    expect(await metric(edge.port, 'mdhub_edge_session_takeovers_total')).toBe(1);
+    fresh.close();
+
+    // The same with a session that answers: the probe's pong keeps it, and the newcomer is limited.
+    const live = await fx.user('takeover-probe-live', {
+      realtime: ['CTA_A'],
+      sessionLimit: 1,
+      deviceId: 'watch',
+    });
+    const owner = await Client.authenticated(edge.port, live.token);
+    expect((await owner.subscribe('Q.AAA'))[0]).toMatchObject({ mode: 'realtime' });
+    const copy = await Client.authenticated(edge.port, live.token);
+    expect(await copy.waitFor((m) => m.code === 406)).toMatchObject({ status: 'error' });
+    expect(owner.closed).toBeUndefined();
+    expect(await metric(edge.port, 'mdhub_edge_session_takeovers_total')).toBe(1);
+    owner.close();
+    copy.close();
+  });
+
   it('a live session of the same device is not replaced: the newcomer gets the session limit (a copied token cannot push the owner out)', async () => {
     const user = await fx.user('takeover-live', { realtime: ['CTA_A'], sessionLimit: 1, deviceId: 'tablet' });
     const owner = await Client.authenticated(fx.port, user.token);
