@@ -36,6 +36,7 @@ import { Session, type SessionHost } from './session.js';
 import { SlotKeeper } from './session-slots.js';
 import { UsageSpool } from './spool.js';
 import type { SpoolFile } from './spool-file.js';
+import { RemoteTakeover } from './takeover.js';
 import { TickSource } from './tick-source.js';
 
 export interface EdgeDeps {
@@ -57,6 +58,8 @@ const DRAIN_EVERY_MS = 50;
 const PREAUTH_MIN_WAIT_MS = 1_000;
 /** Fresh unauthenticated sockets one address may hold, as a multiple of its cap, before refusals. */
 const PREAUTH_BURST_FACTOR = 10;
+/** What a takeover asked of the other edges waits for their answer beyond the probe window. */
+const REMOTE_TAKEOVER_MARGIN_MS = 500;
 /** How long a refused socket may take to finish its close handshake before it is dropped. */
 const REFUSED_CLOSE_GRACE_MS = 5_000;
 /**
@@ -80,6 +83,7 @@ export class Edge implements SessionHost {
   readonly spool: UsageSpool;
   readonly fanout: Fanout<Session>;
   readonly passthrough: Passthrough;
+  readonly takeover: RemoteTakeover;
   readonly #bus: Bus;
   readonly #logger: Logger;
   readonly #now: () => number;
@@ -123,6 +127,14 @@ export class Edge implements SessionHost {
       slots: bus.sessions,
       ttlMs: options.sessionTtlMs,
       limitOf: (userId) => this.sessionLimit(userId),
+      logger: deps.logger,
+    });
+    this.takeover = new RemoteTakeover({
+      control: bus.control,
+      edgeId: options.edgeId,
+      candidates: (userId, deviceId) =>
+        [...(this.#byUser.get(userId) ?? [])].filter((session) => session.deviceId === deviceId),
+      waitMs: Math.min(options.takeoverProbeMs, options.pingIntervalMs) + REMOTE_TAKEOVER_MARGIN_MS,
       logger: deps.logger,
     });
     this.directory = new SymbolDirectory(bus, this.products);
@@ -200,6 +212,14 @@ export class Edge implements SessionHost {
     this.#source.start();
     this.slots.start();
     this.metering.start();
+    this.takeover
+      .start()
+      .catch((err: unknown) =>
+        this.#logger.warn(
+          { err },
+          'takeovers across edges are off: the control channel could not be followed',
+        ),
+      );
     this.#keepaliveTimer ??= setInterval(() => {
       for (const session of this.#sessions) session.keepalive();
     }, this.options.pingIntervalMs);
@@ -282,6 +302,12 @@ export class Edge implements SessionHost {
     return this.view.snapshot(userId)?.sessionLimit ?? this.options.defaultSessionLimit;
   }
 
+  takeOverElsewhere(session: Session): Promise<void> {
+    return session.deviceId === undefined
+      ? Promise.resolve()
+      : this.takeover.request(session.userId, session.deviceId);
+  }
+
   sameDevice(session: Session): Session[] {
     if (session.deviceId === undefined) return [];
     const sessions = this.#byUser.get(session.userId) ?? [];
@@ -336,6 +362,7 @@ export class Edge implements SessionHost {
     for (const session of [...this.#sessions]) session.shutdown();
     clearInterval(this.#drainTimer);
     clearInterval(this.#keepaliveTimer);
+    await this.takeover.stop();
     this.slots.stop();
     this.metering.flush(this.#now(), true);
     this.metering.stop();

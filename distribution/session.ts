@@ -82,6 +82,8 @@ export interface SessionHost extends ReleasedValues {
   sessionLimit(userId: string): number;
   /** The open sessions on this edge of the same user and device as `session` (none without a device). */
   sameDevice(session: Session): Session[];
+  /** Asks the other edges to replace the device's sessions that do not answer (takeover.ts, step 3). */
+  takeOverElsewhere(session: Session): Promise<void>;
   /** The last quotes or trades of `syms` ingest wrote (the last-value cache), null where none. */
   readLastValues(type: 'Q' | 'T', syms: readonly string[]): Promise<Array<Quote | Trade | null>>;
   /** The session authenticated. */
@@ -402,8 +404,14 @@ export class Session implements FanoutMember, SlotHolder, TakeoverCandidate {
     // A reconnect of the device takes the place of its sessions that stopped answering (takeover.ts).
     await replaceDead(host.sameDevice(this));
     await host.slots.open(this);
-    if (!this.slotHeld && this.#state === AUTHENTICATING) {
-      if (await replaceUnanswering(host.sameDevice(this))) await host.slots.refresh(this);
+    if (!this.slotHeld && this.#state === AUTHENTICATING && this.deviceId !== undefined) {
+      const here = host.sameDevice(this);
+      if (here.length > 0) {
+        if (await replaceUnanswering(here)) await host.slots.refresh(this);
+      } else {
+        await host.takeOverElsewhere(this);
+        if (this.#state === AUTHENTICATING) await host.slots.refresh(this);
+      }
     }
     if (this.#state !== AUTHENTICATING) {
       void host.slots.close(this);

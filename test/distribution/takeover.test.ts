@@ -87,6 +87,20 @@ describe('session takeover', () => {
     copy.close();
   });
 
+  it("a reconnect on another edge replaces the device's silent session there, through the bus, without a 406", async () => {
+    const other = await fx.edge({ options: { pingIntervalMs: PING_MS, takeoverProbeMs: 300 } });
+    const user = await fx.user('takeover-edges', { realtime: ['CTA_A'], sessionLimit: 1, deviceId: 'desk' });
+    const old = await Client.authenticated(fx.port, user.token, undefined, SILENT);
+    expect((await old.subscribe('Q.AAA'))[0]).toMatchObject({ mode: 'realtime' });
+    const fresh = await Client.authenticated(other.port, user.token);
+    expect(await old.waitFor((m) => m.status === 'session_replaced')).toMatchObject({ ev: 'status' });
+    expect((await old.waitClosed()).code).toBe(4000);
+    expect((await fresh.subscribe('Q.AAA'))[0]).toMatchObject({ mode: 'realtime' });
+    expect(fresh.statuses().filter((m) => m.code === 406)).toEqual([]);
+    expect(await fx.bus.sessions.count(user.id)).toBe(1);
+    fresh.close();
+  });
+
   it('a live session of the same device is not replaced: the newcomer gets the session limit (a copied token cannot push the owner out)', async () => {
     const user = await fx.user('takeover-live', { realtime: ['CTA_A'], sessionLimit: 1, deviceId: 'tablet' });
     const owner = await Client.authenticated(fx.port, user.token);
