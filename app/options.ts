@@ -41,6 +41,8 @@ export function edgeOptionsFromEnv(env: Env, overrides: EdgeOverrides = {}): Edg
     preauthSocketsPerAddress: env.MDHUB_PREAUTH_SOCKETS_PER_ADDRESS,
     trustedProxies: env.MDHUB_TRUSTED_PROXIES,
     defaultSessionLimit: env.MDHUB_SESSION_LIMIT,
+    pingIntervalMs: env.MDHUB_WS_PING_MS,
+    deflate: env.MDHUB_WS_DEFLATE,
     bufferMaxBytes: env.MDHUB_CLIENT_BUFFER_BYTES,
     delayLineBytes: env.MDHUB_DELAY_LINE_BYTES,
     usageFlushMs: env.MDHUB_USAGE_FLUSH_MS,

@@ -32,6 +32,7 @@ import { createClient } from 'redis';
 import WebSocket, { WebSocketServer } from 'ws';
 import { createEdgeStarter, type Hub, startHub } from '../app/index.js';
 import { loadCatalog, parseEnv } from '../config/index.js';
+import type { EdgeOptions } from '../distribution/index.js';
 import {
   acceptAgreement,
   createUser,
@@ -71,15 +72,18 @@ type ToWorker =
   | { cmd: 'latency' }
   | { cmd: 'close' };
 
-interface ClientSpec {
+export interface ClientSpec {
   token?: string;
   subscribe?: string;
   timed?: boolean;
+  /** Offers permessage-deflate (the edge uses it if enabled). */
+  deflate?: boolean;
 }
 
 type FromWorker =
   | { ev: 'ready' }
-  | { ev: 'done'; frames: number; captured: Uint8Array[] }
+  /** `payloadBytes`: the frames' bytes as the clients read them; `wireBytes`: what their sockets read meanwhile. */
+  | { ev: 'done'; frames: number; captured: Uint8Array[]; payloadBytes: number; wireBytes: number }
   | { ev: 'latency'; samples: number[]; loopLagP99Ms: number }
   | { ev: 'closed' };
 
@@ -94,6 +98,13 @@ function runClients(): void {
   let capturing = false;
   let marker: Buffer | undefined;
   let markersLeft = 0;
+  let payloadBytes = 0;
+  let wireFrom = 0;
+  const wireRead = () =>
+    sockets.reduce(
+      (sum, ws) => sum + ((ws as unknown as { _socket?: { bytesRead: number } })._socket?.bytesRead ?? 0),
+      0,
+    );
   let samples: number[] = [];
   let timedFrom = Number.POSITIVE_INFINITY;
   const loopDelay = monitorEventLoopDelay({ resolution: 1 });
@@ -112,6 +123,8 @@ function runClients(): void {
       captured = [];
       marker = Buffer.from(message.marker);
       markersLeft = message.count;
+      payloadBytes = 0;
+      wireFrom = wireRead();
     } else if (message.cmd === 'measure') {
       samples = [];
       timedFrom = message.from;
@@ -141,7 +154,7 @@ function runClients(): void {
   function open(url: string, spec: ClientSpec, first: boolean): Promise<WebSocket> {
     return new Promise((resolve, reject) => {
       // The edge's frames are valid UTF-8 by construction; checking them is the bench's cost, not the edge's.
-      const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true });
+      const ws = new WebSocket(url, { perMessageDeflate: spec.deflate === true, skipUTF8Validation: true });
       let pending = spec.token === undefined ? 0 : 1 + (spec.subscribe?.split(',').length ?? 0);
       ws.on('error', reject);
       ws.on('open', () => {
@@ -161,6 +174,7 @@ function runClients(): void {
           return;
         }
         frames++;
+        payloadBytes += data.length;
         if (first && capturing) captured.push(new Uint8Array(data));
         if (spec.timed) {
           for (const event of JSON.parse(data.toString()) as Array<{ t?: number }>) {
@@ -169,7 +183,8 @@ function runClients(): void {
         }
         if (marker !== undefined && data.includes(marker)) {
           markersLeft--;
-          if (markersLeft === 0) post({ ev: 'done', frames, captured });
+          if (markersLeft === 0)
+            post({ ev: 'done', frames, captured, payloadBytes, wireBytes: wireRead() - wireFrom });
         }
       });
     });
@@ -236,7 +251,7 @@ async function publish(bus: Bus, events: readonly Quote[]): Promise<void> {
 }
 
 /** A process of clients (this module, forked), and its answers, one awaited at a time. */
-class ClientsProcess {
+export class ClientsProcess {
   readonly child: ChildProcess = fork(fileURLToPath(import.meta.url), [], {
     env: { ...process.env, [CLIENTS_PROCESS]: '1' },
     serialization: 'advanced',
@@ -304,6 +319,8 @@ export async function startBenchHub(options: {
   schema: string;
   prefix: string;
   env?: Record<string, string>;
+  /** Over the bench's edge options. */
+  edge?: Partial<EdgeOptions>;
 }): Promise<Hub> {
   const env = parseEnv({
     PORT: '0',
@@ -329,6 +346,7 @@ export async function startBenchHub(options: {
           preauthSocketsPerAddress: 100_000,
           delayBackfill: false,
           usageFlushMs: 60_000,
+          ...options.edge,
         },
       }),
     },
@@ -363,11 +381,29 @@ function collectGarbage(): void {
   (runInNewContext('gc') as () => void)();
 }
 
-async function fanoutFigures(hub: Hub, clients: ClientsProcess, tokens: { rt: string; dl: string }) {
+/** What RUNS fan-out runs through an edge gave: frames/s per run, the frames captured, bytes read. */
+export interface EdgeFanout {
+  rates: number[];
+  frameSets: Uint8Array[][];
+  payloadBytes: number;
+  wireBytes: number;
+}
+
+/**
+ * CLIENTS clients (half real time, half delayed) on FANOUT_SYMBOLS symbols, `rounds` rounds
+ * (FANOUT_ROUNDS) of one quote each published RUNS times; `deflate`: the clients offer permessage-deflate.
+ */
+export async function edgeFanout(
+  hub: Hub,
+  clients: ClientsProcess,
+  tokens: { rt: string; dl: string },
+  { deflate = false, rounds = FANOUT_ROUNDS }: { deflate?: boolean; rounds?: number } = {},
+): Promise<EdgeFanout> {
   const params = Array.from({ length: FANOUT_SYMBOLS }, (_, n) => `Q.F${n}`).join(',');
   const specs: ClientSpec[] = Array.from({ length: CLIENTS }, (_, n) => ({
     token: n % 2 === 0 ? tokens.rt : tokens.dl,
     subscribe: params,
+    deflate,
   }));
   const realtimeClients = CLIENTS / 2;
   await clients.request({
@@ -377,18 +413,13 @@ async function fanoutFigures(hub: Hub, clients: ClientsProcess, tokens: { rt: st
     capture: true,
   });
   const symbols = Array.from({ length: FANOUT_SYMBOLS }, (_, n) => `F${n}`);
-  const edgeRates: number[] = [];
-  const bareRates: number[] = [];
-  const bare = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
-  await new Promise((resolve) => bare.once('listening', resolve));
-  const barePort = (bare.address() as AddressInfo).port;
-  const frameSets: Uint8Array[][] = [];
+  const result: EdgeFanout = { rates: [], frameSets: [], payloadBytes: 0, wireBytes: 0 };
   for (let runIndex = 0; runIndex < RUNS; runIndex++) {
     const price = 990_000 + runIndex;
     clients.send({ cmd: 'expect', marker: `"bp":${price}`, count: realtimeClients });
     const done = clients.next();
     const started = performance.now();
-    for (let round = 0; round < FANOUT_ROUNDS; round++) {
+    for (let round = 0; round < rounds; round++) {
       const now = Date.now();
       await publish(
         hub.ctx.bus,
@@ -396,11 +427,23 @@ async function fanoutFigures(hub: Hub, clients: ClientsProcess, tokens: { rt: st
       );
     }
     await publish(hub.ctx.bus, [quote('F0', Date.now(), price)]);
-    const result = (await done) as Extract<FromWorker, { ev: 'done' }>;
-    edgeRates.push(result.frames / ((performance.now() - started) / 1_000));
-    frameSets.push(result.captured);
+    const run = (await done) as Extract<FromWorker, { ev: 'done' }>;
+    result.rates.push(run.frames / ((performance.now() - started) / 1_000));
+    result.frameSets.push(run.captured);
+    result.payloadBytes += run.payloadBytes;
+    result.wireBytes += run.wireBytes;
   }
   await clients.request({ cmd: 'close' });
+  return result;
+}
+
+async function fanoutFigures(hub: Hub, clients: ClientsProcess, tokens: { rt: string; dl: string }) {
+  const realtimeClients = CLIENTS / 2;
+  const { rates: edgeRates, frameSets } = await edgeFanout(hub, clients, tokens);
+  const bareRates: number[] = [];
+  const bare = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
+  await new Promise((resolve) => bare.once('listening', resolve));
+  const barePort = (bare.address() as AddressInfo).port;
 
   const bareSpecs: ClientSpec[] = Array.from({ length: realtimeClients }, () => ({}));
   const connected: WebSocket[] = [];

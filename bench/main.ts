@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../config/index.js';
 import { auditSection } from './audit.js';
+import { deflateSection } from './deflate.js';
 import { distributionSection } from './distribution.js';
 import type { Figures, Section } from './figures.js';
 import { ingestSection } from './ingest.js';
@@ -21,6 +22,7 @@ const SECTIONS: readonly Section[] = [
   ledgerSection,
   packSection,
   distributionSection,
+  deflateSection,
   restSection,
 ];
 

@@ -100,6 +100,10 @@ const schema = z.object({
   MDHUB_SESSION_LIMIT: integer(1, 1000).default(2),
   MDHUB_METER_CLAIM_MS: integer(200, 600_000).default(4_000),
   MDHUB_INGEST_LEASE_MS: integer(300, 60_000).default(750),
+  MDHUB_WS_PING_MS: integer(100, 600_000).default(15_000),
+  MDHUB_WS_DEFLATE: oneOf(['true', 'false'])
+    .default('false')
+    .transform((value) => value === 'true'),
   MDHUB_ENTITLEMENT_VERIFY_MS: integer(50, 60_000).default(1_000),
   MDHUB_EDGE_ID: z
     .string()

@@ -8,12 +8,14 @@ import type { Duplex } from 'node:stream';
 import { Hono } from 'hono';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Catalog } from '../config/index.js';
+import { type Quote, readLastValues, type Trade } from '../ingest/index.js';
 import type { Bus } from '../platform/bus/index.js';
 import type { AppEnv } from '../platform/http/app.js';
 import { ClientAddresses } from '../platform/http/client-address.js';
 import type { Logger } from '../platform/logger.js';
 import type { Registry } from '../platform/metrics.js';
 import { USAGE_STREAM } from '../usage/index.js';
+import type { Slot } from './delay-line.js';
 import { SymbolDirectory } from './directory.js';
 import type { EntitlementView } from './entitlement-view.js';
 import { Fanout } from './fanout.js';
@@ -34,6 +36,7 @@ import { Session, type SessionHost } from './session.js';
 import { SlotKeeper } from './session-slots.js';
 import { UsageSpool } from './spool.js';
 import type { SpoolFile } from './spool-file.js';
+import { RemoteTakeover } from './takeover.js';
 import { TickSource } from './tick-source.js';
 
 export interface EdgeDeps {
@@ -55,6 +58,8 @@ const DRAIN_EVERY_MS = 50;
 const PREAUTH_MIN_WAIT_MS = 1_000;
 /** Fresh unauthenticated sockets one address may hold, as a multiple of its cap, before refusals. */
 const PREAUTH_BURST_FACTOR = 10;
+/** What a takeover asked of the other edges waits for their answer beyond the probe window. */
+const REMOTE_TAKEOVER_MARGIN_MS = 500;
 /** How long a refused socket may take to finish its close handshake before it is dropped. */
 const REFUSED_CLOSE_GRACE_MS = 5_000;
 /**
@@ -78,6 +83,7 @@ export class Edge implements SessionHost {
   readonly spool: UsageSpool;
   readonly fanout: Fanout<Session>;
   readonly passthrough: Passthrough;
+  readonly takeover: RemoteTakeover;
   readonly #bus: Bus;
   readonly #logger: Logger;
   readonly #now: () => number;
@@ -88,10 +94,10 @@ export class Edge implements SessionHost {
   readonly #sockets = new Set<WebSocket>();
   readonly #byUser = new Map<string, Set<Session>>();
   readonly #conflating = new Set<Session>();
-  /** Sockets not yet authenticated, per client address. */
   /** Per client address, its sockets waiting to authenticate and when each was accepted, oldest first. */
   readonly #preauth = new Map<string, Map<Session, number>>();
   #drainTimer: NodeJS.Timeout | undefined;
+  #keepaliveTimer: NodeJS.Timeout | undefined;
   #unsubscribe: (() => void) | undefined;
   #stopping: Promise<void> | undefined;
 
@@ -120,6 +126,14 @@ export class Edge implements SessionHost {
       slots: bus.sessions,
       ttlMs: options.sessionTtlMs,
       limitOf: (userId) => this.sessionLimit(userId),
+      logger: deps.logger,
+    });
+    this.takeover = new RemoteTakeover({
+      control: bus.control,
+      edgeId: options.edgeId,
+      candidates: (userId, deviceId) =>
+        [...(this.#byUser.get(userId) ?? [])].filter((session) => session.deviceId === deviceId),
+      waitMs: Math.min(options.takeoverProbeMs, options.pingIntervalMs) + REMOTE_TAKEOVER_MARGIN_MS,
       logger: deps.logger,
     });
     this.directory = new SymbolDirectory(bus, this.products);
@@ -177,7 +191,16 @@ export class Edge implements SessionHost {
     this.#wss = new WebSocketServer({
       noServer: true,
       maxPayload: options.maxMessageBytes,
-      perMessageDeflate: false,
+      // Offered when enabled, and used only with the clients that ask for it. Each such socket
+      // compresses every frame itself, so its compressor is kept small: no context kept between
+      // frames, a 2 KiB window and memLevel 4 (about 16 KiB of zlib memory per socket, not 256).
+      perMessageDeflate: options.deflate && {
+        threshold: options.deflateThresholdBytes,
+        serverNoContextTakeover: true,
+        clientNoContextTakeover: true,
+        serverMaxWindowBits: 11,
+        zlibDeflateOptions: { memLevel: 4 },
+      },
       clientTracking: false,
     });
   }
@@ -188,6 +211,18 @@ export class Edge implements SessionHost {
     this.#source.start();
     this.slots.start();
     this.metering.start();
+    this.takeover
+      .start()
+      .catch((err: unknown) =>
+        this.#logger.warn(
+          { err },
+          'takeovers across edges are off: the control channel could not be followed',
+        ),
+      );
+    this.#keepaliveTimer ??= setInterval(() => {
+      for (const session of this.#sessions) session.keepalive();
+    }, this.options.pingIntervalMs);
+    this.#keepaliveTimer.unref();
   }
 
   /** Takes over an HTTP upgrade on `/stocks`. */
@@ -254,8 +289,28 @@ export class Edge implements SessionHost {
     return this.fanout.lines.firstDelayedAt(product, type, sym, this.#now());
   }
 
+  readLastValues(type: 'Q' | 'T', syms: readonly string[]): Promise<Array<Quote | Trade | null>> {
+    return readLastValues(this.#bus, type, syms);
+  }
+
+  releasedValue(type: number, sym: string): Slot | undefined {
+    return this.fanout.lines.releasedValue(type, sym);
+  }
+
   sessionLimit(userId: string): number {
     return this.view.snapshot(userId)?.sessionLimit ?? this.options.defaultSessionLimit;
+  }
+
+  takeOverElsewhere(session: Session): Promise<void> {
+    return session.deviceId === undefined
+      ? Promise.resolve()
+      : this.takeover.request(session.userId, session.deviceId);
+  }
+
+  sameDevice(session: Session): Session[] {
+    if (session.deviceId === undefined) return [];
+    const sessions = this.#byUser.get(session.userId) ?? [];
+    return [...sessions].filter((other) => other !== session && other.deviceId === session.deviceId);
   }
 
   opened(session: Session): void {
@@ -305,6 +360,8 @@ export class Edge implements SessionHost {
     await this.#source.stop();
     for (const session of [...this.#sessions]) session.shutdown();
     clearInterval(this.#drainTimer);
+    clearInterval(this.#keepaliveTimer);
+    await this.takeover.stop();
     this.slots.stop();
     this.metering.flush(this.#now(), true);
     this.metering.stop();

@@ -12,6 +12,10 @@ export class EdgeStats {
   /** Sockets that went from sending to conflating. */
   conflations = 0;
   slowConsumerCloses = 0;
+  /** Sockets terminated for leaving a ping unanswered until the next one. */
+  keepaliveTerminations = 0;
+  /** Sessions replaced by a newer connection of the same device (takeover.ts). */
+  takeovers = 0;
   /**
    * Real-time frames held back at the send because the session's real time had ended before the
    * timer that ends it fired: the last guard against a leak caught one.
@@ -21,9 +25,15 @@ export class EdgeStats {
   malformedBatches = 0;
   /** Why a subscription did not get real time, or a request was refused, by reason. */
   readonly refusals = new Map<string, number>();
+  /** Snapshots asked for on subscribe, by outcome: `realtime` or `delayed` (sent), `none`, `unsupported`. */
+  readonly snapshots = new Map<string, number>();
 
   refuse(reason: string): void {
     this.refusals.set(reason, (this.refusals.get(reason) ?? 0) + 1);
+  }
+
+  snapshot(outcome: string): void {
+    this.snapshots.set(outcome, (this.snapshots.get(outcome) ?? 0) + 1);
   }
 }
 
@@ -80,6 +90,18 @@ export function registerEdgeMetrics(registry: Registry, stats: EdgeStats, gauges
   );
   scrapedCounter(
     registry,
+    'mdhub_edge_keepalive_terminations_total',
+    'Sockets terminated for not answering a ping before the next one',
+    () => stats.keepaliveTerminations,
+  );
+  scrapedCounter(
+    registry,
+    'mdhub_edge_session_takeovers_total',
+    'Sessions that stopped answering pings, replaced by a newer connection of the same device',
+    () => stats.takeovers,
+  );
+  scrapedCounter(
+    registry,
     'mdhub_edge_realtime_withheld_total',
     "Real-time frames held back at the send because the session's real time had ended before its timer fired",
     () => stats.realtimeWithheld,
@@ -90,6 +112,13 @@ export function registerEdgeMetrics(registry: Registry, stats: EdgeStats, gauges
     'Subscriptions without real time and refused requests, by reason',
     () => stats.refusals,
     'reason',
+  );
+  scrapedCounter(
+    registry,
+    'mdhub_edge_subscribe_snapshots_total',
+    'Snapshots asked for on subscribe, by outcome (realtime or delayed: sent; none; unsupported)',
+    () => stats.snapshots,
+    'outcome',
   );
   scrapedCounter(
     registry,

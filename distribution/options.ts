@@ -42,6 +42,24 @@ export interface EdgeOptions {
   sessionTtlMs: number;
   /** Concurrent sessions for a user without a limit of their own (`MDHUB_SESSION_LIMIT`, 2). */
   defaultSessionLimit: number;
+  /**
+   * Every socket is pinged this often; one that has not answered the previous ping by the next is
+   * terminated (`MDHUB_WS_PING_MS`, default 15 000 ms: a dead socket goes within twice this).
+   */
+  pingIntervalMs: number;
+  /**
+   * A session whose ping has gone unanswered this long looks dead: a new session of the same device
+   * takes its place at once. A new one at the session limit pings the device's older sessions and
+   * waits at most this long for their pong (default 2 000 ms, at most `pingIntervalMs`).
+   */
+  takeoverProbeMs: number;
+  /**
+   * permessage-deflate offered to clients, negotiated per client (`MDHUB_WS_DEFLATE`, default
+   * false: every socket then compresses each frame itself, which costs CPU and memory per socket).
+   */
+  deflate: boolean;
+  /** With `deflate`, frames smaller than this go out uncompressed (default 1 024 bytes). */
+  deflateThresholdBytes: number;
   /** Bytes queued to one socket above which its updates are conflated (default 256 KiB). */
   bufferHighBytes: number;
   /** Bytes queued to one socket at which it is closed as a slow client (`MDHUB_CLIENT_BUFFER_BYTES`, 4 MiB). */
@@ -104,6 +122,10 @@ export function edgeOptions(overrides: EdgeOverrides = {}): EdgeOptions {
     trustedProxies: [],
     sessionTtlMs: 30_000,
     defaultSessionLimit: 2,
+    pingIntervalMs: 15_000,
+    takeoverProbeMs: 2_000,
+    deflate: false,
+    deflateThresholdBytes: 1024,
     bufferHighBytes: 256 * 1024,
     bufferMaxBytes: 4 * 1024 * 1024,
     conflateForMs: 10_000,

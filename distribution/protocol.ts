@@ -1,6 +1,8 @@
 /**
  * The `/stocks` client protocol: Polygon's stocks WebSocket, so apps built on Polygon's SDKs work
- * unchanged, plus each subscription's mode and, where it fits, Alpaca's well-known error codes.
+ * unchanged, plus each subscription's mode, the snapshot a subscribe may ask for (`"snapshot":true`:
+ * each channel's current value as one frame before its stream) and, where it fits, Alpaca's
+ * well-known error codes.
  * Every server message is a JSON array of objects; status objects have `"ev":"status"`.
  */
 
@@ -21,11 +23,14 @@ export type ErrorName = keyof typeof ERROR_CODES;
 
 export type ClientMessage =
   | { action: 'auth'; token: string }
-  | { action: 'subscribe' | 'unsubscribe'; params: string[] };
+  /** `snapshot`: the client asked for each channel's current value before its stream (additive to Polygon's). */
+  | { action: 'subscribe'; params: string[]; snapshot: boolean }
+  | { action: 'unsubscribe'; params: string[] };
 
 export type ParsedMessage = { ok: true; message: ClientMessage } | { ok: false; error: string };
 
 const EXAMPLE = '{"action":"subscribe","params":"T.AAPL,Q.AAPL"}';
+const SNAPSHOT_EXAMPLE = '{"action":"subscribe","params":"Q.AAPL","snapshot":true}';
 
 /** Validates one client message; the error says what was wrong in words. */
 export function parseClientMessage(text: string): ParsedMessage {
@@ -38,7 +43,7 @@ export function parseClientMessage(text: string): ParsedMessage {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return { ok: false, error: `expected a JSON object such as ${EXAMPLE}` };
   }
-  const { action, params } = value as { action?: unknown; params?: unknown };
+  const { action, params, snapshot } = value as { action?: unknown; params?: unknown; snapshot?: unknown };
   if (action !== 'auth' && action !== 'subscribe' && action !== 'unsubscribe') {
     const shown = typeof action === 'string' ? JSON.stringify(action.slice(0, 40)) : 'missing';
     return { ok: false, error: `unknown action (${shown}): use auth, subscribe or unsubscribe` };
@@ -52,13 +57,30 @@ export function parseClientMessage(text: string): ParsedMessage {
           : `params must be a comma-separated string of channels, as in ${EXAMPLE}`,
     };
   }
+  // Polygon's clients never send the key: absent, nothing changes for them.
+  if (snapshot !== undefined && action !== 'subscribe') {
+    return { ok: false, error: `snapshot is an option of subscribe only, as in ${SNAPSHOT_EXAMPLE}` };
+  }
+  if (snapshot !== undefined && typeof snapshot !== 'boolean') {
+    return {
+      ok: false,
+      error: `snapshot must be true or false (not ${shownValue(snapshot)}), as in ${SNAPSHOT_EXAMPLE}; nothing was subscribed`,
+    };
+  }
   if (action === 'auth') return { ok: true, message: { action, token: params } };
   const list = params
     .split(',')
     .map((param) => param.trim())
     .filter((param) => param !== '');
   if (list.length === 0) return { ok: false, error: `params lists no channel; send for example ${EXAMPLE}` };
-  return { ok: true, message: { action, params: list } };
+  if (action === 'unsubscribe') return { ok: true, message: { action, params: list } };
+  return { ok: true, message: { action, params: list, snapshot: snapshot === true } };
+}
+
+/** A client's value in an error, as JSON, at most 40 characters of it. */
+function shownValue(value: unknown): string {
+  const json = JSON.stringify(value);
+  return json.length > 40 ? `${json.slice(0, 40)}…` : json;
 }
 
 export interface StatusMessage {
@@ -96,4 +118,9 @@ export const CLOSE = {
   policy: 1008,
   tooLarge: 1009,
   internalError: 1011,
+  /**
+   * A newer connection of the same device took this session's place (an application code, 4000–4999):
+   * the device is connected already, so the client should not reconnect on its account.
+   */
+  replaced: 4000,
 } as const;

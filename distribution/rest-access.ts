@@ -6,7 +6,8 @@
  * - The **cut** of an answer is the instant its data is as of: `now` for real time, `now − delay`
  *   for delayed. Nothing stamped after the cut is ever in a delayed answer (DESIGN rule 4).
  * - A delayed last quote or trade is the one the edge's delay line released (the value as of the
- *   cut), or the live value when it is already older than the cut.
+ *   cut), or the live value when it is already older than the cut (last-value.ts, shared with the
+ *   WebSocket's snapshot on subscribe).
  * - Every answered ticker is one metered query on its product, in the mode it was answered in
  *   (DESIGN rule 6): a watchlist of 20 tickers is 20 queries. Only real-time ones are displays.
  */
@@ -18,9 +19,9 @@ import type { Bus } from '../platform/bus/index.js';
 import { DomainError } from '../platform/errors.js';
 import type { AppEnv } from '../platform/http/app.js';
 import type { QueryType } from '../usage/index.js';
-import { typeIndex } from './channels.js';
 import type { DelayLines } from './delay-line.js';
 import type { EntitlementView, Principal } from './entitlement-view.js';
+import { lastValueAsOf } from './last-value.js';
 import type { Metering } from './metering.js';
 import type { EdgeStats } from './metrics.js';
 import { delayWords, type ProductTable } from './products.js';
@@ -148,24 +149,14 @@ export class RestAccess {
     });
   }
 
-  /**
-   * The last quote or trade of `sym` as of the access's cut: the live one for real time; for
-   * delayed, the delay line's released value, or the live one when it is already old enough.
-   * Undefined when there is none that old.
-   */
+  /** The last quote or trade of `sym` as of the access's cut (last-value.ts); undefined when there is none that old. */
   lastValue<T extends { t: number }>(
     type: 'Q' | 'T',
     sym: string,
     live: T | null,
     access: Access,
   ): T | undefined {
-    if (access.mode === 'realtime') return live ?? undefined;
-    const liveOldEnough = live !== null && live.t <= access.cut;
-    const released = this.deps.lines.releasedValue(typeIndex(type), sym);
-    if (released !== undefined && (!liveOldEnough || released.t >= (live as T).t)) {
-      return JSON.parse(released.buf.toString('utf8', 0, released.len)) as T;
-    }
-    return liveOldEnough ? (live as T) : undefined;
+    return lastValueAsOf(this.deps.lines, type, sym, live, access.mode, access.cut);
   }
 
   /** Records one answered ticker as a query on its product. */

@@ -3,7 +3,8 @@
  * holds a slot in the bus's session slots (Redis in the scaled mode), renewed every third of its
  * ttl. A session that finds the user's slots taken runs without one — delayed, reason
  * `session_limit` — and takes a slot as soon as one frees (on this edge at once, on another at the
- * next renewal). If an edge dies, its slots lapse after the ttl.
+ * next renewal). If an edge dies, its slots lapse after the ttl. A session that replaces a dead one
+ * of its device (distribution/takeover.ts) is handed that one's slot: freed first, then taken.
  */
 import type { SessionSlots } from '../platform/bus/index.js';
 import type { Logger } from '../platform/logger.js';
@@ -64,14 +65,18 @@ export class SlotKeeper {
       result === undefined ? this.#limitOf(holder.userId) + 1 : result.count + (result.held ? 0 : 1);
   }
 
-  /** Frees the session's slot, then lets the user's other sessions on this edge try for it. */
-  close(holder: SlotHolder): void {
+  /**
+   * Frees the session's slot, then lets the user's other sessions on this edge try for it — unless
+   * `handOver`: the slot is kept for the session that replaces this one, which takes it next.
+   * Resolves once the slot store has freed it (or could not: it lapses by itself).
+   */
+  close(holder: SlotHolder, handOver = false): Promise<void> {
     this.#holders.delete(holder);
-    if (!holder.slotHeld) return;
+    if (!holder.slotHeld) return Promise.resolve();
     holder.slotHeld = false;
-    void this.#slots
+    return this.#slots
       .release(holder.userId, holder.id)
-      .then(() => this.retry(holder.userId))
+      .then(() => (handOver ? undefined : this.retry(holder.userId)))
       .catch((err: unknown) =>
         this.#logger.warn({ err }, 'could not release a session slot; it lapses by itself'),
       );
@@ -86,6 +91,11 @@ export class SlotKeeper {
   /** Renews every slot held here and retries sessions without one (pipelined on the bus). */
   async renew(): Promise<void> {
     await Promise.all([...this.#holders].map((holder) => this.#refresh(holder)));
+  }
+
+  /** Tries once more for a session opened here: after a takeover freed a slot for it. */
+  refresh(holder: SlotHolder): Promise<void> {
+    return this.#refresh(holder);
   }
 
   async #refresh(holder: SlotHolder): Promise<void> {

@@ -1,17 +1,20 @@
 /**
  * One client connection on `/stocks`: the protocol conversation (auth, subscribe, unsubscribe),
  * the subscriptions and their mode per product, decided once and re-decided only when the user's
- * entitlements change, the session slot, and the send path with its real-time guard. What it
- * tells the client is worded in `statuses.ts`; what a subscribe may take is planned in
- * `subscriptions.ts`.
+ * entitlements change, the session slot, its keepalive, and the send path with its real-time
+ * guard. What it tells the client is worded in `statuses.ts`; what a subscribe may take is planned
+ * in `subscriptions.ts`; when a reconnect of the same device replaces it, in `takeover.ts`.
  */
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { RawData, WebSocket } from 'ws';
 import { nextTransition, type Reason, type TokenUsage } from '../entitlements/index.js';
+import type { Quote, Trade } from '../ingest/index.js';
 import { type ChannelSpec, WILDCARD } from './channels.js';
 import type { SymbolDirectory } from './directory.js';
 import type { EntitlementView } from './entitlement-view.js';
 import type { FanoutMember } from './fanout.js';
+import type { ReleasedValues } from './last-value.js';
 import { MeterCounts, type Metering } from './metering.js';
 import type { EdgeStats } from './metrics.js';
 import type { EdgeOptions } from './options.js';
@@ -40,6 +43,7 @@ import {
   modeChanged,
   modeReport,
   NOT_AUTHENTICATED,
+  SESSION_REPLACED,
   SLOW_CLIENT,
   sessionLimit,
   subscribed,
@@ -48,11 +52,20 @@ import {
   tooManyChannels,
   tooManyMessages,
   unsubscribed,
+  withSnapshot,
 } from './statuses.js';
+import {
+  type LiveValues,
+  NO_LIVE_VALUES,
+  pickSnapshot,
+  readLiveValues,
+  type SnapshotPick,
+} from './subscribe-snapshot.js';
 import { INVALID, OVER_LIMIT, planSubscribe, planUnsubscribe } from './subscriptions.js';
+import { replaceDead, replaceUnanswering, type TakeoverCandidate } from './takeover.js';
 
-/** What a session needs from the edge it runs on. */
-export interface SessionHost {
+/** What a session needs from the edge it runs on; its delay lines' released values, for delayed snapshots. */
+export interface SessionHost extends ReleasedValues {
   readonly options: EdgeOptions;
   readonly products: ProductTable;
   readonly view: EntitlementView;
@@ -67,6 +80,12 @@ export interface SessionHost {
   firstDelayedAt(product: number, type: number, sym: string): number | undefined;
   /** The user's concurrent-session limit. */
   sessionLimit(userId: string): number;
+  /** The open sessions on this edge of the same user and device as `session` (none without a device). */
+  sameDevice(session: Session): Session[];
+  /** Asks the other edges to replace the device's sessions that do not answer (takeover.ts, step 3). */
+  takeOverElsewhere(session: Session): Promise<void>;
+  /** The last quotes or trades of `syms` ingest wrote (the last-value cache), null where none. */
+  readLastValues(type: 'Q' | 'T', syms: readonly string[]): Promise<Array<Quote | Trade | null>>;
   /** The session authenticated. */
   opened(session: Session): void;
   /** The connection no longer waits to authenticate (it presented a valid token, or ended). */
@@ -87,11 +106,13 @@ const TEXT = { binary: false } as const;
 const CLOSE_GRACE_MS = 5_000;
 const NO_METER = new MeterCounts(0);
 const NO_SUBSCRIPTIONS: ReadonlyMap<string, ChannelSpec> = new Map();
+const REPLACED = frame([SESSION_REPLACED]);
+const RELEASED: Promise<void> = Promise.resolve();
 
 /** Reports already made in one pass over many subscriptions, by product index (-1: every product). */
 type ReportMemo = Map<number, ModeReport>;
 
-export class Session implements FanoutMember, SlotHolder {
+export class Session implements FanoutMember, SlotHolder, TakeoverCandidate {
   readonly id = randomUUID();
   readonly #ws: WebSocket;
   readonly #host: SessionHost;
@@ -120,6 +141,12 @@ export class Session implements FanoutMember, SlotHolder {
   conflation: Conflation | undefined;
   #queue: Promise<void> | undefined;
   #endReason = 'client';
+  /** When the ping still unanswered was sent (`performance.now()`), 0 when none is. */
+  #pingSentAt = 0;
+  /** Probes waiting for a pong. */
+  #probes: Array<(alive: boolean) => void> | undefined;
+  /** Resolves once the slot store has freed the session's slot after it ended. */
+  #released = RELEASED;
 
   constructor(ws: WebSocket, address: string, host: SessionHost) {
     this.#ws = ws;
@@ -128,6 +155,7 @@ export class Session implements FanoutMember, SlotHolder {
     this.#bucket = { tokens: host.options.messageBurst, at: host.now() };
     ws.on('message', (data) => this.#onMessage(data));
     ws.on('close', () => this.#closed());
+    ws.on('pong', () => this.#ponged());
     ws.on('error', (err: Error & { code?: string }) => {
       if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') host.stats.refuse('message_too_large');
     });
@@ -153,6 +181,74 @@ export class Session implements FanoutMember, SlotHolder {
 
   slotChanged(): void {
     if (this.#state === OPEN) this.#evaluate(this.#host.now(), true);
+  }
+
+  /**
+   * The edge's keepalive, every `pingIntervalMs`: a socket that has not answered the previous ping
+   * is terminated (nothing is sent: it does not read), any other is pinged. A ping a takeover's
+   * probe sent moments ago is left the probe window to be answered.
+   */
+  keepalive(): void {
+    if (this.#state === CLOSED) return;
+    if (this.#pingSentAt === 0) {
+      this.#ping();
+      return;
+    }
+    if (!this.looksDead()) return;
+    this.#host.stats.keepaliveTerminations++;
+    this.#endReason = 'keepalive';
+    this.#ws.terminate();
+    this.#closed();
+  }
+
+  looksDead(): boolean {
+    return this.#pingSentAt !== 0 && performance.now() - this.#pingSentAt >= this.#probeMs();
+  }
+
+  probe(): Promise<boolean> {
+    if (this.#state === CLOSED) return Promise.resolve(false);
+    if (this.#pingSentAt === 0) this.#ping();
+    const wait = Math.max(0, this.#pingSentAt + this.#probeMs() - performance.now());
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => settle(false), wait);
+      const settle = (alive: boolean) => {
+        clearTimeout(timer);
+        resolve(alive);
+      };
+      this.#probes ??= [];
+      this.#probes.push(settle);
+    });
+  }
+
+  replace(): Promise<void> {
+    if (this.#state === CLOSED) return this.#released;
+    this.#host.stats.takeovers++;
+    // Past the queue bound too: it is the last frame, and the client should learn why it went.
+    this.#ws.send(REPLACED);
+    this.#end(CLOSE.replaced, 'session replaced', 'replaced');
+    return this.#released;
+  }
+
+  #probeMs(): number {
+    const options = this.#host.options;
+    return Math.min(options.takeoverProbeMs, options.pingIntervalMs);
+  }
+
+  #ping(): void {
+    this.#pingSentAt = performance.now();
+    this.#ws.ping();
+  }
+
+  #ponged(): void {
+    this.#pingSentAt = 0;
+    this.#settleProbes(true);
+  }
+
+  #settleProbes(alive: boolean): void {
+    const probes = this.#probes;
+    if (probes === undefined) return;
+    this.#probes = undefined;
+    for (const settle of probes) settle(alive);
   }
 
   /** Closes the connection as the edge stops. */
@@ -271,7 +367,7 @@ export class Session implements FanoutMember, SlotHolder {
       this.#send([tooManyChannels(message.action, message.params.length, most)]);
       return;
     }
-    if (message.action === 'subscribe') return this.#subscribe(message.params);
+    if (message.action === 'subscribe') return this.#subscribe(message.params, message.snapshot);
     this.#unsubscribe(message.params);
   }
 
@@ -305,9 +401,20 @@ export class Session implements FanoutMember, SlotHolder {
     this.userId = principal.userId;
     this.deviceId = principal.deviceId;
     this.usage = principal.usage;
+    // A reconnect of the device takes the place of its sessions that stopped answering (takeover.ts).
+    await replaceDead(host.sameDevice(this));
     await host.slots.open(this);
+    if (!this.slotHeld && this.#state === AUTHENTICATING && this.deviceId !== undefined) {
+      const here = host.sameDevice(this);
+      if (here.length > 0) {
+        if (await replaceUnanswering(here)) await host.slots.refresh(this);
+      } else {
+        await host.takeOverElsewhere(this);
+        if (this.#state === AUTHENTICATING) await host.slots.refresh(this);
+      }
+    }
     if (this.#state !== AUTHENTICATING) {
-      host.slots.close(this);
+      void host.slots.close(this);
       return;
     }
     // A revocation that arrived while the slot was being taken found no open session to end:
@@ -338,18 +445,32 @@ export class Session implements FanoutMember, SlotHolder {
 
   /**
    * Takes the channels `planSubscribe` accepts, looking up their new symbols before replying: the
-   * mode a channel is reported in depends on its symbol's product.
+   * mode a channel is reported in depends on its symbol's product. With `snapshot`, their live
+   * values are read in the same wait, and each channel's snapshot is picked and sent with the
+   * statuses, before anything of the stream can reach it (subscribe-snapshot.ts).
    */
-  async #subscribe(params: readonly string[]): Promise<void> {
+  async #subscribe(params: readonly string[], snapshot: boolean): Promise<void> {
     const host = this.#host;
     const max = host.options.maxSymbols;
     const plan = planSubscribe(this.#subscriptions ?? NO_SUBSCRIPTIONS, params, max);
-    await host.directory.resolve(plan.lookups);
+    const [, live] = await Promise.all([
+      host.directory.resolve(plan.lookups),
+      snapshot
+        ? readLiveValues(plan.accepted, (type, syms) => host.readLastValues(type, syms))
+        : NO_LIVE_VALUES,
+    ]);
     if (this.#state !== OPEN) return;
+    const now = host.now();
+    // A snapshot is sent here, not through the fan-out: the real-time guard of `deliver` is applied first.
+    if (snapshot && now >= this.realtimeUntil) {
+      this.#evaluate(now, true);
+      if (this.#state !== OPEN) return;
+    }
     this.#subscriptions ??= new Map();
     for (const spec of plan.accepted) this.#subscriptions.set(spec.param, spec);
     host.router.place(this, this.#subscriptions, this.modes);
     const memo: ReportMemo = new Map();
+    const picks = snapshot ? this.#pickSnapshots(plan.accepted, live, now) : undefined;
     const replies = plan.replies.map((entry) => {
       if (entry === INVALID) {
         host.stats.refuse('invalid_channel');
@@ -364,9 +485,47 @@ export class Session implements FanoutMember, SlotHolder {
         const reason = report.fields.reason;
         host.stats.refuse(typeof reason === 'string' ? reason : 'mixed');
       }
-      return subscribed(entry.param, report, this.#firstDelayedAt(entry, report));
+      const reply = subscribed(entry.param, report, this.#firstDelayedAt(entry, report));
+      const pick = picks?.get(entry.param);
+      return pick === undefined ? reply : withSnapshot(reply, pick);
     });
     this.#send(replies);
+    if (picks !== undefined) this.#sendSnapshots(picks, now);
+  }
+
+  /** One snapshot per distinct channel accepted, in the client's order. */
+  #pickSnapshots(accepted: readonly ChannelSpec[], live: LiveValues, now: number): Map<string, SnapshotPick> {
+    const host = this.#host;
+    const ctx = {
+      products: host.products,
+      modes: this.modes,
+      released: host,
+      productOf: (sym: string) => host.directory.get(sym),
+      now,
+    };
+    const picks = new Map<string, SnapshotPick>();
+    for (const spec of accepted) {
+      if (!picks.has(spec.param)) picks.set(spec.param, pickSnapshot(spec, live, ctx));
+    }
+    return picks;
+  }
+
+  /** Sends the picked snapshots, each as its own frame, and meters the real-time ones sent. */
+  #sendSnapshots(picks: ReadonlyMap<string, SnapshotPick>, now: number): void {
+    const host = this.#host;
+    let counts: number[] | undefined;
+    for (const pick of picks.values()) {
+      host.stats.snapshot(
+        pick.state === 'sent' ? (pick.realtimeProduct >= 0 ? 'realtime' : 'delayed') : pick.state,
+      );
+      if (pick.frame === undefined || !this.#sendText(pick.frame)) continue;
+      host.stats.framesSent++;
+      host.stats.bytesSent += Buffer.byteLength(pick.frame);
+      if (pick.realtimeProduct < 0) continue;
+      counts ??= new Array<number>(this.modes.length).fill(0);
+      counts[pick.realtimeProduct] = (counts[pick.realtimeProduct] as number) + 1;
+    }
+    if (counts !== undefined) host.metering.count(this, counts, now);
   }
 
   #unsubscribe(params: readonly string[]): void {
@@ -492,13 +651,14 @@ export class Session implements FanoutMember, SlotHolder {
    * same bound as data: a socket whose queue reached `bufferMaxBytes` is closed as slow (407)
    * instead of queueing more, so a client that asks and never reads holds at most that much.
    */
-  #sendText(text: string): void {
-    if (this.#state === CLOSED) return;
+  #sendText(text: string): boolean {
+    if (this.#state === CLOSED) return false;
     if (verdict(this.#ws.bufferedAmount, this.#host.options) === 'close') {
       this.#slow();
-      return;
+      return false;
     }
     this.#ws.send(text);
+    return true;
   }
 
   /** Starts closing the socket and ends the session now; the socket is dropped if the close stalls. */
@@ -521,9 +681,11 @@ export class Session implements FanoutMember, SlotHolder {
     clearTimeout(this.#authTimer);
     this.#authTimer = undefined;
     this.conflation = undefined;
+    this.#settleProbes(false);
     const host = this.#host;
     host.router.leave(this);
-    if (wasOpen || authenticating) host.slots.close(this);
+    // A replaced session's slot goes to the session replacing it, which takes it once it is freed.
+    if (wasOpen || authenticating) this.#released = host.slots.close(this, this.#endReason === 'replaced');
     host.closed(this, wasOpen);
   }
 

@@ -9,6 +9,7 @@ import type { Product } from '../config/index.js';
 import { REASON_TEXT, type Reason } from '../entitlements/index.js';
 import { delayWords, type ModeCode, modeName, NONE, REALTIME } from './products.js';
 import { errorStatus, frame, type StatusMessage, status } from './protocol.js';
+import type { SnapshotPick } from './subscribe-snapshot.js';
 
 /** A subscription's mode as a client is told it. */
 export interface ModeReport {
@@ -84,6 +85,17 @@ export function subscribed(param: string, report: ModeReport, delayedFrom?: numb
   );
 }
 
+/**
+ * A subscribe status for a client that asked for snapshots: `"snapshot":"sent"` (the value's frame
+ * follows the statuses), `"none"` or `"unsupported"`, with why in `snapshotMessage`. Added after
+ * the status's own fields, which stay as they are.
+ */
+export function withSnapshot(reply: StatusMessage, pick: SnapshotPick): StatusMessage {
+  return pick.words === undefined
+    ? { ...reply, snapshot: pick.state }
+    : { ...reply, snapshot: pick.state, snapshotMessage: pick.words };
+}
+
 /** A live change of a subscription's mode or of its reasons. */
 export function modeChanged(param: string, report: ModeReport): StatusMessage {
   return status('mode', `${param} is now ${report.words}`, { params: param, ...report.fields });
@@ -135,6 +147,15 @@ export function sessionLimit(limit: number): StatusMessage {
     `This account already has ${limit} session${limit === 1 ? '' : 's'} open, its limit: this connection gets delayed data only, and real time once another session closes.`,
   );
 }
+
+/**
+ * The session a newer connection of the same device replaced: it had stopped answering pings.
+ * Sent before the close (code 4000); a half-dead socket may never read it.
+ */
+export const SESSION_REPLACED = status(
+  'session_replaced',
+  'A newer connection from this device took the place of this session, which had stopped answering pings; it is closed. Do not reconnect on its account: the device is connected already.',
+);
 
 /** A message over the connection's rate, ignored. */
 export function tooManyMessages(rate: number, burst: number): StatusMessage {

@@ -38,6 +38,17 @@ describe('environment', () => {
     expect(() => parseEnv({ MDHUB_INGEST_LEASE_MS: '60001' })).toThrow(/MDHUB_INGEST_LEASE_MS/);
   });
 
+  it('reads the WebSocket keepalive and compression settings, compression off by default', () => {
+    expect(parseEnv({})).toMatchObject({ MDHUB_WS_PING_MS: 15_000, MDHUB_WS_DEFLATE: false });
+    expect(parseEnv({ MDHUB_WS_PING_MS: '5000', MDHUB_WS_DEFLATE: 'true' })).toMatchObject({
+      MDHUB_WS_PING_MS: 5_000,
+      MDHUB_WS_DEFLATE: true,
+    });
+    expect(() => parseEnv({ MDHUB_WS_DEFLATE: 'yes' })).toThrow(
+      /MDHUB_WS_DEFLATE must be one of true, false/,
+    );
+  });
+
   it('names the variable and the problem in one line for PORT=abc', () => {
     expect(() => parseEnv({ PORT: 'abc' })).toThrow(ConfigError);
     expect(() => parseEnv({ PORT: 'abc' })).toThrow(

@@ -275,6 +275,9 @@ export async function closeClients(): Promise<void> {
   await Promise.all(waiting);
 }
 
+/** Client socket settings a test may change: answering pings (`autoPong`), asking for permessage-deflate. */
+export type ClientSocketOptions = Pick<WebSocket.ClientOptions, 'autoPong' | 'perMessageDeflate'>;
+
 /** A `/stocks` client that records every array element it receives with its arrival time. */
 export class Client {
   readonly ws: WebSocket;
@@ -283,8 +286,12 @@ export class Client {
   readonly #opened: Promise<void>;
 
   /** `headers`: sent with the upgrade request, e.g. a proxy's `X-Forwarded-For`. */
-  constructor(port: number, headers?: Record<string, string>) {
-    this.ws = new WebSocket(`ws://127.0.0.1:${port}/stocks`, { perMessageDeflate: false, headers });
+  constructor(port: number, headers?: Record<string, string>, options?: ClientSocketOptions) {
+    this.ws = new WebSocket(`ws://127.0.0.1:${port}/stocks`, {
+      perMessageDeflate: false,
+      headers,
+      ...options,
+    });
     this.ws.on('message', (data) => {
       const at = Date.now();
       const parsed = JSON.parse(String(data)) as Array<Record<string, unknown>>;
@@ -302,16 +309,25 @@ export class Client {
     });
   }
 
-  static async connect(port: number, headers?: Record<string, string>): Promise<Client> {
-    const client = new Client(port, headers);
+  static async connect(
+    port: number,
+    headers?: Record<string, string>,
+    options?: ClientSocketOptions,
+  ): Promise<Client> {
+    const client = new Client(port, headers, options);
     await client.#opened;
     await client.waitFor((m) => m.status === 'connected');
     return client;
   }
 
   /** Connects and authenticates; resolves after `auth_success`. */
-  static async authenticated(port: number, token: string, headers?: Record<string, string>): Promise<Client> {
-    const client = await Client.connect(port, headers);
+  static async authenticated(
+    port: number,
+    token: string,
+    headers?: Record<string, string>,
+    options?: ClientSocketOptions,
+  ): Promise<Client> {
+    const client = await Client.connect(port, headers, options);
     client.send({ action: 'auth', params: token });
     await client.waitFor((m) => m.status === 'auth_success');
     return client;
