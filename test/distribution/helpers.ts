@@ -8,6 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { websocketClient } from '@polygon.io/client-js';
 import WebSocket from 'ws';
 import { type Hub, type RoleStarter, startHub } from '../../app/hub.js';
 import { createEdgeStarter } from '../../app/roles.js';
@@ -393,4 +394,50 @@ export async function until(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(10);
   }
+}
+
+/** The part of the `websocket` package's W3C client that Polygon's SDK hands an app. */
+interface W3CSocket {
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onclose: ((event: { code: number }) => void) | null;
+  send(data: string): void;
+  close(): void;
+}
+
+/** An app built on `@polygon.io/client-js`, unchanged: it sends `subscribe` once authenticated. */
+export interface SdkApp {
+  /** Every message received, in order, statuses included. */
+  readonly messages: Array<Record<string, unknown>>;
+  /** The close code, once the socket has closed. */
+  readonly closed: number | undefined;
+  close(): void;
+}
+
+/** Opens `websocketClient(token, edge).stocks()` and, on `auth_success`, sends `subscribe` (plus `extra` keys). */
+export function sdkApp(
+  port: number,
+  token: string,
+  params: string,
+  extra: Record<string, unknown> = {},
+): SdkApp {
+  const socket = websocketClient(token, `ws://127.0.0.1:${port}`).stocks() as W3CSocket;
+  const messages: Array<Record<string, unknown>> = [];
+  let closed: number | undefined;
+  socket.onclose = (event) => {
+    closed = event.code;
+  };
+  socket.onmessage = (event) => {
+    for (const message of JSON.parse(String(event.data)) as Array<Record<string, unknown>>) {
+      messages.push(message);
+      if (message.status === 'auth_success')
+        socket.send(JSON.stringify({ action: 'subscribe', params, ...extra }));
+    }
+  };
+  return {
+    messages,
+    get closed() {
+      return closed;
+    },
+    close: () => socket.close(),
+  };
 }

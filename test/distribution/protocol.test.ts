@@ -1,16 +1,6 @@
-import { websocketClient } from '@polygon.io/client-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DistributionFixture, distributionFixture } from './fixture.js';
-import { Client, publish, quote, type TestUser, until } from './helpers.js';
-
-/** The part of the `websocket` package's W3C client an app uses. */
-interface W3CSocket {
-  onopen: (() => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onclose: ((event: { code: number }) => void) | null;
-  send(data: string): void;
-  close(): void;
-}
+import { Client, publish, quote, sdkApp, type TestUser, until } from './helpers.js';
 
 let fx: DistributionFixture;
 let licensed: TestUser;
@@ -28,16 +18,8 @@ afterAll(() => fx?.close());
 
 describe('an app built on @polygon.io/client-js', () => {
   it('authenticates, subscribes and receives Polygon-shaped quotes, unchanged', async () => {
-    const socket = websocketClient(licensed.token, `ws://127.0.0.1:${fx.port}`).stocks() as W3CSocket;
-    const messages: Array<Record<string, unknown>> = [];
-    socket.onmessage = (event) => {
-      const list = JSON.parse(String(event.data)) as Array<Record<string, unknown>>;
-      for (const message of list) {
-        messages.push(message);
-        if (message.status === 'auth_success')
-          socket.send(JSON.stringify({ action: 'subscribe', params: 'Q.AAPL' }));
-      }
-    };
+    const socket = sdkApp(fx.port, licensed.token, 'Q.AAPL');
+    const { messages } = socket;
     try {
       await until(() => messages.some((m) => m.status === 'success'), 'subscription status');
       expect(messages.slice(0, 3)).toEqual([

@@ -1,4 +1,3 @@
-import { websocketClient } from '@polygon.io/client-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseClientMessage } from '../../distribution/protocol.js';
 import type { UsageEvent } from '../../usage/index.js';
@@ -9,18 +8,12 @@ import {
   publish,
   quote,
   readUsage,
+  sdkApp,
   setLastValues,
   type TestUser,
   trade,
   until,
 } from './helpers.js';
-
-/** The part of the `websocket` package's W3C client an app uses. */
-interface W3CSocket {
-  onmessage: ((event: { data: unknown }) => void) | null;
-  send(data: string): void;
-  close(): void;
-}
 
 /** Long enough that "fresh" and "a delay old" never blur while a test runs. */
 const DELAY_MS = 60_000;
@@ -116,15 +109,8 @@ describe('snapshot on subscribe, real time', () => {
   it('sends the same event object the stream sends, so an unchanged SDK handler takes it', async () => {
     const last = quote('SDKS', 3, Date.now() - 500, 42);
     await setLastValues(fx.bus, [last]);
-    const socket = websocketClient(pro.token, `ws://127.0.0.1:${fx.port}`).stocks() as W3CSocket;
-    const messages: Array<Record<string, unknown>> = [];
-    socket.onmessage = (event) => {
-      for (const message of JSON.parse(String(event.data)) as Array<Record<string, unknown>>) {
-        messages.push(message);
-        if (message.status === 'auth_success')
-          socket.send(JSON.stringify({ action: 'subscribe', params: 'Q.SDKS', snapshot: true }));
-      }
-    };
+    const socket = sdkApp(fx.port, pro.token, 'Q.SDKS', { snapshot: true });
+    const { messages } = socket;
     try {
       await until(() => messages.some((m) => m.ev === 'Q'), 'the snapshot');
       expect(messages.find((m) => m.ev === 'Q')).toEqual({
@@ -265,15 +251,8 @@ describe('a Polygon SDK client, unchanged', () => {
   it('gets the statuses it always got and no snapshot, though a last value exists', async () => {
     const last = quote('PLAIN', 3, Date.now() - 500);
     await setLastValues(fx.bus, [last]);
-    const socket = websocketClient(pro.token, `ws://127.0.0.1:${fx.port}`).stocks() as W3CSocket;
-    const messages: Array<Record<string, unknown>> = [];
-    socket.onmessage = (event) => {
-      for (const message of JSON.parse(String(event.data)) as Array<Record<string, unknown>>) {
-        messages.push(message);
-        if (message.status === 'auth_success')
-          socket.send(JSON.stringify({ action: 'subscribe', params: 'Q.PLAIN' }));
-      }
-    };
+    const socket = sdkApp(fx.port, pro.token, 'Q.PLAIN');
+    const { messages } = socket;
     try {
       await until(() => messages.some((m) => m.status === 'success'), 'subscription status');
       expect(messages).toEqual([

@@ -1,16 +1,7 @@
-import { websocketClient } from '@polygon.io/client-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueToken } from '../../entitlements/index.js';
 import { type DistributionFixture, distributionFixture } from './fixture.js';
-import { Client, metric, publish, quote, run, until, waitForToken } from './helpers.js';
-
-/** The part of the `websocket` package's W3C client an app uses. */
-interface W3CSocket {
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onclose: ((event: { code: number }) => void) | null;
-  send(data: string): void;
-  close(): void;
-}
+import { Client, metric, publish, quote, run, sdkApp, until, waitForToken } from './helpers.js';
 
 const PING_MS = 1_000;
 /** A client that never answers pings, as a half-dead connection looks from the edge. */
@@ -156,19 +147,8 @@ describe('session takeover', () => {
 
   it('an app built on @polygon.io/client-js answers the pings and keeps receiving, unchanged', async () => {
     const user = await fx.user('takeover-sdk', { realtime: ['CTA_A'] });
-    const socket = websocketClient(user.token, `ws://127.0.0.1:${fx.port}`).stocks() as W3CSocket;
-    const messages: Array<Record<string, unknown>> = [];
-    let closed: number | undefined;
-    socket.onclose = (event) => {
-      closed = event.code;
-    };
-    socket.onmessage = (event) => {
-      for (const message of JSON.parse(String(event.data)) as Array<Record<string, unknown>>) {
-        messages.push(message);
-        if (message.status === 'auth_success')
-          socket.send(JSON.stringify({ action: 'subscribe', params: 'Q.AAA' }));
-      }
-    };
+    const socket = sdkApp(fx.port, user.token, 'Q.AAA');
+    const { messages } = socket;
     try {
       await until(() => messages.some((m) => m.status === 'success'), 'subscription status');
       expect(messages.slice(0, 3)).toEqual([
@@ -183,7 +163,7 @@ describe('session takeover', () => {
       probe.ws.on('ping', () => pings++);
       await until(() => pings >= 3, 'three keepalive intervals', 6 * PING_MS);
       probe.close();
-      expect(closed).toBeUndefined();
+      expect(socket.closed).toBeUndefined();
       const sent = quote('AAA', 1);
       await publish(fx.bus, [sent]);
       await until(() => messages.some((m) => m.ev === 'Q' && m.q === sent.q), 'a quote');
