@@ -45,6 +45,10 @@ describe.skipIf(NO_CLUSTER !== undefined)(
     it('loses nothing acknowledged, keeps reading, and resyncs or keeps delivering control', async () => {
       const c = cluster as RedisCluster;
       const bus: Bus = await openBus({ clusterUrls: c.urls, prefix: PREFIX, shards: SHARDS });
+      // The loops below end with the test whatever its outcome: left running on a closed bus, the
+      // tick loop would spin on reads answered at once and starve the worker (it hung CI once).
+      let publishing = true;
+      let reading = true;
       try {
         const reader = bus.ticks.reader({ from: 'latest' });
         const work = bus.work('usage');
@@ -66,7 +70,6 @@ describe.skipIf(NO_CLUSTER !== undefined)(
         const ticksAcked: string[] = [];
         const workAcked: string[] = [];
         let publishFailures = 0;
-        let publishing = true;
         const publisher = (async () => {
           for (let n = 0; publishing; n++) {
             const batch = [{ shard: n % SHARDS, payload: Buffer.from(`t${n}`) }];
@@ -85,7 +88,6 @@ describe.skipIf(NO_CLUSTER !== undefined)(
 
         const ticksRead: string[] = [];
         const workRead = new Set<string>();
-        let reading = true;
         const tickLoop = (async () => {
           while (reading) {
             for (const entry of await reader.next({ count: 100, blockMs: 200 }))
@@ -135,6 +137,8 @@ describe.skipIf(NO_CLUSTER !== undefined)(
           `failover of masters ${[...new Set([controlMaster, workMaster])].join(' and ')}: ${ticksAcked.length} ticks, ${workAcked.length} work entries, ${controlAcked.length} control messages acknowledged; ${publishFailures} publishes refused; control calls: ${calls.join(',') || 'none'}`,
         );
       } finally {
+        publishing = false;
+        reading = false;
         await bus.close();
       }
     }, 90_000);
