@@ -13,16 +13,16 @@ import type { Hub } from '../../app/hub.js';
 import { DrillRedis } from '../../drill/topology.js';
 import type { Bus } from '../../platform/bus/index.js';
 import { type DistributionFixture, distributionFixture } from './fixture.js';
-import { Client, publish, quote, revokeGrant, sdkApp, until, waitForToken } from './helpers.js';
+import { Client, publish, quote, readUsage, revokeGrant, sdkApp, until, waitForToken } from './helpers.js';
 
 const DELAY_MS = 1_000;
 const fixtures: DistributionFixture[] = [];
 const dir = mkdtempSync(join(tmpdir(), 'mdhub-resume-'));
-let redis: DrillRedis | undefined;
+const redises: DrillRedis[] = [];
 
 afterAll(async () => {
   for (const fx of fixtures) await fx.close();
-  await redis?.child.stop();
+  for (const redis of redises) await redis.child.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -67,6 +67,26 @@ async function subscribedWithOffsets(port: number, token: string): Promise<Clien
   return client;
 }
 
+/** Waits until the edge gives the user `mode` again (after a bus outage it re-checks entitlements first). */
+async function untilMode(port: number, token: string, mode: string): Promise<void> {
+  let last = '';
+  await until(
+    async () => {
+      const probe = await Client.authenticated(port, token);
+      const [reply] = await probe.subscribe('Q.AAA');
+      probe.close();
+      await probe.waitClosed();
+      last = JSON.stringify(reply);
+      const cta = (reply?.products as Record<string, { mode: string }> | undefined)?.CTA_A;
+      return (cta?.mode ?? reply?.mode) === mode;
+    },
+    `the edge to give ${mode}`,
+    15_000,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; last answer ${last}`);
+  });
+}
+
 /** Reconnects, resumes with `offsets`, subscribes; resolves once the answer to the resume came. */
 async function resumed(port: number, token: string, offsets: Offsets): Promise<Client> {
   const client = await Client.authenticated(port, token);
@@ -79,7 +99,7 @@ async function resumed(port: number, token: string, offsets: Offsets): Promise<C
 describe('resume across an edge restart', () => {
   it('replays what the client missed while its edge was down, then live, nothing missed or twice, in order', async () => {
     const fx = await fixture('resume_edge');
-    const user = await fx.user('resume-edge', { realtime: ['CTA_A'] });
+    const user = await fx.user('resume-edge', { realtime: ['CTA_A'], sessionLimit: 20 });
     const first: Hub = await fx.edge();
     await waitForToken(first.port, user.token);
     const before = await subscribedWithOffsets(first.port, user.token);
@@ -100,11 +120,23 @@ describe('resume across an edge restart', () => {
     expect([...sequence(before), ...sequence(after)]).toEqual(published);
     // The replay's offsets and the live ones follow: the client can resume again from here.
     expect(Object.keys(keptOffsets(after)).length).toBe(fx.bus.ticks.shards);
+    after.close();
+    await after.waitClosed();
+    // Every quote the user saw is one delivery; the day's first access has one id on both edges.
+    let usage: Awaited<ReturnType<typeof readUsage>> = [];
+    await until(async () => {
+      usage = (await readUsage(fx.bus, `resume-${Date.now()}`)).filter((e) => e.user === user.id);
+      return usage.filter((e) => e.kind === 'session_close').length === 2;
+    }, 'both sessions to be metered');
+    const delivered = usage.flatMap((e) => (e.kind === 'deliveries' ? [e.count] : []));
+    expect(delivered.reduce((a, b) => a + b, 0)).toBe(published.length);
+    const firsts = usage.filter((e) => e.kind === 'first_access');
+    expect(new Set(firsts.map((e) => e.id)).size).toBe(1);
   });
 
   it('answers bad resume input with a clear error, and the session works on', async () => {
     const fx = await fixture('resume_bad');
-    const user = await fx.user('resume-bad', { realtime: ['CTA_A'] });
+    const user = await fx.user('resume-bad', { realtime: ['CTA_A'], sessionLimit: 20 });
     const client = await Client.authenticated(fx.port, user.token);
     client.send({ action: 'resume', params: 'nope' });
     const error = await client.waitFor((m) => m.status === 'error');
@@ -126,7 +158,7 @@ describe('resume across an edge restart', () => {
 describe('resume after a revocation', () => {
   it('gets no real-time byte: what it missed comes delayed, never before t + delay', async () => {
     const fx = await fixture('resume_revoked');
-    const user = await fx.user('resume-revoked', { realtime: ['CTA_A'] });
+    const user = await fx.user('resume-revoked', { realtime: ['CTA_A'], sessionLimit: 20 });
     const before = await subscribedWithOffsets(fx.port, user.token);
     await quotes(fx.bus, 5);
     await until(() => sequence(before).length === 5, 'real-time quotes');
@@ -134,12 +166,7 @@ describe('resume after a revocation', () => {
     before.close();
     await before.waitClosed();
     await revokeGrant(fx.hub, user.id, 'CTA_A');
-    await until(async () => {
-      const probe = await Client.authenticated(fx.port, user.token);
-      const [reply] = await probe.subscribe('Q.AAA');
-      probe.close();
-      return reply?.mode === 'delayed';
-    }, 'the edge to know the revocation');
+    await untilMode(fx.port, user.token, 'delayed');
     const missed = await quotes(fx.bus, 10);
     const after = await resumed(fx.port, user.token, offsets);
     expect(await after.waitFor((m) => m.status === 'success')).toMatchObject({ mode: 'delayed' });
@@ -157,7 +184,7 @@ describe('resume after a revocation', () => {
 describe("Polygon's SDK client", () => {
   it('works unchanged and sees no offsets it did not ask for', async () => {
     const fx = await fixture('resume_sdk');
-    const user = await fx.user('resume-sdk', { realtime: ['CTA_A'] });
+    const user = await fx.user('resume-sdk', { realtime: ['CTA_A'], sessionLimit: 20 });
     const app = sdkApp(fx.port, user.token, 'Q.AAA');
     await until(() => app.messages.some((m) => m.status === 'success'), 'the subscribe status');
     await quotes(fx.bus, 5);
@@ -168,10 +195,46 @@ describe("Polygon's SDK client", () => {
 });
 
 describe('resume across a Redis restart', () => {
+  it('on a Redis that kept its data (AOF): replays what was missed, nothing missed or twice, in order', async () => {
+    const redis = await DrillRedis.start(join(dir, 'aof'), 'aof');
+    redises.push(redis);
+    const fx = await fixture('resume_aof', { REDIS_URL: redis.url });
+    const user = await fx.user('resume-aof', { realtime: ['CTA_A'], sessionLimit: 20 });
+    const before = await subscribedWithOffsets(fx.port, user.token);
+    const published = await quotes(fx.bus, 10);
+    await until(() => sequence(before).length === 10, 'quotes before the restart');
+    before.close();
+    await before.waitClosed();
+    published.push(...(await quotes(fx.bus, 5)));
+    await redis.child.stop();
+    redis.child.restart();
+    await redis.waitUp();
+    await until(
+      async () => {
+        try {
+          published.push(...(await quotes(fx.bus, 1)));
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      'the bus to take ticks again',
+      15_000,
+    );
+    await untilMode(fx.port, user.token, 'realtime');
+    const after = await resumed(fx.port, user.token, keptOffsets(before));
+    expect((await after.waitFor((m) => m.status === 'resumed', 10_000)).events).toBe(published.length - 10);
+    published.push(...(await quotes(fx.bus, 5)));
+    await until(() => sequence(after).length === published.length - 10, 'the replay and live quotes', 10_000);
+    await sleep(100);
+    expect([...sequence(before), ...sequence(after)]).toEqual(published);
+  }, 60_000);
+
   it('on a Redis that lost its data: the epoch changed, the client is told and continues live', async () => {
-    redis = await DrillRedis.start(dir, 'none');
+    const redis = await DrillRedis.start(join(dir, 'none'), 'none');
+    redises.push(redis);
     const fx = await fixture('resume_redis', { REDIS_URL: redis.url });
-    const user = await fx.user('resume-redis', { realtime: ['CTA_A'] });
+    const user = await fx.user('resume-redis', { realtime: ['CTA_A'], sessionLimit: 20 });
     const before = await subscribedWithOffsets(fx.port, user.token);
     await quotes(fx.bus, 5);
     await until(() => sequence(before).length === 5, 'quotes before the restart');
@@ -192,6 +255,7 @@ describe('resume across a Redis restart', () => {
       'the bus to take ticks again',
       15_000,
     );
+    await untilMode(fx.port, user.token, 'realtime');
     const after = await resumed(fx.port, user.token, offsets);
     const gap = await after.waitFor((m) => m.status === 'resume_gap');
     expect(gap.reasons).toContain('epoch');
