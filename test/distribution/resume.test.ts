@@ -26,8 +26,12 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function fixture(name: string, env?: Record<string, string>): Promise<DistributionFixture> {
-  const fx = await distributionFixture({ name, delayMs: DELAY_MS, env });
+async function fixture(
+  name: string,
+  env?: Record<string, string>,
+  embedded = false,
+): Promise<DistributionFixture> {
+  const fx = await distributionFixture({ name, delayMs: DELAY_MS, env, embedded });
   fixtures.push(fx);
   return fx;
 }
@@ -152,6 +156,25 @@ describe('resume across an edge restart', () => {
     );
     await quotes(fx.bus, 3);
     await until(() => sequence(client).length === 3, 'live quotes');
+  });
+});
+
+describe('resume on the in-process bus', () => {
+  it('replays what a reconnecting client missed, then live, nothing missed or twice', async () => {
+    const fx = await fixture('resume_memory', undefined, true);
+    const user = await fx.user('resume-memory', { realtime: ['CTA_A'], sessionLimit: 20 });
+    const before = await subscribedWithOffsets(fx.port, user.token);
+    const published = await quotes(fx.bus, 5);
+    await until(() => sequence(before).length === 5, 'quotes before the reconnect');
+    before.close();
+    await before.waitClosed();
+    published.push(...(await quotes(fx.bus, 5)));
+    const after = await resumed(fx.port, user.token, keptOffsets(before));
+    expect((await after.waitFor((m) => m.status === 'resumed')).events).toBe(5);
+    published.push(...(await quotes(fx.bus, 5)));
+    await until(() => sequence(after).length === 10, 'the replay and live quotes');
+    await sleep(100);
+    expect([...sequence(before), ...sequence(after)]).toEqual(published);
   });
 });
 
