@@ -25,8 +25,8 @@ export type StartFrom = 'latest' | 'earliest' | { time: number } | { after: read
 /**
  * What a tick stream still holds, to tell whether reading after an id misses nothing. `epoch`
  * changes whenever the stream's history restarted (a Redis that lost its data): ids of another
- * epoch say nothing about this one. Everything after `deletedThrough` (the greatest id trimmed
- * away, `0-0` when none was) is retained; `lastId` is the newest entry's id (`0-0`: none).
+ * epoch say nothing about this one. Everything after `deletedThrough` is retained (`0-0`:
+ * nothing was ever trimmed; otherwise at least the greatest id trimmed away); `lastId` is the newest entry's id (`0-0`: none).
  */
 export interface Retention {
   epoch: string;

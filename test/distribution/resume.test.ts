@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Hub } from '../../app/hub.js';
+import { checkResume } from '../../distribution/resume.js';
 import { DrillRedis } from '../../drill/topology.js';
 import type { Bus } from '../../platform/bus/index.js';
 import { type DistributionFixture, distributionFixture } from './fixture.js';
@@ -156,6 +157,22 @@ describe('resume across an edge restart', () => {
     );
     await quotes(fx.bus, 3);
     await until(() => sequence(client).length === 3, 'live quotes');
+  });
+});
+
+describe('beyond the retained window', () => {
+  it('is a gap when the epoch changed or the offset was trimmed away, and an error past the newest entry', () => {
+    const held = { epoch: 'e1', deletedThrough: '1000-4', lastId: '2000-0' };
+    expect(checkResume([{ epoch: 'e1', offset: '1000-4' }], [held])).toEqual({ ok: true, from: ['1000-4'] });
+    expect(checkResume([{ epoch: 'e1', offset: '1000-3' }], [held])).toEqual({
+      ok: false,
+      gaps: [{ stream: 0, reason: 'trimmed' }],
+    });
+    expect(checkResume([{ epoch: 'e0', offset: '1500-0' }], [held])).toEqual({
+      ok: false,
+      gaps: [{ stream: 0, reason: 'epoch' }],
+    });
+    expect(checkResume([{ epoch: 'e1', offset: '2000-1' }], [held])).toEqual({ ok: false, ahead: 0 });
   });
 });
 

@@ -28,6 +28,13 @@ function idBefore(time: number): string {
   return ms > 0 ? `${ms - 1}-18446744073709551615` : '0-0';
 }
 
+/** The greatest id that can come before `id`: nothing can lie between the two. */
+function idBeforeId(id: string): string {
+  const [ms, seq] = id.split('-') as [string, string];
+  if (seq !== '0') return `${ms}-${BigInt(seq) - 1n}`;
+  return idBefore(Number(ms));
+}
+
 type Outcome = { entries: ShardEntry[] } | { error: unknown };
 
 /**
@@ -272,11 +279,15 @@ export class RedisTickStreams implements TickStreams {
     const byKey = new Map(existing.map((key, i) => [key, infos[i] as unknown[]]));
     return this.#keys.map((key, n) => {
       const info = byKey.get(key);
-      return {
-        epoch: String(first[n * 3 + 1]),
-        deletedThrough: info === undefined ? '0-0' : String(infoField(info, 'max-deleted-entry-id') ?? '0-0'),
-        lastId: info === undefined ? '0-0' : String(infoField(info, 'last-generated-id') ?? '0-0'),
-      };
+      const epoch = String(first[n * 3 + 1]);
+      if (info === undefined) return { epoch, deletedThrough: '0-0', lastId: '0-0' };
+      const lastId = String(infoField(info, 'last-generated-id'));
+      // Trimming does not move max-deleted-entry-id: what is gone is told by the count ever added.
+      const removed = Number(infoField(info, 'entries-added')) > Number(infoField(info, 'length'));
+      const firstEntry = infoField(info, 'first-entry') as unknown[] | null | undefined;
+      const firstId = firstEntry?.[0] === undefined ? undefined : String(firstEntry[0]);
+      const deletedThrough = !removed ? '0-0' : firstId === undefined ? lastId : idBeforeId(firstId);
+      return { epoch, deletedThrough, lastId };
     });
   }
 
