@@ -3,6 +3,8 @@
  * feeds the fan-out. A fresh edge also reads back from now − delay, so its delay line holds what
  * delayed clients are owed over the next `delay` and they need not wait a full delay for data:
  * the bus must retain at least `delay` worth of ticks (tickMaxLen entries per shard) for that.
+ * The live reader's position moves `StreamOffsets` just before each turn reaches the fan-out:
+ * that is what clients are told they may resume from.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ShardEntry, TickReader, TickStreams } from '../platform/bus/index.js';
