@@ -101,6 +101,14 @@ export class DelayLine {
     return this.#buckets.length;
   }
 
+  /**
+   * Vendor times from here on may still be held (the oldest held bucket's start; Infinity when
+   * none is): an event before it that was added has been released.
+   */
+  get heldFrom(): number {
+    return this.#buckets[0]?.start ?? Number.POSITIVE_INFINITY;
+  }
+
   /** Holds an event; `json` is copied, so it may be a view into a batch the caller reuses. */
   add(type: number, sym: string, t: number, json: Buffer): void {
     const buckets = this.#buckets;

@@ -9,7 +9,7 @@ import { Hono } from 'hono';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Catalog } from '../config/index.js';
 import { type Quote, readLastValues, type Trade } from '../ingest/index.js';
-import type { Bus } from '../platform/bus/index.js';
+import type { Bus, Retention, TickStreams } from '../platform/bus/index.js';
 import type { AppEnv } from '../platform/http/app.js';
 import { ClientAddresses } from '../platform/http/client-address.js';
 import type { Logger } from '../platform/logger.js';
@@ -36,6 +36,7 @@ import { Session, type SessionHost } from './session.js';
 import { SlotKeeper } from './session-slots.js';
 import { UsageSpool } from './spool.js';
 import type { SpoolFile } from './spool-file.js';
+import { StreamOffsets } from './stream-offsets.js';
 import { RemoteTakeover } from './takeover.js';
 import { TickSource } from './tick-source.js';
 
@@ -84,6 +85,8 @@ export class Edge implements SessionHost {
   readonly fanout: Fanout<Session>;
   readonly passthrough: Passthrough;
   readonly takeover: RemoteTakeover;
+  readonly offsets: StreamOffsets;
+  readonly ticks: TickStreams;
   readonly #bus: Bus;
   readonly #logger: Logger;
   readonly #now: () => number;
@@ -167,7 +170,10 @@ export class Edge implements SessionHost {
       observeLatency: latency && ((seconds) => latency.observe(seconds)),
       now: this.#now,
     });
+    this.ticks = bus.ticks;
+    this.offsets = new StreamOffsets(bus.ticks.shards);
     this.#source = new TickSource({
+      offsets: this.offsets,
       ticks: bus.ticks,
       sink: this.fanout,
       readCount: options.readCount,
@@ -219,7 +225,9 @@ export class Edge implements SessionHost {
           'takeovers across edges are off: the control channel could not be followed',
         ),
       );
+    this.#refreshEpochs();
     this.#keepaliveTimer ??= setInterval(() => {
+      this.#refreshEpochs();
       for (const session of this.#sessions) session.keepalive();
     }, this.options.pingIntervalMs);
     this.#keepaliveTimer.unref();
@@ -283,6 +291,21 @@ export class Edge implements SessionHost {
 
   now(): number {
     return this.#now();
+  }
+
+  async retention(): Promise<Retention[]> {
+    const retention = await this.#bus.ticks.retention();
+    this.offsets.epochsFrom(retention);
+    return retention;
+  }
+
+  heldFrom(product: number): number {
+    return this.fanout.lines.lines[product]?.heldFrom ?? Number.POSITIVE_INFINITY;
+  }
+
+  /** The epochs offsets carry follow the bus's: after a Redis that lost its data, new ones. */
+  #refreshEpochs(): void {
+    this.retention().catch(() => undefined);
   }
 
   firstDelayedAt(product: number, type: number, sym: string): number | undefined {

@@ -1,8 +1,9 @@
 /**
  * The `/stocks` client protocol: Polygon's stocks WebSocket, so apps built on Polygon's SDKs work
  * unchanged, plus each subscription's mode, the snapshot a subscribe may ask for (`"snapshot":true`:
- * each channel's current value as one frame before its stream) and, where it fits, Alpaca's
- * well-known error codes.
+ * each channel's current value as one frame before its stream), the offsets a client may ask for
+ * (`"offsets":true`) and send back after a reconnect (`resume`, resume.ts) and, where it fits,
+ * Alpaca's well-known error codes.
  * Every server message is a JSON array of objects; status objects have `"ev":"status"`.
  */
 
@@ -23,14 +24,20 @@ export type ErrorName = keyof typeof ERROR_CODES;
 
 export type ClientMessage =
   | { action: 'auth'; token: string }
-  /** `snapshot`: the client asked for each channel's current value before its stream (additive to Polygon's). */
-  | { action: 'subscribe'; params: string[]; snapshot: boolean }
-  | { action: 'unsubscribe'; params: string[] };
+  /**
+   * Additive to Polygon's: `snapshot`, each channel's current value before its stream; `offsets`,
+   * the stream offsets the client may resume from.
+   */
+  | { action: 'subscribe'; params: string[]; snapshot: boolean; offsets: boolean }
+  | { action: 'unsubscribe'; params: string[] }
+  /** The offsets the client kept, checked by the session (resume.ts). */
+  | { action: 'resume'; params: unknown };
 
 export type ParsedMessage = { ok: true; message: ClientMessage } | { ok: false; error: string };
 
 const EXAMPLE = '{"action":"subscribe","params":"T.AAPL,Q.AAPL"}';
 const SNAPSHOT_EXAMPLE = '{"action":"subscribe","params":"Q.AAPL","snapshot":true}';
+const OFFSETS_EXAMPLE = '{"action":"subscribe","params":"Q.AAPL","offsets":true}';
 
 /** Validates one client message; the error says what was wrong in words. */
 export function parseClientMessage(text: string): ParsedMessage {
@@ -43,10 +50,25 @@ export function parseClientMessage(text: string): ParsedMessage {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return { ok: false, error: `expected a JSON object such as ${EXAMPLE}` };
   }
-  const { action, params, snapshot } = value as { action?: unknown; params?: unknown; snapshot?: unknown };
-  if (action !== 'auth' && action !== 'subscribe' && action !== 'unsubscribe') {
+  const { action, params, snapshot, offsets } = value as {
+    action?: unknown;
+    params?: unknown;
+    snapshot?: unknown;
+    offsets?: unknown;
+  };
+  if (action !== 'auth' && action !== 'subscribe' && action !== 'unsubscribe' && action !== 'resume') {
     const shown = typeof action === 'string' ? JSON.stringify(action.slice(0, 40)) : 'missing';
-    return { ok: false, error: `unknown action (${shown}): use auth, subscribe or unsubscribe` };
+    return { ok: false, error: `unknown action (${shown}): use auth, subscribe, unsubscribe or resume` };
+  }
+  if (offsets !== undefined && (action !== 'subscribe' || typeof offsets !== 'boolean')) {
+    return {
+      ok: false,
+      error: `offsets is an option of subscribe, true or false, as in ${OFFSETS_EXAMPLE}; nothing was done`,
+    };
+  }
+  if (action === 'resume') {
+    if (snapshot !== undefined) return { ok: false, error: 'snapshot is an option of subscribe only' };
+    return { ok: true, message: { action, params } };
   }
   if (typeof params !== 'string') {
     return {
@@ -74,7 +96,10 @@ export function parseClientMessage(text: string): ParsedMessage {
     .filter((param) => param !== '');
   if (list.length === 0) return { ok: false, error: `params lists no channel; send for example ${EXAMPLE}` };
   if (action === 'unsubscribe') return { ok: true, message: { action, params: list } };
-  return { ok: true, message: { action, params: list, snapshot: snapshot === true } };
+  return {
+    ok: true,
+    message: { action, params: list, snapshot: snapshot === true, offsets: offsets === true },
+  };
 }
 
 /** A client's value in an error, as JSON, at most 40 characters of it. */

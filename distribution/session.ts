@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import type { RawData, WebSocket } from 'ws';
 import { nextTransition, type Reason, type TokenUsage } from '../entitlements/index.js';
 import type { Quote, Trade } from '../ingest/index.js';
+import type { Retention, ShardEntry, TickStreams } from '../platform/bus/index.js';
 import { type ChannelSpec, WILDCARD } from './channels.js';
 import type { SymbolDirectory } from './directory.js';
 import type { EntitlementView } from './entitlement-view.js';
@@ -30,6 +31,18 @@ import {
   type StatusMessage,
 } from './protocol.js';
 import { authKey, type Bucket, type KeyedLimiter, take } from './rate-limit.js';
+import { ChannelSet, checkResume, parseResume, type ResumeFrom, replay, replayFrame } from './resume.js';
+import {
+  RESUME_AFTER_SUBSCRIBE,
+  RESUME_PENDING,
+  RESUME_READY,
+  RESUME_UNAVAILABLE,
+  RESUME_WITH_SNAPSHOT,
+  resumeAhead,
+  resumeBehind,
+  resumed,
+  resumeGap,
+} from './resume-statuses.js';
 import type { Group, Router } from './routing.js';
 import type { SlotHolder, SlotKeeper } from './session-slots.js';
 import { Conflation, type EventTable, verdict } from './slow-consumer.js';
@@ -54,6 +67,7 @@ import {
   unsubscribed,
   withSnapshot,
 } from './statuses.js';
+import type { StreamOffsets } from './stream-offsets.js';
 import {
   type LiveValues,
   NO_LIVE_VALUES,
@@ -94,6 +108,14 @@ export interface SessionHost extends ReleasedValues {
   closed(session: Session, wasOpen: boolean): void;
   /** The session began conflating: the edge drains it until it catches up. */
   conflating(session: Session): void;
+  /** The live reader's positions and the streams' epochs (stream-offsets.ts). */
+  readonly offsets: StreamOffsets;
+  /** The tick streams, for replays. */
+  readonly ticks: TickStreams;
+  /** Every shard's retention now; refreshes the epochs the offsets carry. */
+  retention(): Promise<Retention[]>;
+  /** Per product: vendor times from here on are still held by its delay line. */
+  heldFrom(product: number): number;
 }
 
 const AWAITING_AUTH = 0;
@@ -108,6 +130,8 @@ const NO_METER = new MeterCounts(0);
 const NO_SUBSCRIPTIONS: ReadonlyMap<string, ChannelSpec> = new Map();
 const REPLACED = frame([SESSION_REPLACED]);
 const RELEASED: Promise<void> = Promise.resolve();
+/** How long a replay waits for this edge to read as far as an offset from another edge. */
+const REPLAY_BEHIND_WAIT_MS = 2_000;
 
 /** Reports already made in one pass over many subscriptions, by product index (-1: every product). */
 type ReportMemo = Map<number, ModeReport>;
@@ -147,6 +171,11 @@ export class Session implements FanoutMember, SlotHolder, TakeoverCandidate {
   #probes: Array<(alive: boolean) => void> | undefined;
   /** Resolves once the slot store has freed the session's slot after it ended. */
   #released = RELEASED;
+  /** The client asked for offsets (subscribe `"offsets":true`, or resume). */
+  #offsets = false;
+  /** Where the next subscribe replays from: a resume accepted and not yet used. */
+  #resumeFrom: ResumeFrom | undefined;
+  #replaying = false;
 
   constructor(ws: WebSocket, address: string, host: SessionHost) {
     this.#ws = ws;
@@ -190,6 +219,17 @@ export class Session implements FanoutMember, SlotHolder, TakeoverCandidate {
    */
   keepalive(): void {
     if (this.#state === CLOSED) return;
+    // Between turns a placed, non-conflating session has everything up to the live positions: a
+    // quiet subscription's offsets move on too, so they stay inside the retained window.
+    if (
+      this.#offsets &&
+      this.#state === OPEN &&
+      !this.#replaying &&
+      this.conflation === undefined &&
+      this.#subscriptions !== undefined &&
+      this.#host.offsets.ready
+    )
+      this.#sendBuffer(this.#host.offsets.fullFrame());
     if (this.#pingSentAt === 0) {
       this.#ping();
       return;
@@ -274,6 +314,7 @@ export class Session implements FanoutMember, SlotHolder, TakeoverCandidate {
         this.#ws.send(frame, TEXT);
         this.#host.stats.framesSent++;
         this.#host.stats.bytesSent += frame.length;
+        if (realtime && this.#offsets) this.#sendBuffer(this.#host.offsets.turnFrame());
         return true;
       }
       if (next === 'close') {
@@ -361,13 +402,15 @@ export class Session implements FanoutMember, SlotHolder, TakeoverCandidate {
       this.#send([NOT_AUTHENTICATED]);
       return;
     }
+    if (message.action === 'resume') return this.#resume(message.params);
     const most = this.#host.options.maxChannelsPerMessage;
     if (message.params.length > most) {
       this.#host.stats.refuse('too_many_channels');
       this.#send([tooManyChannels(message.action, message.params.length, most)]);
       return;
     }
-    if (message.action === 'subscribe') return this.#subscribe(message.params, message.snapshot);
+    if (message.action === 'subscribe')
+      return this.#subscribe(message.params, message.snapshot, message.offsets);
     this.#unsubscribe(message.params);
   }
 
@@ -449,8 +492,14 @@ export class Session implements FanoutMember, SlotHolder, TakeoverCandidate {
    * values are read in the same wait, and each channel's snapshot is picked and sent with the
    * statuses, before anything of the stream can reach it (subscribe-snapshot.ts).
    */
-  async #subscribe(params: readonly string[], snapshot: boolean): Promise<void> {
+  async #subscribe(params: readonly string[], snapshot: boolean, offsets: boolean): Promise<void> {
     const host = this.#host;
+    const from = this.#resumeFrom;
+    if (from !== undefined && snapshot) {
+      this.#send([RESUME_WITH_SNAPSHOT]);
+      return;
+    }
+    if (offsets) this.#offsets = true;
     const max = host.options.maxSymbols;
     const plan = planSubscribe(this.#subscriptions ?? NO_SUBSCRIPTIONS, params, max);
     const [, live] = await Promise.all([
@@ -466,9 +515,13 @@ export class Session implements FanoutMember, SlotHolder, TakeoverCandidate {
       this.#evaluate(now, true);
       if (this.#state !== OPEN) return;
     }
-    this.#subscriptions ??= new Map();
-    for (const spec of plan.accepted) this.#subscriptions.set(spec.param, spec);
-    host.router.place(this, this.#subscriptions, this.modes);
+    const subscriptions = this.#subscriptions ?? new Map<string, ChannelSpec>();
+    for (const spec of plan.accepted) subscriptions.set(spec.param, spec);
+    // A resuming session joins the fan-out only once its replay has caught up (#replay).
+    if (from === undefined) {
+      this.#subscriptions = subscriptions;
+      host.router.place(this, subscriptions, this.modes);
+    }
     const memo: ReportMemo = new Map();
     const picks = snapshot ? this.#pickSnapshots(plan.accepted, live, now) : undefined;
     const replies = plan.replies.map((entry) => {
@@ -490,7 +543,108 @@ export class Session implements FanoutMember, SlotHolder, TakeoverCandidate {
       return pick === undefined ? reply : withSnapshot(reply, pick);
     });
     this.#send(replies);
+    if (from !== undefined) {
+      this.#resumeFrom = undefined;
+      await this.#replay(from, subscriptions);
+      return;
+    }
     if (picks !== undefined) this.#sendSnapshots(picks, now);
+    if (this.#offsets && host.offsets.ready) this.#sendBuffer(host.offsets.fullFrame());
+  }
+
+  /** Checks the offsets a client sent back; when the bus still holds what follows them, the next subscribe replays it. */
+  async #resume(params: unknown): Promise<void> {
+    const host = this.#host;
+    if (this.#subscriptions !== undefined) return this.#send([RESUME_AFTER_SUBSCRIBE]);
+    if (this.#resumeFrom !== undefined) return this.#send([RESUME_PENDING]);
+    const parsed = parseResume(params, host.offsets.shards);
+    if (!parsed.ok) {
+      host.stats.refuse('invalid_message');
+      return this.#send([errorStatus('invalid_syntax', parsed.error)]);
+    }
+    this.#offsets = true;
+    let retention: Retention[] | undefined;
+    try {
+      retention = host.offsets.ready ? await host.retention() : undefined;
+    } catch {
+      retention = undefined;
+    }
+    if (this.#state !== OPEN) return;
+    if (retention === undefined) return this.#send([RESUME_UNAVAILABLE]);
+    const check = checkResume(parsed.points, retention);
+    if (check.ok) {
+      this.#resumeFrom = check.from;
+      return this.#send([RESUME_READY]);
+    }
+    if ('ahead' in check) {
+      host.stats.refuse('invalid_message');
+      return this.#send([resumeAhead(check.ahead)]);
+    }
+    this.#send([resumeGap(check.gaps)]);
+  }
+
+  /**
+   * Replays what `subscriptions` carried after `from`, then joins the fan-out where the replay
+   * ended (resume.ts). Whatever stops the replay short, the session still goes live, told why.
+   */
+  async #replay(from: ResumeFrom, subscriptions: Map<string, ChannelSpec>): Promise<void> {
+    const host = this.#host;
+    const channels = new ChannelSet(subscriptions.values());
+    const counted = { events: 0 };
+    const join = (statuses: readonly StatusMessage[]): void => {
+      this.#subscriptions = subscriptions;
+      host.router.place(this, subscriptions, this.modes);
+      this.#send(statuses);
+      this.#sendBuffer(host.offsets.fullFrame());
+    };
+    this.#replaying = true;
+    const outcome = await replay({
+      ticks: host.ticks,
+      from,
+      live: host.offsets,
+      readCount: host.options.readCount,
+      behindWaitMs: REPLAY_BEHIND_WAIT_MS,
+      send: (entries, positions) => this.#sendReplayed(entries, positions, channels, counted),
+      join: () => join([resumed(counted.events)]),
+    }).catch(() => 'failed' as const);
+    this.#replaying = false;
+    if (this.#state !== OPEN || outcome === 'joined' || outcome === 'stopped') return;
+    join([outcome === 'failed' ? RESUME_UNAVAILABLE : resumeBehind(outcome.behind)]);
+  }
+
+  /**
+   * One replayed frame, after the same real-time guard as `deliver`: the events in the mode the
+   * user has now, real-time ones metered as deliveries. False once the session has ended.
+   */
+  #sendReplayed(
+    entries: readonly ShardEntry[],
+    positions: readonly string[],
+    channels: ChannelSet,
+    counted: { events: number },
+  ): boolean {
+    if (this.#state !== OPEN) return false;
+    const host = this.#host;
+    const now = host.now();
+    if (now >= this.realtimeUntil) {
+      this.#evaluate(now, true);
+      if (this.#state !== OPEN) return false;
+    }
+    const out = replayFrame(entries, channels, {
+      byTape: host.products.byTape,
+      modes: this.modes,
+      delays: host.products.list.map((product) => product.delayMs),
+      heldFrom: (product) => host.heldFrom(product),
+      now,
+    });
+    host.stats.malformedBatches += out.malformed;
+    if (out.frame === undefined) return true;
+    if (!this.#sendBuffer(out.frame)) return false;
+    host.stats.framesSent++;
+    host.stats.bytesSent += out.frame.length;
+    counted.events += out.events;
+    host.metering.count(this, out.realtime, now);
+    const shards = [...new Set(entries.map((entry) => entry.shard))];
+    return this.#sendBuffer(host.offsets.frameFor(shards, positions));
   }
 
   /** One snapshot per distinct channel accepted, in the client's order. */
@@ -640,6 +794,17 @@ export class Session implements FanoutMember, SlotHolder, TakeoverCandidate {
     // The one frame past the bound: the client learns why once it reads again.
     this.#ws.send(SLOW_CLIENT);
     this.#end(CLOSE.policy, 'slow client', 'slow_client');
+  }
+
+  /** A ready frame (offsets, replayed events) under the same bound as `#sendText`. */
+  #sendBuffer(frame: Buffer): boolean {
+    if (this.#state === CLOSED) return false;
+    if (verdict(this.#ws.bufferedAmount, this.#host.options) === 'close') {
+      this.#slow();
+      return false;
+    }
+    this.#ws.send(frame, TEXT);
+    return true;
   }
 
   #send(statuses: readonly StatusMessage[]): void {

@@ -3,10 +3,13 @@
  * feeds the fan-out. A fresh edge also reads back from now − delay, so its delay line holds what
  * delayed clients are owed over the next `delay` and they need not wait a full delay for data:
  * the bus must retain at least `delay` worth of ticks (tickMaxLen entries per shard) for that.
+ * The live reader's position moves `StreamOffsets` just before each turn reaches the fan-out:
+ * that is what clients are told they may resume from.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ShardEntry, TickReader, TickStreams } from '../platform/bus/index.js';
 import type { Logger } from '../platform/logger.js';
+import type { StreamOffsets } from './stream-offsets.js';
 
 export interface TickSink {
   live(entries: readonly ShardEntry[]): void;
@@ -21,6 +24,8 @@ export interface TickSourceOptions {
   /** Read back this far on start (0: no backfill). */
   backfillMs: number;
   logger: Logger;
+  /** Follows the live reader's position, for the offsets clients may resume from. */
+  offsets: StreamOffsets;
   now?: () => number;
 }
 
@@ -67,13 +72,20 @@ export class TickSource {
   async #live(reader: TickReader): Promise<void> {
     const { sink, readCount, logger } = this.#options;
     let failing = false;
+    let opened = false;
     while (!this.#stopped) {
       try {
+        if (!opened) {
+          this.#options.offsets.started(await reader.started());
+          opened = true;
+        }
         const entries = await reader.next({ count: readCount, blockMs: BLOCK_MS });
         failing = false;
         if (entries.length === 0) continue;
         const turn = await this.#andWaiting(reader, entries);
-        if (!this.#stopped) sink.live(turn);
+        if (this.#stopped) continue;
+        this.#options.offsets.advance(turn);
+        sink.live(turn);
       } catch (err) {
         if (!failing) logger.error({ err }, 'tick read failed; retrying');
         failing = true;

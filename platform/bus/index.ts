@@ -4,6 +4,7 @@
  * default). One interface per capability (`types.ts`), one file per capability per backend
  * (`redis/`, `memory/`).
  */
+export { compareIds, isStreamId } from './ids.js';
 export { openBus } from './open.js';
 export { shardOf } from './shard.js';
 export type * from './types.js';

@@ -15,11 +15,24 @@ export interface ShardEntry extends BusEntry {
 }
 
 /**
- * Where a tick reader starts: only entries added after it opens, everything still retained, or
- * the first retained entry whose id time (the ms part of `<ms>-<seq>`, the time it was stored) is
- * at or after `time` (epoch ms). Reading back in time only finds what trimming (`maxLen`) kept.
+ * Where a tick reader starts: only entries added after it opens, everything still retained, the
+ * first retained entry whose id time (the ms part of `<ms>-<seq>`, the time it was stored) is at
+ * or after `time` (epoch ms), or just after the ids in `after` (one per shard, in the reader's
+ * `shards` order). Reading back in time only finds what trimming (`maxLen`) kept.
  */
-export type StartFrom = 'latest' | 'earliest' | { time: number };
+export type StartFrom = 'latest' | 'earliest' | { time: number } | { after: readonly string[] };
+
+/**
+ * What a tick stream still holds, to tell whether reading after an id misses nothing. `epoch`
+ * changes whenever the stream's history restarted (a Redis that lost its data): ids of another
+ * epoch say nothing about this one. Everything after `deletedThrough` is retained (`0-0`:
+ * nothing was ever trimmed; otherwise at least the greatest id trimmed away); `lastId` is the newest entry's id (`0-0`: none).
+ */
+export interface Retention {
+  epoch: string;
+  deletedThrough: string;
+  lastId: string;
+}
 
 /**
  * Market data: batches of ticks on `shards` streams (a symbol always maps to the same shard),
@@ -31,6 +44,8 @@ export interface TickStreams {
   publish(batches: ReadonlyArray<{ shard: number; payload: Buffer }>): Promise<void>;
   /** A reader over the given shards (default: all), with its own connection for blocking reads. */
   reader(options?: { shards?: readonly number[]; from?: StartFrom }): TickReader;
+  /** Every shard's retention, in shard order (one round trip; makes the epoch if it is missing). */
+  retention(): Promise<Retention[]>;
 }
 
 export interface TickReader {
@@ -39,6 +54,8 @@ export interface TickReader {
    * there are none (then resolving to []). Advances the position past what it returns.
    */
   next(options: { count: number; blockMs: number }): Promise<ShardEntry[]>;
+  /** Where the reader started, per shard in `shards` order: the id it reads after (`0-0`: the start). */
+  started(): Promise<string[]>;
   close(): Promise<void>;
 }
 

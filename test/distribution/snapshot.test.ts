@@ -316,11 +316,11 @@ describe('bad snapshot values', () => {
     const parse = (message: unknown) => parseClientMessage(JSON.stringify(message));
     expect(parse({ action: 'subscribe', params: 'Q.A', snapshot: true })).toEqual({
       ok: true,
-      message: { action: 'subscribe', params: ['Q.A'], snapshot: true },
+      message: { action: 'subscribe', params: ['Q.A'], snapshot: true, offsets: false },
     });
     expect(parse({ action: 'subscribe', params: 'Q.A' })).toEqual({
       ok: true,
-      message: { action: 'subscribe', params: ['Q.A'], snapshot: false },
+      message: { action: 'subscribe', params: ['Q.A'], snapshot: false, offsets: false },
     });
     expect(parse({ action: 'subscribe', params: 'Q.A', snapshot: 'x'.repeat(100) })).toMatchObject({
       ok: false,

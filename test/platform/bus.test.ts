@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Bus,
   type ControlMessage,
+  compareIds,
   type OpenBusOptions,
   openBus,
   shardOf,
@@ -116,6 +117,31 @@ describe.each([
     expect(entries).toHaveLength(4);
     for (const entry of entries) expect(entry.id).toMatch(/^\d+-\d+$/);
     expect(await reader.next({ count: 100, blockMs: 0 })).toEqual([]);
+  });
+
+  it('reads from just after given ids, reports where a reader started, and what each stream retains', async () => {
+    const bus = await open({ shards: 2, tickMaxLen: 10 });
+    const fresh = await bus.ticks.retention();
+    expect(fresh).toHaveLength(2);
+    expect(fresh[0]).toMatchObject({ deletedThrough: '0-0', lastId: '0-0' });
+    // The epoch is made once and then stays.
+    expect((await bus.ticks.retention()).map((r) => r.epoch)).toEqual(fresh.map((r) => r.epoch));
+    await bus.ticks.publish(['a', 'b', 'c'].map((p) => ({ shard: 0, payload: Buffer.from(p) })));
+    const all = await bus.ticks.reader({ from: 'earliest' }).next({ count: 100, blockMs: 0 });
+    const [a, b, c] = all.map((e) => e.id);
+    const latest = bus.ticks.reader({ from: 'latest' });
+    expect(await latest.started()).toEqual([c, '0-0']);
+    const after = bus.ticks.reader({ from: { after: [a as string, '0-0'] } });
+    expect(await after.started()).toEqual([a, '0-0']);
+    expect(text(await after.next({ count: 100, blockMs: 0 }))).toEqual(['b', 'c']);
+    expect((await bus.ticks.retention())[0]).toMatchObject({ deletedThrough: '0-0', lastId: c });
+    await bus.ticks.publish(
+      Array.from({ length: 300 }, (_, n) => ({ shard: 0, payload: Buffer.from(`x${n}`) })),
+    );
+    // Trimmed past `b`: reading after it would miss entries.
+    const trimmed = (await bus.ticks.retention())[0];
+    expect(compareIds(trimmed?.deletedThrough ?? '0-0', b as string)).toBeGreaterThan(0);
+    await bus.close();
   });
 
   it('reads only the requested shards, at most `count` per shard', async () => {

@@ -2,6 +2,7 @@
  * The stream machinery the in-process bus builds on: `<ms>-<seq>` ids as Redis makes them, an
  * append-only log addressed by absolute position, and blocking reads that wake on append.
  */
+import { compareIds } from '../ids.js';
 import type { ShardEntry, StartFrom } from '../types.js';
 
 /** Dropped slots are reclaimed once at least this many have piled up at the front of a log. */
@@ -133,21 +134,23 @@ function idTime(id: string): number {
   return Number(id.slice(0, id.indexOf('-')));
 }
 
-/** Position of the first entry of `log` stored at or after `time`: ids increase, so a binary search. */
-function positionAt(log: Log<ShardEntry>, time: number): number {
+/** Position of the first entry of `log` for which `reached` holds: ids increase, so a binary search. */
+function positionWhere(log: Log<ShardEntry>, reached: (id: string) => boolean): number {
   let low = log.start;
   let high = log.end;
   while (low < high) {
     const mid = (low + high) >>> 1;
     const entry = log.at(mid);
-    if (entry !== undefined && idTime(entry.id) >= time) high = mid;
+    if (entry !== undefined && reached(entry.id)) high = mid;
     else low = mid + 1;
   }
   return low;
 }
 
-export function startPosition(log: Log<ShardEntry>, from: StartFrom): number {
+/** `after`: the id to read after for this log, when the reader starts `{ after }`. */
+export function startPosition(log: Log<ShardEntry>, from: StartFrom, after = '0-0'): number {
   if (from === 'latest') return log.end;
   if (from === 'earliest') return 0;
-  return positionAt(log, from.time);
+  if ('after' in from) return positionWhere(log, (id) => compareIds(id, after) > 0);
+  return positionWhere(log, (id) => idTime(id) >= from.time);
 }

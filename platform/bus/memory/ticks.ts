@@ -1,5 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { checkShard } from '../checks.js';
-import type { ShardEntry, StartFrom, TickReader, TickStreams } from '../types.js';
+import type { Retention, ShardEntry, StartFrom, TickReader, TickStreams } from '../types.js';
 import type { Lifecycle } from './lifecycle.js';
 import { blockingRead, IdClock, Log, startPosition, Waiters } from './log.js';
 
@@ -7,6 +8,13 @@ class TickShard {
   readonly log = new Log<ShardEntry>();
   readonly clock = new IdClock();
   readonly waiters = new Waiters();
+  /** The greatest id trimmed away. */
+  deletedThrough = '0-0';
+
+  /** The id of the entry before `position`, `0-0` when there is none. */
+  idBefore(position: number): string {
+    return this.log.at(position - 1)?.id ?? '0-0';
+  }
 }
 
 class MemoryTickReader implements TickReader {
@@ -17,9 +25,18 @@ class MemoryTickReader implements TickReader {
   readonly #lifecycle: Lifecycle;
   #closed = false;
 
+  readonly #started: string[];
+
   constructor(shards: TickShard[], from: StartFrom, lifecycle: Lifecycle) {
     this.#shards = shards;
-    this.#positions = shards.map((shard) => startPosition(shard.log, from));
+    this.#positions = shards.map((shard, i) =>
+      startPosition(shard.log, from, typeof from === 'object' && 'after' in from ? from.after[i] : undefined),
+    );
+    this.#started = shards.map((shard, i) =>
+      typeof from === 'object' && 'after' in from
+        ? (from.after[i] ?? '0-0')
+        : shard.idBefore(this.#positions[i] as number),
+    );
     this.#sources = [...shards.map((shard) => shard.waiters), this.#wakeOnClose];
     this.#lifecycle = lifecycle;
   }
@@ -48,6 +65,10 @@ class MemoryTickReader implements TickReader {
     return out;
   }
 
+  async started(): Promise<string[]> {
+    return [...this.#started];
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     this.#lifecycle.release(this);
@@ -60,6 +81,8 @@ export class MemoryTickStreams implements TickStreams {
   readonly #streams: TickShard[];
   readonly #maxLen: number;
   readonly #lifecycle: Lifecycle;
+  /** The history of an in-process stream ends with the process: one epoch for its life. */
+  readonly #epoch = randomUUID().slice(0, 8);
 
   constructor(shards: number, maxLen: number, lifecycle: Lifecycle) {
     this.shards = shards;
@@ -73,10 +96,22 @@ export class MemoryTickStreams implements TickStreams {
     for (const { shard, payload } of batches) {
       const stream = this.#streams[checkShard(shard, this.shards)] as TickShard;
       const end = stream.log.append({ shard, id: stream.clock.next(), payload }) + 1;
-      if (end - stream.log.start > this.#maxLen) stream.log.dropBefore(end - this.#maxLen);
+      if (end - stream.log.start > this.#maxLen) {
+        stream.deletedThrough = stream.idBefore(end - this.#maxLen);
+        stream.log.dropBefore(end - this.#maxLen);
+      }
       // Waking only settles promises: readers run after this loop, seeing the whole publish.
       stream.waiters.wake();
     }
+  }
+
+  async retention(): Promise<Retention[]> {
+    this.#lifecycle.check();
+    return this.#streams.map((stream) => ({
+      epoch: this.#epoch,
+      deletedThrough: stream.deletedThrough,
+      lastId: stream.idBefore(stream.log.end),
+    }));
   }
 
   reader(options: { shards?: readonly number[]; from?: StartFrom } = {}): TickReader {

@@ -1,12 +1,15 @@
 /**
  * Market data on Redis: stream `${prefix}:ticks:{n}` per shard n, payload in field `d`, trimmed by
- * XADD MAXLEN ~ tickMaxLen.
+ * XADD MAXLEN ~ tickMaxLen, and its epoch `${prefix}:ticks:{n}:epoch` in the same slot, so the
+ * two are lost together: a Redis restarted without its data has neither, and the next retention
+ * read makes a new epoch.
  */
 
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../logger.js';
 import { checkShard } from '../checks.js';
-import type { ShardEntry, StartFrom, TickReader, TickStreams } from '../types.js';
+import type { Retention, ShardEntry, StartFrom, TickReader, TickStreams } from '../types.js';
 import {
   type Children,
   connectionName,
@@ -23,6 +26,13 @@ import { lastId, type RawStreams } from './streams.js';
 function idBefore(time: number): string {
   const ms = Math.floor(time);
   return ms > 0 ? `${ms - 1}-18446744073709551615` : '0-0';
+}
+
+/** The greatest id that can come before `id`: nothing can lie between the two. */
+function idBeforeId(id: string): string {
+  const [ms, seq] = id.split('-') as [string, string];
+  if (seq !== '0') return `${ms}-${BigInt(seq) - 1n}`;
+  return idBefore(Number(ms));
 }
 
 type Outcome = { entries: ShardEntry[] } | { error: unknown };
@@ -57,6 +67,8 @@ class RedisTickReader implements TickReader {
   #opening: Promise<Map<string, string>> | undefined;
   /** The position (last id read) per stream key. */
   #positions: Map<string, string> | undefined;
+  /** Where it started, per key in order (set once opened). */
+  #startIds: string[] | undefined;
   #closed = false;
 
   constructor(
@@ -88,8 +100,11 @@ class RedisTickReader implements TickReader {
     const positions =
       from === 'latest'
         ? Promise.all(this.#keys.map((key) => lastId(this.#main, key)))
-        : this.#keys.map(() => (from === 'earliest' ? '0-0' : idBefore(from.time)));
+        : this.#keys.map((_, i) =>
+            from === 'earliest' ? '0-0' : 'after' in from ? (from.after[i] ?? '0-0') : idBefore(from.time),
+          );
     const [start] = await Promise.all([positions, ...this.#groups.map((group) => group.conn.connect())]);
+    this.#startIds = [...start];
     return new Map(this.#keys.map((key, i) => [key, start[i] as string]));
   }
 
@@ -121,6 +136,19 @@ class RedisTickReader implements TickReader {
     this.#startReads(positions, count, blockMs);
     await Promise.race(this.#groups.flatMap((group) => group.inFlight ?? []));
     return await this.#collect();
+  }
+
+  async started(): Promise<string[]> {
+    if (this.#positions === undefined) {
+      try {
+        this.#opening ??= this.#start();
+        this.#positions = await this.#opening;
+      } catch (err) {
+        this.#opening = undefined;
+        throw err;
+      }
+    }
+    return [...(this.#startIds as string[])];
   }
 
   /** Starts a read on every group with none in flight and nothing uncollected. */
@@ -231,6 +259,38 @@ export class RedisTickStreams implements TickStreams {
     );
   }
 
+  /**
+   * Two round trips: the epochs (made where missing) with whether each stream exists, then XINFO
+   * of those that do (XINFO of a missing key is an error, which would fail the whole pipeline).
+   */
+  async retention(): Promise<Retention[]> {
+    const first = await this.#main.pipeline(
+      this.#keys.flatMap((key) => {
+        const epochKey = `${key}:epoch`;
+        return [
+          { key: epochKey, args: ['SET', epochKey, randomUUID().slice(0, 8), 'NX'] },
+          { key: epochKey, args: ['GET', epochKey] },
+          { key, args: ['EXISTS', key] },
+        ];
+      }),
+    );
+    const existing = this.#keys.filter((_, n) => Number(first[n * 3 + 2]) === 1);
+    const infos = await this.#main.pipeline(existing.map((key) => ({ key, args: ['XINFO', 'STREAM', key] })));
+    const byKey = new Map(existing.map((key, i) => [key, infos[i] as unknown[]]));
+    return this.#keys.map((key, n) => {
+      const info = byKey.get(key);
+      const epoch = String(first[n * 3 + 1]);
+      if (info === undefined) return { epoch, deletedThrough: '0-0', lastId: '0-0' };
+      const lastId = String(infoField(info, 'last-generated-id'));
+      // Trimming does not move max-deleted-entry-id: what is gone is told by the count ever added.
+      const removed = Number(infoField(info, 'entries-added')) > Number(infoField(info, 'length'));
+      const firstEntry = infoField(info, 'first-entry') as unknown[] | null | undefined;
+      const firstId = firstEntry?.[0] === undefined ? undefined : String(firstEntry[0]);
+      const deletedThrough = !removed ? '0-0' : firstId === undefined ? lastId : idBeforeId(firstId);
+      return { epoch, deletedThrough, lastId };
+    });
+  }
+
   reader(options: { shards?: readonly number[]; from?: StartFrom } = {}): TickReader {
     const shards = options.shards ?? Array.from({ length: this.shards }, (_, n) => n);
     const keys = shards.map((shard) => this.#keys[checkShard(shard, this.shards)] as string);
@@ -245,4 +305,10 @@ export class RedisTickStreams implements TickStreams {
     );
     return this.#children.add(reader);
   }
+}
+
+/** A field of a RESP2 XINFO STREAM reply, a flat list of names and values. */
+function infoField(info: unknown[], name: string): unknown {
+  for (let i = 0; i + 1 < info.length; i += 2) if (String(info[i]) === name) return info[i + 1];
+  return undefined;
 }
