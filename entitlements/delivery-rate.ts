@@ -4,7 +4,7 @@
  * grant (the product's plan); when both do, the stricter — the smaller — applies. It limits how
  * often data arrives, never whether: the real-time decision (`decide.ts`) is untouched by it.
  */
-import { type UserSnapshot, grantEnd } from './snapshot.js';
+import { grantEnd, type UserSnapshot } from './snapshot.js';
 
 /** The largest rate accepted: one update a millisecond per symbol. */
 export const MAX_UPDATES_PER_SECOND = 1000;
@@ -13,7 +13,11 @@ export const MAX_UPDATES_PER_SECOND = 1000;
  * The rate in force for `productId` at `at`: the smaller of the user's and that of the grant
  * covering `at`; undefined when neither carries one (no limit).
  */
-export function deliveryRate(user: UserSnapshot | undefined, productId: string, at: number): number | undefined {
+export function deliveryRate(
+  user: UserSnapshot | undefined,
+  productId: string,
+  at: number,
+): number | undefined {
   if (user === undefined) return undefined;
   let rate = user.maxUpdatesPerSecond;
   for (const grant of user.grants) {

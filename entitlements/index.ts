@@ -25,7 +25,6 @@ export {
   recordChanges,
 } from './changes.js';
 export { type UserContact, userContacts } from './contacts.js';
-export { deliveryRate, MAX_UPDATES_PER_SECOND } from './delivery-rate.js';
 export {
   agreementOnFile,
   type DecideOptions,
@@ -38,6 +37,7 @@ export {
   type Reason,
   reasonWords,
 } from './decide.js';
+export { deliveryRate, MAX_UPDATES_PER_SECOND } from './delivery-rate.js';
 export { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from './errors.js';
 export type { GrantRecord } from './grants.js';
 export { type HistoryFacts, type Interval, openIntervals } from './history.js';

@@ -150,7 +150,10 @@ export function entitlementRoutes(deps: EntitlementRoutesDeps): OpenAPIHono<AppE
   app.openapi(api.deliveryRateRoute, async (c) => {
     const { id } = c.req.valid('param');
     const { maxUpdatesPerSecond } = c.req.valid('json');
-    return c.json(await run(c, (ctx) => setDeliveryRate({ ctx, input: { userId: id, maxUpdatesPerSecond } })), 200);
+    return c.json(
+      await run(c, (ctx) => setDeliveryRate({ ctx, input: { userId: id, maxUpdatesPerSecond } })),
+      200,
+    );
   });
 
   app.openapi(api.revokeRoute, async (c) => {

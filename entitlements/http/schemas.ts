@@ -102,7 +102,8 @@ export const createUserBody = z
       .openapi({ description: 'Postal address, as a licensor’s detail file names the subscriber' }),
     sessionLimit: z.number().int().min(1).max(1000).optional(),
     maxUpdatesPerSecond: deliveryRate.optional().openapi({
-      description: 'The user’s delivery rate for every product; a grant’s own rate also applies (the smaller wins)',
+      description:
+        'The user’s delivery rate for every product; a grant’s own rate also applies (the smaller wins)',
     }),
   })
   .strict();
@@ -160,7 +161,8 @@ export const grantBody = z
     validTo: instant.optional(),
     reason: reason.optional(),
     maxUpdatesPerSecond: deliveryRate.optional().openapi({
-      description: 'The plan’s delivery rate for this product; the user’s own rate also applies (the smaller wins)',
+      description:
+        'The plan’s delivery rate for this product; the user’s own rate also applies (the smaller wins)',
     }),
   })
   .strict();

@@ -56,7 +56,15 @@ export async function createUser({
   const { rowCount } = await ctx.tx.query(
     `insert into users (id, email, name, address, status, billing_delinquent, session_limit, max_updates_per_second, created_at)
       values ($1, $2, $3, $4, 'active', false, $5, $6, $7) on conflict (id) do nothing`,
-    [user.id, user.email, user.name, user.address, user.sessionLimit, user.maxUpdatesPerSecond, user.createdAt],
+    [
+      user.id,
+      user.email,
+      user.name,
+      user.address,
+      user.sessionLimit,
+      user.maxUpdatesPerSecond,
+      user.createdAt,
+    ],
   );
   if (rowCount === 0)
     throw new ConflictError('user_exists', `a user with id ${JSON.stringify(input.id)} exists`);
