@@ -21,6 +21,11 @@ export class EdgeStats {
    * timer that ends it fired: the last guard against a leak caught one.
    */
   realtimeWithheld = 0;
+  /**
+   * Updates a delivery rate kept from a session: a newer one of the same type and symbol took
+   * their place within the interval (delivery-rate.ts).
+   */
+  conflatedEvents = 0;
   /** Tick batches that could not be decoded (skipped). */
   malformedBatches = 0;
   /** Why a subscription did not get real time, or a request was refused, by reason. */
@@ -81,6 +86,12 @@ export function registerEdgeMetrics(registry: Registry, stats: EdgeStats, gauges
     'mdhub_edge_conflations_total',
     'Times a slow socket switched to conflated updates',
     () => stats.conflations,
+  );
+  scrapedCounter(
+    registry,
+    'mdhub_edge_conflated_events_total',
+    'Updates not delivered to a session with a delivery rate because a newer one of the same symbol took their place',
+    () => stats.conflatedEvents,
   );
   scrapedCounter(
     registry,

@@ -8,10 +8,11 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { RawData, WebSocket } from 'ws';
-import { nextTransition, type Reason, type TokenUsage } from '../entitlements/index.js';
+import { deliveryRate, nextTransition, type Reason, type TokenUsage } from '../entitlements/index.js';
 import type { Quote, Trade } from '../ingest/index.js';
 import type { Retention, ShardEntry, TickStreams } from '../platform/bus/index.js';
-import { type ChannelSpec, WILDCARD } from './channels.js';
+import { CHANNEL_TYPES, type ChannelSpec, WILDCARD } from './channels.js';
+import { DeliveryThrottle } from './delivery-rate.js';
 import type { SymbolDirectory } from './directory.js';
 import type { EntitlementView } from './entitlement-view.js';
 import type { FanoutMember } from './fanout.js';
@@ -19,7 +20,7 @@ import type { ReleasedValues } from './last-value.js';
 import { MeterCounts, type Metering } from './metering.js';
 import type { EdgeStats } from './metrics.js';
 import type { EdgeOptions } from './options.js';
-import { type ModeCode, modeCode, NONE, type ProductTable, REALTIME } from './products.js';
+import { DELAYED, type ModeCode, modeCode, NONE, type ProductTable, REALTIME } from './products.js';
 import {
   AUTH_SUCCESS,
   AUTH_TIMEOUT,
@@ -45,7 +46,7 @@ import {
 } from './resume-statuses.js';
 import type { Group, Router } from './routing.js';
 import type { SlotHolder, SlotKeeper } from './session-slots.js';
-import { Conflation, type EventTable, verdict } from './slow-consumer.js';
+import { Conflation, type EventTable, encodeFrame, verdict } from './slow-consumer.js';
 import {
   ALREADY_AUTHENTICATED,
   AUTH_FAILED,
@@ -157,6 +158,10 @@ export class Session implements FanoutMember, SlotHolder, TakeoverCandidate {
   /** Per product index: the mode decided, and the reasons when it is not real time. */
   readonly modes: ModeCode[] = [];
   readonly #reasons: Reason[][] = [];
+  /** Per product index: the delivery rate in force (updates a second per symbol), undefined for none. */
+  readonly #rates: Array<number | undefined> = [];
+  /** Holds what goes over the rates; only while some product has one (delivery-rate.ts). */
+  #throttle: DeliveryThrottle | undefined;
   /** Real time ends at the latest here (the user's next entitlement transition), whatever timers do. */
   realtimeUntil = Number.POSITIVE_INFINITY;
   #subscriptions: Map<string, ChannelSpec> | undefined;
@@ -307,6 +312,21 @@ export class Session implements FanoutMember, SlotHolder, TakeoverCandidate {
         return false;
       }
     }
+    if (this.#throttle !== undefined) return this.#deliverRated(frame, group, table, realtime, now);
+    return this.#sendData(frame, group.events, table, realtime, now);
+  }
+
+  /**
+   * Sends a data frame (or, for a slow socket, holds its events); true when it was sent and its
+   * real-time events count as delivered.
+   */
+  #sendData(
+    frame: Buffer,
+    events: readonly number[],
+    table: EventTable,
+    realtime: boolean,
+    now: number,
+  ): boolean {
     const options = this.#host.options;
     if (this.conflation === undefined) {
       const next = verdict(this.#ws.bufferedAmount, options);
@@ -325,9 +345,77 @@ export class Session implements FanoutMember, SlotHolder, TakeoverCandidate {
       this.#host.stats.conflations++;
       this.#host.conflating(this);
     }
-    this.conflation.add(group.events, table, realtime);
+    this.conflation.add(events, table, realtime);
     if (this.conflation.size > options.maxConflatedKeys) this.#slow();
     return false;
+  }
+
+  /**
+   * The send path of a session with a delivery rate (delivery-rate.ts): the frame's events over
+   * the rate are held, the others go out — in the group's frame itself when none was held. What
+   * is sent of a trimmed frame is metered here, as it is.
+   */
+  #deliverRated(
+    frame: Buffer,
+    group: Group<Session>,
+    table: EventTable,
+    realtime: boolean,
+    now: number,
+  ): boolean {
+    const throttle = this.#throttle as DeliveryThrottle;
+    const events = throttle.admit(group.events, table, realtime ? REALTIME : DELAYED, now);
+    if (events === group.events) return this.#sendData(frame, events, table, realtime, now);
+    if (events.length === 0) return false;
+    const parts = events.map((event) => table.json(event));
+    if (!this.#sendData(encodeFrame(parts), events, table, realtime, now) || !realtime) return false;
+    const counts = new Array<number>(this.modes.length).fill(0);
+    for (const event of events) {
+      const product = table.product(event);
+      counts[product] = (counts[product] as number) + 1;
+    }
+    this.#host.metering.count(this, counts, now);
+    return false;
+  }
+
+  /** The throttle's held values are due: out they go, as their interval's updates. */
+  #releaseHeld(): void {
+    const throttle = this.#throttle;
+    if (throttle === undefined || this.#state !== OPEN) return;
+    const now = this.#host.now();
+    // The real-time guard of `deliver`: a value held in real time goes only while real time lasts.
+    if (now >= this.realtimeUntil) this.#evaluate(now, true);
+    if (this.#state !== OPEN) return;
+    const released = throttle.take(now, REALTIME);
+    if (!throttle.active) this.#throttle = undefined;
+    if (released.length === 0) return;
+    const options = this.#host.options;
+    const next = this.conflation === undefined ? verdict(this.#ws.bufferedAmount, options) : 'conflate';
+    if (next === 'close') {
+      this.#slow();
+      return;
+    }
+    if (next === 'conflate') {
+      if (this.conflation === undefined) {
+        this.conflation = new Conflation(now);
+        this.#host.stats.conflations++;
+        this.#host.conflating(this);
+      }
+      for (const value of released)
+        this.conflation.keep(value.key, value.json, value.product, value.realtime);
+      if (this.conflation.size > options.maxConflatedKeys) this.#slow();
+      return;
+    }
+    const held = encodeFrame(released.map((value) => value.json));
+    this.#ws.send(held, TEXT);
+    this.#host.stats.framesSent++;
+    this.#host.stats.bytesSent += held.length;
+    let counts: number[] | undefined;
+    for (const value of released) {
+      if (!value.realtime) continue;
+      counts ??= new Array<number>(this.modes.length).fill(0);
+      counts[value.product] = (counts[value.product] as number) + 1;
+    }
+    if (counts !== undefined) this.#host.metering.count(this, counts, now);
   }
 
   /**
@@ -475,6 +563,7 @@ export class Session implements FanoutMember, SlotHolder, TakeoverCandidate {
     for (let p = 0; p < products; p++) {
       this.modes.push(NONE);
       this.#reasons.push([]);
+      this.#rates.push(undefined);
     }
     host.opened(this);
     this.#evaluate(this.openedAt, false);
@@ -705,27 +794,50 @@ export class Session implements FanoutMember, SlotHolder, TakeoverCandidate {
     const sessions = this.slotHeld ? undefined : this.openSessions;
     const changed: boolean[] = [];
     let modesChanged = false;
+    let ratesChanged = false;
     let realtime = false;
+    const user = host.view.snapshot(this.userId);
     for (let p = 0; p < products.length; p++) {
-      const decision = host.view.decide(this.userId, (products[p] as { id: string }).id, now, sessions);
+      const id = (products[p] as { id: string }).id;
+      const decision = host.view.decide(this.userId, id, now, sessions);
       const code = modeCode(decision.mode);
       const reasons = this.#reasons[p] ?? [];
+      const rate = code === NONE ? undefined : deliveryRate(user, id, now);
       changed[p] =
         this.modes[p] !== code ||
+        this.#rates[p] !== rate ||
         reasons.length !== decision.reasons.length ||
         reasons.some((reason, index) => reason !== decision.reasons[index]);
       if (this.modes[p] !== code) modesChanged = true;
+      if (this.#rates[p] !== rate) ratesChanged = true;
       this.modes[p] = code;
+      this.#rates[p] = rate;
       this.#reasons[p] = decision.reasons;
       if (code === REALTIME) realtime = true;
     }
-    const snapshot = realtime ? host.view.snapshot(this.userId) : undefined;
-    this.realtimeUntil = (snapshot && nextTransition(snapshot, now)) ?? Number.POSITIVE_INFINITY;
+    this.realtimeUntil =
+      (realtime && user ? nextTransition(user, now) : undefined) ?? Number.POSITIVE_INFINITY;
     if (modesChanged) {
       this.conflation?.dropRealtime(this.modes);
+      this.#throttle?.dropStale(this.modes);
       host.router.place(this, this.#subscriptions ?? NO_SUBSCRIPTIONS, this.modes);
     }
+    if (ratesChanged) this.#applyRates(now);
     if (announce && changed.some(Boolean)) this.#announce(changed);
+  }
+
+  /** Starts, retunes or lifts the throttle for the rates now in force. */
+  #applyRates(now: number): void {
+    if (this.#throttle === undefined) {
+      if (this.#rates.every((rate) => rate === undefined)) return;
+      this.#throttle = new DeliveryThrottle(this.modes.length, CHANNEL_TYPES.length, this.#host.stats, () =>
+        this.#releaseHeld(),
+      );
+    }
+    this.#throttle.setRates(this.#rates, now);
+    if (this.#throttle.active) return;
+    this.#throttle.stop();
+    this.#throttle = undefined;
   }
 
   #announce(changed: readonly boolean[]): void {
@@ -762,7 +874,7 @@ export class Session implements FanoutMember, SlotHolder, TakeoverCandidate {
     let report = memo.get(key);
     if (report === undefined) {
       const products = known === undefined ? this.modes.map((_, p) => p) : [known];
-      report = modeReport(products, this.modes, this.#reasons, this.#host.products.list);
+      report = modeReport(products, this.modes, this.#reasons, this.#host.products.list, this.#rates);
       memo.set(key, report);
     }
     return report;
@@ -846,6 +958,8 @@ export class Session implements FanoutMember, SlotHolder, TakeoverCandidate {
     clearTimeout(this.#authTimer);
     this.#authTimer = undefined;
     this.conflation = undefined;
+    this.#throttle?.stop();
+    this.#throttle = undefined;
     this.#settleProbes(false);
     const host = this.#host;
     host.router.leave(this);

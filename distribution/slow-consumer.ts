@@ -65,6 +65,11 @@ export class Conflation {
     }
   }
 
+  /** Keeps an event already copied, under its key (type index, then symbol), replacing an older one. */
+  keep(key: string, json: Buffer, product: number, realtime: boolean): void {
+    this.#held.set(key, { json, product, realtime });
+  }
+
   /** Forgets real-time events of products no longer real time: they must not be sent after the change. */
   dropRealtime(modes: readonly number[]): void {
     for (const [key, held] of this.#held) {

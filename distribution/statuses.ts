@@ -23,23 +23,30 @@ export interface ModeReport {
 /** What a report needs of a product. */
 export type ReportedProduct = Pick<Product, 'id' | 'delayMs'>;
 
+/** No product has a delivery rate. */
+const NO_RATES: ReadonlyArray<number | undefined> = [];
+
 /**
  * The mode of a channel that may carry the products at `indices`, from the session's decision per
- * product index (`modes`, and `reasons` where a mode is not real time). Products that differ are
- * reported one by one, as `mixed`.
+ * product index (`modes`, and `reasons` where a mode is not real time) and the delivery rate in
+ * force per product (`rates`, updates a second per symbol; none where undefined). Products that
+ * differ in mode or rate are reported one by one, as `mixed`.
  */
 export function modeReport(
   indices: readonly number[],
   modes: readonly ModeCode[],
   reasons: ReadonlyArray<readonly Reason[]>,
   products: readonly ReportedProduct[],
+  rates: ReadonlyArray<number | undefined> = NO_RATES,
 ): ModeReport {
   const first = indices[0] as number;
-  if (indices.every((p) => modes[p] === modes[first])) return sameMode(indices, modes, reasons, products);
+  if (indices.every((p) => modes[p] === modes[first] && rates[p] === rates[first])) {
+    return withRate(sameMode(indices, modes, reasons, products), rates[first]);
+  }
   const perProduct: Record<string, unknown> = {};
   const parts: string[] = [];
   for (const p of indices) {
-    const report = sameMode([p], modes, reasons, products);
+    const report = withRate(sameMode([p], modes, reasons, products), rates[p]);
     const id = (products[p] as ReportedProduct).id;
     perProduct[id] = { mode: report.mode, ...report.fields };
     parts.push(`${id}: ${report.words}`);
@@ -62,6 +69,19 @@ function sameMode(
   const delay = Math.max(...indices.map((p) => products[p]?.delayMs ?? 0));
   const words = code === NONE ? `refused: ${text}` : `delayed by ${delayWords(delay)}: ${text}`;
   return { mode, fields: { mode, reason: all[0], reasons: all }, words };
+}
+
+/**
+ * A report with the delivery rate: `"maxUpdatesPerSecond":N` after the mode's fields (additive to
+ * Polygon's status), and in words.
+ */
+function withRate(report: ModeReport, rate: number | undefined): ModeReport {
+  if (rate === undefined || report.mode === 'refused') return report;
+  return {
+    mode: report.mode,
+    fields: { ...report.fields, maxUpdatesPerSecond: rate },
+    words: `${report.words} (at most ${rate} update${rate === 1 ? '' : 's'} a second per symbol, the latest kept)`,
+  };
 }
 
 /**

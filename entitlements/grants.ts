@@ -14,6 +14,8 @@ export interface GrantRecord {
   revokedBy: string | null;
   revocationEnteredAt: number | null;
   supersededBy: number | null;
+  /** Updates a second per symbol the grant delivers at most; null: no limit of its own. */
+  maxUpdatesPerSecond: number | null;
 }
 
 export interface GrantRow {
@@ -27,10 +29,11 @@ export interface GrantRow {
   revoked_by: string | null;
   revocation_entered_at: number | null;
   superseded_by: number | null;
+  max_updates_per_second: number | null;
 }
 
 export const GRANT_COLUMNS =
-  'id, product, valid_from, valid_to, created_at, created_by, revoked_at, revoked_by, revocation_entered_at, superseded_by';
+  'id, product, valid_from, valid_to, created_at, created_by, revoked_at, revoked_by, revocation_entered_at, superseded_by, max_updates_per_second';
 
 export function toGrantRecord(row: GrantRow): GrantRecord {
   return {
@@ -44,6 +47,7 @@ export function toGrantRecord(row: GrantRow): GrantRecord {
     revokedBy: row.revoked_by,
     revocationEnteredAt: row.revocation_entered_at ?? row.revoked_at,
     supersededBy: row.superseded_by,
+    maxUpdatesPerSecond: row.max_updates_per_second,
   };
 }
 

@@ -37,6 +37,7 @@ export {
   type Reason,
   reasonWords,
 } from './decide.js';
+export { deliveryRate, MAX_UPDATES_PER_SECOND } from './delivery-rate.js';
 export { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from './errors.js';
 export type { GrantRecord } from './grants.js';
 export { type HistoryFacts, type Interval, openIntervals } from './history.js';
@@ -75,6 +76,11 @@ export { type AttestInput, attest } from './verbs/attest.js';
 export type { CatalogContext, VerbOutcome } from './verbs/common.js';
 export { type CreateOperatorInput, createOperator } from './verbs/create-operator.js';
 export { type CreateUserInput, createUser } from './verbs/create-user.js';
+export {
+  type DeliveryRateChange,
+  type SetDeliveryRateInput,
+  setDeliveryRate,
+} from './verbs/delivery-rate.js';
 export { type GrantInput, grant } from './verbs/grant.js';
 export { type IssueTokenInput, issueToken } from './verbs/issue-token.js';
 export { type RevokeInput, revoke } from './verbs/revoke.js';

@@ -9,6 +9,8 @@ export interface GrantSpan {
   validFrom: number;
   validTo: number | null;
   revokedAt: number | null;
+  /** The plan's delivery rate while this grant is in effect (updates a second per symbol); absent: none. */
+  maxUpdatesPerSecond?: number;
 }
 
 export interface AttestationFact {
@@ -36,6 +38,8 @@ export interface UserSnapshot {
   delinquent: boolean;
   /** Concurrent sessions allowed, the deployment default already applied. */
   sessionLimit: number;
+  /** The user's own delivery rate (updates a second per symbol), whatever the product; absent: none. */
+  maxUpdatesPerSecond?: number;
   attestations: readonly AttestationFact[];
   agreements: readonly AgreementFact[];
   grants: readonly GrantSpan[];

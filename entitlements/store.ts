@@ -34,6 +34,7 @@ interface UserRow {
   status: AccountStatus;
   billing_delinquent: boolean;
   session_limit: number | null;
+  max_updates_per_second: number | null;
 }
 
 function filter(
@@ -52,7 +53,7 @@ export async function readSnapshots(
 ): Promise<Map<string, UserSnapshot>> {
   const byUser = filter(userIds);
   const users = await q.query<UserRow>(
-    `select id, status, billing_delinquent, session_limit from users where ${filter(userIds, 'id').where}`,
+    `select id, status, billing_delinquent, session_limit, max_updates_per_second from users where ${filter(userIds, 'id').where}`,
     byUser.params,
   );
   const attestations = await q.query<{ user_id: string; status: Category; at: number }>(
@@ -76,8 +77,9 @@ export async function readSnapshots(
     valid_from: number;
     valid_to: number | null;
     revoked_at: number | null;
+    max_updates_per_second: number | null;
   }>(
-    `select user_id, product, valid_from, valid_to, revoked_at from grants
+    `select user_id, product, valid_from, valid_to, revoked_at, max_updates_per_second from grants
       where ${byUser.where} and (revoked_at is null or revoked_at > valid_from) order by user_id, id`,
     byUser.params,
   );
@@ -92,6 +94,7 @@ export async function readSnapshots(
       status: row.status,
       delinquent: row.billing_delinquent,
       sessionLimit: row.session_limit ?? defaultSessionLimit,
+      ...(row.max_updates_per_second === null ? {} : { maxUpdatesPerSecond: row.max_updates_per_second }),
       ...parts,
     });
   }
@@ -103,12 +106,14 @@ export async function readSnapshots(
       ?.agreements.push({ licensor: row.licensor, version: row.version, acceptedAt: row.accepted_at });
   }
   for (const row of grants.rows) {
-    lists.get(row.user_id)?.grants.push({
+    const span: GrantSpan = {
       product: row.product,
       validFrom: row.valid_from,
       validTo: row.valid_to,
       revokedAt: row.revoked_at,
-    });
+    };
+    if (row.max_updates_per_second !== null) span.maxUpdatesPerSecond = row.max_updates_per_second;
+    lists.get(row.user_id)?.grants.push(span);
   }
   return snapshots;
 }

@@ -28,6 +28,8 @@ export interface UserSummary {
   status: AccountStatus;
   delinquent: boolean;
   sessionLimit: number;
+  /** The user's own delivery rate (updates a second per symbol); null: none. */
+  maxUpdatesPerSecond: number | null;
   createdAt: number;
   category: Category;
   decisions: Record<string, DecisionView>;
@@ -69,6 +71,7 @@ function summary(row: UserRow, snapshot: UserSnapshot, options: ViewOptions): Us
     status: row.status,
     delinquent: row.billing_delinquent,
     sessionLimit: snapshot.sessionLimit,
+    maxUpdatesPerSecond: snapshot.maxUpdatesPerSecond ?? null,
     createdAt: row.created_at,
     category: categoryAt(snapshot, options.at),
     decisions,

@@ -115,6 +115,17 @@ export const grantRoute = createRoute({
   },
 });
 
+export const deliveryRateRoute = createRoute({
+  method: 'put',
+  path: '/users/{id}/delivery-rate',
+  ...guarded(
+    'grants.change',
+    'Set the user’s delivery rate (updates a second per symbol, every product); null removes it',
+  ),
+  request: { params: s.userParams, body: body(s.deliveryRateBody) },
+  responses: { 200: json(s.deliveryRateChange, 'The user’s rate now'), ...errors(404, 409, 413) },
+});
+
 export const revokeRoute = createRoute({
   method: 'delete',
   path: '/users/{id}/entitlements/{product}',
@@ -180,6 +191,7 @@ export const ROUTES = [
   attestRoute,
   agreementRoute,
   grantRoute,
+  deliveryRateRoute,
   revokeRoute,
   issueTokenRoute,
   revokeTokenRoute,

@@ -15,6 +15,7 @@ import { attest } from '../verbs/attest.js';
 import type { VerbOutcome } from '../verbs/common.js';
 import { createOperator } from '../verbs/create-operator.js';
 import { createUser } from '../verbs/create-user.js';
+import { setDeliveryRate } from '../verbs/delivery-rate.js';
 import { grant } from '../verbs/grant.js';
 import { issueToken } from '../verbs/issue-token.js';
 import { revoke } from '../verbs/revoke.js';
@@ -141,8 +142,18 @@ export function entitlementRoutes(deps: EntitlementRoutesDeps): OpenAPIHono<AppE
       validFrom: toEpochMs(body.validFrom),
       validTo: toEpochMs(body.validTo),
       reason: body.reason,
+      maxUpdatesPerSecond: body.maxUpdatesPerSecond,
     };
     return c.json(await run(c, (ctx) => grant({ ctx: { ...ctx, catalog }, input })), 200);
+  });
+
+  app.openapi(api.deliveryRateRoute, async (c) => {
+    const { id } = c.req.valid('param');
+    const { maxUpdatesPerSecond } = c.req.valid('json');
+    return c.json(
+      await run(c, (ctx) => setDeliveryRate({ ctx, input: { userId: id, maxUpdatesPerSecond } })),
+      200,
+    );
   });
 
   app.openapi(api.revokeRoute, async (c) => {

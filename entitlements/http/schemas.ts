@@ -6,6 +6,7 @@ import { z } from '@hono/zod-openapi';
 import { OPERATOR_ROLES } from '../../platform/actor.js';
 import { errorEnvelope } from '../../platform/http/openapi.js';
 import { REASONS } from '../decide.js';
+import { MAX_UPDATES_PER_SECOND } from '../delivery-rate.js';
 import { ACCOUNT_STATUSES } from '../snapshot.js';
 import { TOKEN_USAGES } from '../tokens.js';
 
@@ -79,6 +80,18 @@ export const listQuery = z.object({
   after: z.string().max(128).optional().openapi({ description: 'The `next` of the previous page' }),
 });
 
+/** A plan's delivery rate: updates a second per symbol and channel type. */
+const deliveryRate = z
+  .number({ message: 'must be a number of updates a second' })
+  .int({ message: 'must be a whole number of updates a second' })
+  .min(1, { message: 'must be at least 1 update a second' })
+  .max(MAX_UPDATES_PER_SECOND, { message: `must be at most ${MAX_UPDATES_PER_SECOND} updates a second` })
+  .openapi({
+    description:
+      'Updates a second per symbol and channel type the edges deliver at most; above it they conflate to the latest value',
+    example: 5,
+  });
+
 export const createUserBody = z
   .object({
     id: userId,
@@ -88,6 +101,18 @@ export const createUserBody = z
       .optional()
       .openapi({ description: 'Postal address, as a licensor’s detail file names the subscriber' }),
     sessionLimit: z.number().int().min(1).max(1000).optional(),
+    maxUpdatesPerSecond: deliveryRate.optional().openapi({
+      description:
+        'The user’s delivery rate for every product; a grant’s own rate also applies (the smaller wins)',
+    }),
+  })
+  .strict();
+
+export const deliveryRateBody = z
+  .object({
+    maxUpdatesPerSecond: deliveryRate.nullable().openapi({
+      description: 'Updates a second per symbol for every product the user receives; null removes the limit',
+    }),
   })
   .strict();
 
@@ -135,6 +160,10 @@ export const grantBody = z
     }),
     validTo: instant.optional(),
     reason: reason.optional(),
+    maxUpdatesPerSecond: deliveryRate.optional().openapi({
+      description:
+        'The plan’s delivery rate for this product; the user’s own rate also applies (the smaller wins)',
+    }),
   })
   .strict();
 
@@ -180,6 +209,9 @@ export const userSummary = z
     status: accountStatus,
     delinquent: z.boolean(),
     sessionLimit: z.number().int(),
+    maxUpdatesPerSecond: z.number().int().nullable().openapi({
+      description: 'The user’s own delivery rate, updates a second per symbol; null: none',
+    }),
     createdAt: epochMs,
     category,
     decisions: z.record(z.string(), decisionView),
@@ -200,6 +232,7 @@ export const grantRecord = z
       description: 'When the revocation was entered; later than `revokedAt` for a backdated one',
     }),
     supersededBy: z.number().int().nullable(),
+    maxUpdatesPerSecond: z.number().int().nullable(),
   })
   .openapi('Grant');
 
@@ -240,6 +273,7 @@ export const createdUser = z
     address: z.string().nullable(),
     status: z.literal('active'),
     sessionLimit: z.number().int().nullable(),
+    maxUpdatesPerSecond: z.number().int().nullable(),
     createdAt: epochMs,
   })
   .openapi('CreatedUser');
@@ -294,6 +328,10 @@ export const revokedFlag = z.object({ revoked: z.boolean() });
 export const statusChange = z
   .object({ status: accountStatus, changed: z.boolean(), endedGrants: z.number().int() })
   .openapi('StatusChange');
+
+export const deliveryRateChange = z
+  .object({ maxUpdatesPerSecond: z.number().int().nullable(), changed: z.boolean() })
+  .openapi('DeliveryRateChange');
 
 export const createdOperator = z
   .object({ id: z.string(), role: operatorRole, token: z.string(), createdAt: epochMs })

@@ -4,6 +4,7 @@ import { recordChanges } from '../changes.js';
 import { ConflictError } from '../errors.js';
 import { authorize } from '../permissions.js';
 import { userSubject, type VerbOutcome } from './common.js';
+import { checkRate } from './delivery-rate.js';
 
 export interface CreateUserInput {
   id: string;
@@ -13,6 +14,8 @@ export interface CreateUserInput {
   address?: string;
   /** Concurrent sessions allowed; omitted, the deployment default applies. */
   sessionLimit?: number;
+  /** The user's delivery rate, updates a second per symbol (1 to 1000); omitted, no limit. */
+  maxUpdatesPerSecond?: number;
 }
 
 export interface CreatedUser {
@@ -22,6 +25,7 @@ export interface CreatedUser {
   address: string | null;
   status: 'active';
   sessionLimit: number | null;
+  maxUpdatesPerSecond: number | null;
   createdAt: number;
 }
 
@@ -34,7 +38,11 @@ export async function createUser({
 }): Promise<VerbOutcome<CreatedUser>> {
   authorize(ctx.actor, 'users.create');
   // A session limit is how many sessions may receive real time at once: setting one is granting.
-  if (input.sessionLimit !== undefined) authorize(ctx.actor, 'grants.change');
+  // So is a delivery rate: it is part of the plan sold.
+  if (input.sessionLimit !== undefined || input.maxUpdatesPerSecond !== undefined) {
+    authorize(ctx.actor, 'grants.change');
+  }
+  if (input.maxUpdatesPerSecond !== undefined) checkRate(input.maxUpdatesPerSecond);
   const user: CreatedUser = {
     id: input.id,
     email: input.email ?? null,
@@ -42,12 +50,21 @@ export async function createUser({
     address: input.address ?? null,
     status: 'active',
     sessionLimit: input.sessionLimit ?? null,
+    maxUpdatesPerSecond: input.maxUpdatesPerSecond ?? null,
     createdAt: ctx.at,
   };
   const { rowCount } = await ctx.tx.query(
-    `insert into users (id, email, name, address, status, billing_delinquent, session_limit, created_at)
-      values ($1, $2, $3, $4, 'active', false, $5, $6) on conflict (id) do nothing`,
-    [user.id, user.email, user.name, user.address, user.sessionLimit, user.createdAt],
+    `insert into users (id, email, name, address, status, billing_delinquent, session_limit, max_updates_per_second, created_at)
+      values ($1, $2, $3, $4, 'active', false, $5, $6, $7) on conflict (id) do nothing`,
+    [
+      user.id,
+      user.email,
+      user.name,
+      user.address,
+      user.sessionLimit,
+      user.maxUpdatesPerSecond,
+      user.createdAt,
+    ],
   );
   if (rowCount === 0)
     throw new ConflictError('user_exists', `a user with id ${JSON.stringify(input.id)} exists`);

@@ -11,6 +11,7 @@ import {
 import { authorize } from '../permissions.js';
 import { actorRef, type CatalogContext, lockOpenUser, userSubject, type VerbOutcome } from './common.js';
 import { checkCorrection, reasonOnly } from './correction.js';
+import { checkRate } from './delivery-rate.js';
 
 export interface GrantInput {
   userId: string;
@@ -25,6 +26,8 @@ export interface GrantInput {
   validTo?: number;
   /** Why; kept in the audit log. With a `validFrom` in the past, it makes the grant a correction. */
   reason?: string;
+  /** The plan's delivery rate, updates a second per symbol (1 to 1000); omitted, no limit of the grant's own. */
+  maxUpdatesPerSecond?: number;
 }
 
 export interface GrantResult {
@@ -56,6 +59,8 @@ export async function grant({
   if (backdatedFrom !== undefined) checkCorrection(ctx, user, 'validFrom', backdatedFrom, input.reason);
   const validFrom = backdatedFrom ?? Math.max(input.validFrom ?? ctx.at, ctx.at);
   const validTo = input.validTo ?? null;
+  const rate = input.maxUpdatesPerSecond ?? null;
+  if (rate !== null) checkRate(rate);
   if (validTo !== null && validTo <= validFrom) {
     throw new InvalidInputError(
       'invalid_interval',
@@ -64,9 +69,9 @@ export async function grant({
   }
   const by = actorRef(ctx.actor);
   const inserted = await ctx.tx.query<GrantRow>(
-    `insert into grants (user_id, product, valid_from, valid_to, created_at, created_by)
-      values ($1, $2, $3, $4, $5, $6) returning ${GRANT_COLUMNS}`,
-    [input.userId, input.product, validFrom, validTo, ctx.at, by],
+    `insert into grants (user_id, product, valid_from, valid_to, created_at, created_by, max_updates_per_second)
+      values ($1, $2, $3, $4, $5, $6, $7) returning ${GRANT_COLUMNS}`,
+    [input.userId, input.product, validFrom, validTo, ctx.at, by, rate],
   );
   const created = toGrantRecord(inserted.rows[0]!);
   const current = validTo === null || validTo > ctx.at;

@@ -110,7 +110,8 @@ export interface TestUser {
 
 /**
  * A user with a token; `realtime` lists the products they get in real time (agreement accepted,
- * grant given, optionally until `validTo`).
+ * grant given, optionally until `validTo`, at most `grantRate` updates a second per symbol);
+ * `userRate` is the user's own delivery rate.
  */
 export async function makeUser(
   hub: Hub,
@@ -121,12 +122,24 @@ export async function makeUser(
     sessionLimit?: number;
     deviceId?: string;
     usage?: TokenUsage;
+    grantRate?: number;
+    userRate?: number;
   } = {},
 ): Promise<TestUser> {
-  await run(hub, (ctx) => createUser({ ctx, input: { id, sessionLimit: setup.sessionLimit } }));
+  await run(hub, (ctx) =>
+    createUser({
+      ctx,
+      input: { id, sessionLimit: setup.sessionLimit, maxUpdatesPerSecond: setup.userRate },
+    }),
+  );
   for (const product of setup.realtime ?? []) {
     await run(hub, (ctx) => acceptAgreement({ ctx, input: { userId: id, product } }));
-    await run(hub, (ctx) => grant({ ctx, input: { userId: id, product, validTo: setup.validTo } }));
+    await run(hub, (ctx) =>
+      grant({
+        ctx,
+        input: { userId: id, product, validTo: setup.validTo, maxUpdatesPerSecond: setup.grantRate },
+      }),
+    );
   }
   const issued = await run(hub, (ctx) =>
     issueToken({ ctx, input: { userId: id, deviceId: setup.deviceId, usage: setup.usage } }),

@@ -54,6 +54,7 @@ forEachDb((_engine, getDb) => {
       address: null,
       status: 'active',
       sessionLimit: null,
+      maxUpdatesPerSecond: null,
       createdAt: T0,
     });
     const audit = await auditOf(db, 'user:c1');
