@@ -496,6 +496,47 @@ forEachDb((_engine, getDb) => {
       }
     });
 
+    it('refuses a delivery rate that is not a whole number of updates a second from 1 to 1000', async () => {
+      await createUser('rhea');
+      const routes: Array<[string, string, (rate: unknown) => unknown]> = [
+        ['POST', '/admin/users', (rate) => ({ id: 'rhea-2', maxUpdatesPerSecond: rate })],
+        [
+          'PUT',
+          `${user('rhea')}/entitlements/CTA_A`,
+          (rate) => ({ realtime: true, maxUpdatesPerSecond: rate }),
+        ],
+        ['PUT', `${user('rhea')}/delivery-rate`, (rate) => ({ maxUpdatesPerSecond: rate })],
+      ];
+      for (const [method, path, body] of routes) {
+        for (const rate of [0, -1, 1.5, 1e9, '5']) {
+          const res = await call(method, path, { body: body(rate) });
+          expect(res, `${method} ${path} ${String(rate)}`).toMatchObject({
+            status: 400,
+            body: {
+              error: { code: 'invalid_request', message: expect.stringMatching(/maxUpdatesPerSecond/) },
+            },
+          });
+        }
+      }
+      expect((await call('GET', user('rhea-2'))).status).toBe(404);
+      const grants = await call('GET', user('rhea'));
+      expect(grants.body?.grants).toEqual([]);
+    });
+
+    it("sets, shows and removes a user's delivery rate, and a grant carries its own", async () => {
+      await createUser('ravi', { maxUpdatesPerSecond: 10 });
+      const granted = await call('PUT', `${user('ravi')}/entitlements/CTA_A`, {
+        body: { realtime: true, maxUpdatesPerSecond: 4 },
+      });
+      expect(granted.status).toBe(200);
+      const set = await call('PUT', `${user('ravi')}/delivery-rate`, { body: { maxUpdatesPerSecond: 2 } });
+      expect(set).toMatchObject({ status: 200, body: { maxUpdatesPerSecond: 2, changed: true } });
+      const cleared = await call('PUT', `${user('ravi')}/delivery-rate`, {
+        body: { maxUpdatesPerSecond: null },
+      });
+      expect(cleared).toMatchObject({ status: 200, body: { maxUpdatesPerSecond: null, changed: true } });
+    });
+
     it('answers 409 for a duplicate user', async () => {
       await createUser('frank');
       const res = await call('POST', '/admin/users', { body: { id: 'frank' } });
