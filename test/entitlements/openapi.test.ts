@@ -20,6 +20,7 @@ describe('OpenAPI document', () => {
         'POST /admin/users/{id}/attestations',
         'POST /admin/users/{id}/agreements',
         'PUT /admin/users/{id}/entitlements/{product}',
+        'PUT /admin/users/{id}/delivery-rate',
         'DELETE /admin/users/{id}/entitlements/{product}',
         'POST /admin/users/{id}/tokens',
         'DELETE /admin/users/{id}/tokens/{tokenId}',
