@@ -65,6 +65,24 @@ async function quotes(bus: Bus, n: number): Promise<number[]> {
   return published;
 }
 
+/** After a Redis restart: publishes one quote a time until the bus takes one; returns its sequence number. */
+async function firstQuoteAccepted(bus: Bus): Promise<number[]> {
+  let accepted: number[] = [];
+  await until(
+    async () => {
+      try {
+        accepted = await quotes(bus, 1);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    'the bus to take ticks again',
+    15_000,
+  );
+  return accepted;
+}
+
 async function subscribedWithOffsets(port: number, token: string): Promise<Client> {
   const client = await Client.authenticated(port, token);
   client.send({ action: 'subscribe', params: 'Q.AAA', offsets: true });
@@ -250,18 +268,7 @@ describe('resume across a Redis restart', () => {
     await redis.child.stop();
     redis.child.restart();
     await redis.waitUp();
-    await until(
-      async () => {
-        try {
-          published.push(...(await quotes(fx.bus, 1)));
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      'the bus to take ticks again',
-      15_000,
-    );
+    published.push(...(await firstQuoteAccepted(fx.bus)));
     await untilMode(fx.port, user.token, 'realtime');
     const after = await resumed(fx.port, user.token, keptOffsets(before));
     expect((await after.waitFor((m) => m.status === 'resumed', 10_000)).events).toBe(published.length - 10);
@@ -284,18 +291,7 @@ describe('resume across a Redis restart', () => {
     await before.waitClosed();
     await redis.crashAndRestart(200, () => undefined);
     // The hub lost its users with Redis' data only on the bus; PostgreSQL keeps them.
-    await until(
-      async () => {
-        try {
-          await quotes(fx.bus, 1);
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      'the bus to take ticks again',
-      15_000,
-    );
+    await firstQuoteAccepted(fx.bus);
     await untilMode(fx.port, user.token, 'realtime');
     const after = await resumed(fx.port, user.token, offsets);
     const gap = await after.waitFor((m) => m.status === 'resume_gap');
