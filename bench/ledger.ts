@@ -206,7 +206,7 @@ export const ledgerSection: Section = {
   name: 'ledger',
   async run(): Promise<Figures> {
     return {
-      ledger_events_per_s: { value: await ledgerEventsPerSecond(), unit: 'events/s', goal: '>= 10000' },
+      ledger_events_per_s: { value: await ledgerEventsPerSecond(), unit: 'events/s', goal: '>= 50000' },
       report_100k_users_s: { value: await reportSeconds(), unit: 's', goal: '<= 30 s' },
     };
   },
