@@ -4,7 +4,6 @@
  * meters have swept the killed edge's sessions, the audit log's verdict, how fast each live change
  * reached its client, and the notes that say it in words. The checks judge it; nothing here does.
  */
-import { createClient } from 'redis';
 import type { Catalog } from '../config/index.js';
 import { type Finished, runCli } from '../testing/index.js';
 import { EDGE_LOST } from '../usage/index.js';
@@ -149,9 +148,7 @@ export async function gatherEvidence(
 
 /** Waits until every usage event is in the ledger: the edges' spools empty and the stream drained. */
 async function settleLedger(topology: Topology): Promise<boolean> {
-  const redis = createClient({ url: topology.redis.url });
-  redis.on('error', () => undefined);
-  await redis.connect();
+  const redis = await topology.redis.connect();
   const key = `${topology.prefix}:work:{usage}`;
   try {
     let quiet = 0;
@@ -161,7 +158,7 @@ async function settleLedger(topology: Topology): Promise<boolean> {
         for (const edge of topology.edges)
           if (edge.running) spooled += (await edge.metric('mdhub_edge_usage_spool_events')) ?? 0;
         // The meter deletes what it acknowledges, so an empty stream means everything is counted.
-        const waiting = spooled + (await redis.xLen(key));
+        const waiting = spooled + (await redis.command<number>(key, ['XLEN', key]));
         quiet = waiting === 0 ? quiet + 1 : 0;
         return quiet >= 3;
       },

@@ -4,7 +4,6 @@
  * long recovery took, and any failure in words with its evidence.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createClient } from 'redis';
 import WebSocket from 'ws';
 import type { PrivatePostgres } from '../testing/index.js';
 import { holdTableLock, type TableLock } from '../testing/index.js';
@@ -20,6 +19,7 @@ import {
 } from './clients.js';
 import { type ClientTruth, ticksIn } from './ground-truth.js';
 import { hostileTraffic, type ProbeResult } from './hostile.js';
+import type { DrillRedisClient } from './redis.js';
 import type { HubProcess, Topology } from './topology.js';
 import type { DrillVendor } from './vendor.js';
 
@@ -81,7 +81,7 @@ export interface FaultRecord {
   afterwards?: (truth: ClientTruth) => string;
 }
 
-function record(name: string): FaultRecord {
+export function record(name: string): FaultRecord {
   return { name, at: Date.now(), end: 0, recoveryMs: undefined, notes: [], failures: [] };
 }
 
@@ -100,7 +100,7 @@ export async function until(
 }
 
 /** When a watcher first received, in real time, an event the vendor sent after `since`. */
-async function dataFlowsAfter(
+export async function dataFlowsAfter(
   ctx: DrillContext,
   since: number,
   timeoutMs: number,
@@ -116,11 +116,8 @@ async function dataFlowsAfter(
 }
 
 /** Events pending in the usage stream's group, per consumer name. */
-async function pendingByConsumer(
-  redis: { sendCommand(args: string[]): Promise<unknown> },
-  key: string,
-): Promise<Map<string, number>> {
-  const reply = (await redis.sendCommand(['XINFO', 'CONSUMERS', key, 'meters'])) as unknown[][];
+async function pendingByConsumer(redis: DrillRedisClient, key: string): Promise<Map<string, number>> {
+  const reply = await redis.command<unknown[][]>(key, ['XINFO', 'CONSUMERS', key, 'meters']);
   const out = new Map<string, number>();
   for (const fields of reply) {
     const get = (name: string) => fields[fields.indexOf(name) + 1];
@@ -138,9 +135,7 @@ export async function killMeterMidBatch(ctx: DrillContext, attempts: number): Pr
   const { topology } = ctx;
   const meter = topology.meters[0];
   if (meter === undefined) throw new Error('no meter to kill');
-  const redis = createClient({ url: topology.redis.url, RESP: 2, socket: { reconnectStrategy: () => 200 } });
-  redis.on('error', () => undefined);
-  await redis.connect();
+  const redis = await topology.redis.connect();
   const key = `${topology.prefix}:work:{usage}`;
   const fault = record('meter killed mid-batch');
   let consumer: string | undefined;
@@ -165,8 +160,7 @@ export async function killMeterMidBatch(ctx: DrillContext, attempts: number): Pr
     const holding = consumer;
     await until(
       async () =>
-        ((await redis.sendCommand(['XPENDING', key, 'meters', '-', '+', '1', holding])) as unknown[]).length >
-        0,
+        (await redis.command<unknown[]>(key, ['XPENDING', key, 'meters', '-', '+', '1', holding])).length > 0,
       10_000,
       1,
     );
@@ -262,7 +256,7 @@ export async function killIngestLeader(ctx: DrillContext): Promise<FaultRecord> 
 }
 
 /** Samples the edges' usage spools every 100 ms until stopped; resolves to the most seen. */
-function spoolSampler(edges: readonly HubProcess[]): { stop: () => Promise<number> } {
+export function spoolSampler(edges: readonly HubProcess[]): { stop: () => Promise<number> } {
   let max = 0;
   let sampling = true;
   const loop = (async () => {
@@ -282,7 +276,7 @@ function spoolSampler(edges: readonly HubProcess[]): { stop: () => Promise<numbe
 }
 
 /** Resolves when every edge in `edges` reports an empty usage spool, or undefined after `timeoutMs`. */
-function spoolsDrained(edges: readonly HubProcess[], timeoutMs: number): Promise<number | undefined> {
+export function spoolsDrained(edges: readonly HubProcess[], timeoutMs: number): Promise<number | undefined> {
   return until(
     async () => {
       for (const edge of edges) if ((await edge.metric('mdhub_edge_usage_spool_events')) !== 0) return false;
@@ -294,12 +288,12 @@ function spoolsDrained(edges: readonly HubProcess[], timeoutMs: number): Promise
 }
 
 /** Hub processes that were running before a fault and are not any more: the fault crashed them. */
-function crashed(before: readonly HubProcess[]): string[] {
+export function crashed(before: readonly HubProcess[]): string[] {
   return before.filter((p) => !p.running).map((p) => p.name);
 }
 
 /** The victim's channels carrying `product`. */
-function channelsOf(ctx: DrillContext, client: DrillClient, product: string): string[] {
+export function channelsOf(ctx: DrillContext, client: DrillClient, product: string): string[] {
   return client.spec.channels.filter((c) => ctx.symbolProduct.get(c.slice(2)) === product);
 }
 
@@ -335,7 +329,7 @@ function afterRevocation(
  * Judges a revocation made while the hub was impaired: the victim must have been told `delayed`
  * within the switch window of the answer, and received no real time of the product after it.
  */
-function judgeRevocation(
+export function judgeRevocation(
   ctx: DrillContext,
   fault: FaultRecord,
   victim: Victim,
@@ -378,7 +372,7 @@ interface ProbeAnswer {
  * A fresh socket of `token` subscribing to `channel`: what the edge answers. Closes it right after
  * (it receives nothing in real time if the answer is right, so it adds nothing to the ledger).
  */
-async function probeSubscribe(
+export async function probeSubscribe(
   url: string,
   token: string,
   channel: string,
@@ -421,74 +415,6 @@ async function probeSubscribe(
       }, 2_000).unref();
     });
   }
-}
-
-/**
- * Makes the drill's Redis refuse writes (out of memory) for `refuseMs`, and meanwhile revokes
- * `victim`'s product through the admin API: the change commits to PostgreSQL and its notice cannot
- * be published, so only the edges' own check of the change head can apply it. Ticks, usage events
- * and session-slot renewals are refused too; the hub must stay up and recover by itself once Redis
- * takes writes again. A new socket of the victim opened during the refusal must not get real time.
- */
-export async function refuseRedisWrites(
-  ctx: DrillContext,
-  refuseMs: number,
-  victim: Victim,
-): Promise<FaultRecord> {
-  const { topology } = ctx;
-  const fault = record('Redis refusing writes');
-  const alive = topology.processes.filter((p) => p.running);
-  const edges = topology.edges.filter((e) => e.running);
-  const spools = spoolSampler(edges);
-  const dropsBefore = ctx.clients.reduce((n, c) => n + c.sessions.length, 0);
-  const client = ctx.clients.find((c) => c.user === victim.user);
-  if (client === undefined) throw new Error(`${victim.user} has no client`);
-  const channel = channelsOf(ctx, client, victim.product)[0];
-  if (channel === undefined) throw new Error(`${victim.user} has no ${victim.product} channel`);
-  const restore = await topology.redis.refuseWrites();
-  fault.at = Date.now();
-  let sentAt = fault.at;
-  let ackAt = fault.at;
-  try {
-    sentAt = Date.now();
-    const status = await ctx.admin.revokeOnce(victim.user, victim.product).catch((e: Error) => e.message);
-    ackAt = Date.now();
-    if (status !== 200)
-      fault.failures.push(
-        `revoking ${victim.user}/${victim.product} while Redis refused writes answered ${status}`,
-      );
-    // Past the bound, so the edges have had their chance to apply the change from the database.
-    await sleep(Math.max(0, ackAt + ctx.verifyBoundMs - Date.now()));
-    const edge = client.current?.edge ?? 0;
-    const probe = await probeSubscribe(ctx.edgeUrls[edge] as string, client.spec.token, channel, 5_000);
-    fault.notes.push(
-      `a new socket of ${victim.user} opened during the refusal subscribed to ${channel}: ${probe.mode ? `${probe.mode} (${probe.reason ?? 'no reason'})` : probe.error}`,
-    );
-    if (probe.mode === 'realtime')
-      fault.failures.push(`a new socket of ${victim.user} got ${channel} in real time after the revocation`);
-    await sleep(Math.max(0, fault.at + refuseMs - Date.now()));
-  } finally {
-    await restore();
-  }
-  const restoredAt = Date.now();
-  judgeRevocation(ctx, fault, victim, sentAt, ackAt);
-  const flowing = await dataFlowsAfter(ctx, restoredAt, 30_000);
-  const drained = await spoolsDrained(edges, 30_000);
-  const maxSpool = await spools.stop();
-  if (flowing === undefined)
-    fault.failures.push('no real-time data reached any watcher within 30 s of Redis taking writes again');
-  if (drained === undefined)
-    fault.failures.push('the edges still held usage events 30 s after Redis took writes again');
-  if (flowing !== undefined && drained !== undefined)
-    fault.recoveryMs = Math.max(flowing, drained) - fault.at;
-  const reconnects = ctx.clients.reduce((n, c) => n + c.sessions.length, 0) - dropsBefore;
-  fault.notes.push(
-    `refused writes for ${restoredAt - fault.at} ms; edge spools held up to ${maxSpool} usage events, then drained; ${reconnects} client sockets dropped`,
-  );
-  if (reconnects > 0) fault.failures.push(`${reconnects} client sockets dropped while Redis refused writes`);
-  const down = crashed(alive);
-  if (down.length) fault.failures.push(`processes exited while Redis refused writes: ${down.join(', ')}`);
-  return fault;
 }
 
 /**
@@ -586,9 +512,7 @@ export async function terminateEdgeAndMeter(
   const edge = topology.edges[edgeIndex];
   const meter = topology.meters[meterIndex];
   if (edge === undefined || meter === undefined) throw new Error('no edge or meter to terminate');
-  const redis = createClient({ url: topology.redis.url, RESP: 2 });
-  redis.on('error', () => undefined);
-  await redis.connect();
+  const redis = await topology.redis.connect();
   try {
     const key = `${topology.prefix}:work:{usage}`;
     const meterPid = meter.pid;
@@ -633,78 +557,6 @@ export async function terminateEdgeAndMeter(
     await redis.quit().catch(() => undefined);
   }
   return fault;
-}
-
-/**
- * SIGKILLs the drill's Redis and starts it again a second later on the same port and files.
- * Edges keep their sockets; usage events wait in the edges' spools until the bus stores them.
- * While it is down, `victim` loses real time for `product`: the change feed cannot carry that
- * revocation, so it shows whether edges learn it before the ticks held up in the outage flow.
- */
-export async function restartRedis(ctx: DrillContext, downMs: number, victim: Victim): Promise<FaultRecord> {
-  const { topology } = ctx;
-  const fault = record('Redis restarted');
-  const edges = topology.edges.filter((e) => e.running);
-  const spools = spoolSampler(edges);
-  const dropsBefore = ctx.clients.reduce((n, c) => n + c.sessions.length, 0);
-  let revoking: Promise<void> = Promise.resolve();
-  const { killedAt, upAt } = await topology.redis.crashAndRestart(downMs, () => {
-    revoking = ctx.admin.revoke(victim.user, victim.product);
-  });
-  fault.at = killedAt;
-  const revokeError = await revoking.then(
-    () => undefined,
-    (error: Error) => error.message,
-  );
-  if (revokeError)
-    fault.failures.push(
-      `revoking ${victim.user}/${victim.product} while Redis was down failed: ${revokeError}`,
-    );
-  else fault.notes.push(`${victim.user} lost real time for ${victim.product} while Redis was down`);
-  const flowing = await dataFlowsAfter(ctx, upAt, 30_000);
-  const drained = await spoolsDrained(edges, 30_000);
-  const maxSpool = await spools.stop();
-  if (flowing === undefined)
-    fault.failures.push('no real-time data reached any watcher within 30 s of Redis returning');
-  if (drained === undefined)
-    fault.failures.push('the edges still held usage events 30 s after Redis returned');
-  if (flowing !== undefined && drained !== undefined)
-    fault.recoveryMs = Math.max(flowing, drained) - killedAt;
-  const reconnects = ctx.clients.reduce((n, c) => n + c.sessions.length, 0) - dropsBefore;
-  fault.notes.push(
-    `down ${upAt - killedAt} ms; edge spools held up to ${maxSpool} usage events, then drained; ${reconnects} client sockets dropped`,
-  );
-  if (reconnects > 0) fault.failures.push(`${reconnects} client sockets dropped while Redis was down`);
-  fault.changesHeldBack = {
-    from: fault.at,
-    to: fault.at + (fault.recoveryMs ?? 30_000),
-    why: 'Redis down: the change feed cannot carry it; told when the bus returned',
-  };
-  fault.afterwards = () => redisVictimNote(ctx, victim, fault);
-  return fault;
-}
-
-/**
- * What the user revoked during the Redis outage saw: when it was told, and its last real-time
- * event of the product. The leak check judges it; this says it in words.
- */
-function redisVictimNote(ctx: DrillContext, victim: Victim, fault: FaultRecord): string {
-  const client = ctx.clients.find((c) => c.user === victim.user);
-  if (client === undefined) return `${victim.user} has no client`;
-  const told = client.modeChanges.find(
-    (m) =>
-      m.at >= fault.at &&
-      m.mode === 'delayed' &&
-      ctx.symbolProduct.get(m.channel.slice(2)) === victim.product,
-  );
-  const product = ctx.productIds.indexOf(victim.product);
-  let last = 0;
-  for (let i = 0; i < client.log.length; i += LOG_FIELDS) {
-    if (client.log[i + F_PRODUCT] === product && client.log[i + F_MODE] === REALTIME)
-      last = Math.max(last, client.log[i + F_RECV] as number);
-  }
-  const since = (at: number) => `${at - fault.at} ms after Redis was killed`;
-  return `${victim.user} was ${told ? `told ${victim.product} is delayed ${since(told.at)}` : `never told ${victim.product} is delayed`}; its last real-time ${victim.product} event came ${last >= fault.at ? since(last) : 'before the kill'}`;
 }
 
 /** SIGKILLs an edge; its clients fail over to the other one. */

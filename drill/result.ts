@@ -25,7 +25,7 @@ export interface DrillResult {
   ok: boolean;
   startedAt: string;
   durationS: number;
-  parameters: Record<string, number>;
+  parameters: Record<string, number | string>;
   faults: FaultRow[];
   totals: Record<string, number | boolean | undefined>;
   notes: string[];

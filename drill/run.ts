@@ -17,7 +17,7 @@ import { gatherEvidence, SESSION_SWEEP_MS } from './evidence.js';
 import type { DrillContext } from './faults.js';
 import { populate } from './population.js';
 import type { DrillResult } from './result.js';
-import { runSchedule, SCHEDULE } from './schedule.js';
+import { runSchedule, scheduleFor } from './schedule.js';
 import { Topology } from './topology.js';
 import { DrillVendor } from './vendor.js';
 
@@ -52,7 +52,12 @@ export interface DrillOptions {
    * user unverified, within twice this. 500 makes that bound the leak rule's 1 000 ms.
    */
   verifyMs: number;
-  /** `aof`: Redis keeps its data across the restart (how to deploy it); `none`: it loses it. */
+  /** A Redis Cluster of the drill's own (3 masters, a replica each), or one Redis server. */
+  redis: 'cluster' | 'single';
+  /**
+   * The single Redis: `aof` keeps its data across the restart (how to deploy it); `none` loses
+   * it. The cluster's fault is a failover, which needs no persistence.
+   */
   redisPersistence: 'aof' | 'none';
   /** Keep the processes' logs (and print their tails) when a check fails; always removed otherwise. */
   keepLogsOnFailure: boolean;
@@ -84,6 +89,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
     log(`starting the topology (logs in ${dir})`);
     topology = await Topology.start({
       dir,
+      redis: options.redis,
       redisPersistence: options.redisPersistence,
       postgresUrl: options.postgresUrl ?? (postgres as PrivatePostgres).url,
       env: {
@@ -113,12 +119,8 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
       verifyBoundMs: 2 * options.verifyMs,
       postgres,
     };
-    const run = await runSchedule(
-      { ...ctx, phaseMs: options.phaseMs, population },
-      SCHEDULE,
-      options.flipEveryMs,
-      log,
-    );
+    const scheduled = { ...ctx, phaseMs: options.phaseMs, population };
+    const run = await runSchedule(scheduled, scheduleFor(scheduled), options.flipEveryMs, log);
 
     log('settling: clients unsubscribe, then close; the ledger catches up');
     for (const client of clients) client.unsubscribe();
@@ -134,6 +136,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
       startedAt: new Date(startedAt).toISOString(),
       durationS: Math.round((finishedAt - startedAt) / 1000),
       parameters: {
+        redis: options.redis === 'cluster' ? 'Redis Cluster, 3 masters with a replica each' : 'one Redis',
         clients: clients.length,
         symbols: vendor.symbols.length,
         eventsPerSecond: options.eventsPerSecond,

@@ -14,12 +14,11 @@ import {
   killIngestLeader,
   killMeterMidBatch,
   lockEntitlementTables,
-  refuseRedisWrites,
   restartPostgres,
-  restartRedis,
   terminateEdgeAndMeter,
 } from './faults.js';
 import type { Population } from './population.js';
+import { failoverRedisMaster, refuseRedisWrites, restartRedis } from './redis-faults.js';
 
 /** What a scheduled fault is given besides the drill's context. */
 export interface ScheduleContext extends DrillContext {
@@ -39,29 +38,40 @@ const KILLED_EDGE = 0;
  * In order. Meter 0 stays dead after the mid-batch kill, so the SIGTERM takes meter 1, the one
  * running. The SIGTERMed edge is the other one than the one killed later, so the kill still cuts
  * the sessions that moved off it; the hostile traffic goes to the edge that survives. Each
- * revocation under a fault takes a different fully licensed user (and product).
+ * revocation under a fault takes a different fully licensed user (and product). On the Redis
+ * Cluster the third fault is a master failover; on the single Redis, a restart.
  */
-export const SCHEDULE: readonly ScheduledFault[] = [
-  { says: 'a meter killed mid-batch', strike: (ctx) => killMeterMidBatch(ctx, 5) },
-  { says: 'the ingest leader killed', strike: (ctx) => killIngestLeader(ctx) },
-  { says: 'Redis restarted', strike: (ctx) => restartRedis(ctx, 1_000, ctx.population.victims[0]) },
-  {
-    says: 'Redis refusing writes during a revocation',
-    strike: (ctx) => refuseRedisWrites(ctx, Math.max(3_000, ctx.phaseMs / 2), ctx.population.victims[1]),
-  },
-  {
-    says: 'entitlement tables locked while a revocation lands',
-    strike: (ctx) =>
-      lockEntitlementTables(ctx, Math.max(3_000, ctx.phaseMs * 1.5), ctx.population.victims[2]),
-  },
-  { says: 'PostgreSQL restarted', strike: (ctx) => restartPostgres(ctx, Math.max(2_000, ctx.phaseMs / 2)) },
-  { says: 'an edge and a meter SIGTERMed', strike: (ctx) => terminateEdgeAndMeter(ctx, 1 - KILLED_EDGE, 1) },
-  { says: 'an edge killed', strike: (ctx) => killEdge(ctx, KILLED_EDGE) },
-  {
-    says: 'malformed vendor frames and hostile clients',
-    strike: (ctx) => hostile(ctx, 1 - KILLED_EDGE, ctx.population.hostileToken),
-  },
-];
+export function scheduleFor(ctx: ScheduleContext): readonly ScheduledFault[] {
+  return [
+    { says: 'a meter killed mid-batch', strike: (ctx) => killMeterMidBatch(ctx, 5) },
+    { says: 'the ingest leader killed', strike: (ctx) => killIngestLeader(ctx) },
+    ctx.topology.cluster
+      ? {
+          says: 'a Redis Cluster master failed over',
+          strike: (c) => failoverRedisMaster(c, c.population.victims[0]),
+        }
+      : { says: 'Redis restarted', strike: (c) => restartRedis(c, 1_000, c.population.victims[0]) },
+    {
+      says: 'Redis refusing writes during a revocation',
+      strike: (ctx) => refuseRedisWrites(ctx, Math.max(3_000, ctx.phaseMs / 2), ctx.population.victims[1]),
+    },
+    {
+      says: 'entitlement tables locked while a revocation lands',
+      strike: (ctx) =>
+        lockEntitlementTables(ctx, Math.max(3_000, ctx.phaseMs * 1.5), ctx.population.victims[2]),
+    },
+    { says: 'PostgreSQL restarted', strike: (ctx) => restartPostgres(ctx, Math.max(2_000, ctx.phaseMs / 2)) },
+    {
+      says: 'an edge and a meter SIGTERMed',
+      strike: (ctx) => terminateEdgeAndMeter(ctx, 1 - KILLED_EDGE, 1),
+    },
+    { says: 'an edge killed', strike: (ctx) => killEdge(ctx, KILLED_EDGE) },
+    {
+      says: 'malformed vendor frames and hostile clients',
+      strike: (ctx) => hostile(ctx, 1 - KILLED_EDGE, ctx.population.hostileToken),
+    },
+  ];
+}
 
 /** What the schedule did: every fault's record (the baseline first) and the live changes. */
 export interface ScheduleRun {

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { type Hub, ROLES, type Role, startHub } from '../../app/hub.js';
 import { loadCatalog, parseEnv } from '../../config/index.js';
-import { DrillRedis } from '../../drill/topology.js';
+import { DrillRedis } from '../../drill/redis.js';
 import { createLogger, type Logger, silentLogger } from '../../platform/logger.js';
 import { cleanupRedisPrefix, POSTGRES_URL, REDIS_URL, uniqueName } from '../helpers/services.js';
 

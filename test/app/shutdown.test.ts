@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AdminClient } from '../../drill/admin.js';
-import { DrillRedis } from '../../drill/topology.js';
+import { DrillRedis } from '../../drill/redis.js';
 import { openConfiguredDb } from '../../platform/db/index.js';
 import { freePort, spawnCli, waitForOk } from '../../testing/cli.js';
 import { Client, until, waitForToken } from '../distribution/helpers.js';

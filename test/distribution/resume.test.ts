@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Hub } from '../../app/hub.js';
 import { checkResume } from '../../distribution/resume.js';
-import { DrillRedis } from '../../drill/topology.js';
+import { DrillRedis } from '../../drill/redis.js';
 import type { Bus } from '../../platform/bus/index.js';
 import { type DistributionFixture, distributionFixture } from './fixture.js';
 import { Client, publish, quote, readUsage, revokeGrant, sdkApp, until, waitForToken } from './helpers.js';

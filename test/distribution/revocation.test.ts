@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createClient } from 'redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Hub } from '../../app/hub.js';
-import { DrillRedis } from '../../drill/topology.js';
+import { DrillRedis } from '../../drill/redis.js';
 import { ChangeRelay, revoke } from '../../entitlements/index.js';
 import { holdTableLock } from '../../testing/index.js';
 import { ENGINES, type Engine, openTestDb, type TestDb } from '../helpers/db.js';

@@ -28,6 +28,7 @@ beforeAll(async () => {
     // generous window, `npm run drill` measures against the 1 s bar.
     switchWindowMs: 5_000,
     verifyMs: 500,
+    redis: 'single',
     redisPersistence: 'aof',
     postgresUrl: SHARED_POSTGRES ? POSTGRES_URL : undefined,
     log: () => undefined,
