@@ -279,11 +279,19 @@ const CHECKS: readonly Check[] = [
     name: 'one vendor connection',
     proves: 'never more than one authenticated vendor connection at once, through the ingest failover',
     judge: ({ vendor }) => ({
-      figures: { maxSimultaneousVendorConnections: vendor.server.maxSimultaneous },
+      figures: { maxSimultaneousVendorConnections: vendor.maxSimultaneous },
       failures: failIf(
-        vendor.server.maxSimultaneous > 1,
-        () => `the vendor saw ${vendor.server.maxSimultaneous} simultaneous connections`,
+        vendor.maxSimultaneous > 1,
+        () => `the vendor saw ${vendor.maxSimultaneous} simultaneous connections`,
       ),
+    }),
+  },
+  {
+    name: 'vendor feed',
+    proves: 'the vendor fed the whole drill: its send log was sized for the run',
+    judge: ({ vendor }) => ({
+      figures: {},
+      failures: failIf(vendor.overflowed, () => 'the vendor’s send log filled up and the feed stopped early'),
     }),
   },
   {

@@ -249,9 +249,9 @@ export async function killIngestLeader(ctx: DrillContext): Promise<FaultRecord> 
   };
   leader.restart();
   await leader.waitHealthy();
-  fault.notes.push(`most vendor connections authenticated at once so far: ${vendor.server.maxSimultaneous}`);
-  if (vendor.server.maxSimultaneous > 1)
-    fault.failures.push(`the vendor saw ${vendor.server.maxSimultaneous} simultaneous connections`);
+  fault.notes.push(`most vendor connections authenticated at once so far: ${vendor.maxSimultaneous}`);
+  if (vendor.maxSimultaneous > 1)
+    fault.failures.push(`the vendor saw ${vendor.maxSimultaneous} simultaneous connections`);
   return fault;
 }
 
@@ -587,7 +587,7 @@ export async function hostile(ctx: DrillContext, edgeIndex: number, token: strin
   const fault = record('malformed vendor frames + hostile clients');
   const leader = await topology.ingestLeader();
   const before = (await leader?.metric('mdhub_ingest_malformed_total')) ?? 0;
-  const sent = vendor.sendMalformed();
+  const sent = await vendor.sendMalformed();
   const edge = topology.edges[edgeIndex];
   if (edge === undefined) throw new Error(`no edge ${edgeIndex}`);
   fault.probes = await hostileTraffic(`ws://127.0.0.1:${edge.port}/stocks`, token);

@@ -439,7 +439,7 @@ export function compareReport(
 
 /** Of the vendor events sent in [from, to), how many, and how many no client received in real time. */
 export function ticksIn(
-  sentAt: readonly number[],
+  sentAt: ArrayLike<number>,
   truth: Pick<ClientTruth, 'reached'>,
   from: number,
   to: number,

@@ -135,7 +135,7 @@ export async function populate(
     );
     if (known === undefined) throw new Error(`${edge.name} never learned the drill's tokens`);
   }
-  await until(() => vendor.server.subscribed > 0, 15_000);
+  await until(() => vendor.subscribed > 0, 15_000);
 
   specs.sort((a, b) => a.user.localeCompare(b.user));
   const [first, second, third] = specs

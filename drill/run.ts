@@ -94,14 +94,14 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
       postgresUrl: options.postgresUrl ?? (postgres as PrivatePostgres).url,
       env: {
         POLYGON_API_KEY: vendorKey,
-        POLYGON_WS_URL: vendor.server.url,
+        POLYGON_WS_URL: vendor.url,
         MDHUB_DELAY_MS: String(options.delayMs),
         MDHUB_USAGE_FLUSH_MS: String(options.flushMs),
         MDHUB_SESSION_SWEEP_MS: String(SESSION_SWEEP_MS),
         MDHUB_ENTITLEMENT_VERIFY_MS: String(options.verifyMs),
       },
     });
-    vendor.start();
+    await vendor.start();
     const api = topology.api as NonNullable<Topology['api']>;
     const admin = new AdminClient(api.url, topology.adminToken);
     const population = await populate(topology, admin, vendor, products, options);
@@ -126,7 +126,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
     for (const client of clients) client.unsubscribe();
     await sleep(500);
     await Promise.all(clients.map((c) => c.close()));
-    vendor.stop();
+    await vendor.stop();
     const evidence = await gatherEvidence(ctx, run, { ...options, catalog, startedAt });
     const verdict = judge(evidence);
 

@@ -1,106 +1,129 @@
 /**
  * The vendor side of the drill: the fake Polygon server, fed a steady stream of quotes and trades
- * on all three tapes. Every event carries a drill-wide sequence number `q` and the vendor time
- * `t` it was sent at, and the driver remembers each one, so the client logs can be checked against
- * exactly what the vendor put on the wire.
+ * on all three tapes at the drill's rate, in a thread of its own (drill/vendor-worker.ts). Every
+ * event carries a drill-wide sequence number `q` and the vendor time `t` it was sent at, and the
+ * send log is shared with this thread, so the client logs can be checked against exactly what the
+ * vendor put on the wire.
  */
-import { FakePolygonServer } from '../testing/index.js';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { packageRoot } from '../config/index.js';
+import {
+  drillSymbols,
+  S_AUTHENTICATED,
+  S_MAX_SIMULTANEOUS,
+  S_OVERFLOW,
+  S_SENT,
+  S_SUBSCRIBED,
+  STATE_SLOTS,
+  type VendorCommand,
+  type VendorWorkerData,
+} from './vendor-protocol.js';
 
-/** Symbols per tape, named so the tape is visible: `AA0` … on tape 1, `BB0` … on 2, `CC0` … on 3. */
-export function drillSymbols(perTape: number): Array<{ sym: string; tape: 1 | 2 | 3 }> {
-  const out: Array<{ sym: string; tape: 1 | 2 | 3 }> = [];
-  for (const [prefix, tape] of [
-    ['AA', 1],
-    ['BB', 2],
-    ['CC', 3],
-  ] as const) {
-    for (let i = 0; i < perTape; i++) out.push({ sym: `${prefix}${i}`, tape });
-  }
-  return out;
-}
+/** The send log holds this long a drill at the given rate (20 minutes), and at least a million events. */
+const LOG_SECONDS = 1_200;
 
 export class DrillVendor {
-  readonly server: FakePolygonServer;
   readonly symbols: Array<{ sym: string; tape: 1 | 2 | 3 }>;
-  readonly sentAt: number[] = [];
-  readonly #perTick: number;
-  #timer: NodeJS.Timeout | undefined;
-  #next = 0;
+  /** The fake server's WebSocket URL (`POLYGON_WS_URL`). */
+  readonly url: string;
+  readonly #worker: Worker;
+  readonly #sentAt: Float64Array;
+  readonly #state: Int32Array;
+  readonly #waiting = new Map<number, (result: unknown) => void>();
+  #nextId = 0;
 
-  private constructor(server: FakePolygonServer, symbolsPerTape: number, eventsPerSecond: number) {
-    this.server = server;
-    this.symbols = drillSymbols(symbolsPerTape);
-    // One frame every 10 ms, as a vendor batches.
-    this.#perTick = Math.max(1, Math.round(eventsPerSecond / 100));
+  private constructor(worker: Worker, url: string, data: VendorWorkerData) {
+    this.#worker = worker;
+    this.url = url;
+    this.symbols = drillSymbols(data.symbolsPerTape);
+    this.#sentAt = new Float64Array(data.sentAt);
+    this.#state = new Int32Array(data.state);
+    worker.on('message', (m: { id?: number; result?: unknown }) => {
+      if (m.id === undefined) return;
+      this.#waiting.get(m.id)?.(m.result);
+      this.#waiting.delete(m.id);
+    });
   }
 
   static async start(key: string, symbolsPerTape: number, eventsPerSecond: number): Promise<DrillVendor> {
-    return new DrillVendor(await FakePolygonServer.start({ key }), symbolsPerTape, eventsPerSecond);
+    const events = Math.max(1_000_000, eventsPerSecond * LOG_SECONDS);
+    const data: VendorWorkerData = {
+      key,
+      symbolsPerTape,
+      eventsPerSecond,
+      sentAt: new SharedArrayBuffer(events * Float64Array.BYTES_PER_ELEMENT),
+      state: new SharedArrayBuffer(STATE_SLOTS * Int32Array.BYTES_PER_ELEMENT),
+    };
+    // The built file: the worker runs as plain Node, also when the drill runs under the test runner.
+    const worker = new Worker(join(packageRoot(), 'dist', 'drill', 'vendor-worker.js'), { workerData: data });
+    const url = await new Promise<string>((resolve, reject) => {
+      worker.once('error', reject);
+      worker.once('exit', (code) => reject(new Error(`the vendor thread exited with ${code}`)));
+      worker.once('message', (m: { ready?: string }) => {
+        if (m.ready !== undefined) resolve(m.ready);
+      });
+    });
+    worker.removeAllListeners('error');
+    worker.removeAllListeners('exit');
+    worker.on('error', (error) => process.stderr.write(`drill: the vendor thread failed: ${error.stack}\n`));
+    return new DrillVendor(worker, url, data);
   }
 
+  /** When each event was sent: index q − 1 holds event q's send time. */
+  get sentAt(): Float64Array {
+    return this.#sentAt.subarray(0, this.sent);
+  }
+
+  /** Events sent so far: the newest `q`. */
   get sent(): number {
-    return this.sentAt.length;
+    return Atomics.load(this.#state, S_SENT);
   }
 
-  start(): void {
-    this.#timer ??= setInterval(() => this.#tick(), 10);
+  /** Authenticated vendor connections that have subscribed to something. */
+  get subscribed(): number {
+    return Atomics.load(this.#state, S_SUBSCRIBED);
   }
 
-  stop(): void {
-    clearInterval(this.#timer);
-    this.#timer = undefined;
+  /** Vendor connections authenticated now. */
+  get authenticated(): number {
+    return Atomics.load(this.#state, S_AUTHENTICATED);
   }
 
-  /** Frames a vendor should never send; the hub must count and skip them. */
-  sendMalformed(): number {
-    const frames: string[] = [
-      'not json at all',
-      '{"ev":"Q"}',
-      '[1,2,3]',
-      JSON.stringify([{ ev: 'Q', sym: 'AA0', bx: 'x', t: Date.now(), q: 1, z: 1 }]),
-      JSON.stringify([{ ev: 'T', sym: '', x: 1, i: '1', p: 1, s: 1, t: Date.now(), q: 1, z: 1 }]),
-      JSON.stringify([{ ev: 'T', sym: 'AA0', x: 1, i: '1', p: -5, s: 1, t: Date.now(), q: 1, z: 1 }]),
-      JSON.stringify([{ ev: 'Q', sym: 'ZZ"', bx: 1, bp: 1, bs: 1, ax: 1, ap: 1, as: 1, t: 1, q: 1, z: 1 }]),
-      JSON.stringify([{ ev: 'Q', sym: 'AA0', bx: 1, bp: 1, bs: 1, ax: 1, ap: 1, as: 1, t: 1, q: 1, z: 9 }]),
-      JSON.stringify([{ ev: 'XX', sym: 'AA0' }]),
-      `[${'{"ev":"Q",'.repeat(2_000)}`,
-    ];
-    for (const frame of frames) this.server.send(frame);
-    this.server.sendBinary(Buffer.from([0, 1, 2, 3]));
-    return frames.length + 1;
+  /** The most vendor connections authenticated at one instant, as the vendor's thread saw it. */
+  get maxSimultaneous(): number {
+    return Atomics.load(this.#state, S_MAX_SIMULTANEOUS);
   }
 
-  #tick(): void {
-    const now = Date.now();
-    const events: Record<string, unknown>[] = [];
-    for (let i = 0; i < this.#perTick; i++) {
-      const { sym, tape } = this.symbols[this.#next++ % this.symbols.length] as { sym: string; tape: number };
-      const q = this.sentAt.push(now);
-      const price = 100 + (q % 100) / 100;
-      events.push(
-        q % 5 === 0
-          ? { ev: 'T', sym, x: 4, i: String(q), z: tape, p: price, s: 100, t: now, q }
-          : {
-              ev: 'Q',
-              sym,
-              bx: 11,
-              bp: price,
-              bs: 1,
-              ax: 12,
-              ap: price + 0.01,
-              as: 1,
-              c: 0,
-              t: now,
-              q,
-              z: tape,
-            },
-      );
-    }
-    this.server.send(events);
+  /** Whether the send log filled up and the feed stopped (a drill longer than it was sized for). */
+  get overflowed(): boolean {
+    return Atomics.load(this.#state, S_OVERFLOW) === 1;
+  }
+
+  start(): Promise<void> {
+    return this.#command('start').then(() => undefined);
+  }
+
+  /** Resolves once no further event will be sent. */
+  stop(): Promise<void> {
+    return this.#command('stop').then(() => undefined);
+  }
+
+  /** Sends frames a vendor should never send; resolves to how many. */
+  async sendMalformed(): Promise<number> {
+    return (await this.#command('malformed')) as number;
   }
 
   async close(): Promise<void> {
-    this.stop();
-    await this.server.close();
+    await this.#command('close');
+    await this.#worker.terminate();
+  }
+
+  #command(command: VendorCommand): Promise<unknown> {
+    const id = this.#nextId++;
+    return new Promise((resolve) => {
+      this.#waiting.set(id, resolve);
+      this.#worker.postMessage({ id, command });
+    });
   }
 }
