@@ -61,6 +61,16 @@ export interface ClientSpec {
   user: string;
   token: string;
   channels: string[];
+  /**
+   * The loopback address its sockets come from (default the system's choice, 127.0.0.1): a
+   * thousand users are not one address, and the edge's per-address limits must see them as many.
+   */
+  address?: string;
+}
+
+/** The `i`th honest client's own loopback address: 127.0.1.1 …, 250 to a block. */
+export function clientAddress(i: number): string {
+  return `127.0.${1 + Math.floor(i / 250)}.${1 + (i % 250)}`;
 }
 
 export interface Products {
@@ -120,7 +130,10 @@ export class DrillClient {
     this.sessions.push(session);
     this.#modes.clear();
     this.#subscribed = false;
-    const ws = new WebSocket(this.#edges[this.#edge] as string, { perMessageDeflate: false });
+    const ws = new WebSocket(this.#edges[this.#edge] as string, {
+      perMessageDeflate: false,
+      localAddress: this.spec.address,
+    });
     this.#ws = ws;
     ws.on('message', (data: Buffer) => this.#message(data, session));
     ws.on('error', () => undefined);

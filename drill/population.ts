@@ -6,7 +6,7 @@
  * honest user.
  */
 import type { AdminClient, Category } from './admin.js';
-import { type ClientSpec, DrillClient, type Products } from './clients.js';
+import { type ClientSpec, clientAddress, DrillClient, type Products } from './clients.js';
 import { until, type Victim } from './faults.js';
 import type { Topology } from './topology.js';
 import type { DrillVendor } from './vendor.js';
@@ -117,8 +117,12 @@ export async function populate(
       vendor.symbols.filter((s) => s.tape === tape)[i % options.symbolsPerTape]?.sym;
     const channels = watcher
       ? ['Q.*', 'T.*']
-      : [1, 2, 3].flatMap((tape) => [`Q.${pick(tape)}`, `T.${pick(tape)}`]);
-    specs.push({ user, token, channels, profile });
+      : // Quotes and trades of one symbol on its home tape, trades of one on each other tape: every
+        // product on every socket, at a client's share of a market-load feed (docs/drill.md).
+        [1, 2, 3].flatMap((tape) =>
+          tape === 1 + (i % 3) ? [`Q.${pick(tape)}`, `T.${pick(tape)}`] : [`T.${pick(tape)}`],
+        );
+    specs.push({ user, token, channels, address: clientAddress(i), profile });
   });
   await admin.createUser('drill-hostile', 'professional');
   const hostileToken = await admin.issueToken('drill-hostile');
