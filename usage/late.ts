@@ -11,8 +11,13 @@
  */
 import type { Tx } from '../platform/db/index.js';
 
-/** The advisory lock of a month's filings, `$1` the month: shared by the ledger, exclusive for a filing. */
-export const FILING_LOCK = "hashtext('mdhub.filing'), hashtext($1)";
+/** The advisory lock key of the month's filings in the SQL expression `month`: shared by the ledger, exclusive for a filing. */
+export function filingLockOf(month: string): string {
+  return `hashtext('mdhub.filing'), hashtext(${month})`;
+}
+
+/** The filing lock of the month in `$1`. */
+export const FILING_LOCK = filingLockOf('$1');
 
 /** A counted event that changes what a report counts (session events only feed the session log). */
 export interface CountedUsage {
@@ -27,20 +32,33 @@ export interface CountedUsage {
 }
 
 /**
- * Records which of `events` (counted by this transaction for the first time) fall in a month that
- * has a filing. Call it inside the ledger's transaction, before anything else it writes.
+ * The months `events` count on, sorted: the ledger takes their filing locks (shared) in this
+ * order, so two meters with a batch spanning months take them in the same order.
  */
-export async function markLate(tx: Tx, events: readonly CountedUsage[], receivedAt: number): Promise<number> {
-  if (events.length === 0) return 0;
-  const months = [...new Set(events.map((e) => e.day.slice(0, 7)))].sort();
-  // Sorted, so two meters take the locks of a batch spanning months in the same order.
-  for (const month of months) await tx.query(`select pg_advisory_xact_lock_shared(${FILING_LOCK})`, [month]);
-  const { rows } = await tx.query<{ month: string; id: number }>(
-    'select month, max(id) as id from report_filings where month = any($1::text[]) group by month',
-    [months],
-  );
-  if (rows.length === 0) return 0;
-  const filed = new Map(rows.map((row) => [row.month, row.id]));
+export function usageMonths(events: readonly { day: string }[]): string[] {
+  return [...new Set(events.map((e) => e.day.slice(0, 7)))].sort();
+}
+
+/**
+ * The latest filing of each month in the text[] parameter `$param`, as (month, id) rows. Read in a
+ * statement after the one that took the months' filing locks, so its snapshot sees a filing that
+ * committed while the ledger waited for the lock.
+ */
+export function latestFilingsSql(param: string): string {
+  return `select month, max(id) as id from report_filings where month = any(${param}::text[]) group by month`;
+}
+
+/**
+ * Records which of `events` (counted by this transaction for the first time) fall in a month that
+ * `filed` (month to latest filing id, from latestFilingsSql) says has a filing.
+ */
+export async function recordLate(
+  tx: Tx,
+  events: readonly CountedUsage[],
+  filed: ReadonlyMap<string, number>,
+  receivedAt: number,
+): Promise<number> {
+  if (filed.size === 0) return 0;
   const late = events.filter((e) => filed.has(e.day.slice(0, 7)));
   if (late.length === 0) return 0;
   await tx.query(

@@ -7,7 +7,7 @@
 
 import type { Tx } from '../platform/db/index.js';
 import type { UsageEvent, UsageKind } from './event.js';
-import { type CountedUsage, markLate } from './late.js';
+import { type CountedUsage, filingLockOf, latestFilingsSql, recordLate, usageMonths } from './late.js';
 
 export interface LedgerWrite {
   /** Events counted by this call. */
@@ -165,22 +165,32 @@ function sessionRows(events: readonly UsageEvent[]): SessionRow[] {
  * (the edge came back and knows better). Life seen after a sweep's closing instant means the sweep
  * was premature (a partitioned edge, a lagging stream): the session is open again, and the next
  * sweep closes it at its new last instant if its slot is still gone.
+ *
+ * The same statement reads the latest filing of each of `months` (late.ts): one round trip, not
+ * two. It comes after the statement that took their filing locks, so it sees a filing that
+ * committed while the batch waited for a lock.
  */
-async function writeSessions(tx: Tx, rows: readonly SessionRow[]): Promise<void> {
-  if (rows.length === 0) return;
+async function writeSessions(
+  tx: Tx,
+  rows: readonly SessionRow[],
+  months: readonly string[],
+): Promise<Map<string, number>> {
+  if (rows.length === 0 && months.length === 0) return new Map();
   const revived = `usage_sessions.close_reason = '${EDGE_LOST}' and excluded.last_seen_at > usage_sessions.closed_at`;
-  await tx.query(
-    `insert into usage_sessions (edge_id, session_id, user_id, device_id, opened_at, closed_at, close_reason,
-        last_seen_at)
-      select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[], $7::text[],
-        $8::int8[])
-      on conflict (edge_id, session_id) do update set
-        opened_at = least(usage_sessions.opened_at, excluded.opened_at),
-        last_seen_at = greatest(usage_sessions.last_seen_at, excluded.last_seen_at),
-        closed_at = case when excluded.closed_at is not null then excluded.closed_at
-          when ${revived} then null else usage_sessions.closed_at end,
-        close_reason = case when excluded.closed_at is not null then excluded.close_reason
-          when ${revived} then null else usage_sessions.close_reason end`,
+  const filings = await tx.query<{ month: string; id: number }>(
+    `with sessions as (
+        insert into usage_sessions (edge_id, session_id, user_id, device_id, opened_at, closed_at, close_reason,
+            last_seen_at)
+          select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[], $7::text[],
+            $8::int8[])
+          on conflict (edge_id, session_id) do update set
+            opened_at = least(usage_sessions.opened_at, excluded.opened_at),
+            last_seen_at = greatest(usage_sessions.last_seen_at, excluded.last_seen_at),
+            closed_at = case when excluded.closed_at is not null then excluded.closed_at
+              when ${revived} then null else usage_sessions.closed_at end,
+            close_reason = case when excluded.closed_at is not null then excluded.close_reason
+              when ${revived} then null else usage_sessions.close_reason end)
+    ${latestFilingsSql('$9')}`,
     [
       rows.map((r) => r.edge),
       rows.map((r) => r.session),
@@ -190,8 +200,10 @@ async function writeSessions(tx: Tx, rows: readonly SessionRow[]): Promise<void>
       rows.map((r) => r.closedAt),
       rows.map((r) => r.reason),
       rows.map((r) => r.lastSeenAt),
+      months,
     ],
   );
+  return new Map(filings.rows.map((row) => [row.month, row.id]));
 }
 
 /**
@@ -261,6 +273,35 @@ async function writeDaily(
 }
 
 /**
+ * Inserts the batch's ids into `usage_events_seen` and returns those already there (counted by an
+ * earlier batch or a concurrent meter): one row back, not one per event, and the duplicates looked
+ * for only when fewer ids went in than were sent (the usual batch has none). The same statement then
+ * takes the shared filing locks of `months` (late.ts), in their sorted order and only once every
+ * id is inserted: ids, then filing locks, then ledger rows, the one order every meter locks in.
+ */
+async function claimIds(
+  tx: Tx,
+  events: readonly UsageEvent[],
+  months: readonly string[],
+): Promise<Set<string>> {
+  const { rows } = await tx.query<{ duplicates: string[] }>(
+    `with inserted as (
+        insert into usage_events_seen (id, at) select * from unnest($1::text[], $2::int8[])
+        on conflict (id) do nothing returning id),
+      claimed as (select count(*) as n from inserted),
+      locked as (
+        select count(pg_advisory_xact_lock_shared(${filingLockOf('month')})) as months
+          from claimed, unnest($3::text[]) as month)
+    select (select months from locked) as months,
+        case when (select n from claimed) = cardinality($1::text[]) then '{}'::text[]
+          else array(select id from unnest($1::text[]) as id where id not in (select id from inserted)) end
+          as duplicates`,
+    [events.map((e) => e.id), events.map((e) => e.at), months],
+  );
+  return new Set(rows[0]!.duplicates);
+}
+
+/**
  * Counts `events` in the ledger inside `tx`. The caller commits, and only then acknowledges the
  * events on the bus: a crash before the commit leaves them to be redelivered, one after it leaves
  * them to be recognised as seen.
@@ -275,13 +316,14 @@ export async function writeLedger(
   const unique = sortedValues(byId);
   if (unique.length === 0) return { counted: [], duplicates: events.length, late: 0 };
 
-  const seen = await tx.query<{ id: string }>(
-    `insert into usage_events_seen (id, at) select * from unnest($1::text[], $2::int8[])
-      on conflict (id) do nothing returning id`,
-    [unique.map((e) => e.id), unique.map((e) => e.at)],
+  // The months of every usage event in the batch, counted before or not: a superset of those the
+  // counted events need locked, known before the ids are inserted.
+  const seen = await claimIds(
+    tx,
+    unique,
+    usageMonths(unique.filter((e) => e.kind !== 'session_open' && e.kind !== 'session_close')),
   );
-  const fresh = new Set(seen.rows.map((row) => row.id));
-  const counted = unique.filter((e) => fresh.has(e.id));
+  const counted = seen.size === 0 ? unique : unique.filter((e) => !seen.has(e.id));
 
   const deltas = new Map<string, DailyDelta>();
   const touches = new Map<string, SessionTouch>();
@@ -298,9 +340,8 @@ export async function writeLedger(
       touches.set(key, { edge: event.edge, session: event.session, delta });
     }
   }
-  // First, so its lock on a month being filed is taken before any ledger row lock.
-  const late = await markLate(tx, usage, options.receivedAt ?? Date.now());
-  await writeSessions(tx, sessionRows(counted));
+  const filed = await writeSessions(tx, sessionRows(counted), usageMonths(usage));
+  const late = await recordLate(tx, usage, filed, options.receivedAt ?? Date.now());
   await writeDaily(tx, deltas, touches);
   return { counted, duplicates: events.length - counted.length, late };
 }

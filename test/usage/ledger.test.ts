@@ -245,6 +245,19 @@ forEachDb((_engine, getDb) => {
     expect(await dumpLedger(db)).toEqual(reference);
   });
 
+  it('counts only the new events of a batch mixing them with events seen before and copies of both', async () => {
+    const db = getDb();
+    const half = EVENTS.filter((_, i) => i % 2 === 0);
+    await db.transaction((tx) => writeLedger(tx, half));
+    const mixed = [...EVENTS, ...half, ...[...EVENTS].reverse()];
+    const second = await db.transaction((tx) => writeLedger(tx, mixed));
+    const seenBefore = new Set(half.map((e) => e.id));
+    const expected = new Set(EVENTS.filter((e) => !seenBefore.has(e.id)).map((e) => e.id));
+    expect(new Set(second.counted.map((e) => e.id))).toEqual(expected);
+    expect(second.duplicates).toBe(mixed.length - expected.size);
+    expect(await dumpLedger(db)).toEqual(reference);
+  });
+
   it('meters events from Redis into the ledger, each once, however often the edges sent them', async () => {
     const db = getDb();
     const { bus, meters } = await redisBus();
