@@ -127,7 +127,7 @@ const CHECKS: readonly Check[] = [
       failures: failIf(
         ledger.doubleCounted,
         () =>
-          `the ledger counts ${ledger.doubleCounted} deliveries more than clients received: ${ledger.samples.join('; ')}`,
+          `the ledger counts ${ledger.doubleCounted} deliveries more than clients received: ${ledger.doubleSamples.join('; ')}`,
       ),
     }),
   },
@@ -139,7 +139,7 @@ const CHECKS: readonly Check[] = [
       failures: failIf(
         ledger.lostElsewhere,
         () =>
-          `${ledger.lostElsewhere} real-time deliveries received by clients never reached the ledger (not explained by the edge kill): ${ledger.samples.join('; ')}`,
+          `${ledger.lostElsewhere} real-time deliveries received by clients never reached the ledger (not explained by the edge kill): ${ledger.lostSamples.join('; ')}`,
       ),
     }),
   },
@@ -154,7 +154,7 @@ const CHECKS: readonly Check[] = [
         ...failIf(
           ledger.lostAtTermination,
           () =>
-            `${ledger.lostAtTermination} real-time deliveries by the SIGTERMed edge in its last ${flushMs} ms before it stopped were never metered: a clean stop must flush them: ${ledger.samples.join('; ')}`,
+            `${ledger.lostAtTermination} real-time deliveries by the SIGTERMed edge in its last ${flushMs} ms before it stopped were never metered: a clean stop must flush them: ${ledger.lostSamples.join('; ')}`,
         ),
         ...failIf(
           sessions.terminated.length,
@@ -174,7 +174,7 @@ const CHECKS: readonly Check[] = [
       failures: failIf(
         ledger.lostOnKilledEdge,
         () =>
-          `${ledger.lostOnKilledEdge} real-time deliveries by the killed edge were never metered beyond the bounded loss (its last ${flushMs} ms of counts, ± ${BOUNDED_LOSS_TOLERANCE_MS} ms): ${ledger.samples.join('; ')}`,
+          `${ledger.lostOnKilledEdge} real-time deliveries by the killed edge were never metered beyond the bounded loss (its last ${flushMs} ms of counts, ± ${BOUNDED_LOSS_TOLERANCE_MS} ms): ${ledger.lostSamples.join('; ')}`,
       ),
     }),
   },

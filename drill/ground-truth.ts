@@ -272,7 +272,10 @@ export interface LedgerComparison {
   missingFirstAccess: string[];
   phantomFirstAccess: string[];
   lateFirstAccess: string[];
-  samples: string[];
+  /** Keys the ledger counts above the clients, as examples. */
+  doubleSamples: string[];
+  /** Keys the ledger counts below the clients beyond the bound, as examples. */
+  lostSamples: string[];
 }
 
 export async function compareLedger(
@@ -305,7 +308,8 @@ export async function compareLedger(
     missingFirstAccess: [],
     phantomFirstAccess: [],
     lateFirstAccess: [],
-    samples: [],
+    doubleSamples: [],
+    lostSamples: [],
   };
   for (const key of new Set([...ledger.keys(), ...truth.deliveries.keys()])) {
     out.keys++;
@@ -328,9 +332,10 @@ export async function compareLedger(
       else out.lostElsewhere += lost;
     }
     // Samples explain failures: a shortfall the bound excuses entirely is not one.
-    const unexcused = counted > client || client - counted > (truth.unflushedOnKilledEdge.get(key) ?? 0);
-    if (unexcused && out.samples.length < 10)
-      out.samples.push(`${key}: clients ${client}, ledger ${counted}`);
+    const sample = `${key}: clients ${client}, ledger ${counted}`;
+    if (counted > client && out.doubleSamples.length < 10) out.doubleSamples.push(sample);
+    if (client - counted > (truth.unflushedOnKilledEdge.get(key) ?? 0) && out.lostSamples.length < 10)
+      out.lostSamples.push(sample);
     const first = row?.first ?? null;
     const clientFirst = truth.firstRealtime.get(key);
     if (clientFirst !== undefined && first === null) out.missingFirstAccess.push(key);
