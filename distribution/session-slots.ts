@@ -1,13 +1,18 @@
 /**
  * Concurrent sessions per user across every edge (DESIGN rule 2): each authenticated session
  * holds a slot in the bus's session slots (Redis in the scaled mode), renewed every third of its
- * ttl. A session that finds the user's slots taken runs without one — delayed, reason
+ * ttl — a tenth of the sessions at a time, every thirtieth of it: renewing a thousand at once held
+ * the fan-out's turn and Redis behind a thousand scripts, tens of milliseconds of every client's
+ * latency (docs/distribution.md, "Latency against the bare relay"). A session that finds the user's slots taken runs without one — delayed, reason
  * `session_limit` — and takes a slot as soon as one frees (on this edge at once, on another at the
  * next renewal). If an edge dies, its slots lapse after the ttl. A session that replaces a dead one
  * of its device (distribution/takeover.ts) is handed that one's slot: freed first, then taken.
  */
 import type { SessionSlots } from '../platform/bus/index.js';
 import type { Logger } from '../platform/logger.js';
+
+/** The sessions are renewed in this many slices, one slice per tick: each every third of the ttl. */
+const RENEW_SLICES = 10;
 
 export interface SlotHolder {
   readonly id: string;
@@ -32,7 +37,10 @@ export class SlotKeeper {
   readonly #ttlMs: number;
   readonly #limitOf: (userId: string) => number;
   readonly #logger: Logger;
-  readonly #holders = new Set<SlotHolder>();
+  /** Every session here, with the renewal slice it is in. */
+  readonly #holders = new Map<SlotHolder, number>();
+  #placed = 0;
+  #slice = 0;
   #timer: NodeJS.Timeout | undefined;
   #failing = false;
 
@@ -44,7 +52,10 @@ export class SlotKeeper {
   }
 
   start(): void {
-    this.#timer ??= setInterval(() => void this.renew(), Math.max(1, Math.floor(this.#ttlMs / 3)));
+    this.#timer ??= setInterval(
+      () => void this.#renewSlice(),
+      Math.max(1, Math.floor(this.#ttlMs / 3 / RENEW_SLICES)),
+    );
     this.#timer.unref();
   }
 
@@ -58,7 +69,7 @@ export class SlotKeeper {
    * real time) until a renewal succeeds: the limit is a condition of real time, so it fails closed.
    */
   async open(holder: SlotHolder): Promise<void> {
-    this.#holders.add(holder);
+    this.#holders.set(holder, this.#placed++ % RENEW_SLICES);
     const result = await this.#acquire(holder);
     holder.slotHeld = result?.held ?? false;
     holder.openSessions =
@@ -84,13 +95,19 @@ export class SlotKeeper {
 
   /** Lets the user's sessions without a slot try again. */
   async retry(userId: string): Promise<void> {
-    const waiting = [...this.#holders].filter((holder) => holder.userId === userId && !holder.slotHeld);
+    const waiting = [...this.#holders.keys()].filter(
+      (holder) => holder.userId === userId && !holder.slotHeld,
+    );
     await Promise.all(waiting.map((holder) => this.#refresh(holder)));
   }
 
-  /** Renews every slot held here and retries sessions without one (pipelined on the bus). */
-  async renew(): Promise<void> {
-    await Promise.all([...this.#holders].map((holder) => this.#refresh(holder)));
+  /** Renews the next slice's slots and retries its sessions without one (pipelined on the bus). */
+  async #renewSlice(): Promise<void> {
+    const slice = this.#slice;
+    this.#slice = (slice + 1) % RENEW_SLICES;
+    const due: SlotHolder[] = [];
+    for (const [holder, at] of this.#holders) if (at === slice) due.push(holder);
+    await Promise.all(due.map((holder) => this.#refresh(holder)));
   }
 
   /** Tries once more for a session opened here: after a takeover freed a slot for it. */
