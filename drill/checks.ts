@@ -278,11 +278,12 @@ const CHECKS: readonly Check[] = [
   {
     name: 'one vendor connection',
     proves: 'never more than one authenticated vendor connection at once, through the ingest failover',
-    judge: ({ vendor }) => ({
+    judge: ({ vendor, vendorOverlaps }) => ({
       figures: { maxSimultaneousVendorConnections: vendor.maxSimultaneous },
       failures: failIf(
         vendor.maxSimultaneous > 1,
-        () => `the vendor saw ${vendor.maxSimultaneous} simultaneous connections`,
+        () =>
+          `the vendor saw ${vendor.maxSimultaneous} simultaneous connections: one authenticated while another was at ${vendorOverlaps.join(', ')}`,
       ),
     }),
   },

@@ -50,6 +50,8 @@ export interface Evidence extends ScheduleRun {
   terminated: FaultRecord | undefined;
   /** The run in words: each fault's window and notes, the sweep, the clients' errors, late changes. */
   notes: string[];
+  /** When a vendor connection authenticated while another already was, with the fault window it fell in. */
+  vendorOverlaps: string[];
 }
 
 export interface EvidenceOptions {
@@ -119,6 +121,10 @@ export async function gatherEvidence(
     faults.flatMap((f) => (f.changesHeldBack ? [f.changesHeldBack] : [])),
     options.switchWindowMs,
   );
+  const vendorOverlaps = (await ctx.vendor.overlaps()).map((at) => {
+    const window = faults.findLast((f) => f.at <= at);
+    return `${new Date(at).toISOString()} (${window ? `in the window of ${window.name}` : 'before the baseline, while the clients connected'})`;
+  });
   const notes = [
     ...faults.map(
       (f) => `${f.name}: at ${new Date(f.at).toISOString()}, window until ${new Date(f.end).toISOString()}`,
@@ -143,6 +149,7 @@ export async function gatherEvidence(
     killed,
     terminated,
     notes,
+    vendorOverlaps,
   };
 }
 

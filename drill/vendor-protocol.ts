@@ -26,7 +26,7 @@ export interface VendorWorkerData {
   state: SharedArrayBuffer;
 }
 
-export type VendorCommand = 'start' | 'stop' | 'malformed' | 'close';
+export type VendorCommand = 'start' | 'stop' | 'malformed' | 'overlaps' | 'close';
 
 /** Events sent so far (the newest `q`). */
 export const S_SENT = 0;

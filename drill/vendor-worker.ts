@@ -116,6 +116,9 @@ port.on('message', async ({ id, command }: { id: number; command: VendorCommand 
     case 'malformed':
       result = sendMalformed();
       break;
+    case 'overlaps':
+      result = [...server.overlapsAt];
+      break;
     case 'close':
       clearInterval(timer);
       await server.close();

@@ -114,6 +114,11 @@ export class DrillVendor {
     return (await this.#command('malformed')) as number;
   }
 
+  /** When a vendor connection authenticated while another already was (epoch ms), in order. */
+  async overlaps(): Promise<number[]> {
+    return (await this.#command('overlaps')) as number[];
+  }
+
   async close(): Promise<void> {
     await this.#command('close');
     await this.#worker.terminate();

@@ -33,6 +33,8 @@ export class FakePolygonServer {
   authAttempts = 0;
   /** The most connections authenticated at one instant. */
   maxSimultaneous = 0;
+  /** When a connection authenticated while another already was (epoch ms), in order. */
+  readonly overlapsAt: number[] = [];
   /** Every subscribe message's params, in order. */
   readonly subscribeRequests: string[] = [];
   /** Refuse every key (auth_failed) while true. */
@@ -160,6 +162,7 @@ export class FakePolygonServer {
       client.authenticated = true;
       client.socket.send(status('auth_success', 'authenticated'));
       this.maxSimultaneous = Math.max(this.maxSimultaneous, this.authenticated);
+      if (this.authenticated > 1) this.overlapsAt.push(Date.now());
       const limit = this.#options.maxConnections ?? 1;
       const older = [...this.#clients].filter((c) => c.authenticated && c !== client);
       while (older.length >= limit) this.#kick(older.shift()!);
