@@ -93,7 +93,8 @@ export class EntitlementCache {
   #fullLoadSeq = 0;
   #seq = 0;
 
-  readonly #reloading = new Map<string, { again: boolean }>();
+  /** Users being reloaded: whether to load again, and the latest change the running load includes. */
+  readonly #reloading = new Map<string, { again: boolean; known: number }>();
   #reloadsRunning = 0;
   readonly #reloadTurns: Array<() => void> = [];
   #fullReload: { again: boolean } | undefined;
@@ -258,7 +259,7 @@ export class EntitlementCache {
       this.#pending.set(userId, { seq, overdue });
       if (left <= 0) this.#markOverdue(userId);
     }
-    this.#reloadUser(userId);
+    this.#reloadUser(userId, seq);
   }
 
   #markOverdue(userId: string): void {
@@ -350,31 +351,37 @@ export class EntitlementCache {
     for (const userId of this.#users.keys()) this.#notify(userId);
   }
 
-  #reloadUser(userId: string): void {
+  /** Reloads `userId`; `seq`, when given, is the change that asks for it. */
+  #reloadUser(userId: string, seq?: number): void {
     if (this.#stopped) return;
     const running = this.#reloading.get(userId);
     if (running) {
-      running.again = true;
+      // A change the running load already includes (the notice and the poll both announce each
+      // one) needs no second load, which could wait behind every other user's.
+      if (seq === undefined || !Number.isFinite(running.known) || seq > running.known) running.again = true;
       return;
     }
-    const state = { again: true };
+    const state = { again: true, known: 0 };
     this.#reloading.set(userId, state);
     void (async () => {
       try {
         while (state.again && !this.#stopped) {
           state.again = false;
-          const seq = ++this.#seq;
+          const order = ++this.#seq;
           // Learnt of before the load began, hence committed before it: the load includes it, as
           // it includes every change up to the head read in its snapshot.
           const known = this.#pending.get(userId)?.seq ?? 0;
+          state.known = known;
           const loaded = await this.#inTurn(() => loadState(this.#db, [userId], this.#defaultSessionLimit));
           if (this.#stopped) return;
-          this.#applyUser(userId, seq, loaded.users.get(userId), loaded.tokens);
+          this.#applyUser(userId, order, loaded.users.get(userId), loaded.tokens);
           const includes = Number.isFinite(known) ? Math.max(known, loaded.head) : loaded.head;
           this.#appliedSeq.set(userId, Math.max(this.#appliedSeq.get(userId) ?? this.#fullHead, includes));
           this.#applied(userId, Math.max(known, loaded.head));
+          // Every load that is in is told at once: sessions re-decide only when told, and another
+          // reload of the user may wait its turn behind others (found by the drill at market load).
+          this.#notify(userId);
         }
-        this.#notify(userId);
       } catch (err) {
         if (this.#stopped) return;
         this.#logger.error({ err, userId }, 'entitlements reload failed; retrying');

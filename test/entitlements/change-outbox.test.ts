@@ -75,6 +75,46 @@ function gated(db: Db): { db: Db; open: () => void } {
   return { db: wrapped, open };
 }
 
+/**
+ * The real database, with each transaction begun after `arm()` held until its turn is released:
+ * `release()` lets the next held one (or the next to come) through. Lets a test hold a user's
+ * second reload while its first one is in.
+ */
+function heldLoads(db: Db): { db: Db; arm: () => void; release: () => void; releaseAll: () => void } {
+  let armed = false;
+  let all = false;
+  const turns: Array<() => void> = [];
+  let released = 0;
+  let begun = 0;
+  const wrapped: Db = {
+    kind: db.kind,
+    query: (text, params) => db.query(text, params),
+    transaction: async (fn) => {
+      if (armed && !all) {
+        const turn = begun++;
+        if (turn >= released) await new Promise<void>((resolve) => turns.push(resolve));
+      }
+      return db.transaction(fn);
+    },
+    ping: () => db.ping(),
+    close: () => db.close(),
+  };
+  return {
+    db: wrapped,
+    arm: () => {
+      armed = true;
+    },
+    release: () => {
+      released++;
+      turns.shift()?.();
+    },
+    releaseAll: () => {
+      all = true;
+      for (const turn of turns.splice(0)) turn();
+    },
+  };
+}
+
 forEachDb((_engine, getDb) => {
   let bus: Bus;
   const stops: Array<() => Promise<void>> = [];
@@ -163,6 +203,50 @@ forEachDb((_engine, getDb) => {
     const decision = () => cache.decide('poll-1', 'CTA_A', Date.now());
     await until(() => decision().reasons.join() === 'no_grant', 'the revocation applied');
     expect(decision()).toEqual({ mode: 'delayed', reasons: ['no_grant'] });
+  });
+
+  it("tells the sessions as soon as a reload applies a change, not when the user's last reload is done", async () => {
+    const real = getDb();
+    await entitledUser(real, 'told-1');
+    await publishChanges(real, bus.control);
+    const { db, arm, release, releaseAll } = heldLoads(real);
+    // Long enough that neither the verification nor the overdue timer acts during the test.
+    const cache = await startCache(db, 10_000);
+    const told: string[] = [];
+    cache.onChange((userId) => {
+      if (userId === 'told-1')
+        told.push(cache.decide(userId, 'CTA_A', Date.now()).reasons.join() || 'realtime');
+    });
+    arm();
+    const announce = async () =>
+      bus.control.publish({
+        type: ENTITLEMENTS_CHANGED,
+        userId: 'told-1',
+        seq: await readChangeHead(real),
+        at: Date.now(),
+      });
+    try {
+      // The revocation's reload is held; a second change of the user lands meanwhile, so another
+      // reload must follow the first, and that one is held too.
+      await revokeUnpublished(real, 'told-1');
+      await announce();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await real.transaction((tx) =>
+        setStatus({
+          ctx: { actor: ADMIN, tx, at: Date.now() },
+          input: { userId: 'told-1', status: 'suspended', reason: 'x' },
+        }),
+      );
+      await announce();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      release();
+      await until(() => cache.decide('told-1', 'CTA_A', Date.now()).mode === 'delayed', 'applied');
+      // The decision changed: its sessions must be told now, with the second reload still held.
+      await until(() => told.length > 0, 'the sessions told', 2_000);
+      expect(told[0]).not.toBe('realtime');
+    } finally {
+      releaseAll();
+    }
   });
 
   it('an edge behind changes already pruned reloads everything instead of missing them', async () => {
