@@ -20,6 +20,7 @@ import {
   type ReportComparison,
 } from './ground-truth.js';
 import type { Flip, ScheduleRun } from './schedule.js';
+import type { LoopStalls } from './stalls.js';
 import type { Topology } from './topology.js';
 import type { DrillVendor } from './vendor.js';
 
@@ -87,6 +88,7 @@ export async function gatherEvidence(
     productIds,
     killedEdge: killed?.killedEdge && { ...killed.killedEdge, at: killed.at, flushMs: options.flushMs },
     terminatedEdge: terminated?.terminatedEdge && { ...terminated.terminatedEdge, flushMs: options.flushMs },
+    stalls: ctx.stalls,
   });
   const userSet = new Set([...clients.map((c) => c.user), 'drill-hostile']);
   const ledger = await compareLedger(topology.db, truth, userSet);
@@ -120,6 +122,7 @@ export async function gatherEvidence(
     symbolProduct,
     faults.flatMap((f) => (f.changesHeldBack ? [f.changesHeldBack] : [])),
     options.switchWindowMs,
+    ctx.stalls,
   );
   const vendorOverlaps = (await ctx.vendor.overlaps()).map((at) => {
     const window = faults.findLast((f) => f.at <= at);
@@ -133,6 +136,17 @@ export async function gatherEvidence(
     `edge killed: the meters' sweeper closed ${sessions.sweptOnKilledEdge} of its sessions as edge_lost; checked ${Math.round(sessions.waitedMs / 1000)} s after the kill`,
     honestErrors(clients),
     ...switches.heldBack,
+    ctx.stalls.describe(),
+    ...switches.readLate,
+    ...truth.readLateByTheDrill
+      .slice(0, 5)
+      .map(
+        (v) =>
+          `real-time event read after the switch window, within it at the earliest instant it could have reached the drill: ${v.user}/${v.product} at ${new Date(v.at).toISOString()}: ${v.detail}`,
+      ),
+    ...(truth.readLateByTheDrill.length > 5
+      ? [`… and ${truth.readLateByTheDrill.length - 5} more such events`]
+      : []),
   ];
   return {
     ...run,
@@ -264,6 +278,8 @@ export interface SwitchLatencies {
   late: string[];
   /** Changes told late while the hub could not carry or apply them, in words (not failures). */
   heldBack: string[];
+  /** Changes read late only because the drill's own loop stalled: in time at the earliest arrival. */
+  readLate: string[];
 }
 
 /**
@@ -279,11 +295,13 @@ function switchLatencies(
   symbolProduct: ReadonlyMap<string, string>,
   heldBackSpans: ReadonlyArray<{ from: number; to: number; why: string }>,
   windowMs: number,
+  stalls: LoopStalls,
 ): SwitchLatencies {
   const byUser = new Map(clients.map((c) => [c.user, c]));
   const latencies: number[] = [];
   const late: string[] = [];
   const heldBack: string[] = [];
+  const readLate: string[] = [];
   for (const flip of flips) {
     const client = byUser.get(flip.user);
     if (client === undefined) continue;
@@ -297,12 +315,19 @@ function switchLatencies(
       (m) => m.at >= flip.sentAt && m.mode === want && symbolProduct.get(m.channel.slice(2)) === flip.product,
     );
     const latency = told === undefined ? Number.POSITIVE_INFINITY : told.at - flip.ackAt;
-    const text = `${flip.kind} ${flip.user}/${flip.product} sent ${new Date(flip.sentAt).toISOString()}, answered after ${flip.ackAt - flip.sentAt} ms: ${told ? `told ${latency} ms after the answer` : 'never told'}`;
+    const text = `${flip.kind} ${flip.user}/${flip.product} sent ${new Date(flip.sentAt).toISOString()}, answered after ${flip.ackAt - flip.sentAt} ms: ${told ? `told ${told.reason ?? told.mode} ${latency} ms after the answer, on edge ${session.edge}` : 'never told'}`;
     // With the bus down the change feed cannot carry a change (edges reload everyone when it
     // returns); with the tables locked no edge can apply one (the user is unverified meanwhile).
     const span = heldBackSpans.find((o) => flip.ackAt + windowMs >= o.from && flip.sentAt <= o.to);
     if (latency > windowMs && span) {
       heldBack.push(`entitlement change told late (${span.why}): ${text}`);
+      continue;
+    }
+    const arrived = told === undefined ? undefined : stalls.earliestArrival(told.at, flip.sentAt);
+    if (latency > windowMs && arrived !== undefined && arrived - flip.ackAt <= windowMs) {
+      readLate.push(
+        `entitlement change read late because the drill's own loop stalled (at the earliest arrival ${arrived - flip.ackAt} ms after the answer): ${text}`,
+      );
       continue;
     }
     latencies.push(latency);
@@ -314,6 +339,7 @@ function switchLatencies(
     max: latencies.length ? latencies[latencies.length - 1] : undefined,
     late,
     heldBack,
+    readLate,
   };
 }
 

@@ -20,6 +20,7 @@ import {
 import { type ClientTruth, ticksIn } from './ground-truth.js';
 import { hostileTraffic, type ProbeResult } from './hostile.js';
 import type { DrillRedisClient } from './redis.js';
+import type { LoopStalls } from './stalls.js';
 import type { HubProcess, Topology } from './topology.js';
 import type { DrillVendor } from './vendor.js';
 
@@ -45,6 +46,8 @@ export interface DrillContext {
   verifyBoundMs: number;
   /** The drill's own PostgreSQL, which the restart fault stops and starts; absent on a shared one. */
   postgres?: PrivatePostgres;
+  /** The drill's own event-loop stalls, recorded from the start (its clients' receipt times lag by them). */
+  stalls: LoopStalls;
 }
 
 /** A user whose real time for one product a fault revokes while the hub is impaired. */

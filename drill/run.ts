@@ -18,6 +18,7 @@ import type { DrillContext } from './faults.js';
 import { populate } from './population.js';
 import type { DrillResult } from './result.js';
 import { runSchedule, scheduleFor } from './schedule.js';
+import { LoopStalls } from './stalls.js';
 import { Topology } from './topology.js';
 import { DrillVendor } from './vendor.js';
 
@@ -66,6 +67,7 @@ export interface DrillOptions {
 export async function runDrill(options: DrillOptions): Promise<DrillResult> {
   const { log } = options;
   const startedAt = Date.now();
+  const stalls = new LoopStalls().start();
   const dir = mkdtempSync(join(tmpdir(), 'mdhub-drill-'));
   const catalog = loadCatalog(undefined, options.delayMs);
   const productIds = [...catalog.products.keys()];
@@ -118,6 +120,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
       switchWindowMs: options.switchWindowMs,
       verifyBoundMs: 2 * options.verifyMs,
       postgres,
+      stalls,
     };
     const scheduled = { ...ctx, phaseMs: options.phaseMs, population };
     const run = await runSchedule(scheduled, scheduleFor(scheduled), options.flipEveryMs, log);
@@ -166,6 +169,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
   } finally {
     await Promise.all(clients.map((c) => c.close()));
     await vendor.close();
+    stalls.stop();
     await topology?.stop();
     await postgres?.destroy();
     if (!keep) rmSync(dir, { recursive: true, force: true });

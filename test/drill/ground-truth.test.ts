@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DELAYED, DrillClient, REALTIME } from '../../drill/clients.js';
 import { clientTruth, compareLedger, EntitlementHistory } from '../../drill/ground-truth.js';
+import { LoopStalls } from '../../drill/stalls.js';
 import { openTestDb, type TestDb } from '../helpers/db.js';
 
 const T0 = Date.UTC(2026, 10, 2, 12);
@@ -73,6 +74,27 @@ describe('drill ground truth', () => {
       clientWith('no-agreement', [[T0 + 5, T0, REALTIME]]),
     ]);
     expect(truth.leaks.map((l) => l.user).sort()).toEqual(['granted', 'no-agreement', 'revoked']);
+  });
+
+  it("judges real time read during the drill's own stall at the earliest instant it could have arrived", () => {
+    const stalls = new LoopStalls();
+    // The drill's loop blocked from 400 ms after the revocation until 1 250 ms after it.
+    stalls.stalls.push({ from: T0 + 10_400, to: T0 + 11_250 });
+    const late = (t: number, recv: number) => clientWith('revoked', [[recv, t, REALTIME]]);
+    const judged = (clients: DrillClient[]) =>
+      clientTruth(clients, history, { delayMs: DELAY, switchWindowMs: 1_000, productIds: PRODUCTS, stalls });
+    // Sent 380 ms after the revocation, read 1 300 ms after it: it may have arrived at 390 ms.
+    const excused = judged([late(T0 + 10_380, T0 + 11_300)]);
+    expect(excused.leaks).toEqual([]);
+    expect(excused.readLateByTheDrill).toHaveLength(1);
+    // Its vendor time was already past the window: no stall explains it.
+    const sentLate = judged([late(T0 + 11_050, T0 + 11_300)]);
+    expect(sentLate.leaks).toHaveLength(1);
+    // Read long after the stall ended: the receipt time stands.
+    const after = judged([late(T0 + 10_380, T0 + 11_500)]);
+    expect(after.leaks).toHaveLength(1);
+    // And without the recorder, the same read is a leak.
+    expect(check([late(T0 + 10_380, T0 + 11_300)]).leaks).toHaveLength(1);
   });
 
   it('treats fresh data labelled delayed as both early and, for an unentitled user, a leak', () => {
