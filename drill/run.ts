@@ -129,6 +129,8 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
     for (const client of clients) client.unsubscribe();
     await sleep(500);
     await Promise.all(clients.map((c) => c.close()));
+    // Receipt times end here: what the drill's loop does while it gathers evidence delays no frame.
+    stalls.stop();
     await vendor.stop();
     const evidence = await gatherEvidence(ctx, run, { ...options, catalog, startedAt });
     const verdict = judge(evidence);
