@@ -117,7 +117,14 @@ function runClients(): void {
       captured = [];
       capturing = message.capture;
       samples = [];
-      sockets = await Promise.all(message.clients.map((spec, index) => open(message.url, spec, index === 0)));
+      // A socket reset while hundreds open at once on a loaded machine is tried again; one that
+      // keeps failing ends this process, which the parent reports instead of waiting for ever.
+      sockets = await Promise.all(
+        message.clients.map((spec, index) => openRetrying(message.url, spec, index === 0)),
+      ).catch((err: Error) => {
+        process.stderr.write(`bench clients: could not open a socket to ${message.url}: ${err.message}\n`);
+        process.exit(1);
+      });
       post({ ev: 'ready' });
     } else if (message.cmd === 'expect') {
       frames = 0;
@@ -151,6 +158,17 @@ function runClients(): void {
       post({ ev: 'closed' });
     }
   });
+
+  async function openRetrying(url: string, spec: ClientSpec, first: boolean): Promise<WebSocket> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await open(url, spec, first);
+      } catch (err) {
+        if (attempt >= 5) throw err;
+        await sleep(100 * attempt);
+      }
+    }
+  }
 
   function open(url: string, spec: ClientSpec, first: boolean): Promise<WebSocket> {
     return new Promise((resolve, reject) => {
@@ -259,15 +277,25 @@ export class ClientsProcess {
     serialization: 'advanced',
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  readonly #waiting: Array<(message: FromWorker) => void> = [];
+  readonly #waiting: Array<{ resolve: (message: FromWorker) => void; reject: (err: Error) => void }> = [];
+  #stopping = false;
 
   constructor() {
-    this.child.on('message', (message) => this.#waiting.shift()?.(message as FromWorker));
+    this.child.on('message', (message) => this.#waiting.shift()?.resolve(message as FromWorker));
+    // A clients process that dies (a socket it could not open) fails the bench, never hangs it.
+    this.child.on('exit', (code, signal) => {
+      const err = new Error(`a bench clients process exited (${signal ?? `code ${code}`}) before answering`);
+      for (const waiting of this.#waiting.splice(0)) if (!this.#stopping) waiting.reject(err);
+    });
   }
 
   request(message: ToWorker): Promise<FromWorker> {
-    return new Promise((resolve) => {
-      this.#waiting.push(resolve);
+    return new Promise((resolve, reject) => {
+      if (this.child.exitCode !== null || this.child.signalCode !== null) {
+        reject(new Error('a bench clients process has exited'));
+        return;
+      }
+      this.#waiting.push({ resolve, reject });
       this.child.send(message);
     });
   }
@@ -278,10 +306,11 @@ export class ClientsProcess {
   }
 
   next(): Promise<FromWorker> {
-    return new Promise((resolve) => this.#waiting.push(resolve));
+    return new Promise((resolve, reject) => this.#waiting.push({ resolve, reject }));
   }
 
   async stop(): Promise<void> {
+    this.#stopping = true;
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     const exited = once(this.child, 'exit');
     this.child.kill();
