@@ -106,7 +106,9 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     });
     health.add('bus', async () => {
       const status = await bus.health();
-      return status.ok ? { ok: true, detail: bus.kind } : { ok: false, detail: status.reason };
+      return status.ok
+        ? { ok: true, detail: status.detail ?? bus.kind }
+        : { ok: false, detail: status.reason };
     });
     const app = createApp({ logger, metrics, health });
     const upgrades = new Map<string, UpgradeHandler>();

@@ -166,7 +166,8 @@ export interface SessionSlots {
   held(group: string, id: string): Promise<boolean>;
 }
 
-export type BusHealth = { ok: true } | { ok: false; reason: string };
+/** `detail`: what was reached (`redis`, `redis cluster`); `reason`: why not, naming the variable. */
+export type BusHealth = { ok: true; detail?: string } | { ok: false; reason: string };
 
 export interface Bus {
   readonly kind: 'redis' | 'memory';

@@ -63,7 +63,9 @@ describe.skipIf(NO_CLUSTER !== undefined)(`two edges on a Redis Cluster ${NO_CLU
       // Healthy again once each edge's connections have followed the new masters (a moment after
       // data flows again: a connection still reconnecting reports itself).
       for (const hub of [one, two])
-        await expect.poll(() => hub.ctx.bus.health(), { timeout: 15_000 }).toEqual({ ok: true });
+        await expect
+          .poll(() => hub.ctx.bus.health(), { timeout: 15_000 })
+          .toEqual({ ok: true, detail: 'redis cluster' });
 
       // The failover may have turned the subscription delayed and back (the edge fails closed while
       // its entitlement feed is down): the revocation's announcement is the one after this point.

@@ -97,9 +97,14 @@ describe.each([
   it('reports its kind and is healthy', async () => {
     const bus = await open();
     expect(bus.kind).toBe(kind);
-    expect(await bus.health()).toEqual({ ok: true });
+    // What /readyz shows: which Redis it reached, and, when it cannot, the variable to look at.
+    expect(await bus.health()).toEqual(label === 'memory' ? { ok: true } : { ok: true, detail: label });
     await bus.close();
-    expect((await bus.health()).ok).toBe(false);
+    const down = await bus.health();
+    expect(down.ok).toBe(false);
+    if (label === 'redis cluster')
+      expect(down).toMatchObject({ reason: expect.stringContaining('REDIS_CLUSTER_URLS') });
+    if (label === 'redis') expect(down).toMatchObject({ reason: expect.stringContaining('REDIS_URL') });
   });
 
   it("returns every shard's ticks in publish order from 'earliest'", async () => {

@@ -82,20 +82,24 @@ class RedisBus implements Bus {
   }
 
   async health(): Promise<BusHealth> {
-    if (!this.#main.isReady) return { ok: false, reason: 'redis is not connected' };
+    const cluster = this.#options.clusterUrls !== undefined && this.#options.clusterUrls.length > 0;
+    const variable = cluster ? 'REDIS_CLUSTER_URLS' : 'REDIS_URL';
+    const what = cluster ? 'redis cluster' : 'redis';
+    if (!this.#main.isReady) return { ok: false, reason: `${what} is not connected (${variable})` };
     // On a cluster every master answers, or the keys it serves are out of reach.
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new Error(`redis did not answer PING within ${HEALTH_TIMEOUT_MS} ms`)),
+        () => reject(new Error(`${what} did not answer PING within ${HEALTH_TIMEOUT_MS} ms (${variable})`)),
         HEALTH_TIMEOUT_MS,
       );
     });
     try {
       await Promise.race([this.#main.ping(), timeout]);
-      return { ok: true };
+      return { ok: true, detail: what };
     } catch (err) {
-      return { ok: false, reason: err instanceof Error ? err.message : String(err) };
+      const message = err instanceof Error ? err.message : String(err);
+      return { ok: false, reason: message.includes(variable) ? message : `${message} (${variable})` };
     } finally {
       clearTimeout(timer);
     }
