@@ -53,6 +53,8 @@ export interface EdgeDeps {
   now?: () => number;
 }
 
+/** The keepalive interval is worked in this many slices, each pinging its share of the sockets. */
+const KEEPALIVE_SLICES = 10;
 /** How often conflating sockets are checked for having caught up. */
 const DRAIN_EVERY_MS = 50;
 /** How long a socket waits to authenticate before newer ones from its address may evict it. */
@@ -93,6 +95,10 @@ export class Edge implements SessionHost {
   readonly #wss: WebSocketServer;
   readonly #source: TickSource;
   readonly #sessions = new Set<Session>();
+  /** Which tenth of the keepalive interval pings each session, handed out in turn. */
+  readonly #keepaliveSlice = new Map<Session, number>();
+  #keepaliveTick = 0;
+  #sliceNext = 0;
   /** Every client socket until it is gone, sessions ended or refused included: what they queue is memory. */
   readonly #sockets = new Set<WebSocket>();
   readonly #byUser = new Map<string, Set<Session>>();
@@ -226,10 +232,16 @@ export class Edge implements SessionHost {
         ),
       );
     this.#refreshEpochs();
-    this.#keepaliveTimer ??= setInterval(() => {
-      this.#refreshEpochs();
-      for (const session of this.#sessions) session.keepalive();
-    }, this.options.pingIntervalMs);
+    // Each socket is pinged once per interval, a tenth of them every tenth of it: a thousand
+    // pings in one turn would delay every frame queued behind them.
+    this.#keepaliveTimer ??= setInterval(
+      () => {
+        const slice = this.#keepaliveTick++ % KEEPALIVE_SLICES;
+        if (slice === 0) this.#refreshEpochs();
+        for (const [session, of] of this.#keepaliveSlice) if (of === slice) session.keepalive();
+      },
+      Math.max(1, this.options.pingIntervalMs / KEEPALIVE_SLICES),
+    );
     this.#keepaliveTimer.unref();
   }
 
@@ -354,6 +366,7 @@ export class Edge implements SessionHost {
 
   closed(session: Session, wasOpen: boolean): void {
     this.#sessions.delete(session);
+    this.#keepaliveSlice.delete(session);
     this.#conflating.delete(session);
     if (!wasOpen) return;
     const sessions = this.#byUser.get(session.userId);
@@ -437,6 +450,7 @@ export class Edge implements SessionHost {
     const session = new Session(ws, address, this);
     waiting.set(session, now);
     this.#sessions.add(session);
+    this.#keepaliveSlice.set(session, this.#sliceNext++ % KEEPALIVE_SLICES);
     ws.send(CONNECTED);
   }
 
