@@ -123,6 +123,8 @@ const AWAITING_AUTH = 0;
 const AUTHENTICATING = 1;
 const OPEN = 2;
 const CLOSED = 3;
+/** `WebSocket.OPEN` (the `ws` import here is types only). */
+const WS_OPEN = 1;
 
 const TEXT = { binary: false } as const;
 /** How long a closing socket may take to finish its close handshake before it is dropped. */
@@ -279,6 +281,14 @@ export class Session implements FanoutMember, SlotHolder, TakeoverCandidate {
     return Math.min(options.takeoverProbeMs, options.pingIntervalMs);
   }
 
+  /**
+   * Open, and its socket too: once the client's close frame is in (the socket closing, its
+   * `close` event still to come) `ws` drops what is sent, so nothing is sent or metered.
+   */
+  get #writable(): boolean {
+    return this.#state === OPEN && this.#ws.readyState === WS_OPEN;
+  }
+
   #ping(): void {
     this.#pingSentAt = performance.now();
     this.#ws.ping();
@@ -302,7 +312,7 @@ export class Session implements FanoutMember, SlotHolder, TakeoverCandidate {
   }
 
   deliver(frame: Buffer, group: Group<Session>, table: EventTable, realtime: boolean, now: number): boolean {
-    if (this.#state !== OPEN) return false;
+    if (!this.#writable) return false;
     if (realtime && now >= this.realtimeUntil) {
       // A transition instant passed before its timer fired: re-decided before anything real time
       // goes out; a session whose modes changed has left this frame's group.
@@ -380,7 +390,7 @@ export class Session implements FanoutMember, SlotHolder, TakeoverCandidate {
   /** The throttle's held values are due: out they go, as their interval's updates. */
   #releaseHeld(): void {
     const throttle = this.#throttle;
-    if (throttle === undefined || this.#state !== OPEN) return;
+    if (throttle === undefined || !this.#writable) return;
     const now = this.#host.now();
     // The real-time guard of `deliver`: a value held in real time goes only while real time lasts.
     if (now >= this.realtimeUntil) this.#evaluate(now, true);
@@ -424,7 +434,7 @@ export class Session implements FanoutMember, SlotHolder, TakeoverCandidate {
    */
   drain(now: number): boolean {
     const conflation = this.conflation;
-    if (conflation === undefined || this.#state !== OPEN) return true;
+    if (conflation === undefined || !this.#writable) return true;
     const options = this.#host.options;
     const queued = this.#ws.bufferedAmount;
     if (

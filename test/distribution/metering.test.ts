@@ -89,6 +89,35 @@ describe('display metering', () => {
     expect(visitorEvents.sort()).toEqual(['session_close', 'session_open']);
   });
 
+  it("meters nothing sent after the client's close frame, while its socket is still closing", async () => {
+    const user = await fx.user('meter-closing', { realtime: ['CTA_A'] });
+    const client = await Client.authenticated(fx.port, user.token);
+    await client.subscribe('Q.AAA');
+    await publish(fx.bus, [quote('AAA', 1), quote('AAA', 1), quote('AAA', 1)]);
+    await until(() => client.events('Q').length === 3, 'three quotes');
+    // A close frame (masked, no payload) straight onto the wire, the client then reading nothing:
+    // the edge's socket is closing, its close event ~30 s away, and whatever it sends is dropped.
+    const tcp = (client.ws as unknown as { _socket: import('node:net').Socket })._socket;
+    tcp.pause();
+    tcp.write(Buffer.from([0x88, 0x80, 0, 0, 0, 0]));
+    await sleep(200);
+    await publish(
+      fx.bus,
+      Array.from({ length: 5 }, () => quote('AAA', 1)),
+    );
+    await sleep(500);
+    client.ws.terminate();
+    await until(
+      async () => (await usage()).some((e) => e.kind === 'session_close' && e.user === 'meter-closing'),
+      'the session closed',
+    );
+    const delivered = (await usage()).reduce(
+      (sum, e) => sum + (e.kind === 'deliveries' && e.user === 'meter-closing' ? e.count : 0),
+      0,
+    );
+    expect(delivered).toBe(3);
+  });
+
   it("tags an application's events non_display and names its first access apart from the person's", async () => {
     const person = await fx.user('meter-both', { realtime: ['CTA_A'] });
     const app = await run(fx.hub, (ctx) =>
