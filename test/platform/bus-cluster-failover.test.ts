@@ -132,7 +132,7 @@ describe.skipIf(NO_CLUSTER !== undefined)(
           calls.filter((call) => call === 'resync').length,
         );
         expect(calls.join(',')).toMatch(/^(disconnect,resync,?)*$/);
-        expect(await bus.health()).toEqual({ ok: true });
+        expect(await bus.health()).toEqual({ ok: true, detail: 'redis cluster' });
         console.log(
           `failover of masters ${[...new Set([controlMaster, workMaster])].join(' and ')}: ${ticksAcked.length} ticks, ${workAcked.length} work entries, ${controlAcked.length} control messages acknowledged; ${publishFailures} publishes refused; control calls: ${calls.join(',') || 'none'}`,
         );
