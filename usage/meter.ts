@@ -246,8 +246,9 @@ class MeterLoop implements Meter {
   /**
    * Starts writing a batch beside those in flight; returns once fewer than `#inFlight` are. Batches
    * in flight lock their rows in the one order every meter keeps (ledger.ts), so they wait for each
-   * other like two meters and never deadlock, and what they add to a row is a sum, a least or a
-   * greatest: the ledger is the same whichever commits first.
+   * other like two meters and never deadlock, and every write to a ledger row commutes (sums, least,
+   * greatest; docs/usage-reports.md "Writing the ledger"): the ledger is the same whichever commits
+   * first.
    */
   async #start(items: Item[]): Promise<void> {
     const batch: Promise<void> = this.#process(items)
