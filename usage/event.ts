@@ -114,6 +114,81 @@ export const usageEventSchema = z.discriminatedUnion('kind', [
 export type UsageEvent = z.infer<typeof usageEventSchema>;
 export type UsageEventKind = UsageEvent['kind'];
 
+const DAY = /^\d{4}-\d{2}-\d{2}$/;
+
+function isName(value: unknown, max: number): boolean {
+  return typeof value === 'string' && value.length >= 1 && value.length <= max;
+}
+
+function isInstant(value: unknown): boolean {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
+}
+
+/** The fields of each kind beyond the common ones, checked; and how many there are. */
+const KINDS: Record<UsageEventKind, { fields: number; check: (e: Record<string, unknown>) => boolean }> = {
+  session_open: { fields: 1, check: (e) => isName(e.session, 64) },
+  session_close: {
+    fields: 3,
+    check: (e) => isName(e.session, 64) && isInstant(e.openedAt) && isName(e.reason, 64),
+  },
+  first_access: { fields: 2, check: (e) => isName(e.session, 64) && isName(e.product, 64) },
+  deliveries: {
+    fields: 5,
+    check: (e) =>
+      isName(e.session, 64) &&
+      isName(e.product, 64) &&
+      Number.isSafeInteger(e.count) &&
+      (e.count as number) > 0 &&
+      isInstant(e.firstAt) &&
+      isInstant(e.lastAt),
+  },
+  query: {
+    fields: 5,
+    check: (e) =>
+      isName(e.product, 64) &&
+      isName(e.symbol, 32) &&
+      (QUERY_TYPES as readonly unknown[]).includes(e.type) &&
+      (e.mode === 'realtime' || e.mode === 'delayed') &&
+      isName(e.requestId, 64),
+  },
+};
+
+/** v, id, edge, at, day, user, device and kind. */
+const COMMON_FIELDS = 8;
+
+/**
+ * Whether `data` is a usage event by `usageEventSchema`, answered without it: the meter decodes
+ * every entry of the stream, and the schema costs it more than the JSON does. It accepts only what
+ * the schema accepts (test/usage/decode.test.ts holds the two together) and may refuse more: a
+ * caller hands what it refuses to the schema, which accepts it or says what is wrong.
+ */
+export function isUsageEvent(data: unknown): data is UsageEvent {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return false;
+  const e = data as Record<string, unknown>;
+  const kind = Object.hasOwn(KINDS, e.kind as string) ? KINDS[e.kind as UsageEventKind] : undefined;
+  if (
+    kind === undefined ||
+    e.v !== USAGE_EVENT_VERSION ||
+    !isName(e.id, 128) ||
+    !isName(e.edge, 80) ||
+    !isInstant(e.at) ||
+    typeof e.day !== 'string' ||
+    !DAY.test(e.day) ||
+    !isName(e.user, 128) ||
+    !(e.device === null || isName(e.device, 80)) ||
+    !(e.usage === undefined || e.usage === 'display' || e.usage === 'non_display') ||
+    !kind.check(e)
+  )
+    return false;
+  // Strict, as the schema: every field checked above is the object's own, and there is no other.
+  let fields = 0;
+  for (const key in e) {
+    if (!Object.hasOwn(e, key)) return false;
+    fields++;
+  }
+  return fields === COMMON_FIELDS + kind.fields + (e.usage === undefined ? 0 : 1);
+}
+
 /** Parses one entry of the usage stream; throws a ZodError naming what is wrong. */
 export function parseUsageEvent(payload: Buffer | string): UsageEvent {
   return usageEventSchema.parse(JSON.parse(typeof payload === 'string' ? payload : payload.toString('utf8')));

@@ -47,6 +47,9 @@ type Counted = Exclude<UsageEvent, { kind: 'session_open' | 'session_close' }>;
 
 const SEP = '\u0000';
 
+/** A batch's statements, parsed and planned once per connection: the same three for every batch. */
+const PREPARED = { prepare: true } as const;
+
 /** `close_reason` of a session the sweeper closed because its edge stopped renewing its slot. */
 export const EDGE_LOST = 'edge_lost';
 
@@ -202,6 +205,7 @@ async function writeSessions(
       rows.map((r) => r.lastSeenAt),
       months,
     ],
+    PREPARED,
   );
   return new Map(filings.rows.map((row) => [row.month, row.id]));
 }
@@ -269,6 +273,7 @@ async function writeDaily(
       sessions.map((t) => t.delta.day),
       sessions.map((t) => t.delta.usage),
     ],
+    PREPARED,
   );
 }
 
@@ -297,6 +302,7 @@ async function claimIds(
           else array(select id from unnest($1::text[]) as id where id not in (select id from inserted)) end
           as duplicates`,
     [events.map((e) => e.id), events.map((e) => e.at), months],
+    PREPARED,
   );
   return new Set(rows[0]!.duplicates);
 }

@@ -38,6 +38,12 @@ export interface MeterOptions {
   consumer?: string;
   /** Entries per read and per transaction (default 500). */
   batchSize?: number;
+  /**
+   * Batches written at once, each in its own transaction on its own connection (default 2): one
+   * is folded and sent while another commits, so the meter waits neither for the commit's WAL
+   * flush nor for its own CPU. Each is acknowledged after its own commit.
+   */
+  inFlight?: number;
   /** How long a read waits for entries (default 1000 ms). */
   blockMs?: number;
   /**
@@ -104,6 +110,7 @@ class MeterLoop implements Meter {
   readonly #metrics: MeterMetrics;
   readonly #work: WorkConsumer;
   readonly #batchSize: number;
+  readonly #inFlight: number;
   readonly #blockMs: number;
   readonly #claimMinIdleMs: number;
   readonly #claimEveryMs: number;
@@ -115,10 +122,13 @@ class MeterLoop implements Meter {
   /** An acknowledgement failed: entries this meter committed are still pending with it. */
   #unacknowledged = false;
   #stopping: Promise<void> | undefined;
-  /** The latest acknowledgement, settled or in flight. */
+  /** The batches being written, at most `#inFlight`. */
+  readonly #batches = new Set<Promise<void>>();
+  /** The latest acknowledgement, settled or in flight; each waits for the one before. */
   #acked: Promise<void> = Promise.resolve();
   #stopped = false;
-  #wake: (() => void) | undefined;
+  /** Ends each retry pause at once (stopping). */
+  readonly #wakers = new Set<() => void>();
   #loop: Promise<void> = Promise.resolve();
 
   constructor(options: MeterOptions, work: WorkConsumer, consumer: string) {
@@ -128,6 +138,7 @@ class MeterLoop implements Meter {
     this.#metrics = meterMetrics(options.metrics ?? createMetricsRegistry({ defaultMetrics: false }));
     this.#work = work;
     this.#batchSize = options.batchSize ?? 500;
+    this.#inFlight = Math.max(1, options.inFlight ?? 2);
     this.#blockMs = options.blockMs ?? 1000;
     this.#claimMinIdleMs = options.claimMinIdleMs ?? DEFAULT_CLAIM_MS;
     this.#claimEveryMs = options.claimEveryMs ?? Math.max(100, Math.round(this.#claimMinIdleMs / 5));
@@ -141,6 +152,20 @@ class MeterLoop implements Meter {
   }
 
   async #run(): Promise<void> {
+    try {
+      await this.#consume();
+    } finally {
+      // Stopped or drained: the batches still being written finish, and are acknowledged, first.
+      await this.#settled();
+    }
+  }
+
+  /** Waits until no batch is being written. */
+  async #settled(): Promise<void> {
+    while (this.#batches.size > 0) await Promise.all(this.#batches);
+  }
+
+  async #consume(): Promise<void> {
     let nextClaim = 0;
     // The next read, sent while a full batch commits: with a backlog, the database and not the
     // round trip to the bus sets the pace. Taken before any read of pending entries, so that an
@@ -171,7 +196,9 @@ class MeterLoop implements Meter {
           let entries: BusEntry[] = [];
           // First what this meter was given and never acknowledged: after a failed acknowledgement,
           // and when stopping, so that it leaves nothing pending for another meter's claim to find.
+          // Once the batches in flight are done, so that pending means left over, not being written.
           if (draining || this.#unacknowledged) {
+            await this.#settled();
             entries = await this.#work.readPending({ count: this.#batchSize });
             if (entries.length < this.#batchSize) this.#unacknowledged = false;
           }
@@ -190,7 +217,7 @@ class MeterLoop implements Meter {
         if (items.length === 0) continue;
         if (items.length === this.#batchSize && !this.#draining && ahead === undefined)
           ahead = this.#readAhead();
-        await this.#process(items);
+        await this.#start(items);
       } catch (error) {
         // A bus that fails while stopping will not be drained: what is on it stays for the next meter.
         if (this.#stopped || this.#draining) return;
@@ -214,6 +241,21 @@ class MeterLoop implements Meter {
         return [];
       },
     );
+  }
+
+  /**
+   * Starts writing a batch beside those in flight; returns once fewer than `#inFlight` are. Batches
+   * in flight lock their rows in the one order every meter keeps (ledger.ts), so they wait for each
+   * other like two meters and never deadlock, and every write to a ledger row commutes (sums, least,
+   * greatest; docs/usage-reports.md "Writing the ledger"): the ledger is the same whichever commits
+   * first.
+   */
+  async #start(items: Item[]): Promise<void> {
+    const batch: Promise<void> = this.#process(items)
+      .catch((error: unknown) => this.#logger.error({ err: error }, 'a ledger batch failed'))
+      .finally(() => this.#batches.delete(batch));
+    this.#batches.add(batch);
+    while (this.#batches.size >= this.#inFlight) await Promise.race(this.#batches);
   }
 
   /**
@@ -274,9 +316,12 @@ class MeterLoop implements Meter {
     this.#metrics.batches.inc();
     const oldest = Math.min(...items.map((item) => entryTime(item.entry.id)));
     this.#metrics.lag.set(Math.max(0, Date.now() - oldest) / 1000);
-    // One acknowledgement in flight at a time, overlapping the next batch's commit.
-    await this.#acked;
-    this.#acked = this.#acknowledge(items.map((item) => item.entry.id));
+    // One acknowledgement in flight at a time, overlapping the next batch's commit; each batch's
+    // only after its own commit, whichever batch commits first.
+    const previous = this.#acked;
+    const ids = items.map((item) => item.entry.id);
+    this.#acked = previous.then(() => this.#acknowledge(ids));
+    await previous;
   }
 
   /** Never rejects: a batch committed but not acknowledged is read back and recognised as counted. */
@@ -325,12 +370,18 @@ class MeterLoop implements Meter {
     const ms = Math.round(base * (0.9 + Math.random() * 0.2));
     this.#metrics.retryDelay.set(ms / 1000);
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.#wake = () => {
+      const wake = () => {
         clearTimeout(timer);
+        this.#wakers.delete(wake);
         resolve();
       };
+      const timer = setTimeout(wake, ms);
+      this.#wakers.add(wake);
     });
+  }
+
+  #wake(): void {
+    for (const wake of this.#wakers) wake();
   }
 
   stop(): Promise<void> {
@@ -340,11 +391,11 @@ class MeterLoop implements Meter {
 
   async #stop(): Promise<void> {
     this.#draining = true;
-    this.#wake?.();
+    this.#wake();
     const deadline = new Promise<void>((resolve) => setTimeout(resolve, this.#drainMs).unref());
     await Promise.race([this.#loop, deadline]);
     this.#stopped = true;
-    this.#wake?.();
+    this.#wake();
     // Closing ends a blocked read at once; a batch being written finishes and is acknowledged.
     await this.#work.close();
     await this.#loop;

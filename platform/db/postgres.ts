@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from '../logger.js';
-import type { Db, OpenDbOptions, QueryResult, Tx } from './types.js';
+import type { Db, OpenDbOptions, QueryOptions, QueryResult, Tx } from './types.js';
 
 export interface PostgresDbOptions extends Pick<OpenDbOptions, 'schema' | 'poolSize'> {
   /** `postgres://…`; never logged, it may carry a password. */
@@ -94,6 +95,23 @@ function toResult<R>(result: pg.QueryResult | pg.QueryResult[]): QueryResult<R> 
   return { rows: last.rows as R[], rowCount: last.rowCount ?? 0 };
 }
 
+/** Prepared statements' names by text: the same text has the same name on every connection. */
+const preparedNames = new Map<string, string>();
+
+/**
+ * What `client.query` is given: the text, or for a statement to prepare, the text under its name
+ * (pg parses a name once per connection and only binds it afterwards).
+ */
+function statement(text: string, params: readonly unknown[] | undefined, options: QueryOptions | undefined) {
+  if (!options?.prepare || !params) return text;
+  let name = preparedNames.get(text);
+  if (name === undefined) {
+    name = `mdhub_${createHash('sha256').update(text).digest('hex').slice(0, 32)}`;
+    preparedNames.set(text, name);
+  }
+  return { name, text };
+}
+
 /**
  * Only the message and code: pg-pool attaches the whole client to its errors, connection
  * parameters (password included) and all, which a logger would otherwise serialise.
@@ -121,7 +139,9 @@ export async function openPostgres(options: PostgresDbOptions): Promise<Db> {
     client: pg.Pool | pg.PoolClient,
     text: string,
     params?: readonly unknown[],
-  ): Promise<QueryResult<R>> => toResult<R>(await client.query(text, params as unknown[] | undefined));
+    options?: QueryOptions,
+  ): Promise<QueryResult<R>> =>
+    toResult<R>(await client.query(statement(text, params, options), params as unknown[] | undefined));
 
   if (schema) {
     try {
@@ -139,7 +159,7 @@ export async function openPostgres(options: PostgresDbOptions): Promise<Db> {
   let closed = false;
   return {
     kind: 'postgres',
-    query: (text, params) => query(pool, text, params),
+    query: (text, params, options) => query(pool, text, params, options),
 
     async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
       const client = await pool.connect();
@@ -151,9 +171,9 @@ export async function openPostgres(options: PostgresDbOptions): Promise<Db> {
       let open = true;
       // A handle leaked past the end of `fn` must not run queries on a client someone else now holds.
       const tx: Tx = {
-        query: (text, params) => {
+        query: (text, params, options) => {
           if (!open) return Promise.reject(new Error('transaction is closed'));
-          return query(client, text, params);
+          return query(client, text, params, options);
         },
       };
       let broken = false;

@@ -4,13 +4,26 @@ export interface QueryResult<R> {
   rowCount: number;
 }
 
+export interface QueryOptions {
+  /**
+   * Parse and plan the statement once per connection, not on every call (PostgreSQL: a prepared
+   * statement named after its text): for a statement with parameters on a hot path, sent with the
+   * same text again and again. PGlite, in-process, ignores it. Default false.
+   */
+  prepare?: boolean;
+}
+
 /** Something SQL can be sent to: the database itself or an open transaction. */
 export interface Queryable {
   /**
    * Without parameters the text goes through PostgreSQL's simple protocol on both engines, so it
    * may hold several statements (a migration); the result is the last statement's.
    */
-  query<R = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
+  query<R = Record<string, unknown>>(
+    text: string,
+    params?: readonly unknown[],
+    options?: QueryOptions,
+  ): Promise<QueryResult<R>>;
 }
 
 /** A transaction handle. Work done through it commits or rolls back as one. */

@@ -162,6 +162,45 @@ forEachDb((engine, getDb) => {
     expect(rows).toEqual([{ id: 21 }]);
   });
 
+  it('answers a prepared statement as any other, on every pooled connection and after its table changes', async () => {
+    const db = getDb();
+    await db.query(
+      "create table t_prepared (id int primary key, label text not null); insert into t_prepared values (1, 'one')",
+    );
+    const sql = 'select id, label from t_prepared where id = any($1::int[]) order by id';
+    const read = (tx: Tx = db) => tx.query<{ id: number; label: string }>(sql, [[1, 2]], { prepare: true });
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, () => db.transaction(async (tx) => (await read(tx)).rows)),
+    );
+    expect(answers).toEqual(Array.from({ length: 12 }, () => [{ id: 1, label: 'one' }]));
+    if (engine === 'postgres') {
+      // Parsed once on the connection, then only bound.
+      const kept = await db.transaction(async (tx) => {
+        await read(tx);
+        await read(tx);
+        return tx.query('select 1 from pg_prepared_statements where statement = $1', [sql]);
+      });
+      expect(kept.rowCount).toBe(1);
+    }
+    await db.query(
+      "alter table t_prepared add column note text; insert into t_prepared values (2, 'two', 'new')",
+    );
+    expect((await read()).rows).toEqual([
+      { id: 1, label: 'one' },
+      { id: 2, label: 'two' },
+    ]);
+    await expect(
+      db.query('select nothing from t_prepared where id = $1', [1], { prepare: true }),
+    ).rejects.toThrow(/nothing/);
+    expect(
+      (
+        await db.query<{ n: number }>('select count(*)::int as n from t_prepared where id > $1', [0], {
+          prepare: true,
+        })
+      ).rows,
+    ).toEqual([{ n: 2 }]);
+  });
+
   it('refuses a transaction handle used after the transaction ended', async () => {
     const db = getDb();
     let leaked: Tx | undefined;

@@ -69,7 +69,7 @@ async function counter(registry: Registry, name: string): Promise<number> {
 
 const FAST = { blockMs: 50, claimMinIdleMs: 300, claimEveryMs: 100, retryMs: 50 };
 
-forEachDb((_engine, getDb) => {
+forEachDb((engine, getDb) => {
   /** The ledger the script gives when every event is written exactly once, in one batch. */
   let reference: unknown;
 
@@ -328,6 +328,63 @@ forEachDb((_engine, getDb) => {
     expect(await counter(slowMetrics, 'mdhub_meter_claimed_total')).toBe(0);
     expect(await dumpLedger(db)).toEqual(reference);
   });
+
+  // PGlite is one connection: its transactions run one after another.
+  it.runIf(engine === 'postgres')(
+    'commits the batches after one that waits, and acknowledges each batch only after its own commit',
+    async () => {
+      const db = getDb();
+      const { bus, meters } = await redisBus();
+      const stream = bus.work('usage');
+      await stream.ensureGroup(METER_GROUP);
+      const queries = Array.from(
+        { length: 60 },
+        (_, i): UsageEvent => ({
+          v: 1,
+          id: `wait-${String(i).padStart(2, '0')}`,
+          kind: 'query',
+          edge: 'e1',
+          at: Date.UTC(2026, 9, 1, 12),
+          day: '2026-10-01',
+          user: `u${i % 7}`,
+          device: null,
+          product: 'CTA_A',
+          symbol: 'IBM',
+          type: 'Q',
+          mode: 'delayed',
+          requestId: `r${i}`,
+        }),
+      );
+      await stream.add(encode(queries));
+      // Another transaction holds an id of the first batch: that batch's commit waits for it.
+      let release = () => {};
+      const held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let holding = false;
+      const holder = db
+        .transaction(async (tx) => {
+          await tx.query('insert into usage_events_seen (id, at) values ($1, 0)', [queries[0]!.id]);
+          holding = true;
+          await held;
+          throw new Error('rolled back on purpose');
+        })
+        .catch(() => undefined);
+      await until(async () => holding);
+      const queried = async () =>
+        (await db.query<{ n: number }>('select coalesce(sum(queries), 0)::int as n from usage_daily'))
+          .rows[0]!.n;
+      meters.push(await runMeter({ db, bus, batchSize: 20, ...FAST }));
+      // The two batches after it commit meanwhile and leave the stream; the waiting one stays pending.
+      await until(async () => (await stream.length()) === 20);
+      expect(await stream.pendingCount(METER_GROUP)).toBe(20);
+      expect(await queried()).toBe(40);
+      release();
+      await holder;
+      await drained(bus);
+      expect(await queried()).toBe(60);
+    },
+  );
 
   it('does not count twice the events a meter committed and died with before acknowledging', async () => {
     const db = getDb();
