@@ -62,6 +62,28 @@ async function until(check: () => Promise<boolean>, timeoutMs = 15_000): Promise
   }
 }
 
+/**
+ * Another transaction inserts `id` into the seen ids and holds it uncommitted until `release()`,
+ * then rolls back: a batch with that id waits for it in its commit.
+ */
+async function holdEventId(db: Db, id: string): Promise<{ release: () => void; holder: Promise<void> }> {
+  let release = () => {};
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let holding = false;
+  const holder = db
+    .transaction(async (tx) => {
+      await tx.query('insert into usage_events_seen (id, at) values ($1, 0)', [id]);
+      holding = true;
+      await held;
+      throw new Error('rolled back on purpose');
+    })
+    .catch(() => undefined);
+  await until(async () => holding);
+  return { release, holder };
+}
+
 async function counter(registry: Registry, name: string): Promise<number> {
   const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === name);
   return (metric?.values ?? []).reduce((sum, v) => sum + v.value, 0);
@@ -299,20 +321,7 @@ forEachDb((engine, getDb) => {
     await stream.ensureGroup(METER_GROUP);
     // Another transaction holds one of the batch's event ids: the meter's commit waits for it,
     // for over three claim times.
-    let release = () => {};
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let holding = false;
-    const holder = db
-      .transaction(async (tx) => {
-        await tx.query('insert into usage_events_seen (id, at) values ($1, 0)', [EVENTS[0]!.id]);
-        holding = true;
-        await held;
-        throw new Error('rolled back on purpose');
-      })
-      .catch(() => undefined);
-    await until(async () => holding);
+    const { release, holder } = await holdEventId(db, EVENTS[0]!.id);
     const slowMetrics = createMetricsRegistry({ defaultMetrics: false });
     meters.push(await runMeter({ db, bus, metrics: slowMetrics, batchSize: EVENTS.length, ...FAST }));
     await stream.add(encode(EVENTS));
@@ -357,20 +366,7 @@ forEachDb((engine, getDb) => {
       );
       await stream.add(encode(queries));
       // Another transaction holds an id of the first batch: that batch's commit waits for it.
-      let release = () => {};
-      const held = new Promise<void>((resolve) => {
-        release = resolve;
-      });
-      let holding = false;
-      const holder = db
-        .transaction(async (tx) => {
-          await tx.query('insert into usage_events_seen (id, at) values ($1, 0)', [queries[0]!.id]);
-          holding = true;
-          await held;
-          throw new Error('rolled back on purpose');
-        })
-        .catch(() => undefined);
-      await until(async () => holding);
+      const { release, holder } = await holdEventId(db, queries[0]!.id);
       const queried = async () =>
         (await db.query<{ n: number }>('select coalesce(sum(queries), 0)::int as n from usage_daily'))
           .rows[0]!.n;
