@@ -95,9 +95,8 @@ export class Edge implements SessionHost {
   readonly #wss: WebSocketServer;
   readonly #source: TickSource;
   readonly #sessions = new Set<Session>();
-  /** Which tenth of the keepalive interval pings each session, handed out in turn. */
-  readonly #keepaliveSlice = new Map<Session, number>();
   #keepaliveTick = 0;
+  /** Keepalive slices are handed out to new sessions in turn. */
   #sliceNext = 0;
   /** Every client socket until it is gone, sessions ended or refused included: what they queue is memory. */
   readonly #sockets = new Set<WebSocket>();
@@ -238,7 +237,7 @@ export class Edge implements SessionHost {
       () => {
         const slice = this.#keepaliveTick++ % KEEPALIVE_SLICES;
         if (slice === 0) this.#refreshEpochs();
-        for (const [session, of] of this.#keepaliveSlice) if (of === slice) session.keepalive();
+        for (const session of this.#sessions) if (session.keepaliveSlice === slice) session.keepalive();
       },
       Math.max(1, this.options.pingIntervalMs / KEEPALIVE_SLICES),
     );
@@ -366,7 +365,6 @@ export class Edge implements SessionHost {
 
   closed(session: Session, wasOpen: boolean): void {
     this.#sessions.delete(session);
-    this.#keepaliveSlice.delete(session);
     this.#conflating.delete(session);
     if (!wasOpen) return;
     const sessions = this.#byUser.get(session.userId);
@@ -450,7 +448,7 @@ export class Edge implements SessionHost {
     const session = new Session(ws, address, this);
     waiting.set(session, now);
     this.#sessions.add(session);
-    this.#keepaliveSlice.set(session, this.#sliceNext++ % KEEPALIVE_SLICES);
+    session.keepaliveSlice = this.#sliceNext++ % KEEPALIVE_SLICES;
     ws.send(CONNECTED);
   }
 

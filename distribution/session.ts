@@ -145,6 +145,8 @@ export class Session implements FanoutMember, SlotHolder, TakeoverCandidate {
   readonly #host: SessionHost;
   /** The client's address (behind a trusted proxy, the one it forwarded). */
   readonly address: string;
+  /** Which slice of the edge's keepalive interval pings this session (edge.ts), set once at accept. */
+  keepaliveSlice = 0;
   #state = AWAITING_AUTH;
   #authTimer: NodeJS.Timeout | undefined;
   /** Kept to notice its revocation, which ends the session. */

@@ -100,7 +100,8 @@ describe('display metering', () => {
     const tcp = (client.ws as unknown as { _socket: import('node:net').Socket })._socket;
     tcp.pause();
     tcp.write(Buffer.from([0x88, 0x80, 0, 0, 0, 0]));
-    await sleep(200);
+    // Time for the edge to read it (a loaded machine may take a while): the frames below follow it.
+    await sleep(1_000);
     await publish(
       fx.bus,
       Array.from({ length: 5 }, () => quote('AAA', 1)),
