@@ -147,6 +147,7 @@ export async function startBillingWorker(ctx: HubContext, changes?: ChangeRelay)
     provider,
     metrics: createBillingMetrics(ctx.metrics),
     logger: ctx.logger,
+    now: ctx.now,
   });
   worker.start();
   return { stop: () => worker.stop() };

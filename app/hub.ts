@@ -37,6 +37,8 @@ export interface HubContext {
   upgrade(path: string, handler: UpgradeHandler): void;
   /** The roles this process runs, so a role can tell whether a peer is in-process. */
   readonly roles: ReadonlySet<Role>;
+  /** The wall clock the roles' calendar work (the billing month close) reads, epoch ms. */
+  readonly now: () => number;
 }
 
 export interface RunningRole {
@@ -57,6 +59,8 @@ export interface HubOptions {
   dbSchema?: string;
   /** Redis key prefix (tests); default `mdhub`. */
   busPrefix?: string;
+  /** Wall clock for the roles' calendar work (tests); default `Date.now`. */
+  now?: () => number;
 }
 
 export interface Hub {
@@ -123,6 +127,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
       health,
       app,
       roles,
+      now: options.now ?? Date.now,
       upgrade: (path, handler) => upgrades.set(path, handler),
     };
 
