@@ -519,7 +519,7 @@ async function idleHeapPerConnection(hub: Hub, clients: ClientsProcess, token: s
   return (after - before) / CLIENTS;
 }
 
-interface LatencyRun {
+export interface LatencyRun {
   p50: number;
   p99: number;
   clientLagP99: number;
@@ -601,19 +601,20 @@ async function bareRelayLatency(): Promise<LatencyRun> {
  * times: the ratio of the medians says how much of the edge's latency is the edge, whatever the
  * machine adds to both.
  */
-export async function latencyFigures(): Promise<{ edge: LatencyRun; bare: LatencyRun }> {
-  const edge: LatencyRun[] = [];
-  const bare: LatencyRun[] = [];
-  for (let pair = 0; pair < LATENCY_PAIRS; pair++) {
-    edge.push(await edgeLatency());
-    bare.push(await bareRelayLatency());
+export async function latencyFigures(
+  pairs = LATENCY_PAIRS,
+): Promise<{ edge: LatencyRun; bare: LatencyRun; runs: { edge: LatencyRun; bare: LatencyRun }[] }> {
+  const runs: { edge: LatencyRun; bare: LatencyRun }[] = [];
+  for (let pair = 0; pair < pairs; pair++) {
+    const edge = await edgeLatency();
+    runs.push({ edge, bare: await bareRelayLatency() });
   }
-  const medianOf = (runs: LatencyRun[]): LatencyRun => ({
-    p50: median(runs.map((r) => r.p50)),
-    p99: median(runs.map((r) => r.p99)),
-    clientLagP99: median(runs.map((r) => r.clientLagP99)),
+  const medianOf = (of: LatencyRun[]): LatencyRun => ({
+    p50: median(of.map((r) => r.p50)),
+    p99: median(of.map((r) => r.p99)),
+    clientLagP99: median(of.map((r) => r.clientLagP99)),
   });
-  return { edge: medianOf(edge), bare: medianOf(bare) };
+  return { edge: medianOf(runs.map((r) => r.edge)), bare: medianOf(runs.map((r) => r.bare)), runs };
 }
 
 export const distributionSection: Section = {
