@@ -8,7 +8,7 @@
 import { BatchCursor } from '../ingest/index.js';
 import type { ShardEntry } from '../platform/bus/index.js';
 import { typeIndex } from './channels.js';
-import { DelayLines, type DelaySink, type Slot } from './delay-line.js';
+import { type DelayLine, DelayLines, type DelaySink, type Slot } from './delay-line.js';
 import type { MeteredSession, Metering } from './metering.js';
 import type { EdgeStats } from './metrics.js';
 import { DELAYED, type ModeCode, type ProductTable, REALTIME } from './products.js';
@@ -52,6 +52,7 @@ export class Fanout<M extends FanoutMember> implements DelaySink, EventTable {
   readonly #type: number[] = [];
   readonly #sym: string[] = [];
   readonly #product: number[] = [];
+  readonly #held = new HeldEvents();
 
   constructor(options: FanoutOptions<M>) {
     this.#router = options.router;
@@ -72,38 +73,37 @@ export class Fanout<M extends FanoutMember> implements DelaySink, EventTable {
   /**
    * One read from the bus: real time to whoever may have it now, then everything into the delay
    * line. The delay line's copies wait until the frames are out: nothing delayed is due for
-   * minutes, while every microsecond before the send is real-time latency.
+   * minutes, while every microsecond before the send is real-time latency. The batches are walked
+   * once: what the delay line is to hold is noted on the way and handed to it after the sends.
    */
   live(entries: readonly ShardEntry[]): void {
     const turn = ++this.#turn;
     const cursor = this.#cursor;
+    const held = this.#held;
     for (const entry of entries) {
       try {
         cursor.reset(entry.payload);
         while (cursor.next()) {
           const product = this.#byTape[cursor.tape] as number;
           if (product < 0) continue;
-          this.#offer(typeIndex(cursor.type), cursor.sym, product, cursor.t, cursor.json(), REALTIME, turn);
+          const type = typeIndex(cursor.type);
+          const json = cursor.json();
+          held.note(product, type, cursor.sym, cursor.t, json);
+          this.#offer(type, cursor.sym, product, cursor.t, json, REALTIME, turn);
         }
       } catch {
         this.#stats.malformedBatches++;
       }
     }
     this.#flush(true);
-    // The walk above has counted any malformed batch.
-    this.#hold(entries);
+    held.drain(this.lines.lines);
+    this.lines.schedule();
   }
 
   /** Entries read back from the bus on start: into the delay line only, never sent in real time. */
   backfill(entries: readonly ShardEntry[]): void {
-    this.#stats.malformedBatches += this.#hold(entries);
-  }
-
-  /** Every event of these batches into its product's delay line; returns how many batches were malformed. */
-  #hold(entries: readonly ShardEntry[]): number {
     const cursor = this.#cursor;
     const lines = this.lines.lines;
-    let malformed = 0;
     for (const entry of entries) {
       try {
         cursor.reset(entry.payload);
@@ -112,11 +112,10 @@ export class Fanout<M extends FanoutMember> implements DelaySink, EventTable {
           if (product >= 0) lines[product]?.add(typeIndex(cursor.type), cursor.sym, cursor.t, cursor.json());
         }
       } catch {
-        malformed++;
+        this.#stats.malformedBatches++;
       }
     }
     this.lines.schedule();
-    return malformed;
   }
 
   offerDelayed(product: number, slot: Slot): void {
@@ -227,5 +226,43 @@ export class Fanout<M extends FanoutMember> implements DelaySink, EventTable {
     }
     out[at] = 0x5d;
     return out;
+  }
+}
+
+/**
+ * A turn's events for the delay line, noted while the turn is walked for real time and handed
+ * over after its sends. The JSON are views into the turn's batches; the delay line copies them.
+ */
+class HeldEvents {
+  readonly #product: number[] = [];
+  readonly #type: number[] = [];
+  readonly #sym: string[] = [];
+  readonly #t: number[] = [];
+  readonly #json: Buffer[] = [];
+
+  note(product: number, type: number, sym: string, t: number, json: Buffer): void {
+    this.#product.push(product);
+    this.#type.push(type);
+    this.#sym.push(sym);
+    this.#t.push(t);
+    this.#json.push(json);
+  }
+
+  drain(lines: readonly (DelayLine | undefined)[]): void {
+    const n = this.#product.length;
+    for (let i = 0; i < n; i++) {
+      lines[this.#product[i] as number]?.add(
+        this.#type[i] as number,
+        this.#sym[i] as string,
+        this.#t[i] as number,
+        this.#json[i] as Buffer,
+      );
+    }
+    this.#product.length = 0;
+    this.#type.length = 0;
+    this.#sym.length = 0;
+    this.#t.length = 0;
+    // Dropping the views lets the turn's batches be collected.
+    this.#json.length = 0;
   }
 }
