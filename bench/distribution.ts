@@ -60,7 +60,7 @@ const LATENCY_SYMBOLS = 1_000;
 const LATENCY_RATE = 50_000;
 const LATENCY_SECONDS = 5;
 /** Edge and bare-relay runs, alternately: each figure is the median of its runs. */
-const LATENCY_PAIRS = 3;
+const LATENCY_PAIRS = 7;
 /** Clients whose every event is timed (the others only count), to keep the worker's parsing bounded. */
 const LATENCY_SAMPLED = 100;
 const ADMIN: Actor = { type: 'operator', id: 'bench', role: 'admin' };
