@@ -19,6 +19,11 @@ export interface EntitlementView {
   decide(userId: string, productId: string, at: number, sessions?: number): Decision;
   /** The user's snapshot: the session limit and the instants at which decisions change. */
   snapshot(userId: string): UserSnapshot | undefined;
+  /**
+   * The instant from which the user's decisions are no longer real time unless the view learns
+   * more first (a change it knows of but has not applied); `+Infinity` when there is none.
+   */
+  verifiedUntil(userId: string): number;
   /** Called with a user id whenever that user's decisions may have changed; returns an unsubscribe. */
   onChange(listener: (userId: string) => void): () => void;
 }

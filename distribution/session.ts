@@ -827,8 +827,14 @@ export class Session implements FanoutMember, SlotHolder, TakeoverCandidate {
       this.#reasons[p] = decision.reasons;
       if (code === REALTIME) realtime = true;
     }
-    this.realtimeUntil =
-      (realtime && user ? nextTransition(user, now) : undefined) ?? Number.POSITIVE_INFINITY;
+    // Real time lasts until the user's next transition, or until a change the view knows of must
+    // have been applied: the send guard re-decides at the earlier one.
+    this.realtimeUntil = realtime
+      ? Math.min(
+          (user ? nextTransition(user, now) : undefined) ?? Number.POSITIVE_INFINITY,
+          host.view.verifiedUntil(this.userId),
+        )
+      : Number.POSITIVE_INFINITY;
     if (modesChanged) {
       this.conflation?.dropRealtime(this.modes);
       this.#throttle?.dropStale(this.modes);

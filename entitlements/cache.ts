@@ -9,7 +9,8 @@
  * withheld (`unverified`) rather than served on a copy that may be stale:
  * - from a user whose known change is not applied within `verifyIntervalMs` of the change's own
  *   instant (the reload fails or hangs, or the change was learned late), until a reload that
- *   includes it is in;
+ *   includes it is in — by the clock at each decision, and each real-time send re-decides at that
+ *   instant (`verifiedUntil`), so a timer fired late by a starved event loop does not extend it;
  * - from everyone while no head read has succeeded for `2 × verifyIntervalMs` (the database is
  *   unreachable or locked), until one does;
  * - from everyone from the moment the feed drops until a full reload that began after the drop.
@@ -67,6 +68,12 @@ const MAX_CONCURRENT_RELOADS = 2;
 interface PendingChange {
   /** The highest seq known for the user; `Infinity` for a notice without one. */
   seq: number;
+  /**
+   * The instant from which the user's decisions are `unverified` unless the change is applied
+   * first: `decide` compares it with the clock, so a timer that fires late (a starved event loop)
+   * cannot leave real time flowing past it.
+   */
+  deadline: number;
   /** Fires when the change has gone unapplied too long: the user's real time stops. */
   overdue: NodeJS.Timeout;
 }
@@ -180,8 +187,21 @@ export class EntitlementCache {
   decide(userId: string, productId: string, at: number, sessions?: number): Decision {
     return decide(this.#users.get(userId), this.#products.get(productId), at, {
       sessions,
-      verified: this.#verified && this.#fresh && !this.#overdue.has(userId),
+      verified:
+        this.#verified &&
+        this.#fresh &&
+        !this.#overdue.has(userId) &&
+        at < (this.#pending.get(userId)?.deadline ?? Number.POSITIVE_INFINITY),
     });
+  }
+
+  /**
+   * The instant from which `userId`'s decisions stop being real time unless a reload that includes
+   * their pending change is in first; `+Infinity` while no change of theirs is pending. A session
+   * holds real time no longer than this without deciding again.
+   */
+  verifiedUntil(userId: string): number {
+    return this.#pending.get(userId)?.deadline ?? Number.POSITIVE_INFINITY;
   }
 
   /** The user behind a user token, or undefined for an unknown or revoked one. */
@@ -200,9 +220,10 @@ export class EntitlementCache {
   }
 
   /**
-   * `listener(userId)` runs after the user's entitlements were reloaded and at each instant their
-   * decision can change by itself; it should re-decide that user's open sessions. Returns an
-   * unsubscribe function.
+   * `listener(userId)` runs after the user's entitlements were reloaded, at each instant their
+   * decision can change by itself, and when a change of theirs is learned (so sessions take up its
+   * `verifiedUntil`); it should re-decide that user's open sessions. Returns an unsubscribe
+   * function.
    */
   onChange(listener: ChangeListener): () => void {
     this.#listeners.add(listener);
@@ -250,14 +271,18 @@ export class EntitlementCache {
     const pending = this.#pending.get(userId);
     if (pending) pending.seq = Math.max(pending.seq, seq);
     else {
+      const now = this.#now();
       const left =
         at === undefined
           ? this.#verifyIntervalMs
-          : Math.min(this.#verifyIntervalMs, at + this.#verifyIntervalMs - this.#now());
+          : Math.min(this.#verifyIntervalMs, at + this.#verifyIntervalMs - now);
       const overdue = setTimeout(() => this.#markOverdue(userId), Math.max(0, left));
       overdue.unref();
-      this.#pending.set(userId, { seq, overdue });
+      this.#pending.set(userId, { seq, deadline: now + left, overdue });
+      // Told now, so the user's sessions hold real time only until the deadline (their send guard
+      // re-decides there); one learned too late is told as overdue at once.
       if (left <= 0) this.#markOverdue(userId);
+      else this.#notify(userId);
     }
     this.#reloadUser(userId, seq);
   }

@@ -1,10 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { holdTableLock } from '../../testing/index.js';
+import { openTestDb } from '../helpers/db.js';
 import { type DistributionFixture, distributionFixture } from './fixture.js';
 import {
   Client,
   closeAccount,
   grantRealtime,
+  metric,
   quote,
   type Received,
   revokeGrant,
@@ -20,7 +23,7 @@ beforeAll(async () => {
     name: 'ent',
     delayMs: DELAY_MS,
     options: { delayIntervalMs: 50 },
-    lastValues: [quote('IBM', 1), quote('GE', 1), quote('MSFT', 3), quote('XOM', 1)],
+    lastValues: [quote('IBM', 1), quote('GE', 1), quote('MSFT', 3), quote('XOM', 1), quote('KO', 1)],
   });
 });
 
@@ -168,5 +171,47 @@ describe('entitlements at the edge', () => {
     expect(second.events()).toEqual([]);
     client.close();
     second.close();
+  });
+});
+
+describe('a change the edge knows of and cannot apply, on a starved edge', () => {
+  it("withholds real time at the change's deadline by the send's clock, though the overdue timer has not fired", async () => {
+    // An edge whose clock can run ahead of the entitlement cache's timers: a starved event loop,
+    // where the instant has passed and the timer that would act on it has not run.
+    let ahead = 0;
+    const edge = await fx.edge({
+      now: () => Date.now() + ahead,
+      env: { MDHUB_ENTITLEMENT_VERIFY_MS: '10000' },
+    });
+    const user = await fx.user('ent-starved', { realtime: ['CTA_A'] });
+    const client = await Client.authenticated(edge.port, user.token);
+    expect((await client.subscribe('Q.KO'))[0]).toMatchObject({ mode: 'realtime' });
+    const feed = ticker(fx.bus, [['KO', 1]], 10);
+    const locker = await openTestDb('postgres', { schema: fx.schema, migrated: false });
+    try {
+      await until(() => client.events('Q').length > 5, 'real-time quotes');
+      // What an edge reads to reload a user: the revocation commits and is announced, and no
+      // edge can apply it.
+      const lock = await holdTableLock(locker.db, 'attestations, agreements, user_tokens');
+      try {
+        await revokeGrant(fx.hub, user.id, 'CTA_A');
+        await sleep(300);
+        expect(client.statuses().filter((m) => m.status === 'mode')).toEqual([]);
+        const withheld = await metric(edge.port, 'mdhub_edge_realtime_withheld_total');
+        // Past the change's deadline for the edge's sends; the cache's timer is ten seconds away.
+        ahead = 10_500;
+        const change = await client.waitFor((m) => m.status === 'mode', 5_000);
+        expect(change).toMatchObject({ params: 'Q.KO', mode: 'delayed', reason: 'unverified' });
+        expect(await metric(edge.port, 'mdhub_edge_realtime_withheld_total')).toBeGreaterThan(withheld);
+      } finally {
+        await lock.release();
+      }
+      const applied = await client.waitFor((m) => m.status === 'mode' && m.reason === 'no_grant', 5_000);
+      expect(applied).toMatchObject({ params: 'Q.KO', mode: 'delayed' });
+    } finally {
+      await feed.stop();
+      await locker.db.close();
+      client.close();
+    }
   });
 });

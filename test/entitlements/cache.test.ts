@@ -54,7 +54,11 @@ async function change<T>(
   return outcome.value;
 }
 
-/** Resolves with the next `onChange` for `userId`; rejects after `ms` (a liveness bound, not a timing assertion). */
+/**
+ * Resolves with the next `onChange` for `userId` that follows a reload (none of the user's changes
+ * still pending: learning one tells listeners too); rejects after `ms` (a liveness bound, not a
+ * timing assertion).
+ */
 function nextChange(cache: EntitlementCache, userId: string, ms = 5_000): Promise<number> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -62,7 +66,7 @@ function nextChange(cache: EntitlementCache, userId: string, ms = 5_000): Promis
       reject(new Error(`no onChange for ${userId} within ${ms} ms`));
     }, ms);
     const off = cache.onChange((changed) => {
-      if (changed !== userId) return;
+      if (changed !== userId || Number.isFinite(cache.verifiedUntil(userId))) return;
       clearTimeout(timer);
       off();
       resolve(Date.now());

@@ -239,6 +239,8 @@ forEachDb((_engine, getDb) => {
       );
       await announce();
       await new Promise((resolve) => setTimeout(resolve, 100));
+      // Learning each change told the listeners too (the decision unchanged, a deadline set).
+      told.length = 0;
       release();
       await until(() => cache.decide('told-1', 'CTA_A', Date.now()).mode === 'delayed', 'applied');
       // The decision changed: its sessions must be told now, with the second reload still held.
@@ -247,6 +249,50 @@ forEachDb((_engine, getDb) => {
     } finally {
       releaseAll();
     }
+  });
+
+  it("a learned change's deadline holds by the clock: decided at it, real time is withheld though its timer has not fired", async () => {
+    const real = getDb();
+    await entitledUser(real, 'deadline-1');
+    await publishChanges(real, bus.control);
+    const { db, arm, releaseAll } = heldLoads(real);
+    // The overdue timer is ten seconds away; only the clock can withhold within this test.
+    const cache = await startCache(db, 10_000);
+    const told: string[] = [];
+    cache.onChange((userId) => told.push(userId));
+    expect(cache.verifiedUntil('deadline-1')).toBe(Number.POSITIVE_INFINITY);
+    arm();
+    try {
+      await revokeUnpublished(real, 'deadline-1');
+      const at = Date.now();
+      await bus.control.publish({
+        type: ENTITLEMENTS_CHANGED,
+        userId: 'deadline-1',
+        seq: await readChangeHead(real),
+        at,
+      });
+      await until(() => Number.isFinite(cache.verifiedUntil('deadline-1')), 'the change learned');
+      // Sessions were told, so their send guard re-decides at the deadline.
+      expect(told).toContain('deadline-1');
+      const deadline = cache.verifiedUntil('deadline-1');
+      expect(deadline).toBeLessThanOrEqual(at + 10_000);
+      expect(deadline).toBeGreaterThan(Date.now());
+      // The reload is held: until the deadline the copy in memory is still real time; from it on,
+      // unverified, decided by the instant asked about and not by whether the timer ran.
+      expect(cache.decide('deadline-1', 'CTA_A', deadline - 1).mode).toBe('realtime');
+      expect(cache.decide('deadline-1', 'CTA_A', deadline)).toEqual({
+        mode: 'delayed',
+        reasons: ['unverified'],
+      });
+      expect(cache.verifiedUntil('someone-else')).toBe(Number.POSITIVE_INFINITY);
+    } finally {
+      releaseAll();
+    }
+    await until(
+      () => cache.decide('deadline-1', 'CTA_A', Date.now()).reasons.join() === 'no_grant',
+      'applied',
+    );
+    expect(cache.verifiedUntil('deadline-1')).toBe(Number.POSITIVE_INFINITY);
   });
 
   it('an edge behind changes already pruned reloads everything instead of missing them', async () => {
