@@ -861,9 +861,12 @@ export class Session implements FanoutMember, SlotHolder, TakeoverCandidate {
   #announce(changed: readonly boolean[]): void {
     const statuses: StatusMessage[] = [];
     const memo: ReportMemo = new Map();
+    // The clock as the status goes out, not the instant decided for (a turn's, which may be older):
+    // `at` bounds when every frame before it was sent.
+    const at = this.#host.now();
     for (const spec of this.#subscriptions?.values() ?? []) {
       if (!this.#productsOf(spec).some((p) => changed[p])) continue;
-      statuses.push(modeChanged(spec.param, this.#report(spec, memo)));
+      statuses.push(modeChanged(spec.param, this.#report(spec, memo), at));
     }
     if (statuses.length > 0) this.#send(statuses);
   }

@@ -116,9 +116,14 @@ export function withSnapshot(reply: StatusMessage, pick: SnapshotPick): StatusMe
     : { ...reply, snapshot: pick.state, snapshotMessage: pick.words };
 }
 
-/** A live change of a subscription's mode or of its reasons. */
-export function modeChanged(param: string, report: ModeReport): StatusMessage {
-  return status('mode', `${param} is now ${report.words}`, { params: param, ...report.fields });
+/**
+ * A live change of a subscription's mode or of its reasons, with `at`: the edge's clock (ms since
+ * the epoch, like an event's `t`) when it switched and sent this status. Every frame before it on
+ * the socket was sent before that instant, so a client (or an auditor reading a client's log) can
+ * tell a switch made in time from frames it only read late.
+ */
+export function modeChanged(param: string, report: ModeReport, at: number): StatusMessage {
+  return status('mode', `${param} is now ${report.words}`, { params: param, ...report.fields, at });
 }
 
 export function unsubscribed(param: string): StatusMessage {

@@ -67,6 +67,7 @@ describe('entitlements at the edge', () => {
     expect((await client.subscribe('Q.GE'))[0]).toMatchObject({ mode: 'realtime' });
     const feed = ticker(fx.bus, [['GE', 1]], 10);
     await until(() => client.events('Q').length > 5, 'real-time quotes');
+    const revokedFrom = Date.now();
     await revokeGrant(fx.hub, user.id, 'CTA_A');
     const change = await client.waitFor((m) => m.status === 'mode');
     const announcedAt = client.received.find((r) => r.message === change)?.at as number;
@@ -77,6 +78,9 @@ describe('entitlements at the edge', () => {
       mode: 'delayed',
       reason: 'no_grant',
     });
+    // `at`: the edge's clock as it switched, after the revocation, no later than the client read it.
+    expect(change.at).toBeGreaterThanOrEqual(revokedFrom);
+    expect(change.at).toBeLessThanOrEqual(announcedAt);
     expect(String(change.message)).toContain('Q.GE is now delayed');
     await sleep(DELAY_MS + 400);
     await feed.stop();
@@ -202,6 +206,9 @@ describe('a change the edge knows of and cannot apply, on a starved edge', () =>
         ahead = 10_500;
         const change = await client.waitFor((m) => m.status === 'mode', 5_000);
         expect(change).toMatchObject({ params: 'Q.KO', mode: 'delayed', reason: 'unverified' });
+        // Stamped by the edge's own clock (here ten and a half seconds ahead of the client's).
+        const readAt = client.received.find((r) => r.message === change)?.at as number;
+        expect(change.at as number).toBeGreaterThan(readAt + 10_000);
         expect(await metric(edge.port, 'mdhub_edge_realtime_withheld_total')).toBeGreaterThan(withheld);
       } finally {
         await lock.release();

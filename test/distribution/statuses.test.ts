@@ -100,13 +100,14 @@ describe('a subscription’s mode in words', () => {
 
   it('is announced live when it changes', () => {
     const report = modeReport([0], [DELAYED], [['grant_expired']], PRODUCTS);
-    expect(bytes(modeChanged('Q.GE', report))).toBe(
+    const at = Date.UTC(2026, 10, 2, 14, 30);
+    expect(bytes(modeChanged('Q.GE', report, at))).toBe(
       '{"ev":"status","status":"mode","message":"Q.GE is now delayed by 15 minutes: ' +
         'The real-time subscription to this product has ended.",' +
-        '"params":"Q.GE","mode":"delayed","reason":"grant_expired","reasons":["grant_expired"]}',
+        `"params":"Q.GE","mode":"delayed","reason":"grant_expired","reasons":["grant_expired"],"at":${at}}`,
     );
-    expect(bytes(modeChanged('Q.GE', modeReport([0], [REALTIME], [[]], PRODUCTS)))).toBe(
-      '{"ev":"status","status":"mode","message":"Q.GE is now real time","params":"Q.GE","mode":"realtime"}',
+    expect(bytes(modeChanged('Q.GE', modeReport([0], [REALTIME], [[]], PRODUCTS), at))).toBe(
+      `{"ev":"status","status":"mode","message":"Q.GE is now real time","params":"Q.GE","mode":"realtime","at":${at}}`,
     );
   });
 });
