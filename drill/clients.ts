@@ -36,15 +36,27 @@ interface StatusMessage {
   mode?: Mode;
   reason?: string;
   products?: Record<string, { mode: Mode }>;
+  /** On a live mode change: the edge's clock when it switched and sent the status. */
+  at?: number;
 }
 
 export interface ModeChange {
+  /** When the drill read it. */
   at: number;
   channel: string;
   mode: Mode;
   /** The machine reason the edge gave (`no_grant`, `unverified`, …), absent for real time. */
   reason?: string;
   products?: Record<string, { mode: Mode }>;
+  /**
+   * A live change's `at`: the edge's clock as it sent the status. Every frame read before it on
+   * the same socket was sent before this instant.
+   */
+  sentAt?: number;
+  /** The connection it came on (an index into `sessions`). */
+  session: number;
+  /** How many events the log held when it was read: the events before it on the socket. */
+  afterEvents: number;
 }
 
 /** One connection of a client: which edge, when it was authenticated, when and how it ended. */
@@ -122,6 +134,17 @@ export class DrillClient {
 
   get events(): number {
     return this.log.length / LOG_FIELDS;
+  }
+
+  /**
+   * The latest instant the edge can have sent the `event`th logged event: its stamp (`at`) on the
+   * next live mode status the same socket carried; undefined when none followed.
+   */
+  sentBy(event: number): number | undefined {
+    const session = this.log[event * LOG_FIELDS + F_SESSION];
+    return this.modeChanges.find(
+      (m) => m.session === session && m.afterEvents > event && m.sentAt !== undefined,
+    )?.sentAt;
   }
 
   connect(): void {
@@ -233,6 +256,15 @@ export class DrillClient {
   #setMode(channel: string, m: StatusMessage, at: number): void {
     const mode = m.mode as Mode;
     this.#modes.set(channel, { mode, products: m.products });
-    this.modeChanges.push({ at, channel, mode, reason: m.reason, products: m.products });
+    this.modeChanges.push({
+      at,
+      channel,
+      mode,
+      reason: m.reason,
+      products: m.products,
+      sentAt: m.status === 'mode' && typeof m.at === 'number' ? m.at : undefined,
+      session: this.sessions.length - 1,
+      afterEvents: this.events,
+    });
   }
 }

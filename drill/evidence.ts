@@ -147,6 +147,13 @@ export async function gatherEvidence(
     ...(truth.readLateByTheDrill.length > 5
       ? [`… and ${truth.readLateByTheDrill.length - 5} more such events`]
       : []),
+    ...truth.sentInTime
+      .slice(0, 5)
+      .map(
+        (v) =>
+          `real-time event read after the switch window, sent by the edge within it (a mode status it stamped within the window followed it on the socket): ${v.user}/${v.product} at ${new Date(v.at).toISOString()}: ${v.detail}`,
+      ),
+    ...(truth.sentInTime.length > 5 ? [`… and ${truth.sentInTime.length - 5} more such events`] : []),
   ];
   return {
     ...run,
@@ -278,7 +285,10 @@ export interface SwitchLatencies {
   late: string[];
   /** Changes told late while the hub could not carry or apply them, in words (not failures). */
   heldBack: string[];
-  /** Changes read late only because the drill's own loop stalled: in time at the earliest arrival. */
+  /**
+   * Changes read late that the edge switched in time: by its stamp on the status (`at`), or, for a
+   * status without one, at the earliest arrival after the drill's own loop stalled.
+   */
   readLate: string[];
 }
 
@@ -321,6 +331,13 @@ function switchLatencies(
     const span = heldBackSpans.find((o) => flip.ackAt + windowMs >= o.from && flip.sentAt <= o.to);
     if (latency > windowMs && span) {
       heldBack.push(`entitlement change told late (${span.why}): ${text}`);
+      continue;
+    }
+    // The edge's own stamp on the status: when it switched, however late the drill read it.
+    if (latency > windowMs && told?.sentAt !== undefined && told.sentAt - flip.ackAt <= windowMs) {
+      readLate.push(
+        `entitlement change switched in time by the edge (its status stamped ${told.sentAt - flip.ackAt} ms after the answer), read late by the drill: ${text}`,
+      );
       continue;
     }
     const arrived = told === undefined ? undefined : stalls.earliestArrival(told.at, flip.sentAt);

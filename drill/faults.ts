@@ -311,7 +311,8 @@ export function channelsOf(ctx: DrillContext, client: DrillClient, product: stri
 /**
  * What the victim's client saw of its product once the revocation was sent: the first `delayed`
  * notice for one of its channels, and real-time events received more than the switch window after
- * the admin API answered (each one a leak).
+ * the admin API answered — each one a leak (`late`) unless a live mode status the edge stamped
+ * within the window followed it on the socket: then it was sent in time and read late (`readLate`).
  */
 function afterRevocation(
   ctx: DrillContext,
@@ -319,7 +320,7 @@ function afterRevocation(
   victim: Victim,
   sentAt: number,
   ackAt: number,
-): { told: ModeChange | undefined; lastRealtime: number; late: number } {
+): { told: ModeChange | undefined; lastRealtime: number; late: number; readLate: number } {
   const channels = new Set(channelsOf(ctx, client, victim.product));
   const told = client.modeChanges.find(
     (m) => m.at >= sentAt && m.mode === 'delayed' && channels.has(m.channel),
@@ -327,13 +328,18 @@ function afterRevocation(
   const product = ctx.productIds.indexOf(victim.product);
   let lastRealtime = 0;
   let late = 0;
+  let readLate = 0;
   for (let i = 0; i < client.log.length; i += LOG_FIELDS) {
     if (client.log[i + F_PRODUCT] !== product || client.log[i + F_MODE] !== REALTIME) continue;
     const recv = client.log[i + F_RECV] as number;
     lastRealtime = Math.max(lastRealtime, recv);
-    if (recv > ackAt + ctx.switchWindowMs) late++;
+    if (recv <= ackAt + ctx.switchWindowMs) continue;
+    // Read late, but sent in time: a mode status the edge stamped within the window followed it.
+    const sentBy = client.sentBy(i / LOG_FIELDS);
+    if (sentBy !== undefined && sentBy <= ackAt + ctx.switchWindowMs) readLate++;
+    else late++;
   }
-  return { told, lastRealtime, late };
+  return { told, lastRealtime, late, readLate };
 }
 
 /**
@@ -357,10 +363,13 @@ export function judgeRevocation(
     seen.lastRealtime >= sentAt
       ? `${seen.lastRealtime - ackAt} ms after the answer`
       : 'before the revocation was sent';
+  const switched = seen.told?.sentAt ?? seen.told?.at;
+  const stamped =
+    seen.told?.sentAt === undefined ? '' : `, switched by the edge ${seen.told.sentAt - ackAt} ms after it`;
   fault.notes.push(
-    `${victim.user}/${victim.product} revoked (answered ${ackAt - sentAt} ms after sending): ${seen.told ? `told delayed (${seen.told.reason ?? 'no reason'}) ${seen.told.at - ackAt} ms after the answer` : 'never told delayed'}; last real-time ${victim.product} event ${last}`,
+    `${victim.user}/${victim.product} revoked (answered ${ackAt - sentAt} ms after sending): ${seen.told ? `told delayed (${seen.told.reason ?? 'no reason'}) ${seen.told.at - ackAt} ms after the answer${stamped}` : 'never told delayed'}; last real-time ${victim.product} event ${last}${seen.readLate > 0 ? `; ${seen.readLate} real-time events read after the window were sent before a status the edge stamped within it` : ''}`,
   );
-  if (seen.told === undefined || seen.told.at > ackAt + ctx.switchWindowMs)
+  if (switched === undefined || switched > ackAt + ctx.switchWindowMs)
     fault.failures.push(
       `${victim.user} was not told ${victim.product} is delayed within ${ctx.switchWindowMs} ms of the revocation`,
     );

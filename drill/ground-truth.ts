@@ -9,7 +9,11 @@
  *   own entitlement history (the `grants` and `agreements` tables), U had not accepted P's
  *   licensor agreement by r, or r is before the grant's `valid_from`, or r is more than
  *   `switchWindowMs` (1 000 ms, DESIGN rule 5) after the grant's end (`revoked_at` or `valid_to`).
- *   The window only ever excuses real time after an end; nothing excuses it before a grant.
+ *   The window only ever excuses real time after an end; nothing excuses it before a grant. An
+ *   event read past the window is not a leak when the edge provably sent it within: a live mode
+ *   status that followed it on the same socket carries the edge's clock as it was sent (`at`),
+ *   and one grant span covers the event's vendor time through that instant (`sentInTime`); nor,
+ *   listed apart, when the drill's own loop stalled and it was within at its earliest arrival.
  * - **Early delayed**: an event received in mode `delayed` before `t + delay` (DESIGN rule 4; no
  *   tolerance: edge and vendor share this machine's clock).
  * - **Metering**: per (user, product, UTC day), the ledger's delivery count must equal the events
@@ -56,6 +60,13 @@ export interface ClientTruth {
    * provable leaks, listed in the notes.
    */
   readLateByTheDrill: Violation[];
+  /**
+   * Real-time events read after the switch window that the edge provably sent within it: on the
+   * same socket they came before a live mode status whose `at` (the edge's clock as it sent the
+   * status) was within it. The edge switched in time; the client read its backlog late. Listed in
+   * the notes, not leaks.
+   */
+  sentInTime: Violation[];
   earlyDelayed: Violation[];
   /** `user product day` → real-time events received. */
   deliveries: Map<string, number>;
@@ -143,6 +154,16 @@ export class EntitlementHistory {
     return (this.#spans.get(`${user} ${product}`) ?? []).some((g) => g.from <= at && at < g.to + windowMs);
   }
 
+  /**
+   * Whether `user` may receive `product` in real time at every instant of [from, to], allowing
+   * `windowMs` after an end: one grant span covers it all, and the agreement was accepted by `from`.
+   */
+  entitledThroughout(user: string, product: string, from: number, to: number, windowMs: number): boolean {
+    const agreed = this.#agreements.get(`${user} ${this.#licensor.get(product)}`);
+    if (agreed === undefined || agreed > from) return false;
+    return (this.#spans.get(`${user} ${product}`) ?? []).some((g) => g.from <= from && to < g.to + windowMs);
+  }
+
   /** Whether `user` held a grant for `product` and its agreement at some instant in [from, to). */
   entitledDuring(user: string, product: string, from: number, to: number): boolean {
     const agreed = this.#agreements.get(`${user} ${this.#licensor.get(product)}`);
@@ -181,6 +202,7 @@ export function clientTruth(
     unknownModeEvents: 0,
     leaks: [],
     readLateByTheDrill: [],
+    sentInTime: [],
     earlyDelayed: [],
     deliveries: new Map(),
     firstRealtime: new Map(),
@@ -224,13 +246,20 @@ export function clientTruth(
           });
       }
       if ((mode === REALTIME || fresh) && !history.entitledAt(user, product, recv, options.switchWindowMs)) {
+        const session = log[i + F_SESSION] as number;
+        // Sent no later than the edge's stamp on the next live mode status the socket carried.
+        const sentBy = client.sentBy(i / LOG_FIELDS);
+        const sentInTime =
+          sentBy !== undefined &&
+          sentBy < recv &&
+          history.entitledThroughout(user, product, t, sentBy, options.switchWindowMs);
         const arrived = options.stalls?.earliestArrival(recv, t) ?? recv;
         const excused = arrived < recv && history.entitledAt(user, product, arrived, options.switchWindowMs);
-        (excused ? truth.readLateByTheDrill : truth.leaks).push({
+        (sentInTime ? truth.sentInTime : excused ? truth.readLateByTheDrill : truth.leaks).push({
           user,
           product,
           at: recv,
-          detail: `q=${log[i + F_Q]} in mode ${mode === REALTIME ? 'realtime' : 'delayed'} ${recv - t} ms after t, session ${log[i + F_SESSION]} on edge ${client.sessions[log[i + F_SESSION] as number]?.edge ?? '?'}${arrived < recv ? `, read ${recv - arrived} ms after the drill's loop stalled` : ''}; grants ${history.describe(user, product)}`,
+          detail: `q=${log[i + F_Q]} in mode ${mode === REALTIME ? 'realtime' : 'delayed'} ${recv - t} ms after t, session ${session} on edge ${client.sessions[session]?.edge ?? '?'}${sentBy !== undefined ? `, before the edge's mode status sent at ${new Date(sentBy).toISOString()} (read ${recv - sentBy} ms later)` : ''}${arrived < recv ? `, read ${recv - arrived} ms after the drill's loop stalled` : ''}; grants ${history.describe(user, product)}`,
         });
       }
       if (mode !== REALTIME) continue;

@@ -97,6 +97,38 @@ describe('drill ground truth', () => {
     expect(check([late(T0 + 10_380, T0 + 11_300)]).leaks).toHaveLength(1);
   });
 
+  it('excuses real time read late only when a mode status the edge stamped within the window followed it on the socket', () => {
+    // Sent 500 ms after the revocation (vendor time), read 1 300 ms after it: past the window.
+    const read = (status?: { sentAt: number; afterEvents: number; session?: number }) => {
+      const client = clientWith('revoked', [[T0 + 11_300, T0 + 10_500, REALTIME]]);
+      client.sessions.push({ edge: 0, connectedAt: T0 }, { edge: 1, connectedAt: T0 + 11_000 });
+      if (status)
+        client.modeChanges.push({
+          at: T0 + 11_310,
+          channel: 'Q.AA0',
+          mode: 'delayed',
+          reason: 'no_grant',
+          session: status.session ?? 0,
+          sentAt: status.sentAt,
+          afterEvents: status.afterEvents,
+        });
+      return check([client]);
+    };
+    // The edge switched 600 ms after the revocation, and the event came before that status.
+    const inTime = read({ sentAt: T0 + 10_600, afterEvents: 1 });
+    expect(inTime.leaks).toEqual([]);
+    expect(inTime.sentInTime).toHaveLength(1);
+    expect(inTime.sentInTime[0]?.detail).toContain("before the edge's mode status sent at");
+    // Stamped past the window: the event may have been sent then.
+    expect(read({ sentAt: T0 + 11_050, afterEvents: 1 }).leaks).toHaveLength(1);
+    // A status read before the event says nothing of when the event was sent.
+    expect(read({ sentAt: T0 + 10_600, afterEvents: 0 }).leaks).toHaveLength(1);
+    // Nor does one on another connection.
+    expect(read({ sentAt: T0 + 10_600, afterEvents: 1, session: 1 }).leaks).toHaveLength(1);
+    // Nor none at all.
+    expect(read().leaks).toHaveLength(1);
+  });
+
   it('treats fresh data labelled delayed as both early and, for an unentitled user, a leak', () => {
     const truth = check([clientWith('no-agreement', [[T0 + 100, T0, DELAYED]])]);
     expect(truth.earlyDelayed).toHaveLength(1);
